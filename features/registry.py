@@ -1,0 +1,154 @@
+"""Feature registry, named feature sets and the group map.
+
+A feature module is one function ``fn(inp: FeatureInput) -> dict[group, DataFrame]`` registered with
+``@feature("<set>")``. It must be causal: the value at date *t* may use only rows up to *t* (the test
+suite checks this for every registered module by truncation invariance). Sets are ``ohlcv``,
+``technical``, ``macro``, ``extra``, and ``all``; a spec composes them with ``+``: ``ohlcv+technical``.
+
+Adding a feature::
+
+    @feature("technical", levels=("vwap20",))
+    def vwap(inp: FeatureInput) -> dict[str, pd.DataFrame]:
+        \"\"\"20-day volume-weighted average price, relative to close.\"\"\"
+        ...
+        return {"vwap": pd.DataFrame({"vwap20": level, "close_vwap20_rel": rel}, index=inp.ohlcv.index)}
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from features.macro import MacroSeries
+
+SETS = ("ohlcv", "technical", "macro", "extra")
+
+
+class FeatureSpecError(ValueError):
+    """An unknown feature set or a spec that selects nothing."""
+
+
+@dataclass
+class FeatureInput:
+    """What a feature module sees: one symbol's OHLCV frame (plus user columns) and macro series."""
+
+    ohlcv: pd.DataFrame
+    macro: list[MacroSeries] = field(default_factory=list)
+    extra_columns: list[str] = field(default_factory=list)
+
+    def known_at(self, date: pd.Timestamp) -> "FeatureInput":
+        """Everything as it stood at the close of ``date``: the truncation used by the causality check."""
+        return FeatureInput(self.ohlcv.loc[:date], [m.known_at(date) for m in self.macro], list(self.extra_columns))
+
+
+@dataclass
+class FeatureTable:
+    """A feature frame (date index, one column per feature), its group map and its price-level columns."""
+
+    frame: pd.DataFrame
+    groups: dict[str, list[str]]
+    levels: list[str]
+    warmup_dropped: int = 0
+    gaps_dropped: int = 0
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.frame.columns)
+
+
+@dataclass(frozen=True)
+class FeatureModule:
+    name: str
+    set_name: str
+    fn: Callable[[FeatureInput], dict[str, pd.DataFrame]]
+    levels: tuple[str, ...] = ()
+
+
+_MODULES: dict[str, FeatureModule] = {}
+
+
+def feature(set_name: str, levels: tuple[str, ...] = ()) -> Callable:
+    """Register a feature module in ``set_name``; ``levels`` names its columns in price units."""
+    if set_name not in SETS:
+        raise ValueError(f"unknown feature set {set_name!r}; one of {SETS}")
+
+    def register(fn: Callable[[FeatureInput], dict[str, pd.DataFrame]]) -> Callable:
+        _MODULES[fn.__name__] = FeatureModule(fn.__name__, set_name, fn, tuple(levels))
+        return fn
+
+    return register
+
+
+def registered_modules() -> dict[str, FeatureModule]:
+    return dict(_MODULES)
+
+
+def parse_feature_sets(spec: str) -> list[str]:
+    """``"ohlcv+technical"`` -> ``["ohlcv", "technical"]``; ``"all"`` -> every set."""
+    parts = [p.strip().lower() for p in spec.split("+") if p.strip()]
+    if not parts:
+        raise FeatureSpecError("empty feature spec; use e.g. all, ohlcv, ohlcv+technical")
+    out: list[str] = []
+    for part in parts:
+        names = SETS if part == "all" else (part,)
+        for name in names:
+            if name not in SETS:
+                raise FeatureSpecError(
+                    f"unknown feature set {part!r}; choose from {', '.join(SETS)}, all (combine with +)"
+                )
+            if name not in out:
+                out.append(name)
+    return out
+
+
+def compute_raw(inp: FeatureInput, sets: list[str], modules: dict[str, FeatureModule] | None = None) -> FeatureTable:
+    """All registered modules of ``sets`` on ``inp``, warm-up NaN rows kept."""
+    modules = _MODULES if modules is None else modules
+    arrays: list[np.ndarray] = []
+    names: list[str] = []
+    groups: dict[str, list[str]] = {}
+    levels: list[str] = []
+    for module in modules.values():
+        if module.set_name not in sets:
+            continue
+        for group, block in module.fn(inp).items():
+            clash = [c for c in block.columns if c in names]
+            if clash:
+                raise ValueError(f"feature module {module.name}: column(s) {clash} already produced by another module")
+            if len(block) != len(inp.ohlcv) or not block.index.equals(inp.ohlcv.index):
+                raise ValueError(f"feature module {module.name}: group {group!r} is not on the input's date index")
+            groups.setdefault(group, []).extend(block.columns)
+            names.extend(block.columns)
+            arrays.append(block.to_numpy(dtype=float, copy=False).reshape(len(block), -1))
+        levels.extend(module.levels)
+    if not arrays:
+        return FeatureTable(pd.DataFrame(index=inp.ohlcv.index), {}, [])
+    values = np.hstack(arrays)
+    values[~np.isfinite(values)] = np.nan
+    frame = pd.DataFrame(values, index=inp.ohlcv.index, columns=names)
+    frame.index.name = "date"
+    return FeatureTable(frame, groups, [c for c in levels if c in names])
+
+
+def build_features(inp: FeatureInput, spec: str = "all") -> FeatureTable:
+    """Feature table for one symbol: the modules of ``spec``, warm-up rows (and rows with gaps) dropped.
+
+    Raises :class:`FeatureSpecError` when ``spec`` is unknown or selects no column (``extra`` on data
+    without user columns, say).
+    """
+    sets = parse_feature_sets(spec)
+    table = compute_raw(inp, sets)
+    if not table.groups:
+        raise FeatureSpecError(f"feature spec {spec!r} selects no feature for this data (is 'extra' without user columns?)")
+    complete = ~np.isnan(table.frame.to_numpy()).any(axis=1)
+    if not complete.any():
+        empty = [c for c in table.frame.columns if table.frame[c].isna().all()]
+        hint = f" (always empty: {', '.join(empty[:5])})" if empty else ""
+        raise FeatureSpecError(f"feature spec {spec!r}: no date has every feature defined{hint}")
+    first = int(np.argmax(complete))
+    table.warmup_dropped = first
+    table.gaps_dropped = int((~complete[first:]).sum())
+    table.frame = table.frame.iloc[np.flatnonzero(complete)]
+    return table

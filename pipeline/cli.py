@@ -1,0 +1,152 @@
+"""Command-line interface: ``python -m pipeline {features,run,explain,compare,selftest}``.
+
+Bad input never shows a traceback: :class:`InputError` becomes one line on stderr and exit code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tomllib
+from pathlib import Path
+
+from pipeline.errors import InputError
+
+
+def _csv_list(text: str) -> list[str]:
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(p) for p in _csv_list(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def add_data_options(p: argparse.ArgumentParser) -> None:
+    """Flags shared by every command that reads data."""
+    g = p.add_argument_group("data")
+    g.add_argument("--source", choices=["sample", "csv", "yfinance"], default="sample",
+                   help="where prices come from: the embedded S&P 500/NASDAQ sample (default, offline), "
+                        "a CSV file (--data), or yfinance (--symbols, cached on disk)")
+    g.add_argument("--data", metavar="PATH", help="CSV file: NYSE long layout with a symbol column, or a Yahoo export")
+    g.add_argument("--symbol", help="one symbol to use (from the sample, a long CSV or yfinance)")
+    g.add_argument("--symbols", type=_csv_list, help="several symbols, comma-separated; they pool into one training set")
+    g.add_argument("--features", default="all",
+                   help="feature sets: ohlcv, technical, macro, extra, all; combine with + (default: all)")
+    g.add_argument("--macro", type=_csv_list, default=None,
+                   help="macro series: sample names (wti,aaa,baa,core_cpi,vix) or yfinance tickers "
+                        "(^VIX,^TNX,DX-Y.NYB,GC=F,CL=F); empty string for none")
+    g.add_argument("--start", help="first date (YYYY-MM-DD)")
+    g.add_argument("--end", help="last date, exclusive for yfinance (YYYY-MM-DD)")
+    g.add_argument("--cache-dir", help="yfinance cache folder (default ~/.cache/featureproof/yfinance)")
+    g.add_argument("--offline", action="store_true", help="yfinance: use the cache only, never the network")
+
+
+def resolve_symbols(args: argparse.Namespace) -> list[str] | None:
+    if args.symbol and args.symbols:
+        raise InputError("give either --symbol or --symbols, not both")
+    if args.symbol:
+        return [args.symbol]
+    return args.symbols
+
+
+def dataset_from_args(args: argparse.Namespace):
+    from pipeline.featureframe import build_dataset
+
+    return build_dataset(
+        source=args.source, data=args.data, symbols=resolve_symbols(args), features=args.features,
+        macro=args.macro, start=args.start, end=args.end, cache_dir=args.cache_dir, offline=args.offline,
+    )
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    from pipeline.featureframe import long_feature_frame
+    from pipeline.io import write_table
+
+    dataset = dataset_from_args(args)
+    frame = long_feature_frame(dataset)
+    write_table(frame, args.out)
+    print(f"wrote {len(frame)} rows x {len(dataset.columns)} features to {args.out}")
+    for group, columns in dataset.groups.items():
+        print(f"  {group:<18} {len(columns):>2}  {', '.join(columns)}")
+    for symbol, table in dataset.tables.items():
+        f = table.frame
+        print(
+            f"  {symbol}: {f.index[0].date()} .. {f.index[-1].date()}, {len(f)} rows; "
+            f"warm-up rows dropped: {table.warmup_dropped}, rows with gaps dropped: {table.gaps_dropped}"
+        )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline",
+        description="featureproof: does this LSTM beat simple baselines on this market, and which features carry it?",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("features", help="build the feature table and write it as CSV or parquet")
+    add_data_options(p)
+    p.add_argument("--out", required=True, metavar="FILE", help="output file, .csv, .csv.gz or .parquet")
+    p.add_argument("--config", metavar="TOML", help="read defaults for any flag from a TOML file")
+    p.set_defaults(func=cmd_features)
+
+    from pipeline import commands
+
+    commands.register(sub, add_data_options)
+    return parser
+
+
+def _apply_config(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Parse ``argv``; a ``--config`` TOML file supplies defaults that explicit flags override."""
+    args = parser.parse_args(argv)
+    config = getattr(args, "config", None)
+    if not config:
+        return args
+    path = Path(config)
+    try:
+        values = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: config file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not valid TOML ({exc})") from None
+    known = vars(args)
+    subparser = parser._subparsers._group_actions[0].choices[args.command]  # type: ignore[union-attr]
+    defaults = {}
+    for key, value in values.items():
+        dest = key.replace("-", "_")
+        if dest not in known or dest in {"command", "func", "config"}:
+            raise InputError(f"{path}: unknown setting {key!r} for '{args.command}'; see --help for the flags")
+        action = next((a for a in subparser._actions if a.dest == dest), None)
+        if action is not None and action.type is not None and isinstance(value, str):
+            try:
+                value = action.type(value)
+            except (argparse.ArgumentTypeError, ValueError) as exc:
+                raise InputError(f"{path}: setting {key!r}: {exc}") from None
+        if isinstance(value, list) and action is not None and action.type is _int_list:
+            value = [int(v) for v in value]
+        defaults[dest] = value
+    subparser.set_defaults(**defaults)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args = _apply_config(parser, argv)
+        return int(args.func(args) or 0)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

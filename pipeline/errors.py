@@ -1,0 +1,17 @@
+"""The one exception type for bad user input.
+
+Anything raised as :class:`InputError` reaches the user as a single line on stderr and exit code 2,
+never a traceback. Its message names the file, symbol, column and row where it can, and says what to do.
+"""
+from __future__ import annotations
+
+
+class InputError(Exception):
+    """Bad input (data, flags, files) that the user can fix; the CLI prints it and exits 2."""
+
+
+def warn(message: str) -> None:
+    """Print one warning line to stderr (data repairs, split-like jumps, dropped columns)."""
+    import sys
+
+    print(f"warning: {message}", file=sys.stderr)

@@ -1,0 +1,94 @@
+"""From loaded data to feature tables: the one place the CLI commands turn flags into features."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from features import FeatureInput, FeatureSpecError, FeatureTable, build_features, parse_feature_sets
+from pipeline.data import load_macro, load_prices
+from pipeline.errors import InputError
+
+
+@dataclass
+class Dataset:
+    """Validated prices and their feature tables, per symbol."""
+
+    prices: dict[str, pd.DataFrame]
+    tables: dict[str, FeatureTable]
+    spec: str
+
+    @property
+    def groups(self) -> dict[str, list[str]]:
+        return next(iter(self.tables.values())).groups
+
+    @property
+    def columns(self) -> list[str]:
+        return next(iter(self.tables.values())).columns
+
+
+def build_dataset(
+    source: str = "sample",
+    data: str | None = None,
+    symbols: list[str] | None = None,
+    features: str = "all",
+    macro: list[str] | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    cache_dir: str | None = None,
+    offline: bool = False,
+) -> Dataset:
+    """Load prices (and macro series if the spec asks for them) and build features for every symbol."""
+    try:
+        sets = parse_feature_sets(features)
+    except FeatureSpecError as exc:
+        raise InputError(str(exc)) from None
+    prices = load_prices(source, data, symbols, start, end, cache_dir, offline)
+    macro_series = []
+    if "macro" in sets and not (macro is not None and len(macro) == 0):
+        macro_source = "yfinance" if source == "yfinance" else "sample"
+        macro_series = load_macro(macro_source, macro, None, end, cache_dir, offline)
+    if features.strip().lower() == "all" and not any(f.attrs.get("extra_columns") for f in prices.values()):
+        sets = [s for s in sets if s != "extra"]  # 'all' means every set the data can fill
+    spec = "+".join(sets)
+    inputs = {s: FeatureInput(f, macro_series, list(f.attrs.get("extra_columns", []))) for s, f in prices.items()}
+    tables = build_feature_tables(inputs, spec, jobs=2 if len(inputs) >= 8 else 1)
+    column_sets = {tuple(t.columns) for t in tables.values()}
+    if len(column_sets) > 1:
+        raise InputError("the symbols do not share the same feature columns (different user columns?); load them separately")
+    return Dataset(prices, tables, spec)
+
+
+def _build_one(item: tuple[str, FeatureInput, str]) -> tuple[str, FeatureTable | str]:
+    symbol, inp, spec = item
+    try:
+        return symbol, build_features(inp, spec)
+    except FeatureSpecError as exc:
+        return symbol, str(exc)
+
+
+def build_feature_tables(inputs: dict[str, FeatureInput], spec: str, jobs: int = 1) -> dict[str, FeatureTable]:
+    """Feature tables for many symbols, in ``jobs`` worker processes when there are many symbols."""
+    items = [(s, inp, spec) for s, inp in inputs.items()]
+    if jobs > 1 and len(items) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            results = list(pool.map(_build_one, items, chunksize=max(1, len(items) // (4 * jobs))))
+    else:
+        results = [_build_one(item) for item in items]
+    tables = {}
+    for symbol, result in results:
+        if isinstance(result, str):
+            raise InputError(f"symbol {symbol}: {result}")
+        tables[symbol] = result
+    return tables
+
+
+def long_feature_frame(dataset: Dataset) -> pd.DataFrame:
+    """All symbols' features in one frame indexed by date, with a ``symbol`` column when there are several."""
+    if len(dataset.tables) == 1:
+        return next(iter(dataset.tables.values())).frame
+    parts = [t.frame.assign(symbol=s) for s, t in dataset.tables.items()]
+    out = pd.concat(parts)
+    return out[["symbol", *[c for c in out.columns if c != "symbol"]]]

@@ -1,0 +1,73 @@
+"""Loading the embedded sample and user CSVs in the NYSE and Yahoo layouts."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pipeline.cli import main
+from pipeline.data import load_macro, load_prices
+from pipeline.data.load import read_price_csv
+from tests.conftest import yahoo_layout
+
+
+def test_sample_is_real_and_follows_the_contract(sp500):
+    assert sp500.index.name == "date" and sp500.index.is_monotonic_increasing and sp500.index.is_unique
+    assert sp500.index[0] == pd.Timestamp("1999-01-04") and sp500.index[-1] == pd.Timestamp("2018-12-31")
+    assert list(sp500.columns[:5]) == ["open", "high", "low", "close", "volume"]
+    assert sp500.attrs["symbol"] == "SP500"
+    # A known real close: S&P 500 on 2008-10-15 closed at 907.84.
+    assert sp500.loc["2008-10-15", "close"] == pytest.approx(907.84, abs=0.01)
+
+
+def test_sample_macro_series_carry_publication_rules():
+    series = {m.name: m for m in load_macro("sample", ["vix", "wti", "aaa", "core_cpi"])}
+    assert series["core_cpi"].freq == "M" and series["core_cpi"].delay_days >= 10
+    first = series["aaa"].values.index[-1]
+    assert series["aaa"].available_dates()[-1] > first + pd.offsets.MonthEnd(0)
+
+
+def test_yahoo_export_reads_case_and_space_insensitively(tmp_path, sp500):
+    raw = yahoo_layout(sp500.loc["2016"])
+    raw.columns = [" date", "OPEN", "High ", "low", "Close", "adj  close", "VOLUME"]
+    path = tmp_path / "spy.csv"
+    raw.to_csv(path, index=False)
+    frames = read_price_csv(path)
+    assert list(frames) == ["SPY"]
+    frame = frames["SPY"]
+    assert {"open", "high", "low", "close", "adj_close", "volume"} <= set(frame.columns)
+    assert frame["close"].iloc[0] == pytest.approx(sp500.loc["2016", "close"].iloc[0])
+
+
+def test_nyse_layout_picks_symbols(nyse_csv, sp500):
+    frames = load_prices("csv", str(nyse_csv), ["IBM"])
+    assert list(frames) == ["IBM"]
+    assert len(frames["IBM"]) == len(sp500.loc["2012":"2014"])
+    both = load_prices("csv", str(nyse_csv), None)
+    assert set(both) == {"IBM", "AAPL"}
+
+
+def test_extra_numeric_columns_become_user_feature_groups(tmp_path, sp500, capsys):
+    raw = yahoo_layout(sp500.loc["2015":"2016"])
+    raw["News Score"] = range(len(raw))
+    raw["comment"] = "text"
+    path = tmp_path / "x.csv"
+    raw.to_csv(path, index=False)
+    out = tmp_path / "f.csv"
+    assert main(["features", "--data", str(path), "--features", "ohlcv+extra", "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert "extra:news_score" in printed.out
+    assert "'comment' is not numeric; ignored" in printed.err
+    table = pd.read_csv(out, index_col=0)
+    assert "extra_news_score" in table.columns
+
+
+def test_features_command_writes_sample_nyse_and_yahoo(tmp_path, nyse_csv, yahoo_csv, capsys):
+    assert main(["features", "--out", str(tmp_path / "s.parquet")]) == 0
+    s = pd.read_parquet(tmp_path / "s.parquet")
+    assert len(s) > 4000 and "rsi14" in s.columns and "macro_wti" in s.columns
+    assert main(["features", "--data", str(nyse_csv), "--symbol", "IBM", "--out", str(tmp_path / "n.csv")]) == 0
+    assert main(["features", "--data", str(yahoo_csv), "--out", str(tmp_path / "y.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "warm-up rows dropped" in out and "bollinger" in out
+    n = pd.read_csv(tmp_path / "n.csv", index_col="date", parse_dates=True)
+    assert n.index.min() >= pd.Timestamp("2012-01-01") and n.notna().all().all()
