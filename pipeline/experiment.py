@@ -1,0 +1,174 @@
+"""Run orchestration up to predictions: data -> features -> targets -> windows -> purged folds ->
+train-only preprocessing -> LSTM (per seed) and baselines (once per fold) -> out-of-sample predictions.
+
+Everything downstream (metrics, tests, explanations, reports) reads the :class:`Experiment` it returns.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from pipeline import baselines
+from pipeline.config import RunConfig
+from pipeline.featureframe import Dataset, build_dataset
+from pipeline.model import LSTMModel, ModelConfig
+from pipeline.targets import CLASSIFICATION, make_target, momentum, persistence
+from pipeline.train import TrainConfig, TrainResult, fit, predict, resolve_device
+from pipeline.windows import Fold, Preprocessor, WindowSet, make_windows, purged_walk_forward_folds, training_rows
+
+
+@dataclass
+class FoldData:
+    """One fold's scaled windows (what the models were trained and tested on)."""
+
+    fold: Fold
+    pre: Preprocessor
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_mean: np.ndarray   # target scaling (regression); zeros/ones for classification
+    y_std: np.ndarray
+
+
+@dataclass
+class Experiment:
+    cfg: RunConfig
+    dataset: Dataset
+    ws: WindowSet
+    folds: list[Fold]
+    classification: bool
+    device: torch.device
+    fold_data: list[FoldData] = field(default_factory=list)
+    models: dict[tuple[int, int], LSTMModel] = field(default_factory=dict)       # (fold, seed) -> model
+    histories: dict[tuple[int, int], TrainResult] = field(default_factory=dict)
+    test_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, int))      # samples, in test order
+    test_fold: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    model_pred: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))  # (seeds, n_test, H), model units
+    baseline_pred: dict[str, np.ndarray] = field(default_factory=dict)          # name -> (n_test, H)
+    train_seconds: float = 0.0
+
+    @property
+    def seeds(self) -> list[int]:
+        return [self.cfg.seed + k for k in range(self.cfg.seeds)]
+
+    @property
+    def target_names(self) -> list[str]:
+        return [f"{self.cfg.target}_h{h}" for h in self.cfg.horizons]
+
+    def model_config(self) -> ModelConfig:
+        c = self.cfg
+        return ModelConfig(n_features=len(self.ws.columns), n_outputs=len(c.horizons), hidden=c.hidden, layers=c.layers,
+                           dropout=c.dropout, norm=c.norm, bidirectional=c.bidirectional, pool=c.pool)
+
+    def train_config(self, seed: int) -> TrainConfig:
+        c = self.cfg
+        return TrainConfig(epochs=c.epochs, batch_size=c.batch_size, lr=c.lr, lr_scaling=c.lr_scaling,
+                           weight_decay=c.weight_decay, warmup_epochs=c.warmup_epochs, patience=c.patience,
+                           clip_grad=c.clip_grad, classification=self.classification, seed=seed, progress=c.progress)
+
+
+def prepare(cfg: RunConfig, dataset: Dataset | None = None) -> Experiment:
+    """Load data, build features, targets, windows and folds (no training yet)."""
+    if dataset is None:
+        dataset = build_dataset(cfg.source, cfg.data, cfg.symbols, cfg.features, cfg.macro, cfg.start, cfg.end,
+                                cfg.cache_dir, cfg.offline)
+    kind, horizons = cfg.target, cfg.horizons
+    targets, persist, extra = {}, {}, {}
+    for symbol, prices in dataset.prices.items():
+        close = prices["close"]
+        targets[symbol] = pd.concat([make_target(close, kind, h) for h in horizons], axis=1)
+        persist[symbol] = pd.concat([persistence(close, kind, h) for h in horizons], axis=1)
+        extra[symbol] = {
+            "close_t": close,
+            "next_return": close.shift(-1) / close - 1.0,
+            **{f"momentum_h{h}": momentum(close, h) for h in horizons},
+        }
+    ws = make_windows({s: t.frame for s, t in dataset.tables.items()}, targets, persist, extra, cfg.window)
+    folds = purged_walk_forward_folds(ws.dates, cfg.folds, purge=max(horizons), test_fraction=cfg.test_fraction,
+                                      val_fraction=cfg.val_fraction, min_train_dates=max(2 * cfg.window, 100))
+    return Experiment(cfg, dataset, ws, folds, kind in CLASSIFICATION, resolve_device(cfg.device))
+
+
+def fold_data(exp: Experiment, fold: Fold) -> FoldData:
+    """Fit the preprocessor on the fold's training rows only; scale every row; gather windows."""
+    ws, cfg = exp.ws, exp.cfg
+    levels = exp.dataset.tables[next(iter(exp.dataset.tables))].levels if cfg.log_transform else []
+    log_cols = tuple(ws.columns.index(c) for c in levels)
+    pre = Preprocessor(cfg.scaler, log_cols, cfg.clip_quantile).fit(ws.rows[training_rows(ws, fold.train)])
+    rows = pre.transform(ws.rows).astype(np.float32)
+    y_tr = ws.y[fold.train]
+    if exp.classification:
+        y_mean, y_std = np.zeros(y_tr.shape[1]), np.ones(y_tr.shape[1])
+    else:
+        y_mean, y_std = y_tr.mean(axis=0), np.where(y_tr.std(axis=0) > 0, y_tr.std(axis=0), 1.0)
+    scale = lambda y: ((y - y_mean) / y_std).astype(np.float32)  # noqa: E731
+    return FoldData(fold, pre, ws.gather(rows, fold.train), scale(y_tr), ws.gather(rows, fold.val),
+                    scale(ws.y[fold.val]), ws.gather(rows, fold.test), y_mean, y_std)
+
+
+def to_model_units(exp: Experiment, raw: np.ndarray, fd: FoldData) -> np.ndarray:
+    """Network outputs -> probabilities (direction) or target units (regression)."""
+    if exp.classification:
+        return 1.0 / (1.0 + np.exp(-raw.astype(np.float64)))
+    return raw * fd.y_std + fd.y_mean
+
+
+def run_baselines(exp: Experiment, fd: FoldData) -> dict[str, np.ndarray]:
+    ws, test = exp.ws, fd.fold.test
+    H = len(exp.cfg.horizons)
+    out = {}
+    if exp.classification:
+        out["majority"] = baselines.majority(ws.y[fd.fold.train], len(test))
+        out["previous"] = ws.persist[test]
+        out["logistic"] = baselines.logistic(fd.X_train, ws.y[fd.fold.train], fd.X_test, exp.cfg.seed)
+        out["lightgbm"] = baselines.lightgbm(fd.X_train, ws.y[fd.fold.train], fd.X_val, ws.y[fd.fold.val], fd.X_test,
+                                             True, exp.cfg.lgbm_lags, exp.cfg.seed)
+    else:
+        out["persistence"] = ws.persist[test]
+        if exp.cfg.target in ("return", "close"):
+            out["momentum"] = np.column_stack([ws.extra[f"momentum_h{h}"][test] for h in exp.cfg.horizons])
+        y_tr = ws.y[fd.fold.train]
+        lgb_scaled = baselines.lightgbm(fd.X_train, fd.y_train, fd.X_val, fd.y_val, fd.X_test, False,
+                                        exp.cfg.lgbm_lags, exp.cfg.seed)
+        out["lightgbm"] = lgb_scaled * fd.y_std + fd.y_mean
+        assert y_tr.shape[1] == H
+    return out
+
+
+def train_and_predict(exp: Experiment, log=print) -> Experiment:
+    """Train every (fold, seed) LSTM, run the baselines per fold, gather out-of-sample predictions."""
+    seeds, H = exp.seeds, len(exp.cfg.horizons)
+    preds: list[np.ndarray] = []
+    base: dict[str, list[np.ndarray]] = {}
+    test_idx, test_fold = [], []
+    t0 = time.perf_counter()
+    for fold in exp.folds:
+        log(fold.describe(exp.ws.dates))
+        fd = fold_data(exp, fold)
+        exp.fold_data.append(fd)
+        fold_preds = np.zeros((len(seeds), len(fold.test), H))
+        for k, seed in enumerate(seeds):
+            model = LSTMModel(exp.model_config())
+            tcfg = exp.train_config(seed)
+            desc = f"fold {fold.number}/{len(exp.folds)} seed {seed}"
+            exp.histories[(fold.number, seed)] = fit(model, fd.X_train, fd.y_train, fd.X_val, fd.y_val, tcfg, exp.device, desc)
+            raw = predict(model, fd.X_test, exp.device)
+            fold_preds[k] = to_model_units(exp, raw, fd)
+            exp.models[(fold.number, seed)] = model.cpu()
+        preds.append(fold_preds)
+        for name, value in run_baselines(exp, fd).items():
+            base.setdefault(name, []).append(value)
+        test_idx.append(fold.test)
+        test_fold.append(np.full(len(fold.test), fold.number))
+    exp.train_seconds = time.perf_counter() - t0
+    exp.model_pred = np.concatenate(preds, axis=1)
+    exp.baseline_pred = {k: np.concatenate(v) for k, v in base.items()}
+    exp.test_idx = np.concatenate(test_idx)
+    exp.test_fold = np.concatenate(test_fold)
+    return exp

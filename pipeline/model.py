@@ -1,0 +1,55 @@
+"""The LSTM: ``nn.LSTM`` -> optional norm -> pooling (last step or mean over time) -> dropout -> one
+linear head per horizon. Input ``(N, T, F)`` float32, output ``(N, H)`` (logits for direction, scaled
+values for regression). Config is plain data (:class:`ModelConfig`)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class ModelConfig:
+    n_features: int
+    n_outputs: int
+    hidden: int = 32
+    layers: int = 1
+    dropout: float = 0.1
+    norm: str = "none"          # none | layer | batch
+    bidirectional: bool = False
+    pool: str = "last"          # last | mean
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class LSTMModel(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        if cfg.pool not in ("last", "mean"):
+            raise ValueError(f"pool must be 'last' or 'mean', got {cfg.pool!r}")
+        if cfg.norm not in ("none", "layer", "batch"):
+            raise ValueError(f"norm must be none, layer or batch, got {cfg.norm!r}")
+        self.cfg = cfg
+        self.lstm = nn.LSTM(
+            input_size=cfg.n_features, hidden_size=cfg.hidden, num_layers=cfg.layers, batch_first=True,
+            dropout=cfg.dropout if cfg.layers > 1 else 0.0, bidirectional=cfg.bidirectional,
+        )
+        width = cfg.hidden * (2 if cfg.bidirectional else 1)
+        self.norm = {"none": nn.Identity(), "layer": nn.LayerNorm(width), "batch": nn.BatchNorm1d(width)}[cfg.norm]
+        self.drop = nn.Dropout(cfg.dropout)
+        self.heads = nn.ModuleList(nn.Linear(width, 1) for _ in range(cfg.n_outputs))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (N, T, F) -> (N, H)."""
+        out, _ = self.lstm(x)                      # (N, T, width)
+        if self.cfg.pool == "mean":
+            z = out.mean(dim=1)
+        elif self.cfg.bidirectional:               # forward direction's last step, backward's first
+            h = self.cfg.hidden
+            z = torch.cat([out[:, -1, :h], out[:, 0, h:]], dim=1)
+        else:
+            z = out[:, -1, :]
+        z = self.drop(self.norm(z))
+        return torch.cat([head(z) for head in self.heads], dim=1)
