@@ -17,7 +17,7 @@ from pipeline.config import RunConfig
 from pipeline.featureframe import Dataset, build_dataset
 from pipeline.model import LSTMModel, ModelConfig
 from pipeline.targets import CLASSIFICATION, make_target, momentum, persistence
-from pipeline.train import TrainConfig, TrainResult, fit, predict, resolve_device
+from pipeline.train import TrainConfig, TrainResult, fit, predict, resolve_device, seed_everything
 from pipeline.windows import Fold, Preprocessor, WindowSet, make_windows, purged_walk_forward_folds, training_rows
 
 
@@ -154,6 +154,7 @@ def train_and_predict(exp: Experiment, log=print) -> Experiment:
         exp.fold_data.append(fd)
         fold_preds = np.zeros((len(seeds), len(fold.test), H))
         for k, seed in enumerate(seeds):
+            seed_everything(seed)  # the initial weights depend on the seed too
             model = LSTMModel(exp.model_config())
             tcfg = exp.train_config(seed)
             desc = f"fold {fold.number}/{len(exp.folds)} seed {seed}"

@@ -147,7 +147,7 @@ def fit(
             loss = loss_fn(out, yt[b])
             if not torch.isfinite(loss):
                 raise TrainingError(
-                    f"training diverged: the loss became {float(loss)} at epoch {epoch + 1}; lower --lr, "
+                    f"training diverged: the loss became {float(loss.detach())} at epoch {epoch + 1}; lower --lr, "
                     "use --scaler robust or --clip-quantile 0.01, or check the input for extreme values"
                 )
             opt.zero_grad(set_to_none=True)

@@ -1,0 +1,33 @@
+"""Negative and positive controls of the whole run: no skill on a random walk, skill on a planted signal."""
+from __future__ import annotations
+
+import json
+
+from pipeline.cli import main
+from tests.conftest import TINY, planted_signal_prices, random_walk_prices, write_yahoo
+
+
+def test_random_walk_shows_no_skill(tmp_path):
+    path = tmp_path / "rw.csv"
+    write_yahoo(random_walk_prices(1400, seed=3), path)
+    out = tmp_path / "run"
+    assert main(["run", "--data", str(path), "--features", "ohlcv", "--horizons", "1", *TINY, "--out", str(out)]) == 0
+    h = json.loads((out / "metrics.json").read_text())["horizon_results"][0]
+    lo, hi = h["baselines_ci"]["majority"]["accuracy"]
+    assert lo <= h["model"]["accuracy"] <= hi
+    assert h["tests"]["pesaran_timmermann"]["p_value"] > 0.05
+    assert "not significant" in h["verdict"] or "worse" in h["verdict"]
+    assert "beats the best simple baseline, and the difference is significant" not in h["verdict"]
+
+
+def test_planted_signal_is_learned(tmp_path):
+    path = tmp_path / "sig.csv"
+    write_yahoo(planted_signal_prices(1600), path)
+    out = tmp_path / "run"
+    args = ["run", "--data", str(path), "--features", "ohlcv+extra", "--horizons", "1", "--window", "10",
+            "--hidden", "16", "--epochs", "25", "--patience", "6", "--lr", "5e-3", "--folds", "1", "--bootstrap", "60",
+            "--no-progress", "--out", str(out)]
+    assert main(args) == 0
+    h = json.loads((out / "metrics.json").read_text())["horizon_results"][0]
+    assert h["model"]["accuracy"] >= 0.85
+    assert h["tests"]["pesaran_timmermann"]["p_value"] < 0.01

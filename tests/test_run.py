@@ -1,0 +1,125 @@
+"""End-to-end ``python -m pipeline run`` on small real slices: outputs, contracts, escaping, config."""
+from __future__ import annotations
+
+import json
+import re
+
+import pandas as pd
+import pytest
+import torch
+
+from pipeline.cli import main
+from pipeline.model import LSTMModel, ModelConfig
+from pipeline.run import load_checkpoint
+from tests.conftest import TINY, nyse_layout
+
+
+@pytest.fixture(scope="module")
+def direction_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "dir"
+    rc = main(["run", "--target", "direction", "--start", "2009-01-01", "--end", "2014-12-31", "--features",
+               "ohlcv+technical", *TINY, "--out", str(out)])
+    assert rc == 0
+    return out
+
+
+def test_run_writes_every_output(direction_run):
+    names = {p.name for p in direction_run.iterdir()}
+    assert {"config.json", "metrics.json", "predictions.csv", "model.pt", "index.html"} <= names
+    m = json.loads((direction_run / "metrics.json").read_text())
+    for key in ("target", "horizons", "symbols", "n_train", "n_test", "features", "groups", "horizon_results"):
+        assert key in m
+    assert m["horizons"] == [1, 5, 10] and m["symbols"] == ["SP500"]
+    assert [h["horizon"] for h in m["horizon_results"]] == [1, 5, 10]
+    h = m["horizon_results"][0]
+    assert {"accuracy", "balanced_accuracy", "auc", "mcc", "log_loss", "brier"} <= set(h["model"])
+    assert {"majority", "previous", "logistic", "lightgbm"} == set(h["baselines"])
+    assert all(0 <= v["p_value"] <= 1 for v in h["tests"].values())
+    lo, hi = h["model_ci"]["accuracy"]
+    assert lo <= h["model"]["accuracy"] <= hi
+    cfg = json.loads((direction_run / "config.json").read_text())
+    assert cfg["config"]["window"] == 20 and len(cfg["data_hash"]) == 16 and "torch" in cfg["versions"]
+
+
+def test_predictions_cover_every_test_day_and_horizon(direction_run):
+    p = pd.read_csv(direction_run / "predictions.csv")
+    assert list(p.columns) == ["date", "symbol", "horizon", "prediction", "truth", "fold", "seed"]
+    m = json.loads((direction_run / "metrics.json").read_text())
+    assert len(p) == m["n_test"] * 3
+    assert p["prediction"].between(0, 1).all() and set(p["truth"]) <= {0.0, 1.0}
+
+
+def test_report_is_self_contained(direction_run):
+    html = (direction_run / "index.html").read_text()
+    assert "data:image/png;base64," in html
+    assert not re.search(r'(src|href)="https?://', html)
+    assert "does not beat" in html or "beats" in html or "worse" in html
+
+
+def test_checkpoint_loads_with_weights_only(direction_run):
+    ck = load_checkpoint(direction_run / "model.pt")
+    model = LSTMModel(ModelConfig(**ck["model_config"]))
+    model.load_state_dict(ck["state_dict"])
+    assert ck["run_config"]["target"] == "direction" and len(ck["columns"]) == ck["model_config"]["n_features"]
+    x = torch.zeros(2, 20, ck["model_config"]["n_features"])
+    assert model(x).shape == (2, 3)
+
+
+def test_fixed_seed_gives_identical_metrics(tmp_path):
+    args = ["run", "--start", "2010-01-01", "--end", "2013-12-31", "--features", "ohlcv", "--horizons", "1", *TINY]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0
+    a = json.loads((tmp_path / "a" / "metrics.json").read_text())["horizon_results"]
+    b = json.loads((tmp_path / "b" / "metrics.json").read_text())["horizon_results"]
+    assert a == b
+
+
+@pytest.mark.parametrize("target", ["return", "close", "volatility"])
+def test_regression_targets(tmp_path, target):
+    out = tmp_path / target
+    assert main(["run", "--target", target, "--horizons", "1,5", "--start", "2010-01-01", "--end", "2013-12-31",
+                 "--features", "ohlcv", "--seeds", "2", *TINY, "--out", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    h = m["horizon_results"][1]
+    assert {"rmse", "mae", "r2", "ic", "sign_accuracy"} <= set(h["model"]) and "persistence" in h["baselines"]
+    assert "diebold_mariano_vs_best" in h["tests"]
+    assert h["baselines"]["persistence"]["r2"] == pytest.approx(0.0)
+    p = pd.read_csv(out / "predictions.csv")
+    assert set(p["seed"]) == {0, 1}
+    if target == "close":  # reported in price units
+        assert p["truth"].min() > 500 and p["prediction"].min() > 500
+
+
+def test_input_strings_are_escaped(tmp_path, sp500):
+    raw = nyse_layout({"<script>alert(1)</script>": sp500.loc["2010":"2013"]})
+    path = tmp_path / "evil.csv"
+    raw.to_csv(path, index=False)
+    out = tmp_path / "run"
+    assert main(["run", "--data", str(path), "--features", "ohlcv", "--horizons", "1", *TINY, "--out", str(out)]) == 0
+    html = (out / "index.html").read_text()
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_config_file_and_flag_override(tmp_path, capsys):
+    toml = tmp_path / "run.toml"
+    toml.write_text('target = "return"\nhorizons = [1]\nwindow = 20\nhidden = 8\nepochs = 2\nfeatures = "ohlcv"\n'
+                    'start = "2011-01-01"\nend = "2013-12-31"\nbootstrap = 40\nfolds = 2\nprogress = false\n')
+    out = tmp_path / "run"
+    assert main(["run", "--config", str(toml), "--target", "direction", "--out", str(out)]) == 0
+    cfg = json.loads((out / "config.json").read_text())["config"]
+    assert cfg["target"] == "direction" and cfg["window"] == 20 and cfg["horizons"] == [1]
+    bad = tmp_path / "bad.toml"
+    bad.write_text("windw = 3\n")
+    assert main(["run", "--config", str(bad)]) == 2
+    assert "unknown setting 'windw'" in capsys.readouterr().err
+
+
+def test_run_bad_flags_and_short_data(tmp_path, sp500, capsys):
+    assert main(["run", "--target", "sideways", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown --target" in capsys.readouterr().err
+    short = tmp_path / "short.csv"
+    nyse_layout({"X": sp500.loc["2012-01":"2012-06"]}).to_csv(short, index=False)
+    assert main(["run", "--data", str(short), "--no-progress", "--out", str(tmp_path / "y")]) == 2
+    err = capsys.readouterr().err
+    assert "too few" in err or "training dates" in err
+    assert not (tmp_path / "y").exists()
