@@ -39,7 +39,8 @@ class LSTMModel(nn.Module):
         width = cfg.hidden * (2 if cfg.bidirectional else 1)
         self.norm = {"none": nn.Identity(), "layer": nn.LayerNorm(width), "batch": nn.BatchNorm1d(width)}[cfg.norm]
         self.drop = nn.Dropout(cfg.dropout)
-        self.heads = nn.ModuleList(nn.Linear(width, 1) for _ in range(cfg.n_outputs))
+        # One linear head per horizon, stored as the rows of one (H, width) weight: row j is horizon j's head.
+        self.heads = nn.Linear(width, cfg.n_outputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, T, F) -> (N, H)."""
@@ -52,4 +53,4 @@ class LSTMModel(nn.Module):
         else:
             z = out[:, -1, :]
         z = self.drop(self.norm(z))
-        return torch.cat([head(z) for head in self.heads], dim=1)
+        return self.heads(z)

@@ -126,7 +126,8 @@ def fit(
     Xv = torch.as_tensor(X_val, dtype=torch.float32, device=device)
     yv = torch.as_tensor(y_val, dtype=torch.float32, device=device)
     lr = cfg.effective_lr()
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience)
     loss_fn = _loss_fn(cfg.classification)
     steps_per_epoch = math.ceil(len(Xt) / cfg.batch_size)
@@ -138,25 +139,26 @@ def fit(
     for epoch in bar:
         model.train()
         order = torch.randperm(len(Xt), generator=gen).to(device)
-        total, t0 = 0.0, time.perf_counter()
+        total, t0 = torch.zeros((), device=device), time.perf_counter()
         for b in _batches(len(Xt), cfg.batch_size, order):
             if step < warmup_steps:
                 for g in opt.param_groups:
                     g["lr"] = lr * (step + 1) / warmup_steps
             out = model(Xt[b])
             loss = loss_fn(out, yt[b])
-            if not torch.isfinite(loss):
-                raise TrainingError(
-                    f"training diverged: the loss became {float(loss.detach())} at epoch {epoch + 1}; lower --lr, "
-                    "use --scaler robust or --clip-quantile 0.01, or check the input for extreme values"
-                )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.clip_grad > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
+                nn.utils.clip_grad_norm_(params, cfg.clip_grad, foreach=True)
             opt.step()
-            total += float(loss.detach()) * len(b)
+            total += loss.detach() * len(b)  # stays on the device: no sync per batch
             step += 1
+        total = float(total)
+        if not math.isfinite(total):
+            raise TrainingError(
+                f"training diverged: the loss became {total} in epoch {epoch + 1}; lower --lr, "
+                "use --scaler robust or --clip-quantile 0.01, or check the input for extreme values"
+            )
         busy += time.perf_counter() - t0
         seen += len(Xt)
         train_loss = total / len(Xt)
