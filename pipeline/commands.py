@@ -52,16 +52,40 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--bootstrap", type=int, default=500, help="block-bootstrap resamples for intervals")
     g.add_argument("--block", type=int, default=20, help="bootstrap block length in test days")
     g.add_argument("--cost-bps", type=float, default=5.0, help="strategy view: cost per unit of turnover, in bps")
+    add_explain_options(p)
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
     p.add_argument("--config", metavar="TOML", help="read any of these flags from a TOML file; flags override it")
 
 
+def add_explain_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("explain")
+    g.add_argument("--ablation", default="permute", choices=["retrain", "permute", "both", "none"],
+                   help="group ablation: permute (default) shuffles a group's windows on the test set; retrain "
+                        "retrains without each group (a training run per group, in parallel)")
+    g.add_argument("--no-explain", dest="explain", action="store_false",
+                   help="skip LightGBM importance/TreeSHAP and SHAP on the LSTM")
+    g.add_argument("--permutation-repeats", type=int, default=10, help="repeats per group for permutation (>= 10)")
+    g.add_argument("--shap-windows", type=int, default=500, help="test windows explained by LSTM SHAP (default 500)")
+    g.add_argument("--jobs", type=int, default=2, help="parallel processes for retrain ablation (default 2)")
+
+
+def explain_config(args: argparse.Namespace):
+    from pipeline.errors import InputError
+    from pipeline.explain_stage import ExplainConfig
+
+    if args.permutation_repeats < 10 and args.ablation in ("permute", "both"):
+        raise InputError("--permutation-repeats must be at least 10")
+    return ExplainConfig(ablation=args.ablation, explain=args.explain, n_repeats=args.permutation_repeats,
+                         shap_windows=args.shap_windows, jobs=max(1, args.jobs), lgbm_lags=args.lgbm_lags)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.config import RunConfig
+    from pipeline.explain_stage import explain_writer
     from pipeline.run import run
 
     cfg = RunConfig.from_args(args)
-    out_dir, exp, metrics = run(cfg)
+    out_dir, exp, metrics = run(cfg, extra_stages=[explain_writer(explain_config(args))])
     print(f"\nreport: {out_dir / 'index.html'}")
     for entry in metrics["horizon_results"]:
         print("  " + entry["verdict"])
@@ -69,8 +93,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     if s:
         print(f"  strategy (h={s['horizon']}, long/flat): Sharpe {s['strategy']['sharpe']:.2f} vs buy-and-hold "
               f"{s['buy_and_hold']['sharpe']:.2f}")
-    print(f"  wall time {metrics['wall_seconds']:.0f} s (training {exp.train_seconds:.0f} s)")
+    if metrics.get("importance_top"):
+        for h, tops in metrics["importance_top"].items():
+            print(f"  h={h} most important group by method: " + ", ".join(f"{m} {g}" for m, g in tops.items()))
+        print(f"  importance: {out_dir / 'importance.html'}")
+    extra = f", explain {metrics['explain_seconds']:.0f} s" if "explain_seconds" in metrics else ""
+    print(f"  wall time {metrics['wall_seconds']:.0f} s (training {exp.train_seconds:.0f} s{extra})")
     return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from pipeline.rerun import explain_run_dir
+
+    path = explain_run_dir(args.run_dir, explain_config(args), progress=args.progress)
+    print(f"importance: {path}")
+    return 0
+
+
+def cmd_selftest(args: argparse.Namespace) -> int:
+    from pipeline.selftest import selftest
+
+    return selftest(size=args.size, progress=args.progress)
 
 
 def register(sub: argparse._SubParsersAction, add_data_options: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -81,3 +124,16 @@ def register(sub: argparse._SubParsersAction, add_data_options: Callable[[argpar
     add_run_options(p)
     p.add_argument("--out", metavar="DIR", help="run folder (default reports/<YYYYmmdd-HHMMSS>-<symbol>-<target>/)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("explain", help="run the explain stage again on a finished run folder",
+                       description="Recompute importances for RUN_DIR with its saved model (last fold) and data.")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    add_explain_options(p)
+    p.add_argument("--lgbm-lags", type=int, default=5)
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("selftest", help="check that every method finds a planted signal and no skill on a random walk")
+    p.add_argument("--size", choices=["small", "full"], default="full", help="data size (small is what pytest runs)")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.set_defaults(func=cmd_selftest)

@@ -67,7 +67,6 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 def seed_everything(seed: int) -> torch.Generator:
     torch.manual_seed(seed)
-    np.random.seed(seed % (2**32))
     gen = torch.Generator()
     gen.manual_seed(seed)
     return gen

@@ -1,0 +1,55 @@
+"""``python -m pipeline explain RUN_DIR``: rebuild a finished run's data from its ``config.json``, check
+that the data did not change (hash), load ``model.pt`` (the last fold's model), and run the explain
+stage on that fold; ``importance.csv`` / ``importance.html`` are written atomically into RUN_DIR."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from pipeline.config import RunConfig
+from pipeline.errors import InputError
+from pipeline.experiment import fold_data, prepare
+from pipeline.explain_stage import ExplainConfig, run_explain, write_importance
+from pipeline.io import atomic_dir
+from pipeline.model import LSTMModel, ModelConfig
+from pipeline.run import data_hash, load_checkpoint
+
+
+def explain_run_dir(run_dir: str | Path, ecfg: ExplainConfig, progress: bool = True) -> Path:
+    run_dir = Path(run_dir)
+    for name in ("config.json", "model.pt", "index.html"):
+        if not (run_dir / name).exists():
+            raise InputError(f"{run_dir}: no {name}; is this a folder written by 'python -m pipeline run'?")
+    try:
+        saved = json.loads((run_dir / "config.json").read_text())
+        ck = load_checkpoint(run_dir / "model.pt")
+    except Exception as exc:
+        raise InputError(f"{run_dir}: cannot read the run's config.json or model.pt ({type(exc).__name__}: {exc})") from None
+    cfg = RunConfig.from_dict(saved["config"])
+    cfg.progress = progress
+    cfg.seeds, cfg.seed = 1, int(ck["seed"])
+    exp = prepare(cfg.validate())
+    if data_hash(exp) != saved.get("data_hash"):
+        raise InputError(f"{run_dir}: the input data changed since this run (hash differs); rerun 'python -m pipeline run'")
+    if list(exp.ws.columns) != list(ck["columns"]):
+        raise InputError(f"{run_dir}: the feature columns differ from the saved model's; rerun 'python -m pipeline run'")
+    fold = next(f for f in exp.folds if f.number == ck["fold"])
+    exp.folds = [fold]
+    fd = fold_data(exp, fold)
+    exp.fold_data = [fd]
+    model = LSTMModel(ModelConfig(**ck["model_config"]))
+    model.load_state_dict(ck["state_dict"])
+    exp.models = {(fold.number, cfg.seed): model}
+    res = run_explain(exp, ecfg)
+    with atomic_dir(run_dir / ".explain") as tmp:
+        write_importance(exp, res, tmp)
+    for name in ("importance.csv", "importance.html"):
+        os.replace(run_dir / ".explain" / name, run_dir / name)
+    (run_dir / ".explain").rmdir()
+    index = run_dir / "index.html"
+    html = index.read_text()
+    link = ' · <a href="importance.html">feature importance report</a>'
+    if link not in html:
+        index.write_text(html.replace("<!--importance-link-->", "<!--importance-link-->" + link, 1))
+    return run_dir / "importance.html"
