@@ -18,21 +18,13 @@ from pipeline.cli import main
 def run() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        rc = main(["run", "--target", "direction", "--no-progress", "--no-explain", "--out", f"{tmp}/run"]
-                  if "--no-explain" in _flags() else ["run", "--target", "direction", "--no-progress", "--out", f"{tmp}/run"])
+        rc = main(["run", "--target", "direction", "--no-progress", "--ablation", "none", "--no-explain",
+                   "--out", f"{tmp}/run"])
         wall = time.perf_counter() - t0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"default run (train + evaluate + report): exit {rc}, wall {wall:.1f} s (target < 180 s), "
           f"peak RSS {peak_mb:.0f} MB (target < 3072 MB)")
     sys.exit(rc)
-
-
-def _flags() -> set[str]:
-    from pipeline.cli import build_parser
-
-    parser = build_parser()
-    run_parser = parser._subparsers._group_actions[0].choices["run"]  # type: ignore[union-attr]
-    return {s for a in run_parser._actions for s in a.option_strings}
 
 
 if __name__ == "__main__":

@@ -76,7 +76,8 @@ def explain_config(args: argparse.Namespace):
     if args.permutation_repeats < 10 and args.ablation in ("permute", "both"):
         raise InputError("--permutation-repeats must be at least 10")
     return ExplainConfig(ablation=args.ablation, explain=args.explain, n_repeats=args.permutation_repeats,
-                         shap_windows=args.shap_windows, jobs=max(1, args.jobs), lgbm_lags=args.lgbm_lags)
+                         shap_windows=args.shap_windows, jobs=max(1, args.jobs),
+                         lgbm_lags=args.lgbm_lags if args.lgbm_lags is not None else 0)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -129,7 +130,7 @@ def register(sub: argparse._SubParsersAction, add_data_options: Callable[[argpar
                        description="Recompute importances for RUN_DIR with its saved model (last fold) and data.")
     p.add_argument("run_dir", metavar="RUN_DIR")
     add_explain_options(p)
-    p.add_argument("--lgbm-lags", type=int, default=5)
+    p.add_argument("--lgbm-lags", type=int, default=None, help="lags for LightGBM (default: the run's)")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.set_defaults(func=cmd_explain)
 

@@ -30,6 +30,7 @@ class ExplainConfig:
     ablation: str = "permute"       # retrain | permute | both | none
     explain: bool = True            # LightGBM + LSTM SHAP
     n_repeats: int = 10
+    lgbm_lags: int = 5
     shap_windows: int = 500
     shap_background: int = 100
     shap_nsamples: int = 64
@@ -133,6 +134,7 @@ def run_explain(exp: Experiment, ecfg: ExplainConfig, log=print) -> ExplainResul
             for j, (gain, split, contrib, flat, _pred) in enumerate(outs):
                 res.lgbm_results.append(lgbm_explain.LgbmFoldResult(fd.fold.number, horizons[j], gain, split, contrib, flat))
         lags = min(ecfg.lgbm_lags, exp.cfg.window)
+        res.lgbm_lags = lags
         res.items += lgbm_explain.summarise(res.lgbm_results, exp.ws.columns, lags, gidx)
         res.seconds["lightgbm"] = time.perf_counter() - t0
 

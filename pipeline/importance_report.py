@@ -2,6 +2,8 @@
 (importance by method, LSTM SHAP feature x lag heatmap and per-lag profile, beeswarms)."""
 from __future__ import annotations
 
+import warnings
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -48,7 +50,9 @@ def _shap_figures(res, columns: list[str], j: int, horizon: int) -> list[str]:
     phi_sum = np.concatenate([r.phi[..., j].sum(axis=1) for r in res.shap_results])
     last = np.concatenate([r.X[:, -1, :] for r in res.shap_results])
     plt.figure()
-    shap.summary_plot(phi_sum, last, feature_names=columns, show=False, max_display=15, plot_size=(7.5, 5))
+    with warnings.catch_warnings():  # shap's plot warns about numpy's legacy global RNG
+        warnings.simplefilter("ignore", FutureWarning)
+        shap.summary_plot(phi_sum, last, feature_names=columns, show=False, max_display=15, plot_size=(7.5, 5))
     plt.title(f"LSTM SHAP, h={horizon}: Σ_t φ per window, coloured by the feature's last value", fontsize=9)
     out.append(to_data_uri(plt.gcf()))
     return out
@@ -62,8 +66,10 @@ def _tree_beeswarm(res, columns: list[str], horizon: int, lags: int) -> str | No
         return None
     names = [f"{c}@t-{k}" for k in range(lags - 1, -1, -1) for c in columns]
     plt.figure()
-    shap.summary_plot(np.concatenate([r.shap for r in rs]), np.concatenate([r.X_flat for r in rs]), feature_names=names,
-                      show=False, max_display=15, plot_size=(7.5, 5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        shap.summary_plot(np.concatenate([r.shap for r in rs]), np.concatenate([r.X_flat for r in rs]),
+                          feature_names=names, show=False, max_display=15, plot_size=(7.5, 5))
     plt.title(f"LightGBM TreeSHAP, h={horizon}", fontsize=9)
     return to_data_uri(plt.gcf())
 
@@ -94,7 +100,7 @@ def render_importance_report(exp, res, table: pd.DataFrame) -> str:
         figs = []
         if res.shap_results:
             figs += _shap_figures(res, exp.ws.columns, j, h)
-        tb = _tree_beeswarm(res, exp.ws.columns, h, min(cfg.lgbm_lags, cfg.window))
+        tb = _tree_beeswarm(res, exp.ws.columns, h, res.lgbm_lags)
         if tb:
             figs.append(tb)
         horizons.append({

@@ -41,6 +41,8 @@ def explain_run_dir(run_dir: str | Path, ecfg: ExplainConfig, progress: bool = T
     model = LSTMModel(ModelConfig(**ck["model_config"]))
     model.load_state_dict(ck["state_dict"])
     exp.models = {(fold.number, cfg.seed): model}
+    if not ecfg.lgbm_lags:
+        ecfg.lgbm_lags = cfg.lgbm_lags
     res = run_explain(exp, ecfg)
     with atomic_dir(run_dir / ".explain") as tmp:
         write_importance(exp, res, tmp)
