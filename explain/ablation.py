@@ -4,7 +4,7 @@
   window* (all its columns at every lag) across samples, ``n_repeats`` times, and record the drop of
   the headline score. The interval is a t-interval over the (fold, seed) means.
 * :func:`drop_group_retrain`: for each group, retrain without it on the same folds and seeds and record
-  the paired change of the test score against the full model. Jobs run in a local process pool.
+  the paired change of the test score against the full model. The caller runs the jobs (local pool or Ray).
 
 ``score(y, pred)`` is higher-is-better (AUC for direction, -RMSE for regression), per horizon.
 """
@@ -43,32 +43,18 @@ def group_permutation(
 
 
 def drop_group_retrain(
-    retrain: Callable[[tuple[str, str]], dict[str, np.ndarray]], labels: list[str], groups: list[str],
-    full_scores: dict[str, np.ndarray], horizons: list[int], jobs: int = 1, progress: Callable | None = None,
+    run_all: Callable[[list[tuple[str, str]]], list[np.ndarray]], labels: list[str], groups: list[str],
+    full_scores: dict[str, np.ndarray], horizons: list[int],
 ) -> list[Importance]:
-    """``retrain((label, group))`` trains the (fold, seed) unit ``label`` without ``group`` and returns
-    ``{"scores": (H,) test scores}``; ``full_scores[label]`` are the full model's. Paired drop = full - without."""
-    jobs_list = [(label, group) for group in groups for label in labels]
-    if jobs > 1 and len(jobs_list) > 1:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("fork")) as pool:
-            results = []
-            for res in pool.map(retrain, jobs_list):
-                results.append(res)
-                if progress:
-                    progress()
-    else:
-        results = []
-        for job in jobs_list:
-            results.append(retrain(job))
-            if progress:
-                progress()
+    """``run_all(jobs)`` trains, for every ``(label, group)``, the (fold, seed) unit ``label`` without
+    ``group`` and returns its (H,) test scores, in order (the caller picks the executor).
+    ``full_scores[label]`` are the full model's. Paired drop = full - without."""
+    jobs = [(label, group) for group in groups for label in labels]
+    results = run_all(jobs)
     per_unit: dict[tuple[int, str], dict[str, float]] = {}
-    for (label, group), res in zip(jobs_list, results):
+    for (label, group), scores in zip(jobs, results):
         for j, h in enumerate(horizons):
-            per_unit.setdefault((h, group), {})[label] = float(full_scores[label][j] - res["scores"][j])
+            per_unit.setdefault((h, group), {})[label] = float(full_scores[label][j] - scores[j])
     return _summarise(per_unit, "ablation_retrain")
 
 

@@ -36,11 +36,11 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--pool", default="last", choices=["last", "mean"], help="last hidden state or mean over time")
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=int, default=30, help="maximum epochs (early stopping usually ends sooner)")
-    g.add_argument("--batch-size", type=int, default=128)
+    g.add_argument("--batch-size", type=int, default=128, help="training batch size; the last partial batch is kept (default 128)")
     g.add_argument("--lr", type=float, default=2e-3, help="AdamW learning rate (default 2e-3)")
     g.add_argument("--lr-scaling", default="none", choices=["none", "linear"],
                    help="linear: --lr is stated for batch 256 and scaled by batch-size/256")
-    g.add_argument("--weight-decay", type=float, default=1e-4)
+    g.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay (default 1e-4)")
     g.add_argument("--warmup-epochs", type=float, default=1.0, help="linear LR warm-up length in epochs")
     g.add_argument("--patience", type=int, default=5, help="early-stopping patience in epochs (best weights restored)")
     g.add_argument("--clip-grad", type=float, default=1.0, help="gradient-norm clipping (0: off)")
@@ -57,6 +57,15 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="TOML", help="read any of these flags from a TOML file; flags override it")
 
 
+def add_executor_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("execution")
+    g.add_argument("--jobs", type=int, default=2, help="local worker processes for independent jobs (default 2)")
+    g.add_argument("--executor", default="local", choices=["local", "ray"],
+                   help="run independent jobs in a local process pool (default) or as Ray tasks")
+    g.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="Ray cluster to join (e.g. 10.0.0.5:6379, from 'ray start --head'); default: a local Ray instance")
+
+
 def add_explain_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("explain")
     g.add_argument("--ablation", default="permute", choices=["retrain", "permute", "both", "none"],
@@ -66,7 +75,7 @@ def add_explain_options(p: argparse.ArgumentParser) -> None:
                    help="skip LightGBM importance/TreeSHAP and SHAP on the LSTM")
     g.add_argument("--permutation-repeats", type=int, default=10, help="repeats per group for permutation (>= 10)")
     g.add_argument("--shap-windows", type=int, default=500, help="test windows explained by LSTM SHAP (default 500)")
-    g.add_argument("--jobs", type=int, default=2, help="parallel processes for retrain ablation (default 2)")
+    add_executor_options(p)
 
 
 def explain_config(args: argparse.Namespace):
@@ -77,7 +86,8 @@ def explain_config(args: argparse.Namespace):
         raise InputError("--permutation-repeats must be at least 10")
     return ExplainConfig(ablation=args.ablation, explain=args.explain, n_repeats=args.permutation_repeats,
                          shap_windows=args.shap_windows, jobs=max(1, args.jobs),
-                         lgbm_lags=args.lgbm_lags if args.lgbm_lags is not None else 0)
+                         lgbm_lags=args.lgbm_lags if args.lgbm_lags is not None else 0,
+                         executor=args.executor, ray_address=args.ray_address)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -131,10 +141,10 @@ def register(sub: argparse._SubParsersAction, add_data_options: Callable[[argpar
     p.add_argument("run_dir", metavar="RUN_DIR")
     add_explain_options(p)
     p.add_argument("--lgbm-lags", type=int, default=None, help="lags for LightGBM (default: the run's)")
-    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
     p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("selftest", help="check that every method finds a planted signal and no skill on a random walk")
     p.add_argument("--size", choices=["small", "full"], default="full", help="data size (small is what pytest runs)")
-    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
     p.set_defaults(func=cmd_selftest)

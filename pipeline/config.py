@@ -56,6 +56,8 @@ class RunConfig:
     cost_bps: float = 5.0
     out: str | None = None
     progress: bool = True
+    # first sample date; set by compare so that every feature set has the same samples, folds and test days
+    sample_start: str | None = None
 
     def validate(self) -> "RunConfig":
         if self.target not in KINDS:

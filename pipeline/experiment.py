@@ -14,6 +14,7 @@ import torch
 
 from pipeline import baselines
 from pipeline.config import RunConfig
+from pipeline.errors import InputError
 from pipeline.featureframe import Dataset, build_dataset
 from pipeline.model import LSTMModel, ModelConfig
 from pipeline.targets import CLASSIFICATION, make_target, momentum, persistence
@@ -90,8 +91,17 @@ def prepare(cfg: RunConfig, dataset: Dataset | None = None) -> Experiment:
             **{f"momentum_h{h}": momentum(close, h) for h in horizons},
         }
     ws = make_windows({s: t.frame for s, t in dataset.tables.items()}, targets, persist, extra, cfg.window)
-    folds = purged_walk_forward_folds(ws.dates, cfg.folds, purge=max(horizons), test_fraction=cfg.test_fraction,
-                                      val_fraction=cfg.val_fraction, min_train_dates=max(2 * cfg.window, 100))
+    if cfg.sample_start:
+        ws = ws.subset(ws.dates >= np.datetime64(pd.Timestamp(cfg.sample_start)))
+    where = f"{cfg.data or 'embedded sample'} ({', '.join(dataset.prices)})"
+    if ws.n == 0:
+        raise InputError(f"{where}: no sample has a full {cfg.window}-day window and known targets; use a longer "
+                         "history or a shorter --window")
+    try:
+        folds = purged_walk_forward_folds(ws.dates, cfg.folds, purge=max(horizons), test_fraction=cfg.test_fraction,
+                                          val_fraction=cfg.val_fraction, min_train_dates=max(2 * cfg.window, 100))
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from None
     return Experiment(cfg, dataset, ws, folds, kind in CLASSIFICATION, resolve_device(cfg.device))
 
 

@@ -19,10 +19,9 @@ from explain import ablation, agreement
 from explain import lgbm as lgbm_explain
 from explain import shap_lstm
 from explain.common import Importance, group_indices
-from pipeline.experiment import Experiment, FoldData, to_model_units
+from pipeline.experiment import Experiment, to_model_units
 from pipeline.metrics import auc
-from pipeline.model import LSTMModel
-from pipeline.train import fit, predict, seed_everything
+from pipeline.train import predict
 
 
 @dataclass
@@ -36,6 +35,8 @@ class ExplainConfig:
     shap_nsamples: int = 64
     jobs: int = 2
     lgbm_lags: int = 5
+    executor: str = "local"
+    ray_address: str | None = None
 
 
 @dataclass
@@ -55,31 +56,6 @@ def score_fn(classification: bool) -> Callable[[np.ndarray, np.ndarray], float]:
     if classification:
         return lambda y, p: auc(y, p)
     return lambda y, p: -float(np.sqrt(np.mean((p - y) ** 2)))
-
-
-_RETRAIN_EXP: Experiment | None = None  # read by forked retrain workers
-
-
-def _retrain_job(job: tuple[str, str]) -> dict[str, np.ndarray]:
-    exp = _RETRAIN_EXP
-    assert exp is not None
-    torch.set_num_threads(1)
-    label, group = job
-    fold_no, seed = (int(x) for x in label.replace("fold", "").split("-seed"))
-    fd = next(f for f in exp.fold_data if f.fold.number == fold_no)
-    cols = group_indices(exp.ws.columns, exp.dataset.groups)[group]
-    keep = np.setdiff1d(np.arange(len(exp.ws.columns)), cols)
-    mc = exp.model_config()
-    mc.n_features = len(keep)
-    tcfg = exp.train_config(seed)
-    tcfg.progress = False
-    seed_everything(seed)
-    model = LSTMModel(mc)
-    fit(model, fd.X_train[:, :, keep], fd.y_train, fd.X_val[:, :, keep], fd.y_val, tcfg, torch.device("cpu"))
-    pred = to_model_units(exp, predict(model, fd.X_test[:, :, keep], torch.device("cpu")), fd)
-    y = exp.ws.y[fd.fold.test]
-    score = score_fn(exp.classification)
-    return {"scores": np.array([score(y[:, j], pred[:, j]) for j in range(y.shape[1])])}
 
 
 def _units(exp: Experiment):
@@ -107,9 +83,11 @@ def run_explain(exp: Experiment, ecfg: ExplainConfig, log=print) -> ExplainResul
         res.seconds["permutation"] = time.perf_counter() - t0
 
     if ecfg.ablation in ("retrain", "both"):
-        global _RETRAIN_EXP
+        from pipeline.executor import run_jobs
+        from pipeline.jobs import UnitJob, register_prepared, train_unit
+
         t0 = time.perf_counter()
-        _RETRAIN_EXP = exp
+        key = register_prepared(exp)
         full = {}
         for label, model, fd in _units(exp):
             pred = to_model_units(exp, predict(model, fd.X_test, cpu), fd)
@@ -117,12 +95,19 @@ def run_explain(exp: Experiment, ecfg: ExplainConfig, log=print) -> ExplainResul
             full[label] = np.array([score(y[:, j], pred[:, j]) for j in range(len(horizons))])
         labels = list(full)
         bar = tqdm(total=len(labels) * len(groups), desc="ablation retrain", unit="job", leave=False, disable=show)
+
+        def run_all(jobs: list[tuple[str, str]]) -> list[np.ndarray]:
+            units = []
+            for label, group in jobs:
+                fold_no, seed = (int(x) for x in label.replace("fold", "").split("-seed"))
+                units.append(UnitJob(key, fold_no, seed, group))
+            out = run_jobs(train_unit, units, ecfg.executor, ecfg.jobs, ecfg.ray_address, progress=lambda: bar.update(1))
+            return [r.scores["headline"] for r in out]
+
         try:
-            res.items += ablation.drop_group_retrain(_retrain_job, labels, list(groups), full, horizons,
-                                                     jobs=ecfg.jobs, progress=lambda: bar.update(1))
+            res.items += ablation.drop_group_retrain(run_all, labels, list(groups), full, horizons)
         finally:
             bar.close()
-            _RETRAIN_EXP = None
         res.seconds["ablation_retrain"] = time.perf_counter() - t0
 
     if ecfg.explain:

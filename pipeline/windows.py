@@ -35,6 +35,12 @@ class WindowSet:
     def n(self) -> int:
         return len(self.ends)
 
+    def subset(self, keep: np.ndarray) -> "WindowSet":
+        """The samples where ``keep`` (N,) is true; feature rows are shared."""
+        return WindowSet(self.rows, self.row_dates, self.row_symbols, self.ends[keep], self.y[keep], self.persist[keep],
+                         {k: v[keep] for k, v in self.extra.items()}, self.dates[keep], self.symbols[keep],
+                         self.window, self.columns)
+
     def gather(self, rows: np.ndarray, idx: np.ndarray) -> np.ndarray:
         """Windows ``(len(idx), T, F)`` float32 of the samples ``idx`` from (scaled) ``rows``."""
         offsets = np.arange(-self.window + 1, 1)

@@ -1,0 +1,94 @@
+"""Independent training jobs: one (config, fold, seed[, dropped group]) LSTM, as a picklable function.
+
+The executor (:mod:`pipeline.executor`) runs :func:`train_unit` in-process, in a local pool or on Ray.
+A worker prepares each configuration's data once and caches it; a parent that already prepared an
+experiment registers it, so forked local workers reuse it without recomputing features.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from explain.common import group_indices
+from pipeline.config import RunConfig
+from pipeline.experiment import Experiment, FoldData, fold_data, prepare, to_model_units
+from pipeline.model import LSTMModel
+from pipeline.train import fit, predict, seed_everything
+
+_CACHE: dict[str, Experiment] = {}
+
+
+def config_key(cfg: RunConfig) -> str:
+    values = cfg.to_dict()
+    values.pop("progress", None)
+    values.pop("out", None)
+    return json.dumps(values, sort_keys=True, default=str)
+
+
+def register_prepared(exp: Experiment) -> str:
+    key = config_key(exp.cfg)
+    _CACHE[key] = exp
+    return key
+
+
+def experiment_for(key: str) -> Experiment:
+    if key not in _CACHE:
+        cfg = RunConfig.from_dict(json.loads(key))
+        cfg.progress = False
+        _CACHE[key] = prepare(cfg)
+    return _CACHE[key]
+
+
+def fold_data_for(exp: Experiment, fold_no: int) -> FoldData:
+    for fd in exp.fold_data:
+        if fd.fold.number == fold_no:
+            return fd
+    fd = fold_data(exp, next(f for f in exp.folds if f.number == fold_no))
+    exp.fold_data.append(fd)
+    return fd
+
+
+@dataclass(frozen=True)
+class UnitJob:
+    config: str                 # config_key() of the run configuration
+    fold: int
+    seed: int
+    drop_group: str | None = None
+
+
+@dataclass
+class UnitResult:
+    job: UnitJob
+    test_idx: np.ndarray        # (n,) sample indices of the fold's test days
+    pred: np.ndarray            # (n, H) model units
+    scores: dict[str, np.ndarray]
+    seconds: float
+
+
+def train_unit(job: UnitJob) -> UnitResult:
+    """Train one LSTM on ``job``'s fold (without ``drop_group`` if given) and predict its test days, on CPU."""
+    from pipeline.explain_stage import score_fn
+
+    t0 = time.perf_counter()
+    exp = experiment_for(job.config)
+    fd = fold_data_for(exp, job.fold)
+    keep = np.arange(len(exp.ws.columns))
+    if job.drop_group:
+        keep = np.setdiff1d(keep, group_indices(exp.ws.columns, exp.dataset.groups)[job.drop_group])
+    mc = exp.model_config()
+    mc.n_features = len(keep)
+    tcfg = exp.train_config(job.seed)
+    tcfg.progress = False
+    seed_everything(job.seed)
+    model = LSTMModel(mc)
+    cpu = torch.device("cpu")
+    fit(model, fd.X_train[:, :, keep], fd.y_train, fd.X_val[:, :, keep], fd.y_val, tcfg, cpu)
+    pred = to_model_units(exp, predict(model, fd.X_test[:, :, keep], cpu), fd)
+    y = exp.ws.y[fd.fold.test]
+    score = score_fn(exp.classification)
+    scores = {"headline": np.array([score(y[:, j], pred[:, j]) for j in range(y.shape[1])])}
+    return UnitResult(job, fd.fold.test, pred, scores, time.perf_counter() - t0)
