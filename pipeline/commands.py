@@ -52,7 +52,6 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--bootstrap", type=int, default=500, help="block-bootstrap resamples for intervals")
     g.add_argument("--block", type=int, default=20, help="bootstrap block length in test days")
     g.add_argument("--cost-bps", type=float, default=5.0, help="strategy view: cost per unit of turnover, in bps")
-    add_explain_options(p)
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
     p.add_argument("--config", metavar="TOML", help="read any of these flags from a TOML file; flags override it")
 
@@ -113,6 +112,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+
+    from pipeline.compare import run_compare
+    from pipeline.config import RunConfig
+
+    sets = [s.strip() for s in args.features.split(",") if s.strip()]
+    base = RunConfig.from_args(args)
+    out_dir, summary = run_compare(base, sets, args.executor, max(1, args.jobs), args.ray_address, args.out)
+    print(f"\ncomparison: {out_dir / 'index.html'}")
+    for h, order in summary["ranking"].items():
+        print(f"  h={h} ranking by {summary['headline_metric']}: {' > '.join(order)}")
+    for line in summary["verdicts"]:
+        print("  " + line)
+    print(f"  wall time {summary['wall_seconds']:.0f} s")
+    return 0
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     from pipeline.rerun import explain_run_dir
 
@@ -133,8 +149,19 @@ def register(sub: argparse._SubParsersAction, add_data_options: Callable[[argpar
                                    "on the same days, and write reports/<run>/index.html with metrics, intervals and tests.")
     add_data_options(p)
     add_run_options(p)
+    add_explain_options(p)
     p.add_argument("--out", metavar="DIR", help="run folder (default reports/<YYYYmmdd-HHMMSS>-<symbol>-<target>/)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("compare", help="compare feature sets on identical folds, seeds and test days",
+                       description="Train every feature set on the same folds, seeds and test days and compare them "
+                                   "with paired tests (Wilcoxon / paired t over seeds x folds, Diebold-Mariano over "
+                                   "test days, Holm-corrected).")
+    add_data_options(p)
+    add_run_options(p)
+    add_executor_options(p)
+    p.add_argument("--out", metavar="DIR", help="output folder (default reports/<stamp>-compare-<symbol>-<target>/)")
+    p.set_defaults(func=cmd_compare, features="ohlcv,ohlcv+technical,all", seeds=3)
 
     p = sub.add_parser("explain", help="run the explain stage again on a finished run folder",
                        description="Recompute importances for RUN_DIR with its saved model (last fold) and data.")

@@ -102,7 +102,10 @@ def prepare(cfg: RunConfig, dataset: Dataset | None = None) -> Experiment:
                                           val_fraction=cfg.val_fraction, min_train_dates=max(2 * cfg.window, 100))
     except InputError as exc:
         raise InputError(f"{where}: {exc}") from None
-    return Experiment(cfg, dataset, ws, folds, kind in CLASSIFICATION, resolve_device(cfg.device))
+    exp = Experiment(cfg, dataset, ws, folds, kind in CLASSIFICATION, resolve_device(cfg.device))
+    exp.test_idx = np.concatenate([f.test for f in folds])
+    exp.test_fold = np.concatenate([np.full(len(f.test), f.number) for f in folds])
+    return exp
 
 
 def fold_data(exp: Experiment, fold: Fold) -> FoldData:
@@ -156,7 +159,6 @@ def train_and_predict(exp: Experiment, log=print) -> Experiment:
     seeds, H = exp.seeds, len(exp.cfg.horizons)
     preds: list[np.ndarray] = []
     base: dict[str, list[np.ndarray]] = {}
-    test_idx, test_fold = [], []
     t0 = time.perf_counter()
     for fold in exp.folds:
         log(fold.describe(exp.ws.dates))
@@ -175,11 +177,7 @@ def train_and_predict(exp: Experiment, log=print) -> Experiment:
         preds.append(fold_preds)
         for name, value in run_baselines(exp, fd).items():
             base.setdefault(name, []).append(value)
-        test_idx.append(fold.test)
-        test_fold.append(np.full(len(fold.test), fold.number))
     exp.train_seconds = time.perf_counter() - t0
     exp.model_pred = np.concatenate(preds, axis=1)
     exp.baseline_pred = {k: np.concatenate(v) for k, v in base.items()}
-    exp.test_idx = np.concatenate(test_idx)
-    exp.test_fold = np.concatenate(test_fold)
     return exp

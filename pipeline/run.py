@@ -151,5 +151,8 @@ def run(cfg: RunConfig, log=print, extra_stages=()) -> tuple[Path, Experiment, d
     writers = [stage(exp, metrics) for stage in extra_stages]
     out_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg, list(exp.dataset.prices))
     write_run(exp, metrics, out_dir, [w for w in writers if w])
+    from pipeline.reports_index import update_index
+
+    update_index(out_dir.parent)
     metrics["wall_seconds"] = time.perf_counter() - t0
     return out_dir, exp, metrics

@@ -4,8 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from pipeline.data.load import load_sample_prices
+
+# pytest -n 2 runs two workers on two cores: one torch thread each avoids oversubscription.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,96 @@
+"""compare: identical folds for every set, Holm-corrected paired tests, executors that agree, the index."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.cli import main
+from pipeline.compare import holm
+from tests.conftest import planted_signal_prices, random_walk_prices, write_yahoo
+
+SMALL = ["--horizons", "1", "--window", "10", "--hidden", "16", "--epochs", "12", "--patience", "4", "--lr", "5e-3",
+         "--folds", "2", "--seeds", "2", "--no-progress"]
+
+
+def test_holm_correction():
+    np.testing.assert_allclose(holm(np.array([0.01, 0.04, 0.03])), [0.03, 0.06, 0.06])
+    assert holm(np.array([0.5]))[0] == 0.5
+
+
+def test_planted_signal_set_wins_significantly(tmp_path):
+    path = tmp_path / "sig.csv"
+    write_yahoo(planted_signal_prices(1400), path)
+    out = tmp_path / "cmp"
+    assert main(["compare", "--data", str(path), "--features", "ohlcv,ohlcv+extra", *SMALL, "--jobs", "2",
+                 "--out", str(out)]) == 0
+    tests = pd.read_csv(out / "compare_tests.csv")
+    assert list(tests.columns[:7]) == ["horizon", "set_a", "set_b", "metric", "diff", "p_value", "p_holm"]
+    dm = tests[(tests.set_a == "ohlcv") & (tests.set_b == "ohlcv+extra") & (tests.test == "diebold_mariano")].iloc[0]
+    assert dm.p_holm < 0.05 and dm["diff"] > 0  # ohlcv misclassifies more days
+    table = pd.read_csv(out / "compare.csv")
+    acc = table[(table.metric == "accuracy") & (table.symbol == "all")].set_index("feature_set")
+    assert acc.loc["ohlcv+extra", "mean"] > 0.8 > acc.loc["ohlcv", "mean"]
+    assert {"feature_set", "horizon", "metric", "mean", "ci_low", "ci_high"} <= set(table.columns)
+    meta = json.loads((out / "compare.json").read_text())
+    assert meta["ranking"]["1"][0] == "ohlcv+extra"
+    assert any("ohlcv+extra scores better than ohlcv" in v and v.endswith("significant.") and "not significant" not in v
+               for v in meta["verdicts"])
+    html = (out / "index.html").read_text()
+    assert "data:image/png;base64," in html and "Holm" in html
+
+
+def test_random_walk_no_pair_is_significant(tmp_path):
+    path = tmp_path / "rw.csv"
+    write_yahoo(random_walk_prices(1200, seed=5), path)
+    out = tmp_path / "cmp"
+    assert main(["compare", "--data", str(path), "--features", "ohlcv,ohlcv+technical", *SMALL, "--out", str(out)]) == 0
+    tests = pd.read_csv(out / "compare_tests.csv")
+    assert (tests.p_holm >= 0.05).all(), tests
+
+
+def _small_compare(tmp_path, name, *extra):
+    out = tmp_path / name
+    assert main(["compare", "--start", "2011-01-01", "--end", "2014-12-31", "--features", "ohlcv,ohlcv+technical",
+                 "--horizons", "1", "--window", "10", "--hidden", "6", "--epochs", "2", "--folds", "2", "--seeds", "2",
+                 "--no-progress", *extra, "--out", str(out)]) == 0
+    return pd.read_csv(out / "compare.csv")
+
+
+def test_local_pool_gives_the_same_numbers_as_one_process(tmp_path):
+    one = _small_compare(tmp_path, "one", "--jobs", "1")
+    two = _small_compare(tmp_path, "two", "--jobs", "2")
+    pd.testing.assert_frame_equal(one, two)
+
+
+def test_ray_gives_the_same_numbers_as_the_local_pool(tmp_path):
+    ray = pytest.importorskip("ray")
+    local = _small_compare(tmp_path, "local", "--jobs", "2")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        on_ray = _small_compare(tmp_path, "ray", "--executor", "ray")
+    finally:
+        ray.shutdown()
+    pd.testing.assert_frame_equal(local, on_ray)
+
+
+def test_reports_index_lists_runs_and_comparisons(tmp_path):
+    _small_compare(tmp_path, "c1", "--jobs", "1")
+    assert main(["run", "--start", "2011-01-01", "--end", "2013-12-31", "--features", "ohlcv", "--horizons", "1",
+                 "--window", "10", "--hidden", "4", "--epochs", "1", "--folds", "1", "--bootstrap", "20",
+                 "--ablation", "none", "--no-explain", "--no-progress", "--out", str(tmp_path / "r1")]) == 0
+    html = (tmp_path / "index.html").read_text()
+    assert 'href="c1/index.html"' in html and 'href="r1/index.html"' in html and "sort" in html
+
+
+def test_foreign_index_is_never_overwritten(tmp_path):
+    (tmp_path / "index.html").write_text("<html>my own page</html>")
+    _small_compare(tmp_path, "c1", "--jobs", "1")
+    assert (tmp_path / "index.html").read_text() == "<html>my own page</html>"
+
+
+def test_compare_needs_two_sets(tmp_path, capsys):
+    assert main(["compare", "--features", "ohlcv", "--out", str(tmp_path / "x")]) == 2
+    assert "at least two feature sets" in capsys.readouterr().err
