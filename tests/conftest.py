@@ -94,4 +94,4 @@ def write_yahoo(frame: pd.DataFrame, path) -> None:
 
 
 TINY = ["--window", "20", "--hidden", "8", "--epochs", "4", "--patience", "2", "--bootstrap", "60",
-        "--folds", "2", "--no-progress", "--lgbm-lags", "2"]
+        "--folds", "2", "--no-progress", "--lgbm-lags", "2", "--shap-windows", "40"]
