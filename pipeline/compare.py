@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from explain.common import mean_interval
+from pipeline import baselines
 from pipeline.config import RunConfig
 from pipeline.errors import InputError
 from pipeline.evaluate import headline_metric
@@ -43,15 +45,6 @@ def holm(p: np.ndarray) -> np.ndarray:
         running = max(running, (m - rank) * p[i])
         adjusted[i] = min(1.0, running)
     return adjusted
-
-
-def t_interval(values: np.ndarray) -> tuple[float, float, float]:
-    values = np.asarray(values, float)
-    m = float(np.mean(values))
-    if len(values) < 2 or np.allclose(values, values[0]):
-        return m, m, m
-    half = float(stats.t.ppf(1 - ALPHA / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
-    return m, m - half, m + half
 
 
 def paired_tests(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
@@ -93,10 +86,7 @@ def _baselines(exp: Experiment) -> dict[str, np.ndarray]:
     """Feature-free baselines, the same for every set: (n_test, H) in exp.test_idx order."""
     ws, idx = exp.ws, exp.test_idx
     if exp.classification:
-        rates = []
-        for fold in exp.folds:
-            rate = ws.y[fold.train].mean(axis=0)
-            rates.append(np.tile(np.where(rate == 0.5, 0.5 + 1e-9, rate), (len(fold.test), 1)))
+        rates = [baselines.majority(ws.y[fold.train], len(fold.test)) for fold in exp.folds]
         return {"majority": np.concatenate(rates), "previous": ws.persist[idx]}
     out = {"persistence": ws.persist[idx]}
     if exp.cfg.target in ("return", "close"):
@@ -186,14 +176,14 @@ def summarise(set_results: dict[str, SetResult], baselines: dict[str, np.ndarray
         for scope, mask in scopes:
             for spec, r in set_results.items():
                 for m, vals in _unit_metrics(r.exp, r.pred, seeds, mask, j).items():
-                    mean, lo, hi = t_interval(vals)
+                    mean, lo, hi = mean_interval(vals)
                     rows.append({"feature_set": spec, "symbol": scope, "horizon": h, "metric": m, "mean": mean,
                                  "ci_low": lo, "ci_high": hi, "n_units": len(vals)})
                     if m == head:
                         units[(scope, spec, h)] = vals
             for name, bpred in baselines.items():
                 for m, vals in _unit_metrics(ref, bpred[None], [0], mask, j).items():
-                    mean, lo, hi = t_interval(vals)
+                    mean, lo, hi = mean_interval(vals)
                     rows.append({"feature_set": f"baseline:{name}", "symbol": scope, "horizon": h, "metric": m,
                                  "mean": mean, "ci_low": lo, "ci_high": hi, "n_units": len(vals)})
                     if m == head:

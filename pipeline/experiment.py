@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from explain import lgbm as lgbm_explain
 from pipeline import baselines
 from pipeline.config import RunConfig
 from pipeline.errors import InputError
@@ -48,6 +49,7 @@ class Experiment:
     fold_data: list[FoldData] = field(default_factory=list)
     models: dict[tuple[int, int], LSTMModel] = field(default_factory=dict)       # (fold, seed) -> model
     histories: dict[tuple[int, int], TrainResult] = field(default_factory=dict)
+    lgbm_fits: dict[int, list] = field(default_factory=dict)   # fold -> explain.lgbm.fit_explain output
     test_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, int))      # samples, in test order
     test_fold: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     model_pred: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))  # (seeds, n_test, H), model units
@@ -134,24 +136,34 @@ def to_model_units(exp: Experiment, raw: np.ndarray, fd: FoldData) -> np.ndarray
 
 def run_baselines(exp: Experiment, fd: FoldData) -> dict[str, np.ndarray]:
     ws, test = exp.ws, fd.fold.test
-    H = len(exp.cfg.horizons)
     out = {}
     if exp.classification:
         out["majority"] = baselines.majority(ws.y[fd.fold.train], len(test))
         out["previous"] = ws.persist[test]
         out["logistic"] = baselines.logistic(fd.X_train, ws.y[fd.fold.train], fd.X_test, exp.cfg.seed)
-        out["lightgbm"] = baselines.lightgbm(fd.X_train, ws.y[fd.fold.train], fd.X_val, ws.y[fd.fold.val], fd.X_test,
-                                             True, exp.cfg.lgbm_lags, exp.cfg.seed)
+        out["lightgbm"] = np.column_stack([o[4] for o in lgbm_fit(exp, fd)])
     else:
         out["persistence"] = ws.persist[test]
         if exp.cfg.target in ("return", "close"):
             out["momentum"] = np.column_stack([ws.extra[f"momentum_h{h}"][test] for h in exp.cfg.horizons])
-        y_tr = ws.y[fd.fold.train]
-        lgb_scaled = baselines.lightgbm(fd.X_train, fd.y_train, fd.X_val, fd.y_val, fd.X_test, False,
-                                        exp.cfg.lgbm_lags, exp.cfg.seed)
-        out["lightgbm"] = lgb_scaled * fd.y_std + fd.y_mean
-        assert y_tr.shape[1] == H
+        out["lightgbm"] = np.column_stack([o[4] for o in lgbm_fit(exp, fd)]) * fd.y_std + fd.y_mean
     return out
+
+
+def lgbm_fit(exp: Experiment, fd: FoldData, lags: int | None = None) -> list:
+    """LightGBM on the fold's lag-flattened windows, one per horizon (fitted once, kept in ``exp``):
+    per horizon (gain, split, TreeSHAP, flattened test rows, test predictions in training units)."""
+    lags = lags or exp.cfg.lgbm_lags
+    key = fd.fold.number
+    cached = exp.lgbm_fits.get(key)
+    if cached is not None and cached[0][3].shape[1] == min(lags, exp.cfg.window) * len(exp.ws.columns):
+        return cached
+    ws = exp.ws
+    y_tr = ws.y[fd.fold.train] if exp.classification else fd.y_train
+    y_va = ws.y[fd.fold.val] if exp.classification else fd.y_val
+    fits = lgbm_explain.fit_explain(fd.X_train, y_tr, fd.X_val, y_va, fd.X_test, exp.classification, lags, exp.cfg.seed)
+    exp.lgbm_fits[key] = fits
+    return fits
 
 
 def train_and_predict(exp: Experiment, log=print) -> Experiment:

@@ -19,7 +19,7 @@ from explain import ablation, agreement
 from explain import lgbm as lgbm_explain
 from explain import shap_lstm
 from explain.common import Importance, group_indices
-from pipeline.experiment import Experiment, to_model_units
+from pipeline.experiment import Experiment, lgbm_fit, to_model_units
 from pipeline.metrics import auc
 from pipeline.train import predict
 
@@ -113,9 +113,7 @@ def run_explain(exp: Experiment, ecfg: ExplainConfig, log=print) -> ExplainResul
     if ecfg.explain:
         t0 = time.perf_counter()
         for fd in exp.fold_data:
-            outs = lgbm_explain.fit_explain(fd.X_train, exp.ws.y[fd.fold.train] if exp.classification else fd.y_train,
-                                            fd.X_val, exp.ws.y[fd.fold.val] if exp.classification else fd.y_val,
-                                            fd.X_test, exp.classification, ecfg.lgbm_lags, exp.cfg.seed)
+            outs = lgbm_fit(exp, fd, ecfg.lgbm_lags)  # the baseline's fits when the lags match
             for j, (gain, split, contrib, flat, _pred) in enumerate(outs):
                 res.lgbm_results.append(lgbm_explain.LgbmFoldResult(fd.fold.number, horizons[j], gain, split, contrib, flat))
         lags = min(ecfg.lgbm_lags, exp.cfg.window)

@@ -4,12 +4,13 @@ from __future__ import annotations
 import json
 
 from pipeline.cli import main
-from tests.conftest import TINY, planted_signal_prices, random_walk_prices, write_yahoo
+from pipeline.selftest import planted_signal_frame, random_walk_frame
+from tests.conftest import TINY
 
 
 def test_random_walk_shows_no_skill(tmp_path):
     path = tmp_path / "rw.csv"
-    write_yahoo(random_walk_prices(1400, seed=3), path)
+    random_walk_frame(1400, seed=3).to_csv(path, index=False)
     out = tmp_path / "run"
     assert main(["run", "--data", str(path), "--features", "ohlcv", "--horizons", "1", *TINY, "--out", str(out)]) == 0
     h = json.loads((out / "metrics.json").read_text())["horizon_results"][0]
@@ -22,7 +23,7 @@ def test_random_walk_shows_no_skill(tmp_path):
 
 def test_planted_signal_is_learned(tmp_path):
     path = tmp_path / "sig.csv"
-    write_yahoo(planted_signal_prices(1600), path)
+    planted_signal_frame(1600).to_csv(path, index=False)
     out = tmp_path / "run"
     args = ["run", "--data", str(path), "--features", "ohlcv+extra", "--horizons", "1", "--window", "10",
             "--hidden", "16", "--epochs", "25", "--patience", "6", "--lr", "5e-3", "--folds", "1", "--bootstrap", "60",
