@@ -47,7 +47,8 @@ def build_dataset(
     macro_series = []
     if "macro" in sets and not (macro is not None and len(macro) == 0):
         macro_source = "yfinance" if source == "yfinance" else "sample"
-        macro_series = load_macro(macro_source, macro, None, end, cache_dir, offline)
+        first = min(f.index[0] for f in prices.values()) - pd.Timedelta(days=120)  # room for a monthly release lag
+        macro_series = load_macro(macro_source, macro, str(first.date()), end, cache_dir, offline)
     if features.strip().lower() == "all" and not any(f.attrs.get("extra_columns") for f in prices.values()):
         sets = [s for s in sets if s != "extra"]  # 'all' means every set the data can fill
     spec = "+".join(sets)
