@@ -63,6 +63,8 @@ def add_executor_options(p: argparse.ArgumentParser) -> None:
                    help="run independent jobs in a local process pool (default) or as Ray tasks")
     g.add_argument("--ray-address", default=None, metavar="ADDR",
                    help="Ray cluster to join (e.g. 10.0.0.5:6379, from 'ray start --head'); default: a local Ray instance")
+    g.add_argument("--gpus-per-job", type=float, default=0.0, metavar="G",
+                   help="with --executor ray: GPUs each job requests (e.g. 0.25); jobs then train on CUDA")
 
 
 def add_explain_options(p: argparse.ArgumentParser) -> None:
@@ -81,12 +83,14 @@ def explain_config(args: argparse.Namespace):
     from pipeline.errors import InputError
     from pipeline.explain_stage import ExplainConfig
 
+    if args.gpus_per_job and args.executor != "ray":
+        raise InputError("--gpus-per-job needs --executor ray (local workers are forked and train on CPU)")
     if args.permutation_repeats < 10 and args.ablation in ("permute", "both"):
         raise InputError("--permutation-repeats must be at least 10")
     return ExplainConfig(ablation=args.ablation, explain=args.explain, n_repeats=args.permutation_repeats,
                          shap_windows=args.shap_windows, jobs=max(1, args.jobs),
                          lgbm_lags=args.lgbm_lags if args.lgbm_lags is not None else 0,
-                         executor=args.executor, ray_address=args.ray_address)
+                         executor=args.executor, ray_address=args.ray_address, gpus_per_job=args.gpus_per_job)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -119,7 +123,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     sets = [s.strip() for s in args.features.split(",") if s.strip()]
     base = RunConfig.from_args(args)
-    out_dir, summary = run_compare(base, sets, args.executor, max(1, args.jobs), args.ray_address, args.out)
+    out_dir, summary = run_compare(base, sets, args.executor, max(1, args.jobs), args.ray_address, args.out,
+                                   gpus_per_job=args.gpus_per_job)
     print(f"\ncomparison: {out_dir / 'index.html'}")
     for h, order in summary["ranking"].items():
         print(f"  h={h} ranking by {summary['headline_metric']}: {' > '.join(order)}")

@@ -95,9 +95,11 @@ def _baselines(exp: Experiment) -> dict[str, np.ndarray]:
 
 
 def run_compare(base: RunConfig, sets: list[str], executor: str = "local", n_jobs: int = 1, ray_address: str | None = None,
-                out: str | None = None, log=print) -> tuple[Path, dict]:
+                out: str | None = None, log=print, gpus_per_job: float = 0.0) -> tuple[Path, dict]:
     from tqdm.auto import tqdm
 
+    if gpus_per_job and executor != "ray":
+        raise InputError("--gpus-per-job needs --executor ray (local workers are forked and train on CPU)")
     if len(sets) < 2:
         raise InputError("compare needs at least two feature sets, e.g. --features ohlcv,ohlcv+technical")
     if len(set(sets)) != len(sets):
@@ -111,9 +113,11 @@ def run_compare(base: RunConfig, sets: list[str], executor: str = "local", n_job
     jobs = []
     for spec in sets:
         key = register_prepared(exps[spec])
-        jobs += [(spec, UnitJob(key, f.number, s)) for f in ref.folds for s in seeds]
+        device = "cuda" if gpus_per_job > 0 else "cpu"
+        jobs += [(spec, UnitJob(key, f.number, s, device=device)) for f in ref.folds for s in seeds]
     bar = tqdm(total=len(jobs), desc="compare jobs", unit="job", disable=None if base.progress else True)
-    results = run_jobs(train_unit, [j for _, j in jobs], executor, n_jobs, ray_address, progress=lambda: bar.update(1))
+    results = run_jobs(train_unit, [j for _, j in jobs], executor, n_jobs, ray_address, num_gpus=gpus_per_job,
+                       progress=lambda: bar.update(1))
     bar.close()
     train_wall = time.perf_counter() - t0
     set_results = {}

@@ -42,6 +42,8 @@ def run_jobs(
         return _run_ray(fn, jobs, ray_address, num_gpus, progress)
     if executor != "local":
         raise InputError(f"unknown --executor {executor!r}; use local or ray")
+    if num_gpus:
+        raise InputError("--gpus-per-job needs --executor ray (local workers are forked and train on CPU)")
     if n_jobs <= 1 or len(jobs) <= 1:
         out = []
         for job in jobs:

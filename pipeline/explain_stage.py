@@ -37,6 +37,7 @@ class ExplainConfig:
     lgbm_lags: int = 5
     executor: str = "local"
     ray_address: str | None = None
+    gpus_per_job: float = 0.0
 
 
 @dataclass
@@ -100,8 +101,9 @@ def run_explain(exp: Experiment, ecfg: ExplainConfig, log=print) -> ExplainResul
             units = []
             for label, group in jobs:
                 fold_no, seed = (int(x) for x in label.replace("fold", "").split("-seed"))
-                units.append(UnitJob(key, fold_no, seed, group))
-            out = run_jobs(train_unit, units, ecfg.executor, ecfg.jobs, ecfg.ray_address, progress=lambda: bar.update(1))
+                units.append(UnitJob(key, fold_no, seed, group, "cuda" if ecfg.gpus_per_job > 0 else "cpu"))
+            out = run_jobs(train_unit, units, ecfg.executor, ecfg.jobs, ecfg.ray_address, num_gpus=ecfg.gpus_per_job,
+                           progress=lambda: bar.update(1))
             return [r.scores["headline"] for r in out]
 
         try:

@@ -11,13 +11,12 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from explain.common import group_indices
 from pipeline.config import RunConfig
 from pipeline.experiment import Experiment, FoldData, fold_data, prepare, to_model_units
 from pipeline.model import LSTMModel
-from pipeline.train import fit, predict, seed_everything
+from pipeline.train import fit, predict, resolve_device, seed_everything
 
 _CACHE: dict[str, Experiment] = {}
 
@@ -58,6 +57,7 @@ class UnitJob:
     fold: int
     seed: int
     drop_group: str | None = None
+    device: str = "cpu"         # "cuda" for Ray tasks that requested a GPU
 
 
 @dataclass
@@ -70,7 +70,8 @@ class UnitResult:
 
 
 def train_unit(job: UnitJob) -> UnitResult:
-    """Train one LSTM on ``job``'s fold (without ``drop_group`` if given) and predict its test days, on CPU."""
+    """Train one LSTM on ``job``'s fold (without ``drop_group`` if given) and predict its test days, on
+    ``job.device`` (CPU unless the job was given a GPU)."""
     from pipeline.explain_stage import score_fn
 
     t0 = time.perf_counter()
@@ -85,9 +86,9 @@ def train_unit(job: UnitJob) -> UnitResult:
     tcfg.progress = False
     seed_everything(job.seed)
     model = LSTMModel(mc)
-    cpu = torch.device("cpu")
-    fit(model, fd.X_train[:, :, keep], fd.y_train, fd.X_val[:, :, keep], fd.y_val, tcfg, cpu)
-    pred = to_model_units(exp, predict(model, fd.X_test[:, :, keep], cpu), fd)
+    device = resolve_device(job.device)
+    fit(model, fd.X_train[:, :, keep], fd.y_train, fd.X_val[:, :, keep], fd.y_val, tcfg, device)
+    pred = to_model_units(exp, predict(model, fd.X_test[:, :, keep], device), fd)
     y = exp.ws.y[fd.fold.test]
     score = score_fn(exp.classification)
     scores = {"headline": np.array([score(y[:, j], pred[:, j]) for j in range(y.shape[1])])}
