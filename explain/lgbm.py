@@ -7,7 +7,7 @@ LightGBM's own ``pred_contrib=True`` (exact path-dependent TreeSHAP); mean |phi|
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,8 +27,6 @@ class LgbmFoldResult:
     split: np.ndarray
     shap: np.ndarray            # (n_test, lags * F) TreeSHAP values (log-odds for classification)
     X_flat: np.ndarray          # (n_test, lags * F) the explained rows
-    score: float = float("nan")
-    extra: dict = field(default_factory=dict)
 
 
 def fit_explain(
