@@ -101,6 +101,15 @@ def evaluate(exp: Experiment) -> dict:
         }
         if clf:
             entry["up_rate"] = float(y.mean())
+        symbols = ws.symbols[idx]
+        if len(set(symbols)) > 1:  # pooled model: the headline metric on each symbol's test days
+            entry["per_symbol"] = {
+                str(s): {"n_test": int((symbols == s).sum()),
+                         "model": float(np.mean([compute_metrics(clf, y[symbols == s], m[symbols == s, j], r[symbols == s])[head]
+                                                 for m in model])),
+                         "baselines": {n: compute_metrics(clf, y[symbols == s], p[symbols == s, j], r[symbols == s])[head]
+                                       for n, p in base.items()}}
+                for s in sorted(set(symbols))}
         entry["verdict"] = verdict(entry, clf)
         results.append(entry)
     return {"horizon_results": results, "strategy": strategy_view(exp, truth, model)}

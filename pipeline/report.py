@@ -46,8 +46,12 @@ def render_run_report(exp: Experiment, metrics: dict, run_id: str, created: str,
         tests = [{"name": k, "baseline": v.get("baseline", "independence"), "statistic": _fmt(v["statistic"], 3),
                   "p_value": _fmt(v["p_value"], 3), "sig": "significant" if v["p_value"] < 0.05 else "not significant"}
                  for k, v in entry["tests"].items()]
+        per_symbol = [{"symbol": sym, "n": v["n_test"], "model": _fmt(v["model"]),
+                       "baselines": [_fmt(v["baselines"][b]) for b in entry["baselines"]]}
+                      for sym, v in entry.get("per_symbol", {}).items()]
         horizons.append({"target": entry["target"], "n_test": entry["n_test"], "up_rate": entry.get("up_rate"),
-                         "rows": rows, "tests": tests})
+                         "rows": rows, "tests": tests, "per_symbol": per_symbol, "head": entry["headline_metric"],
+                         "baseline_names": list(entry["baselines"])})
         text = entry["verdict"]
         css = "good" if "beats" in text and "does not" not in text else ("bad" if "worse" in text or "does not" in text else "meh")
         verdicts.append({"text": text, "css": css})

@@ -123,3 +123,15 @@ def test_run_bad_flags_and_short_data(tmp_path, sp500, capsys):
     err = capsys.readouterr().err
     assert "too few" in err or "training dates" in err
     assert not (tmp_path / "y").exists()
+
+
+def test_several_symbols_pool_into_one_model_with_per_symbol_results(tmp_path):
+    out = tmp_path / "multi"
+    assert main(["run", "--symbols", "SP500,NASDAQ", "--start", "2010-01-01", "--end", "2013-12-31", "--features",
+                 "ohlcv", "--horizons", "1", *TINY, "--ablation", "none", "--no-explain", "--out", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["symbols"] == ["SP500", "NASDAQ"]
+    per = m["horizon_results"][0]["per_symbol"]
+    assert set(per) == {"SP500", "NASDAQ"} and sum(v["n_test"] for v in per.values()) == m["n_test"]
+    assert "majority" in per["SP500"]["baselines"]
+    assert "One model pooled over every symbol" in (out / "index.html").read_text()
