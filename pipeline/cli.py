@@ -9,6 +9,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+from pipeline.config import resolve_symbols
 from pipeline.errors import InputError
 
 
@@ -44,14 +45,6 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--end", help="last date, exclusive for yfinance (YYYY-MM-DD)")
     g.add_argument("--cache-dir", help="yfinance cache folder (default ~/.cache/featureproof/yfinance)")
     g.add_argument("--offline", action="store_true", help="yfinance: use the cache only, never the network")
-
-
-def resolve_symbols(args: argparse.Namespace) -> list[str] | None:
-    if args.symbol and args.symbols:
-        raise InputError("give either --symbol or --symbols, not both")
-    if args.symbol:
-        return [args.symbol]
-    return args.symbols
 
 
 def dataset_from_args(args: argparse.Namespace):

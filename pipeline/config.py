@@ -8,6 +8,15 @@ from pipeline.errors import InputError
 from pipeline.targets import KINDS
 
 
+def resolve_symbols(args: argparse.Namespace) -> list[str] | None:
+    """``--symbol S`` or ``--symbols A,B`` (not both) -> a list, or None for the source's default."""
+    if args.symbol and args.symbols:
+        raise InputError("give either --symbol or --symbols, not both")
+    if args.symbol:
+        return [args.symbol]
+    return args.symbols
+
+
 @dataclass
 class RunConfig:
     # data
@@ -93,11 +102,7 @@ class RunConfig:
     def from_args(cls, args: argparse.Namespace) -> "RunConfig":
         names = {f.name for f in fields(cls)}
         values = {k: v for k, v in vars(args).items() if k in names}
-        symbol = getattr(args, "symbol", None)
-        if symbol and values.get("symbols"):
-            raise InputError("give either --symbol or --symbols, not both")
-        if symbol:
-            values["symbols"] = [symbol]
+        values["symbols"] = resolve_symbols(args)
         return cls(**values).validate()
 
     @classmethod
