@@ -5,6 +5,7 @@ Everything downstream (metrics, tests, explanations, reports) reads the :class:`
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -99,6 +100,14 @@ def prepare(cfg: RunConfig, dataset: Dataset | None = None) -> Experiment:
     if ws.n == 0:
         raise InputError(f"{where}: no sample has a full {cfg.window}-day window and known targets; use a longer "
                          "history or a shorter --window")
+    limit_gb = float(os.environ.get("FEATUREPROOF_MAX_WINDOW_GB", "4"))
+    need_gb = ws.n * cfg.window * len(ws.columns) * 4 / 1e9  # float32 windows of one fold, all parts
+    if need_gb > limit_gb:
+        raise InputError(
+            f"{where}: {ws.n:,} windows of {cfg.window} days x {len(ws.columns)} features need about {need_gb:.1f} GB per "
+            f"fold (limit {limit_gb:g} GB, FEATUREPROOF_MAX_WINDOW_GB); pick fewer symbols with --symbol/--symbols, "
+            "a shorter --window or a later --start"
+        )
     try:
         folds = purged_walk_forward_folds(ws.dates, cfg.folds, purge=max(horizons), test_fraction=cfg.test_fraction,
                                           val_fraction=cfg.val_fraction, min_train_dates=max(2 * cfg.window, 100))

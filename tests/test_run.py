@@ -135,3 +135,10 @@ def test_several_symbols_pool_into_one_model_with_per_symbol_results(tmp_path):
     assert set(per) == {"SP500", "NASDAQ"} and sum(v["n_test"] for v in per.values()) == m["n_test"]
     assert "majority" in per["SP500"]["baselines"]
     assert "One model pooled over every symbol" in (out / "index.html").read_text()
+
+
+def test_too_many_windows_for_memory_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FEATUREPROOF_MAX_WINDOW_GB", "0.001")
+    assert main(["run", "--no-progress", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "GB per fold" in err and "--symbol" in err and not (tmp_path / "x").exists()
