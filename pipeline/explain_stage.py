@@ -80,6 +80,7 @@ def run_explain(exp: Experiment, ecfg: ExplainConfig, log=print) -> ExplainResul
         t0 = time.perf_counter()
         units = [(label, (lambda X, m=model, f=fd: to_model_units(exp, predict(m, X, cpu), f)), fd.X_test, exp.ws.y[fd.fold.test])
                  for label, model, fd in _units(exp)]
+        units = tqdm(units, desc="permutation", unit="model", leave=False, disable=show)
         res.items += ablation.group_permutation(units, gidx, horizons, score, ecfg.n_repeats, exp.cfg.seed)
         res.seconds["permutation"] = time.perf_counter() - t0
 

@@ -70,14 +70,17 @@ def _build_one(item: tuple[str, FeatureInput, str]) -> tuple[str, FeatureTable |
 
 def build_feature_tables(inputs: dict[str, FeatureInput], spec: str, jobs: int = 1) -> dict[str, FeatureTable]:
     """Feature tables for many symbols, in ``jobs`` worker processes when there are many symbols."""
+    from tqdm.auto import tqdm
+
     items = [(s, inp, spec) for s, inp in inputs.items()]
+    bar = dict(total=len(items), desc="features", unit="symbol", leave=False, disable=None if len(items) > 20 else True)
     if jobs > 1 and len(items) > 1:
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            results = list(pool.map(_build_one, items, chunksize=max(1, len(items) // (4 * jobs))))
+            results = list(tqdm(pool.map(_build_one, items, chunksize=max(1, len(items) // (4 * jobs))), **bar))
     else:
-        results = [_build_one(item) for item in items]
+        results = [_build_one(item) for item in tqdm(items, **bar)]
     tables = {}
     for symbol, result in results:
         if isinstance(result, str):
