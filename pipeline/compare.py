@@ -66,12 +66,11 @@ class SetResult:
 
 def _align(base: RunConfig, sets: list[str]) -> dict[str, Experiment]:
     """Prepare every set on the same samples: start at the first date every set can fill."""
-    first = {}
-    for spec in sets:
-        exp = prepare(dataclasses.replace(base, features=spec, sample_start=None))
-        first[spec] = exp.ws.dates.min()
-    start = str(pd.Timestamp(max(first.values())).date())
-    exps = {spec: prepare(dataclasses.replace(base, features=spec, sample_start=start)) for spec in sets}
+    first = {spec: prepare(dataclasses.replace(base, features=spec, sample_start=None)) for spec in sets}
+    start = str(pd.Timestamp(max(exp.ws.dates.min() for exp in first.values())).date())
+    # same data and features, only the samples before ``start`` dropped: reuse each set's dataset
+    exps = {spec: prepare(dataclasses.replace(base, features=spec, sample_start=start), dataset=first[spec].dataset)
+            for spec in sets}
     ref = next(iter(exps.values()))
     for spec, exp in exps.items():
         same = (len(exp.ws.dates) == len(ref.ws.dates) and (exp.ws.dates == ref.ws.dates).all()
