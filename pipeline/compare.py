@@ -29,7 +29,7 @@ from pipeline.experiment import Experiment, prepare
 from pipeline.io import atomic_dir
 from pipeline.jobs import UnitJob, register_prepared, train_unit
 from pipeline.metrics import DIRECTION_METRICS, HIGHER_IS_BETTER, REGRESSION_METRICS, compute_metrics
-from pipeline.stats import diebold_mariano
+from pipeline.stats import diebold_mariano, per_date_mean
 
 ALPHA = 0.05
 
@@ -195,9 +195,9 @@ def summarise(set_results: dict[str, SetResult], baselines: dict[str, np.ndarray
         y = ref.ws.y[ref.test_idx][:, j]
         dates = ref.ws.dates[ref.test_idx]
         if clf:  # 0/1 loss: the DM test then speaks about accuracy, the headline metric
-            loss = lambda p: pd.Series(((p > 0.5) != (y > 0.5)).astype(float)).groupby(dates).mean().to_numpy()  # noqa: E731
+            loss = lambda p: per_date_mean(((p > 0.5) != (y > 0.5)).astype(float), dates)  # noqa: E731
         else:
-            loss = lambda p: pd.Series((p - y) ** 2).groupby(dates).mean().to_numpy()  # noqa: E731
+            loss = lambda p: per_date_mean((p - y) ** 2, dates)  # noqa: E731
         best_base = max(baselines, key=lambda n: sign * units[("all", f"baseline:{n}", h)].mean())
         pairs = [(a, b) for a, b in combinations(set_results, 2)] + [(a, f"baseline:{best_base}") for a in set_results]
         for a, b in pairs:

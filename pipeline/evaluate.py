@@ -8,7 +8,7 @@ import pandas as pd
 
 from pipeline.experiment import Experiment
 from pipeline.metrics import DIRECTION_METRICS, HIGHER_IS_BETTER, REGRESSION_METRICS, compute_metrics
-from pipeline.stats import block_bootstrap, diebold_mariano, mcnemar_binomial, pesaran_timmermann
+from pipeline.stats import block_bootstrap, diebold_mariano, mcnemar_binomial, per_date_mean, pesaran_timmermann
 from pipeline.strategy import long_flat
 
 ALPHA = 0.05
@@ -33,10 +33,6 @@ def report_units(exp: Experiment) -> tuple[np.ndarray, np.ndarray, dict[str, np.
         model = np.stack([level(m) for m in model])
         base = {k: level(v) for k, v in base.items()}
     return truth, model, base, ref
-
-
-def _per_date_mean(values: np.ndarray, dates: np.ndarray) -> np.ndarray:
-    return pd.Series(values).groupby(dates).mean().to_numpy()
 
 
 def evaluate(exp: Experiment) -> dict:
@@ -76,15 +72,13 @@ def evaluate(exp: Experiment) -> dict:
             right = (mean_pred > 0.5) == (y > 0.5)
             base_right = (base[best][:, j] > 0.5) == (y > 0.5)
             tests["mcnemar_vs_best"] = {**mcnemar_binomial(right, base_right), "baseline": best}
-            loss_m, loss_b = (mean_pred - y) ** 2, (base[best][:, j] - y) ** 2
-        else:
-            loss_m, loss_b = (mean_pred - y) ** 2, (base[best][:, j] - y) ** 2
-        dm = diebold_mariano(_per_date_mean(loss_m, dates), _per_date_mean(loss_b, dates), h)
+        loss_m, loss_b = (mean_pred - y) ** 2, (base[best][:, j] - y) ** 2  # Brier for direction
+        dm = diebold_mariano(per_date_mean(loss_m, dates), per_date_mean(loss_b, dates), h)
         tests["diebold_mariano_vs_best"] = {**dm, "baseline": best, "loss": "brier" if clf else "squared error"}
         if not clf and best != "persistence":
             loss_p = (base["persistence"][:, j] - y) ** 2
             tests["diebold_mariano_vs_persistence"] = {
-                **diebold_mariano(_per_date_mean(loss_m, dates), _per_date_mean(loss_p, dates), h), "baseline": "persistence"}
+                **diebold_mariano(per_date_mean(loss_m, dates), per_date_mean(loss_p, dates), h), "baseline": "persistence"}
         entry = {
             "horizon": h,
             "target": f"{cfg.target}_h{h}",

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 
@@ -49,6 +50,12 @@ def block_bootstrap(
         arr = arr[np.isfinite(arr)]
         out[key] = (float(np.quantile(arr, alpha / 2)), float(np.quantile(arr, 1 - alpha / 2))) if len(arr) else (np.nan, np.nan)
     return out
+
+
+def per_date_mean(values: np.ndarray, dates: np.ndarray) -> np.ndarray:
+    """Mean of ``values`` per test date, in date order: the per-day loss series a DM test compares
+    (several symbols on one day count as one observation)."""
+    return pd.Series(values).groupby(dates).mean().to_numpy()
 
 
 def pesaran_timmermann(pred_up: np.ndarray, true_up: np.ndarray) -> dict[str, float]:
