@@ -29,11 +29,23 @@ class LgbmFoldResult:
     X_flat: np.ndarray          # (n_test, lags * F) the explained rows
 
 
+@dataclass
+class LgbmFit:
+    """One horizon's LightGBM fit on one fold."""
+
+    gain: np.ndarray            # (lags * F,)
+    split: np.ndarray           # (lags * F,)
+    contrib: np.ndarray         # (n_test, lags * F) TreeSHAP values
+    X_flat: np.ndarray          # (n_test, lags * F) flattened test rows
+    pred: np.ndarray            # (n_test,) test predictions (probability of up, or training units)
+    pred_val: np.ndarray        # (n_val,) validation predictions (the model early-stopped on these rows)
+
+
 def fit_explain(
     X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, X_test: np.ndarray,
     classification: bool, lags: int, seed: int = 0, n_jobs: int = 2,
-) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """Per horizon: (gain, split, TreeSHAP (n, lags*F), flattened test rows, predictions)."""
+) -> list[LgbmFit]:
+    """One :class:`LgbmFit` per horizon (column of ``y_train``)."""
     import lightgbm as lgb
 
     lags = min(lags, X_train.shape[1])
@@ -53,8 +65,8 @@ def fit_explain(
         gain = booster.feature_importance("gain")
         split = booster.feature_importance("split").astype(float)
         contrib = booster.predict(Fs, pred_contrib=True, num_iteration=model.best_iteration_ or None)
-        pred = model.predict_proba(Fs)[:, 1] if classification else model.predict(Fs)
-        out.append((gain, split, contrib[:, :-1], Fs, pred))  # last column is the expected value
+        predict = (lambda F: model.predict_proba(F)[:, 1]) if classification else model.predict
+        out.append(LgbmFit(gain, split, contrib[:, :-1], Fs, predict(Fs), predict(Fv)))  # contrib's last column: expected value
     return out
 
 

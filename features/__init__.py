@@ -12,7 +12,7 @@ from features.registry import (
     parse_feature_sets,
     registered_modules,
 )
-from features import price, technical, macro_features, extra  # noqa: E402,F401  (registration)
+from features import price, technical, levels, macro_features, extra  # noqa: E402,F401  (registration)
 
 __all__ = [
     "FeatureInput",

@@ -32,11 +32,13 @@ def price_transforms(inp: FeatureInput) -> dict[str, pd.DataFrame]:
 
 @feature("ohlcv")
 def volume_transforms(inp: FeatureInput) -> dict[str, pd.DataFrame]:
-    """Group ``volume``: ``log(1 + volume)`` and the 20-day z-score of volume (rolling mean and std up to t)."""
+    """Group ``volume``: volume relative to its 20-day mean, ``log((1 + volume) / (1 + mean_20))``, and the 20-day z-score
+    of volume (rolling mean and std up to t). Scale-free; ``log(1 + volume)`` is in the ``levels`` set."""
     volume = inp.ohlcv["volume"]
     roll = volume.rolling(20, min_periods=20)
     mean, std = roll.mean().to_numpy(), roll.std().to_numpy()
     v = volume.to_numpy(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(std > 0, (v - mean) / std, np.nan)
-    return {"volume": pd.DataFrame({"log_volume": np.log1p(v), "volume_z20": z}, index=volume.index)}
+        rel = np.log1p(v) - np.log1p(mean)
+    return {"volume": pd.DataFrame({"volume_rel20": rel, "volume_z20": z}, index=volume.index)}

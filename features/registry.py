@@ -3,7 +3,8 @@
 A feature module is one function ``fn(inp: FeatureInput) -> dict[group, DataFrame]`` registered with
 ``@feature("<set>")``. It must be causal: the value at date *t* may use only rows up to *t* (the test
 suite checks this for every registered module by truncation invariance). Sets are ``ohlcv``,
-``technical``, ``macro``, ``extra``, and ``all``; a spec composes them with ``+``: ``ohlcv+technical``.
+``technical``, ``macro``, ``extra``, ``levels`` (indicators in price units, opt-in) and ``all`` (every set
+but ``levels``); a spec composes them with ``+``: ``ohlcv+technical``, ``all+levels``.
 
 Adding a feature::
 
@@ -23,7 +24,8 @@ import pandas as pd
 
 from features.macro import MacroSeries
 
-SETS = ("ohlcv", "technical", "macro", "extra")
+SETS = ("ohlcv", "technical", "macro", "extra", "levels")
+DEFAULT_SETS = ("ohlcv", "technical", "macro", "extra")  # what ``all`` means: scale-free features only
 
 
 class FeatureSpecError(ValueError):
@@ -86,13 +88,13 @@ def registered_modules() -> dict[str, FeatureModule]:
 
 
 def parse_feature_sets(spec: str) -> list[str]:
-    """``"ohlcv+technical"`` -> ``["ohlcv", "technical"]``; ``"all"`` -> every set."""
+    """``"ohlcv+technical"`` -> ``["ohlcv", "technical"]``; ``"all"`` -> every set but ``levels``."""
     parts = [p.strip().lower() for p in spec.split("+") if p.strip()]
     if not parts:
         raise FeatureSpecError("empty feature spec; use e.g. all, ohlcv, ohlcv+technical")
     out: list[str] = []
     for part in parts:
-        names = SETS if part == "all" else (part,)
+        names = DEFAULT_SETS if part == "all" else (part,)
         for name in names:
             if name not in SETS:
                 raise FeatureSpecError(

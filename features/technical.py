@@ -1,7 +1,9 @@
-"""Technical indicators from the ``ta`` package, each as its own group, also relative to close.
+"""Technical indicators from the ``ta`` package, each as its own group, in scale-free form.
 
-Indicators in price units (MA, Bollinger bands, MACD) are given twice: as the level (listed in
-``levels`` so the trainer can log-transform them) and relative to the close, which is stationary.
+Indicators in price units (moving averages, Bollinger bands, MACD) enter the default sets only relative
+to the close (``close / MA - 1``, ``%b``, band width, ``MACD / close``): their distribution does not drift
+with the price level, so test windows stay inside the range the model was trained on. The raw levels
+live in :mod:`features.levels` (set ``levels``, opt-in).
 """
 from __future__ import annotations
 
@@ -13,15 +15,11 @@ from ta.volatility import BollingerBands
 from features.registry import FeatureInput, feature
 
 
-@feature("technical", levels=("ma5", "ma10", "ma20"))
+@feature("technical")
 def moving_averages(inp: FeatureInput) -> dict[str, pd.DataFrame]:
-    """Group ``ma``: simple moving averages of close over 5, 10, 20 days and ``close / MA - 1``."""
+    """Group ``ma``: ``close / SMA_n - 1`` for simple moving averages of close over n = 5, 10, 20 days (ta)."""
     close = inp.ohlcv["close"]
-    cols = {}
-    for window in (5, 10, 20):
-        ma = SMAIndicator(close, window=window, fillna=False).sma_indicator()
-        cols[f"ma{window}"] = ma
-        cols[f"close_ma{window}_rel"] = close / ma - 1.0
+    cols = {f"close_ma{w}_rel": close / SMAIndicator(close, window=w, fillna=False).sma_indicator() - 1.0 for w in (5, 10, 20)}
     return {"ma": pd.DataFrame(cols, index=close.index)}
 
 
@@ -34,33 +32,19 @@ def rsi(inp: FeatureInput) -> dict[str, pd.DataFrame]:
 
 @feature("technical")
 def macd(inp: FeatureInput) -> dict[str, pd.DataFrame]:
-    """Group ``macd``: MACD(12, 26, 9) line, signal and histogram, in price units and divided by close."""
+    """Group ``macd``: MACD(12, 26, 9) line, signal and histogram divided by the close (ta)."""
     close = inp.ohlcv["close"]
     ind = MACD(close, window_slow=26, window_fast=12, window_sign=9, fillna=False)
-    line, signal, hist = ind.macd(), ind.macd_signal(), ind.macd_diff()
-    return {
-        "macd": pd.DataFrame(
-            {
-                "macd": line, "macd_signal": signal, "macd_hist": hist,
-                "macd_rel": line / close, "macd_signal_rel": signal / close, "macd_hist_rel": hist / close,
-            },
-            index=close.index,
-        )
-    }
+    return {"macd": pd.DataFrame({"macd_rel": ind.macd() / close, "macd_signal_rel": ind.macd_signal() / close,
+                                  "macd_hist_rel": ind.macd_diff() / close}, index=close.index)}
 
 
-@feature("technical", levels=("bb_upper", "bb_lower"))
+@feature("technical")
 def bollinger(inp: FeatureInput) -> dict[str, pd.DataFrame]:
-    """Group ``bollinger``: 20-day, 2-sigma Bollinger bands: upper, lower, %b, width, bands relative to close."""
+    """Group ``bollinger``: 20-day, 2-sigma Bollinger bands as %b, width, and bands relative to close (ta)."""
     close = inp.ohlcv["close"]
     bb = BollingerBands(close, window=20, window_dev=2, fillna=False)
-    upper, lower = bb.bollinger_hband(), bb.bollinger_lband()
-    return {
-        "bollinger": pd.DataFrame(
-            {
-                "bb_upper": upper, "bb_lower": lower, "bb_pctb": bb.bollinger_pband(), "bb_width": bb.bollinger_wband(),
-                "bb_upper_rel": upper / close - 1.0, "bb_lower_rel": lower / close - 1.0,
-            },
-            index=close.index,
-        )
-    }
+    return {"bollinger": pd.DataFrame({
+        "bb_pctb": bb.bollinger_pband(), "bb_width": bb.bollinger_wband(),
+        "bb_upper_rel": bb.bollinger_hband() / close - 1.0, "bb_lower_rel": bb.bollinger_lband() / close - 1.0,
+    }, index=close.index)}

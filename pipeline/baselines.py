@@ -21,15 +21,19 @@ def majority(y_train: np.ndarray, n_test: int) -> np.ndarray:
     return np.tile(rate, (n_test, 1))
 
 
-def logistic(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, seed: int = 0) -> np.ndarray:
+def logistic(X_train: np.ndarray, y_train: np.ndarray, X_apply: list[np.ndarray], seed: int = 0) -> list[np.ndarray]:
+    """Logistic regression per horizon on the last step's features ``(N, T, F)``; probabilities ``(n, H)``
+    for each array in ``X_apply`` (e.g. test and validation windows)."""
     from sklearn.linear_model import LogisticRegression
 
-    out = np.zeros((len(X_test), y_train.shape[1]))
+    outs = [np.zeros((len(X), y_train.shape[1])) for X in X_apply]
     for j in range(y_train.shape[1]):
         if len(np.unique(y_train[:, j])) < 2:
-            out[:, j] = y_train[0, j]
+            for out in outs:
+                out[:, j] = y_train[0, j]
             continue
         model = LogisticRegression(C=1.0, max_iter=1000, random_state=seed)
         model.fit(X_train[:, -1, :], y_train[:, j])
-        out[:, j] = model.predict_proba(X_test[:, -1, :])[:, 1]
-    return out
+        for out, X in zip(outs, X_apply):
+            out[:, j] = model.predict_proba(X[:, -1, :])[:, 1]
+    return outs

@@ -103,13 +103,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"\nreport: {out_dir / 'index.html'}")
     for entry in metrics["horizon_results"]:
         print("  " + entry["verdict"])
+        print("    " + entry["power"])
+    for warning in metrics.get("covariate_shift", {}).get("warnings", []):
+        print("  warning: " + warning)
     s = metrics.get("strategy")
     if s:
         print(f"  strategy (h={s['horizon']}, long/flat): Sharpe {s['strategy']['sharpe']:.2f} vs buy-and-hold "
               f"{s['buy_and_hold']['sharpe']:.2f}")
-    if metrics.get("importance_top"):
-        for h, tops in metrics["importance_top"].items():
-            print(f"  h={h} most important group by method: " + ", ".join(f"{m} {g}" for m, g in tops.items()))
+    if metrics.get("importance_findings"):
+        for line in metrics["importance_findings"]:
+            print("  " + line)
         print(f"  importance: {out_dir / 'importance.html'}")
     extra = f", explain {metrics['explain_seconds']:.0f} s" if "explain_seconds" in metrics else ""
     print(f"  wall time {metrics['wall_seconds']:.0f} s (training {exp.train_seconds:.0f} s{extra})")

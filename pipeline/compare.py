@@ -1,10 +1,12 @@
 """``python -m pipeline compare``: which feature sets are worth having?
 
 Every feature set trains on identical folds, seeds and test days (the sets' samples are aligned on the
-first date every set can fill). Per set and horizon: headline metrics with intervals across seeds x folds;
-the feature-free baselines once. Paired comparisons between sets and against the best baseline: over
-seeds x folds (Wilcoxon signed-rank and paired t) and over test days (Diebold-Mariano on per-day losses),
-Holm-corrected within each horizon and test. A ranking, and one sentence per pair.
+first date every set can fill). Each set's seeds are averaged into one ensemble prediction. Per set and
+horizon: metrics of the ensemble with intervals over test days (:mod:`pipeline.inference`), and the
+spread over seeds x folds as stability. The feature-free baselines once; the comparator among them is the
+one best on the validation days. Paired comparisons of every pair of sets and of every set against the
+comparator: Diebold-Mariano on per-day loss differentials (HAR variance), Holm-corrected over all pairs x
+horizons. A ranking, and one sentence per pair, always in the order "A − B".
 """
 from __future__ import annotations
 
@@ -17,43 +19,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from explain.common import mean_interval
-from pipeline import baselines
+from pipeline import baselines, inference
 from pipeline.config import RunConfig
 from pipeline.errors import InputError
-from pipeline.evaluate import headline_metric
+from pipeline.evaluate import headline_loss, headline_metric, metric_table
 from pipeline.executor import run_jobs
 from pipeline.experiment import Experiment, prepare
 from pipeline.io import atomic_dir
 from pipeline.jobs import UnitJob, register_prepared, train_unit
 from pipeline.metrics import DIRECTION_METRICS, HIGHER_IS_BETTER, REGRESSION_METRICS, compute_metrics
-from pipeline.stats import diebold_mariano, per_date_mean
-
-ALPHA = 0.05
-
-
-def holm(p: np.ndarray) -> np.ndarray:
-    """Holm-Bonferroni adjusted p-values (monotone, capped at 1)."""
-    p = np.asarray(p, float)
-    m = len(p)
-    order = np.argsort(p)
-    adjusted = np.empty(m)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, (m - rank) * p[i])
-        adjusted[i] = min(1.0, running)
-    return adjusted
-
-
-def paired_tests(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
-    d = np.asarray(a, float) - np.asarray(b, float)
-    if np.allclose(d, 0):
-        return {"wilcoxon": 1.0, "paired_t": 1.0}
-    w = stats.wilcoxon(a, b, zero_method="zsplit").pvalue if len(d) >= 2 else 1.0
-    t = stats.ttest_rel(a, b).pvalue if len(d) >= 2 and d.std() > 0 else (0.0 if len(d) >= 2 else 1.0)
-    return {"wilcoxon": float(w), "paired_t": float(t)}
+from pipeline.inference import ALPHA, holm  # noqa: F401  (holm is part of compare's interface)
 
 
 @dataclasses.dataclass
@@ -81,16 +57,22 @@ def _align(base: RunConfig, sets: list[str]) -> dict[str, Experiment]:
     return exps
 
 
-def _baselines(exp: Experiment) -> dict[str, np.ndarray]:
-    """Feature-free baselines, the same for every set: (n_test, H) in exp.test_idx order."""
-    ws, idx = exp.ws, exp.test_idx
+def _baselines(exp: Experiment) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Feature-free baselines, the same for every set: (n, H) on the test samples (exp.test_idx order) and on
+    the validation samples (exp.val_idx order, to choose the comparator)."""
+    ws = exp.ws
+    folds = exp.folds
     if exp.classification:
-        rates = [baselines.majority(ws.y[fold.train], len(fold.test)) for fold in exp.folds]
-        return {"majority": np.concatenate(rates), "previous": ws.persist[idx]}
-    out = {"persistence": ws.persist[idx]}
+        test = {"majority": np.concatenate([baselines.majority(ws.y[f.train], len(f.test)) for f in folds]),
+                "previous": ws.persist[exp.test_idx]}
+        val = {"majority": np.concatenate([baselines.majority(ws.y[f.train], len(f.val)) for f in folds]),
+               "previous": ws.persist[exp.val_idx]}
+        return test, val
+    test, val = {"persistence": ws.persist[exp.test_idx]}, {"persistence": ws.persist[exp.val_idx]}
     if exp.cfg.target in ("return", "close"):
-        out["momentum"] = np.column_stack([ws.extra[f"momentum_h{h}"][idx] for h in exp.cfg.horizons])
-    return out
+        for part, idx in ((test, exp.test_idx), (val, exp.val_idx)):
+            part["momentum"] = np.column_stack([ws.extra[f"momentum_h{h}"][idx] for h in exp.cfg.horizons])
+    return test, val
 
 
 def run_compare(base: RunConfig, sets: list[str], executor: str = "local", n_jobs: int = 1, ray_address: str | None = None,
@@ -133,7 +115,8 @@ def run_compare(base: RunConfig, sets: list[str], executor: str = "local", n_job
             pred[seeds.index(job.seed), rows] = res.pred
             secs += res.seconds
         set_results[spec] = SetResult(spec, exp, pred, secs)
-    summary = summarise(set_results, _baselines(ref), ref)
+    ref.val_idx = np.concatenate([f.val for f in ref.folds])
+    summary = summarise(set_results, *_baselines(ref), ref)
     summary.update({
         "kind": "compare", "created": datetime.now().isoformat(timespec="seconds"), "target": base.target,
         "horizons": base.horizons, "symbols": list(ref.dataset.prices), "feature_sets": sets, "seeds": seeds,
@@ -148,97 +131,84 @@ def run_compare(base: RunConfig, sets: list[str], executor: str = "local", n_job
     return out_dir, summary
 
 
-def _unit_metrics(exp: Experiment, pred: np.ndarray, seeds: list[int], rows_mask: np.ndarray, j: int) -> dict[str, np.ndarray]:
-    """metric -> values per (fold, seed) unit on the test rows in ``rows_mask``."""
-    names = DIRECTION_METRICS if exp.classification else REGRESSION_METRICS
-    out: dict[str, list[float]] = {m: [] for m in names}
+def _unit_values(exp: Experiment, pred: np.ndarray, j: int) -> np.ndarray:
+    """Headline metric per (fold, seed) unit: stability across training runs, never a test."""
     y, ref = exp.ws.y[exp.test_idx][:, j], exp.ws.persist[exp.test_idx][:, j]
-    for fold in exp.folds:
-        rows = (exp.test_fold == fold.number) & rows_mask
-        if rows.sum() < 2:
-            continue
-        for k in range(len(seeds)):
-            vals = compute_metrics(exp.classification, y[rows], pred[k, rows, j], ref[rows])
-            for m in names:
-                out[m].append(vals[m])
-    return {m: np.array(v) for m, v in out.items()}
+    head = headline_metric(exp.classification)
+    return np.array([compute_metrics(exp.classification, y[rows], pred[k, rows, j], ref[rows])[head]
+                     for fold in exp.folds for rows in [exp.test_fold == fold.number] for k in range(len(pred))])
 
 
-def summarise(set_results: dict[str, SetResult], baselines: dict[str, np.ndarray], ref: Experiment) -> dict:
+def summarise(set_results: dict[str, SetResult], base_test: dict[str, np.ndarray], base_val: dict[str, np.ndarray],
+              ref: Experiment) -> dict:
     clf = ref.classification
     head = headline_metric(clf)
-    sign = 1 if HIGHER_IS_BETTER[head] else -1
-    seeds = ref.seeds
+    loss = headline_loss(clf)
+    cfg = ref.cfg
     symbols = list(ref.dataset.prices)
-    scopes = [("all", np.ones(len(ref.test_idx), bool))]
+    ws, idx = ref.ws, ref.test_idx
+    dates_all, syms = ws.dates[idx], ws.symbols[idx]
+    scopes = [("all", np.ones(len(idx), bool))]
     if len(symbols) > 1:
-        scopes += [(s, ref.ws.symbols[ref.test_idx] == s) for s in symbols]
+        scopes += [(s, syms == s) for s in symbols]
+    preds = {spec: r.pred.mean(axis=0) for spec, r in set_results.items()}  # seed ensembles (n, H)
     rows, tests = [], []
     units: dict[tuple[str, str, int], np.ndarray] = {}
-    for j, h in enumerate(ref.cfg.horizons):
+    comparators = {}
+    for j, h in enumerate(cfg.horizons):
+        y_all, r_all = ws.y[idx][:, j], ws.persist[idx][:, j]
+        yv, dv = ws.y[ref.val_idx][:, j], ws.dates[ref.val_idx]
+        val_loss = {n: float(inference.per_day(loss(yv, p[:, j]), dv).mean()) for n, p in base_val.items()}
+        comparator = min(val_loss, key=lambda n: (val_loss[n], list(val_loss).index(n)))
+        comparators[str(h)] = comparator
         for scope, mask in scopes:
-            for spec, r in set_results.items():
-                for m, vals in _unit_metrics(r.exp, r.pred, seeds, mask, j).items():
-                    mean, lo, hi = mean_interval(vals)
-                    rows.append({"feature_set": spec, "symbol": scope, "horizon": h, "metric": m, "mean": mean,
-                                 "ci_low": lo, "ci_high": hi, "n_units": len(vals)})
-                    if m == head:
-                        units[(scope, spec, h)] = vals
-            for name, bpred in baselines.items():
-                for m, vals in _unit_metrics(ref, bpred[None], [0], mask, j).items():
-                    mean, lo, hi = mean_interval(vals)
-                    rows.append({"feature_set": f"baseline:{name}", "symbol": scope, "horizon": h, "metric": m,
-                                 "mean": mean, "ci_low": lo, "ci_high": hi, "n_units": len(vals)})
-                    if m == head:
-                        units[(scope, f"baseline:{name}", h)] = np.repeat(vals, len(seeds))  # paired with each seed
-        # tests, on the pooled scope
-        y = ref.ws.y[ref.test_idx][:, j]
-        dates = ref.ws.dates[ref.test_idx]
-        if clf:  # 0/1 loss: the DM test then speaks about accuracy, the headline metric
-            loss = lambda p: per_date_mean(((p > 0.5) != (y > 0.5)).astype(float), dates)  # noqa: E731
-        else:
-            loss = lambda p: per_date_mean((p - y) ** 2, dates)  # noqa: E731
-        best_base = max(baselines, key=lambda n: sign * units[("all", f"baseline:{n}", h)].mean())
-        pairs = [(a, b) for a, b in combinations(set_results, 2)] + [(a, f"baseline:{best_base}") for a in set_results]
+            y, r, d = y_all[mask], r_all[mask], dates_all[mask]
+            entries = [(spec, p[mask, j]) for spec, p in preds.items()] + [(f"baseline:{n}", p[mask, j]) for n, p in base_test.items()]
+            for name, pred in entries:
+                values, ci = metric_table(clf, y, pred, r, d, h, cfg.bootstrap, cfg.seed, cfg.block)
+                unit_sd = float(np.std(_unit_values(ref, set_results[name].pred, j))) if name in set_results and scope == "all" else float("nan")
+                for m, v in values.items():
+                    rows.append({"feature_set": name, "symbol": scope, "horizon": h, "metric": m, "mean": v,
+                                 "ci_low": ci[m][0], "ci_high": ci[m][1], "stability_sd": unit_sd if m == head else float("nan")})
+        for spec, r in set_results.items():
+            units[("all", spec, h)] = _unit_values(ref, r.pred, j)
+        # paired tests on the pooled scope: every pair of sets, and every set against the comparator
+        pairs = [(a, b) for a, b in combinations(set_results, 2)] + [(a, f"baseline:{comparator}") for a in set_results]
         for a, b in pairs:
-            ua, ub = units[("all", a, h)], units[("all", b, h)]
-            pa = set_results[a].pred.mean(axis=0)[:, j]
-            pb = set_results[b].pred.mean(axis=0)[:, j] if b in set_results else baselines[best_base][:, j]
-            diff = float(ua.mean() - ub.mean())
-            p_unit = paired_tests(ua, ub)
-            dm = diebold_mariano(loss(pa), loss(pb), h)
-            for test, p in (("wilcoxon", p_unit["wilcoxon"]), ("paired_t", p_unit["paired_t"]), ("diebold_mariano", dm["p_value"])):
-                tests.append({"horizon": h, "set_a": a, "set_b": b, "metric": head if test != "diebold_mariano" else
-                              ("misclassification" if clf else "squared_error"), "diff": diff if test != "diebold_mariano" else
-                              float(np.mean(loss(pa) - loss(pb))), "p_value": p, "test": test})
+            pa = preds[a][:, j]
+            pb = preds[b][:, j] if b in preds else base_test[comparator][:, j]
+            t = inference.paired_loss_test(loss(y_all, pa), loss(y_all, pb), dates_all, h)
+            sign = -1 if clf else 1  # report accuracy differences for direction, MSE differences otherwise
+            tests.append({"horizon": h, "set_a": a, "set_b": b, "metric": head if clf else "mse",
+                          "diff": sign * t.mean, "ci_low": sign * (t.ci_high if clf else t.ci_low),
+                          "ci_high": sign * (t.ci_low if clf else t.ci_high), "p_value": t.p_value,
+                          "test": "diebold_mariano", "mde": t.mde, "n_days": t.n_days})
     tdf = pd.DataFrame(tests)
-    tdf["p_holm"] = np.nan
-    for (_, _), idx in tdf.groupby(["horizon", "test"]).groups.items():
-        tdf.loc[idx, "p_holm"] = holm(tdf.loc[idx, "p_value"].to_numpy())
+    tdf["p_holm"] = holm(tdf["p_value"].to_numpy())  # one family: every pair x every horizon
     cdf = pd.DataFrame(rows)
     verdicts, ranking = [], {}
-    for h in ref.cfg.horizons:
-        part = cdf[(cdf.horizon == h) & (cdf.metric == head) & (cdf.symbol == "all") & ~cdf.feature_set.str.startswith("baseline:")]
-        order = part.sort_values("mean", ascending=not HIGHER_IS_BETTER[head])["feature_set"].tolist()
-        ranking[str(h)] = order
-        for (a, b), grp in tdf[tdf.horizon == h].groupby(["set_a", "set_b"], sort=False):
-            verdicts.append(pair_sentence(h, a, b, grp, head))
+    for h in cfg.horizons:
+        part = cdf[(cdf.horizon == h) & (cdf.metric == head) & (cdf.symbol == "all")
+                   & (~cdf.feature_set.str.startswith("baseline:") | (cdf.feature_set == f"baseline:{comparators[str(h)]}"))]
+        ranking[str(h)] = part.sort_values("mean", ascending=not HIGHER_IS_BETTER[head])["feature_set"].tolist()
+        for row in tdf[tdf.horizon == h].itertuples():
+            verdicts.append(pair_sentence(row, clf))
     return {"headline_metric": head, "ranking": ranking, "verdicts": verdicts, "table": cdf, "tests": tdf,
-            "units": {f"{s}|{k}|{h}": v.tolist() for (s, k, h), v in units.items()}}
+            "comparators": comparators, "units": {f"{s}|{k}|{h}": v.tolist() for (s, k, h), v in units.items()}}
 
 
-def pair_sentence(h: int, a: str, b: str, grp: pd.DataFrame, head: str) -> str:
-    row = {r.test: r for r in grp.itertuples()}
-    diff = row["wilcoxon"].diff
-    better = diff > 0 if HIGHER_IS_BETTER[head] else diff < 0
-    dm, wil = row["diebold_mariano"], row["wilcoxon"]
-    sig = dm.p_holm < ALPHA
-    lead, other = (a, b) if better else (b, a)
-    text = (f"h={h}: {lead} scores better than {other} ({head} {a} − {b} = {diff:+.4g}; Diebold–Mariano over test days "
-            f"p_holm={dm.p_holm:.3g}, Wilcoxon over seeds×folds p_holm={wil.p_holm:.3g})")
-    if abs(diff) < 1e-12:
-        return f"h={h}: {a} and {b} score the same ({head}); no difference."
-    return text + (": significant." if sig else ": not significant.")
+def pair_sentence(row, clf: bool) -> str:
+    """One sentence per pair, always ``A − B`` in the order the pair is listed."""
+    scale, what = (100, "accuracy points") if clf else (1, "MSE")
+    better = row.diff > 0 if clf else row.diff < 0
+    if row.diff == 0 and row.ci_low == row.ci_high:
+        return f"h={row.horizon}: {row.set_a} and {row.set_b} make the same calls on every test day; no difference."
+    v = lambda x: f"{scale * x + 0.0:+.3g}"  # noqa: E731  (+0.0: no '-0')
+    text = (f"h={row.horizon}: {row.set_a} − {row.set_b}: {v(row.diff)} {what} "
+            f"(95% CI [{v(row.ci_low)}, {v(row.ci_high)}] unadjusted, p_holm={row.p_holm:.3g})")
+    if row.p_holm < ALPHA:
+        return text + f": {row.set_a if better else row.set_b} is significantly better."
+    return text + ": no significant difference."
 
 
 def write_compare(out_dir: Path, summary: dict, set_results: dict[str, SetResult], ref: Experiment) -> None:
@@ -248,7 +218,8 @@ def write_compare(out_dir: Path, summary: dict, set_results: dict[str, SetResult
     table, tests = summary["table"], summary["tests"]
     with atomic_dir(out_dir) as tmp:
         table.to_csv(tmp / "compare.csv", index=False)
-        tests[["horizon", "set_a", "set_b", "metric", "diff", "p_value", "p_holm", "test"]].to_csv(tmp / "compare_tests.csv", index=False)
+        tests[["horizon", "set_a", "set_b", "metric", "diff", "p_value", "p_holm", "test", "ci_low", "ci_high", "mde",
+               "n_days"]].to_csv(tmp / "compare_tests.csv", index=False)
         meta = {k: v for k, v in summary.items() if k not in ("table", "tests")}
         (tmp / "compare.json").write_text(json.dumps(meta, indent=2, default=float))
         (tmp / "index.html").write_text(render_compare_report(summary, out_dir.name))

@@ -1,21 +1,39 @@
-"""From out-of-sample predictions to the numbers of ``metrics.json``: per horizon, the model's metrics
-(mean and spread over seeds) and every baseline's, block-bootstrap intervals over test days, tests
-against the best simple baseline, a plain-words verdict, and the long/flat strategy view."""
+"""From out-of-sample predictions to the numbers of ``metrics.json``: per horizon, the metrics of the seed
+ensemble and of every baseline with intervals over test days, the comparator (the baseline that did best
+on the *validation* days), the test of the model against it with its power, tests against every baseline
+(Holm), a plain-words verdict, and the long/flat strategy view.
+
+All inference goes through :mod:`pipeline.inference`; nothing here is chosen on test data.
+"""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from pipeline import inference
 from pipeline.experiment import Experiment
+from pipeline.inference import ALPHA
 from pipeline.metrics import DIRECTION_METRICS, HIGHER_IS_BETTER, REGRESSION_METRICS, compute_metrics
-from pipeline.stats import block_bootstrap, diebold_mariano, mcnemar_binomial, per_date_mean, pesaran_timmermann
 from pipeline.strategy import long_flat
 
-ALPHA = 0.05
+# metrics that are a mean of per-sample values: their interval is the HAR interval of that mean over test
+# days (calibrated); the others (AUC, MCC, R², IC, ...) get a block-bootstrap interval
+DAY_MEAN_METRICS = {"accuracy": lambda y, p, r: ((p > 0.5) == (y > 0.5)).astype(float),
+                    "brier": lambda y, p, r: (p - y) ** 2,
+                    "log_loss": lambda y, p, r: -(y * np.log(np.clip(p, 1e-7, 1 - 1e-7)) + (1 - y) * np.log(np.clip(1 - p, 1e-7, 1 - 1e-7))),
+                    "mae": lambda y, p, r: np.abs(p - y),
+                    "sign_accuracy": lambda y, p, r: (np.sign(p - r) == np.sign(y - r)).astype(float)}
 
 
 def headline_metric(classification: bool) -> str:
     return "accuracy" if classification else "rmse"
+
+
+def headline_loss(classification: bool):
+    """Per-sample loss behind the headline metric: misclassification (accuracy) or squared error (RMSE)."""
+    if classification:
+        return lambda y, p: ((p > 0.5) != (y > 0.5)).astype(float)
+    return lambda y, p: (p - y) ** 2
 
 
 def report_units(exp: Experiment) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]:
@@ -35,102 +53,163 @@ def report_units(exp: Experiment) -> tuple[np.ndarray, np.ndarray, dict[str, np.
     return truth, model, base, ref
 
 
+def choose_comparator(exp: Experiment, j: int) -> tuple[str, dict[str, float]]:
+    """The baseline with the lowest headline loss on the validation days of every fold (per-day means),
+    and every baseline's validation loss. Ties go to the simplest baseline (the first listed)."""
+    loss = headline_loss(exp.classification)
+    y, dates = exp.ws.y[exp.val_idx][:, j], exp.ws.dates[exp.val_idx]
+    scores = {name: float(inference.per_day(loss(y, pred[:, j]), dates).mean()) for name, pred in exp.baseline_val_pred.items()}
+    best = min(scores, key=lambda n: (np.nan_to_num(scores[n], nan=np.inf), list(scores).index(n)))
+    return best, scores
+
+
+def metric_table(clf: bool, y: np.ndarray, pred: np.ndarray, ref: np.ndarray, dates: np.ndarray, h: int,
+                 n_boot: int, seed: int, block: int | None) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """Every metric of one prediction and its 95% interval over test days."""
+    names = DIRECTION_METRICS if clf else REGRESSION_METRICS
+    values = compute_metrics(clf, y, pred, ref)
+    ci: dict[str, list[float]] = {}
+    for m in names:
+        if m in DAY_MEAN_METRICS:
+            t = inference.mean_test(inference.per_day(DAY_MEAN_METRICS[m](y, pred, ref), dates), h)
+            ci[m] = [t.ci_low, t.ci_high]
+    if not clf:  # RMSE from the interval of the mean squared error
+        t = inference.mean_test(inference.per_day((pred - y) ** 2, dates), h)
+        ci["rmse"] = [float(np.sqrt(max(t.ci_low, 0.0))), float(np.sqrt(max(t.ci_high, 0.0)))]
+    rest = [m for m in names if m not in ci]
+    boot = inference.metric_intervals(lambda rows: {m: compute_metrics(clf, y[rows], pred[rows], ref[rows])[m] for m in rest},
+                                      lambda rows: {m: values[m] for m in rest}, dates, h, n_boot, seed, block=block) if rest else {}
+    for m in rest:
+        ci[m] = list(boot.get(m, (float("nan"), float("nan"))))
+    return values, ci
+
+
 def evaluate(exp: Experiment) -> dict:
     cfg, ws, idx = exp.cfg, exp.ws, exp.test_idx
     clf = exp.classification
     names = DIRECTION_METRICS if clf else REGRESSION_METRICS
     head = headline_metric(clf)
+    loss = headline_loss(clf)
     truth, model, base, ref = report_units(exp)
-    dates = ws.dates[idx]
+    ensemble = model.mean(axis=0)
+    dates, symbols = ws.dates[idx], ws.symbols[idx]
+    n_symbols = len(set(symbols))
     results = []
     for j, h in enumerate(cfg.horizons):
-        y, r = truth[:, j], ref[:, j]
-        per_seed = [compute_metrics(clf, y, m[:, j], r) for m in model]
-        model_mean = {k: float(np.mean([p[k] for p in per_seed])) for k in names}
-        model_std = {k: float(np.std([p[k] for p in per_seed])) for k in names}
-        base_metrics = {name: compute_metrics(clf, y, pred[:, j], r) for name, pred in base.items()}
-        sign = 1 if HIGHER_IS_BETTER[head] else -1
-        best = max(base_metrics, key=lambda n: sign * np.nan_to_num(base_metrics[n][head], nan=-np.inf * sign))
-
-        def statistic(sample: np.ndarray) -> dict[str, float]:
-            out: dict[str, float] = {}
-            ms = [compute_metrics(clf, y[sample], m[sample, j], r[sample]) for m in model]
-            for k in names:
-                out[f"model:{k}"] = float(np.mean([x[k] for x in ms]))
-            for name, pred in base.items():
-                bm = compute_metrics(clf, y[sample], pred[sample, j], r[sample])
-                for k in names:
-                    out[f"{name}:{k}"] = bm[k]
-            out["diff"] = out[f"model:{head}"] - out[f"{best}:{head}"]
-            return out
-
-        ci = block_bootstrap(statistic, dates, n_boot=cfg.bootstrap, block=cfg.block, seed=cfg.seed)
-        mean_pred = model.mean(axis=0)[:, j]
+        y, r, p = truth[:, j], ref[:, j], ensemble[:, j]
+        model_metrics, model_ci = metric_table(clf, y, p, r, dates, h, cfg.bootstrap, cfg.seed, cfg.block)
+        base_metrics, base_ci = {}, {}
+        for name, pred in base.items():
+            base_metrics[name], base_ci[name] = metric_table(clf, y, pred[:, j], r, dates, h, cfg.bootstrap, cfg.seed, cfg.block)
+        comparator, val_scores = choose_comparator(exp, j)
+        # the headline test: per-day loss of the ensemble minus the comparator's; positive edge = model better
+        diff = inference.paired_loss_test(loss(y, base[comparator][:, j]), loss(y, p), dates, h)
+        against = {}
+        for name, pred in base.items():
+            t = inference.paired_loss_test(loss(y, pred[:, j]), loss(y, p), dates, h)
+            against[name] = {"edge": t.mean, "ci": [t.ci_low, t.ci_high], "p_value": t.p_value}
+        adjusted = inference.holm(np.array([v["p_value"] for v in against.values()]))
+        for v, ph in zip(against.values(), adjusted):
+            v["p_holm"] = float(ph)
         tests = {}
-        if clf:
-            tests["pesaran_timmermann"] = pesaran_timmermann(mean_pred > 0.5, y > 0.5)
-            right = (mean_pred > 0.5) == (y > 0.5)
-            base_right = (base[best][:, j] > 0.5) == (y > 0.5)
-            tests["mcnemar_vs_best"] = {**mcnemar_binomial(right, base_right), "baseline": best}
-        loss_m, loss_b = (mean_pred - y) ** 2, (base[best][:, j] - y) ** 2  # Brier for direction
-        dm = diebold_mariano(per_date_mean(loss_m, dates), per_date_mean(loss_b, dates), h)
-        tests["diebold_mariano_vs_best"] = {**dm, "baseline": best, "loss": "brier" if clf else "squared error"}
-        if not clf and best != "persistence":
-            loss_p = (base["persistence"][:, j] - y) ** 2
-            tests["diebold_mariano_vs_persistence"] = {
-                **diebold_mariano(per_date_mean(loss_m, dates), per_date_mean(loss_p, dates), h), "baseline": "persistence"}
+        if clf and inference.iid_tests_valid(h, n_symbols):
+            tests["pesaran_timmermann"] = inference.pesaran_timmermann(p > 0.5, y > 0.5)
+            tests["mcnemar_vs_comparator"] = {**inference.mcnemar_binomial((p > 0.5) == (y > 0.5), (base[comparator][:, j] > 0.5) == (y > 0.5)),
+                                              "baseline": comparator}
+        per_seed = [compute_metrics(clf, y, m[:, j], r)[head] for m in model]
+        folds = exp.test_fold
         entry = {
             "horizon": h,
             "target": f"{cfg.target}_h{h}",
             "n_test": int(len(y)),
-            "model": model_mean,
-            "model_seed_std": model_std,
-            "model_ci": {k: list(ci[f"model:{k}"]) for k in names},
+            "n_days": diff.n_days,
+            "n_symbols": n_symbols,
+            "model": model_metrics,
+            "model_ci": model_ci,
+            "stability": {"seed_values": per_seed, "seed_sd": float(np.std(per_seed)),
+                          "fold_values": {int(f): compute_metrics(clf, y[folds == f], p[folds == f], r[folds == f])[head]
+                                          for f in np.unique(folds)}},
             "baselines": base_metrics,
-            "baselines_ci": {n: {k: list(ci[f"{n}:{k}"]) for k in names} for n in base},
-            "best_baseline": best,
+            "baselines_ci": base_ci,
+            "comparator": comparator,
+            "comparator_validation_loss": val_scores,
             "headline_metric": head,
-            "difference_vs_best": {"value": model_mean[head] - base_metrics[best][head], "ci": list(ci["diff"])},
+            "edge": {**diff.to_dict(), "loss": "misclassification" if clf else "squared error",
+                     "units": "accuracy points" if clf else "MSE"},
+            "against_baselines": against,
             "tests": tests,
         }
+        entry["skill"] = bool(diff.significant and diff.mean > 0)
         if clf:
             entry["up_rate"] = float(y.mean())
-        symbols = ws.symbols[idx]
-        if len(set(symbols)) > 1:  # pooled model: the headline metric on each symbol's test days
+        if n_symbols > 1:  # pooled model: the headline metric on each symbol's test days
             entry["per_symbol"] = {
                 str(s): {"n_test": int((symbols == s).sum()),
-                         "model": float(np.mean([compute_metrics(clf, y[symbols == s], m[symbols == s, j], r[symbols == s])[head]
-                                                 for m in model])),
-                         "baselines": {n: compute_metrics(clf, y[symbols == s], p[symbols == s, j], r[symbols == s])[head]
-                                       for n, p in base.items()}}
+                         "model": compute_metrics(clf, y[symbols == s], p[symbols == s], r[symbols == s])[head],
+                         "baselines": {n: compute_metrics(clf, y[symbols == s], b[symbols == s, j], r[symbols == s])[head]
+                                       for n, b in base.items()}}
                 for s in sorted(set(symbols))}
         entry["verdict"] = verdict(entry, clf)
+        entry["power"] = power_sentence(entry, clf)
         results.append(entry)
-    return {"horizon_results": results, "strategy": strategy_view(exp, truth, model)}
+    return {"horizon_results": results, "strategy": strategy_view(exp, truth, model),
+            "covariate_shift": shift_summary(exp)}
+
+
+def _num(x: float, clf: bool) -> str:
+    return f"{100 * x:+.2f}" if clf else f"{x:+.3g}"
 
 
 def verdict(entry: dict, clf: bool) -> str:
-    """One honest sentence: does the model beat the best simple baseline on this horizon?"""
-    head, best = entry["headline_metric"], entry["best_baseline"]
-    m, b = entry["model"][head], entry["baselines"][best][head]
-    lo, hi = entry["difference_vs_best"]["ci"]
-    p_dm = entry["tests"]["diebold_mariano_vs_best"]["p_value"]
-    p_main = entry["tests"]["mcnemar_vs_best"]["p_value"] if clf else p_dm
-    better = (m > b) if HIGHER_IS_BETTER[head] else (m < b)
-    interval_excludes_zero = (lo > 0 or hi < 0)
-    sig = p_main < ALPHA and interval_excludes_zero
-    text = f"h={entry['horizon']}: LSTM {head} {m:.4g} vs {best} {b:.4g} (difference {m - b:+.4g}, 95% CI [{lo:+.4g}, {hi:+.4g}], p={p_main:.3g})."
-    if better and sig:
-        return text + " The LSTM beats the best simple baseline, and the difference is significant."
-    if better:
-        return text + " The LSTM is ahead of the best simple baseline, but the difference is not significant."
-    if sig:
-        return text + f" The LSTM is significantly worse than the {best} baseline."
-    return text + " The LSTM does not beat the best simple baseline (not significant)."
+    """One honest sentence: does the seed ensemble beat the comparator (chosen on validation days)?"""
+    head, comp = entry["headline_metric"], entry["comparator"]
+    m, b = entry["model"][head], entry["baselines"][comp][head]
+    e = entry["edge"]
+    what = "accuracy edge" if clf else "reduction of the mean squared error"
+    unit = " points" if clf else ""
+    text = (f"h={entry['horizon']}: LSTM {head} {m:.4g} vs {comp} {b:.4g} (the baseline best on validation days); "
+            f"{what} {_num(e['mean'], clf)}{unit}, 95% CI [{_num(e['ci_low'], clf)}, {_num(e['ci_high'], clf)}], p={e['p_value']:.3g}.")
+    if e["p_value"] < ALPHA and e["mean"] > 0:
+        return text + f" The LSTM beats {comp}, and the difference is significant."
+    if e["p_value"] < ALPHA:
+        return text + f" The LSTM is significantly worse than {comp}."
+    if e["mean"] > 0:
+        return text + f" The LSTM is ahead of {comp}, but not significantly: no evidence of skill."
+    return text + f" The LSTM does not beat {comp} (not significant): no evidence of skill."
+
+
+def power_sentence(entry: dict, clf: bool) -> str:
+    e = entry["edge"]
+    days = f"{e['n_days']:,} test days" + (f" ({entry['n_symbols']} symbols per day, averaged)" if entry["n_symbols"] > 1 else "")
+    if not np.isfinite(e["mde"]):
+        return f"With {days}, the test has no power to speak of."
+    if clf:
+        return (f"With {days}, this test detects an accuracy edge of ≥ {100 * e['mde']:.1f} points at 80% power; "
+                f"the LSTM's edge was {100 * e['mean']:+.1f} (95% CI [{100 * e['ci_low']:+.1f}, {100 * e['ci_high']:+.1f}]).")
+    base_mse = entry["baselines"][entry["comparator"]]["rmse"] ** 2
+    share = e["mde"] / base_mse if base_mse > 0 else float("nan")
+    return (f"With {days}, this test detects an MSE reduction of ≥ {e['mde']:.3g} ({100 * share:.1f}% of {entry['comparator']}'s "
+            f"MSE) at 80% power; the LSTM's was {e['mean']:+.3g} (95% CI [{e['ci_low']:+.3g}, {e['ci_high']:+.3g}]).")
+
+
+SHIFT_WARN = 0.10   # warn when at least this share of a fold's test days lies outside the training range
+
+
+def shift_summary(exp: Experiment) -> dict:
+    """Per group: the worst fold's share of test days with a value outside the training range, and warnings."""
+    groups = list(exp.dataset.groups)
+    worst = {g: max(exp.shift[f][g] for f in exp.shift) for g in groups} if exp.shift else {}
+    warnings = []
+    for g, share in worst.items():
+        if share >= SHIFT_WARN:
+            fold = max(exp.shift, key=lambda f: exp.shift[f][g])
+            warnings.append(f"covariate shift: in fold {fold}, {100 * share:.0f}% of test days have a '{g}' value outside its "
+                            "training range; the model, the baselines and the importance methods extrapolate there")
+    return {"per_fold": {str(f): v for f, v in exp.shift.items()}, "worst": worst, "warnings": warnings}
 
 
 def strategy_view(exp: Experiment, truth: np.ndarray, model: np.ndarray) -> dict | None:
-    """Long/flat on the shortest horizon's signal, for direction, return and close targets."""
+    """Long/flat on the shortest horizon's ensemble signal, for direction, return and close targets."""
     if exp.cfg.target not in ("direction", "return", "close"):
         return None
     ws, idx = exp.ws, exp.test_idx

@@ -50,16 +50,25 @@ class Experiment:
     fold_data: list[FoldData] = field(default_factory=list)
     models: dict[tuple[int, int], LSTMModel] = field(default_factory=dict)       # (fold, seed) -> model
     histories: dict[tuple[int, int], TrainResult] = field(default_factory=dict)
-    lgbm_fits: dict[int, list] = field(default_factory=dict)   # fold -> explain.lgbm.fit_explain output
+    lgbm_fits: dict[int, list] = field(default_factory=dict)   # fold -> [explain.lgbm.LgbmFit per horizon]
     test_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, int))      # samples, in test order
     test_fold: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     model_pred: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))  # (seeds, n_test, H), model units
     baseline_pred: dict[str, np.ndarray] = field(default_factory=dict)          # name -> (n_test, H)
+    val_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, int))       # validation samples of every fold
+    baseline_val_pred: dict[str, np.ndarray] = field(default_factory=dict)      # name -> (n_val, H), val_idx order
+    shift: dict[int, dict[str, float]] = field(default_factory=dict)            # fold -> group -> share of test days
+                                                                               # with a value outside the training range
     train_seconds: float = 0.0
 
     @property
     def seeds(self) -> list[int]:
         return [self.cfg.seed + k for k in range(self.cfg.seeds)]
+
+    @property
+    def ensemble_pred(self) -> np.ndarray:
+        """(n_test, H): the seed ensemble (mean over seeds), the one prediction every test speaks about."""
+        return self.model_pred.mean(axis=0)
 
     @property
     def target_names(self) -> list[str]:
@@ -143,20 +152,41 @@ def to_model_units(exp: Experiment, raw: np.ndarray, fd: FoldData) -> np.ndarray
     return raw * fd.y_std + fd.y_mean
 
 
-def run_baselines(exp: Experiment, fd: FoldData) -> dict[str, np.ndarray]:
-    ws, test = exp.ws, fd.fold.test
-    out = {}
+def run_baselines(exp: Experiment, fd: FoldData) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Every baseline's predictions on the fold's test and validation samples: ``(test, val)``, each
+    name -> (n, H) in model units. Validation predictions pick the comparator without touching test data."""
+    ws, fold = exp.ws, fd.fold
+    test, val = {}, {}
     if exp.classification:
-        out["majority"] = baselines.majority(ws.y[fd.fold.train], len(test))
-        out["previous"] = ws.persist[test]
-        out["logistic"] = baselines.logistic(fd.X_train, ws.y[fd.fold.train], fd.X_test, exp.cfg.seed)
-        out["lightgbm"] = np.column_stack([o[4] for o in lgbm_fit(exp, fd)])
+        test["majority"] = baselines.majority(ws.y[fold.train], len(fold.test))
+        val["majority"] = baselines.majority(ws.y[fold.train], len(fold.val))
+        test["previous"], val["previous"] = ws.persist[fold.test], ws.persist[fold.val]
+        test["logistic"], val["logistic"] = baselines.logistic(fd.X_train, ws.y[fold.train], [fd.X_test, fd.X_val], exp.cfg.seed)
+        fits = lgbm_fit(exp, fd)
+        test["lightgbm"] = np.column_stack([f.pred for f in fits])
+        val["lightgbm"] = np.column_stack([f.pred_val for f in fits])
     else:
-        out["persistence"] = ws.persist[test]
+        test["persistence"], val["persistence"] = ws.persist[fold.test], ws.persist[fold.val]
         if exp.cfg.target in ("return", "close"):
-            out["momentum"] = np.column_stack([ws.extra[f"momentum_h{h}"][test] for h in exp.cfg.horizons])
-        out["lightgbm"] = np.column_stack([o[4] for o in lgbm_fit(exp, fd)]) * fd.y_std + fd.y_mean
-    return out
+            for part, idx in ((test, fold.test), (val, fold.val)):
+                part["momentum"] = np.column_stack([ws.extra[f"momentum_h{h}"][idx] for h in exp.cfg.horizons])
+        fits = lgbm_fit(exp, fd)
+        test["lightgbm"] = np.column_stack([f.pred for f in fits]) * fd.y_std + fd.y_mean
+        val["lightgbm"] = np.column_stack([f.pred_val for f in fits]) * fd.y_std + fd.y_mean
+    return test, val
+
+
+def covariate_shift(exp: Experiment, fold: Fold) -> dict[str, float]:
+    """Per feature group: the share of the fold's test days on which some column of the group lies outside
+    the range of the training rows (the model, the baselines and every importance method extrapolate there)."""
+    ws = exp.ws
+    train_rows = ws.rows[training_rows(ws, fold.train)]
+    lo, hi = np.nanmin(train_rows, axis=0), np.nanmax(train_rows, axis=0)
+    test_rows = ws.rows[ws.ends[fold.test]]
+    outside = (test_rows < lo) | (test_rows > hi)                       # (n_test, F)
+    pos = {c: i for i, c in enumerate(ws.columns)}
+    return {g: float(outside[:, [pos[c] for c in cols if c in pos]].any(axis=1).mean())
+            for g, cols in exp.dataset.groups.items()}
 
 
 def lgbm_fit(exp: Experiment, fd: FoldData, lags: int | None = None) -> list:
@@ -165,7 +195,7 @@ def lgbm_fit(exp: Experiment, fd: FoldData, lags: int | None = None) -> list:
     lags = lags or exp.cfg.lgbm_lags
     key = fd.fold.number
     cached = exp.lgbm_fits.get(key)
-    if cached is not None and cached[0][3].shape[1] == min(lags, exp.cfg.window) * len(exp.ws.columns):
+    if cached is not None and cached[0].X_flat.shape[1] == min(lags, exp.cfg.window) * len(exp.ws.columns):
         return cached
     ws = exp.ws
     y_tr = ws.y[fd.fold.train] if exp.classification else fd.y_train
@@ -180,9 +210,11 @@ def train_and_predict(exp: Experiment, log=print) -> Experiment:
     seeds, H = exp.seeds, len(exp.cfg.horizons)
     preds: list[np.ndarray] = []
     base: dict[str, list[np.ndarray]] = {}
+    base_val: dict[str, list[np.ndarray]] = {}
     t0 = time.perf_counter()
     for fold in exp.folds:
         log(fold.describe(exp.ws.dates))
+        exp.shift[fold.number] = covariate_shift(exp, fold)
         fd = fold_data(exp, fold)
         exp.fold_data.append(fd)
         fold_preds = np.zeros((len(seeds), len(fold.test), H))
@@ -196,9 +228,13 @@ def train_and_predict(exp: Experiment, log=print) -> Experiment:
             fold_preds[k] = to_model_units(exp, raw, fd)
             exp.models[(fold.number, seed)] = model.cpu()
         preds.append(fold_preds)
-        for name, value in run_baselines(exp, fd).items():
-            base.setdefault(name, []).append(value)
+        test, val = run_baselines(exp, fd)
+        for name in test:
+            base.setdefault(name, []).append(test[name])
+            base_val.setdefault(name, []).append(val[name])
     exp.train_seconds = time.perf_counter() - t0
     exp.model_pred = np.concatenate(preds, axis=1)
     exp.baseline_pred = {k: np.concatenate(v) for k, v in base.items()}
+    exp.val_idx = np.concatenate([f.val for f in exp.folds])
+    exp.baseline_val_pred = {k: np.concatenate(v) for k, v in base_val.items()}
     return exp

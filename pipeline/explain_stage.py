@@ -117,8 +117,8 @@ def run_explain(exp: Experiment, ecfg: ExplainConfig, log=print) -> ExplainResul
         t0 = time.perf_counter()
         for fd in exp.fold_data:
             outs = lgbm_fit(exp, fd, ecfg.lgbm_lags)  # the baseline's fits when the lags match
-            for j, (gain, split, contrib, flat, _pred) in enumerate(outs):
-                res.lgbm_results.append(lgbm_explain.LgbmFoldResult(fd.fold.number, horizons[j], gain, split, contrib, flat))
+            for j, f in enumerate(outs):
+                res.lgbm_results.append(lgbm_explain.LgbmFoldResult(fd.fold.number, horizons[j], f.gain, f.split, f.contrib, f.X_flat))
         lags = min(ecfg.lgbm_lags, exp.cfg.window)
         res.lgbm_lags = lags
         res.items += lgbm_explain.summarise(res.lgbm_results, exp.ws.columns, lags, gidx)

@@ -49,7 +49,7 @@ def build_dataset(
         macro_source = "yfinance" if source == "yfinance" else "sample"
         first = min(f.index[0] for f in prices.values()) - pd.Timedelta(days=120)  # room for a monthly release lag
         macro_series = load_macro(macro_source, macro, str(first.date()), end, cache_dir, offline)
-    if features.strip().lower() == "all" and not any(f.attrs.get("extra_columns") for f in prices.values()):
+    if "all" in [p.strip().lower() for p in features.split("+")] and not any(f.attrs.get("extra_columns") for f in prices.values()):
         sets = [s for s in sets if s != "extra"]  # 'all' means every set the data can fill
     spec = "+".join(sets)
     inputs = {s: FeatureInput(f, macro_series, list(f.attrs.get("extra_columns", []))) for s, f in prices.items()}

@@ -72,3 +72,26 @@ def equity_curves(curves: pd.DataFrame, title: str) -> str:
     ax.set_ylabel("growth of 1"); ax.set_title(title); ax.legend(fontsize=7)
     fig.autofmt_xdate()
     return to_data_uri(fig)
+
+
+def forest_plot(horizon_results: list[dict], classification: bool) -> str:
+    """The LSTM's edge over every baseline per horizon, with 95% intervals over test days (comparator in bold
+    colour): the answer of the run in one picture. Right of zero = the LSTM is better."""
+    rows = []
+    for e in horizon_results:
+        for b, v in e["against_baselines"].items():
+            rows.append((e["horizon"], b, v["edge"], v["ci"][0], v["ci"][1], b == e["comparator"]))
+    scale = 100 if classification else 1
+    fig, ax = plt.subplots(figsize=(9, 0.32 * len(rows) + 1.4))
+    y = np.arange(len(rows))[::-1]
+    for yi, (h, b, m, lo, hi, comp) in zip(y, rows):
+        colour = "tab:blue" if comp else "#888"
+        ax.plot([scale * lo, scale * hi], [yi, yi], color=colour, lw=2.2 if comp else 1.4)
+        ax.plot(scale * m, yi, "o", color=colour, ms=6 if comp else 4)
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_yticks(y, [f"h={h}  vs {b}" + ("  (comparator)" if comp else "") for h, b, _, _, _, comp in rows], fontsize=9)
+    ax.set_xlabel("LSTM accuracy minus baseline accuracy (points)" if classification else "baseline MSE minus LSTM MSE",
+                  fontsize=10)
+    ax.set_title("The LSTM's edge over each baseline, 95% intervals over test days (right of 0: LSTM better)", fontsize=10)
+    fig.tight_layout()
+    return to_data_uri(fig)

@@ -29,33 +29,53 @@ def _pct(x) -> str:
     return "–" if x is None or not np.isfinite(x) else f"{100 * x:.1f}%"
 
 
+def _ci(pair) -> str:
+    return f"[{_fmt(pair[0])}, {_fmt(pair[1])}]" if pair else ""
+
+
+def horizon_view(entry: dict, names: list[str], n_seeds: int) -> dict:
+    """One horizon's tables for the template: metrics with intervals, tests against every baseline."""
+    clf = entry["headline_metric"] == "accuracy"
+    model_name = "LSTM" + (f" (ensemble of {n_seeds} seeds)" if n_seeds > 1 else "")
+    rows = [{"name": model_name, "css": "model", "cells": [
+        {"value": _fmt(entry["model"][m]), "ci": _ci(entry["model_ci"].get(m))} for m in names]}]
+    for b, vals in entry["baselines"].items():
+        ci = entry["baselines_ci"][b]
+        rows.append({"name": b + (" (comparator)" if b == entry["comparator"] else ""), "css": "",
+                     "cells": [{"value": _fmt(vals[m]), "ci": _ci(ci.get(m))} for m in names]})
+    scale = 100 if clf else 1
+    against = [{"name": b, "edge": _fmt(scale * v["edge"], 3), "ci": f"[{_fmt(scale * v['ci'][0], 3)}, {_fmt(scale * v['ci'][1], 3)}]",
+                "p": _fmt(v["p_value"], 3), "p_holm": _fmt(v["p_holm"], 3),
+                "sig": ("LSTM better" if v["edge"] > 0 else "LSTM worse") if v["p_holm"] < 0.05 else "not significant"}
+               for b, v in entry["against_baselines"].items()]
+    extra = [{"name": k, "baseline": v.get("baseline", "independence"), "statistic": _fmt(v["statistic"], 3),
+              "p_value": _fmt(v["p_value"], 3)} for k, v in entry["tests"].items()]
+    per_symbol = [{"symbol": sym, "n": v["n_test"], "model": _fmt(v["model"]),
+                   "baselines": [_fmt(v["baselines"][b]) for b in entry["baselines"]]}
+                  for sym, v in entry.get("per_symbol", {}).items()]
+    st = entry["stability"]
+    stability = (f"per fold: " + ", ".join(f"fold {f} {_fmt(v)}" for f, v in st["fold_values"].items())
+                 + (f"; per seed: {', '.join(_fmt(v) for v in st['seed_values'])} (sd {_fmt(st['seed_sd'], 2)})" if n_seeds > 1 else ""))
+    val = ", ".join(f"{b} {_fmt(v)}" for b, v in entry["comparator_validation_loss"].items())
+    return {"target": entry["target"], "n_test": entry["n_test"], "n_days": entry["n_days"], "up_rate": entry.get("up_rate"),
+            "rows": rows, "against": against, "extra_tests": extra, "per_symbol": per_symbol, "head": entry["headline_metric"],
+            "baseline_names": list(entry["baselines"]), "stability": stability, "validation": val,
+            "edge_units": "accuracy points" if clf else "MSE reduction"}
+
+
+def verdict_css(entry: dict) -> str:
+    e = entry["edge"]
+    if e["p_value"] < 0.05:
+        return "good" if e["mean"] > 0 else "bad"
+    return "meh"
+
+
 def render_run_report(exp: Experiment, metrics: dict, run_id: str, created: str, importance_link: bool = False) -> str:
     cfg, ws, idx = exp.cfg, exp.ws, exp.test_idx
     clf = exp.classification
-    names = DIRECTION_METRICS if clf else REGRESSION_METRICS
-    horizons = []
-    verdicts = []
-    for entry in metrics["horizon_results"]:
-        rows = [{"name": "LSTM" + (f" (mean of {cfg.seeds} seeds ± sd)" if cfg.seeds > 1 else ""), "cells": [
-            {"value": _fmt(entry["model"][m]) + (f" ± {_fmt(entry['model_seed_std'][m], 2)}" if cfg.seeds > 1 else ""),
-             "ci": f"[{_fmt(entry['model_ci'][m][0])}, {_fmt(entry['model_ci'][m][1])}]"} for m in names]}]
-        for b, vals in entry["baselines"].items():
-            ci = entry["baselines_ci"][b]
-            rows.append({"name": b + (" (best)" if b == entry["best_baseline"] else ""), "cells": [
-                {"value": _fmt(vals[m]), "ci": f"[{_fmt(ci[m][0])}, {_fmt(ci[m][1])}]"} for m in names]})
-        tests = [{"name": k, "baseline": v.get("baseline", "independence"), "statistic": _fmt(v["statistic"], 3),
-                  "p_value": _fmt(v["p_value"], 3), "sig": "significant" if v["p_value"] < 0.05 else "not significant"}
-                 for k, v in entry["tests"].items()]
-        per_symbol = [{"symbol": sym, "n": v["n_test"], "model": _fmt(v["model"]),
-                       "baselines": [_fmt(v["baselines"][b]) for b in entry["baselines"]]}
-                      for sym, v in entry.get("per_symbol", {}).items()]
-        horizons.append({"target": entry["target"], "n_test": entry["n_test"], "up_rate": entry.get("up_rate"),
-                         "rows": rows, "tests": tests, "per_symbol": per_symbol, "head": entry["headline_metric"],
-                         "baseline_names": list(entry["baselines"])})
-        text = entry["verdict"]
-        css = "good" if "beats" in text and "does not" not in text else ("bad" if "worse" in text or "does not" in text else "meh")
-        verdicts.append({"text": text, "css": css})
-
+    names = list(DIRECTION_METRICS if clf else REGRESSION_METRICS)
+    horizons = [horizon_view(e, names, cfg.seeds) for e in metrics["horizon_results"]]
+    verdicts = [{"text": e["verdict"], "power": e["power"], "css": verdict_css(e)} for e in metrics["horizon_results"]]
     truth, model, _, _ = report_units(exp)
     mean_pred = model.mean(axis=0)
     dates = ws.dates[idx]
@@ -95,9 +115,12 @@ def render_run_report(exp: Experiment, metrics: dict, run_id: str, created: str,
         ("samples", f"{ws.n} windows; {len(idx)} out-of-sample test samples"),
     ]
     title = f"{symbols}: does the LSTM beat simple baselines on {cfg.target}?"
+    shift = metrics.get("covariate_shift", {})
     return render_template(
         "report.html", title=title, run_id=run_id, created=created, version=__version__, verdicts=verdicts,
-        main_test="exact McNemar binomial test" if clf else "Diebold–Mariano test", setup=setup,
+        forest=figures.forest_plot(metrics["horizon_results"], clf), setup=setup,
+        shift_warnings=shift.get("warnings", []),
+        shift_rows=[(g, f"{100 * v:.0f}%") for g, v in sorted(shift.get("worst", {}).items(), key=lambda kv: -kv[1])],
         metric_names=list(names), horizons=horizons, strategy=strategy, figures=fig,
         folds=[f.describe(ws.dates) for f in exp.folds], purge=max(cfg.horizons), n_features=len(ws.columns),
         groups=[(g, ", ".join(c)) for g, c in exp.dataset.groups.items()], importance_link=importance_link,

@@ -19,7 +19,7 @@ def _run_row(folder: Path) -> dict | None:
         return None
     h = (m.get("horizon_results") or [{}])[0]
     head = h.get("headline_metric", "")
-    best = h.get("best_baseline", "")
+    best = h.get("comparator", h.get("best_baseline", ""))
     return {
         "href": f"{folder.name}/index.html", "name": folder.name, "kind": "run", "date": m.get("created", ""),
         "symbols": ", ".join(m.get("symbols", [])), "target": m.get("target", ""), "features": m.get("feature_spec", ""),
