@@ -1,12 +1,14 @@
-"""Ablation by feature group.
+"""Ablation by feature group, measured as the change of a per-sample loss on the test windows, so the
+caller can judge it over test days (intervals, tests against a noise floor).
 
-* :func:`group_permutation`: on each (fold, seed) model's test windows, permute one group's *whole
-  window* (all its columns at every lag) across samples, ``n_repeats`` times, and record the drop of
-  the headline score. The interval is a t-interval over the (fold, seed) means.
-* :func:`drop_group_retrain`: for each group, retrain without it on the same folds and seeds and record
-  the paired change of the test score against the full model. The caller runs the jobs (local pool or Ray).
+* :func:`group_permutation`: on each fold's test windows, permute one group's *whole window* (all its
+  columns at every lag) across samples, ``n_repeats`` times, and record each sample's loss increase of
+  the fold's prediction (the seed ensemble). A group the model ignores scores exactly 0: that is its floor.
+* :func:`drop_group_retrain`: for each group, retrain every (fold, seed) unit without it and record each
+  test sample's loss increase of the drop-group ensemble over the full ensemble. The noise floor is a
+  reseeded full model: what retraining alone changes. The caller runs the jobs (local pool or Ray).
 
-``score(y, pred)`` is higher-is-better (AUC for direction, -RMSE for regression), per horizon.
+``loss(y, pred) -> (N,)`` is per sample (log loss for direction, squared error for regression).
 """
 from __future__ import annotations
 
@@ -14,53 +16,54 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from explain.common import Importance, mean_interval
-
-Score = Callable[[np.ndarray, np.ndarray], float]
+Loss = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def group_permutation(
-    units: Iterable[tuple[str, Callable[[np.ndarray], np.ndarray], np.ndarray, np.ndarray]],
-    group_idx: dict[str, np.ndarray], horizons: list[int], score: Score, n_repeats: int = 10, seed: int = 0,
-) -> list[Importance]:
-    """``units``: (label, predict(X) -> (N, H), X_test (N, T, F), y_test (N, H)) per (fold, seed)."""
+    folds: Iterable[tuple[Callable[[np.ndarray], np.ndarray], np.ndarray, np.ndarray]],
+    group_idx: dict[str, np.ndarray], horizons: list[int], loss: Loss, n_repeats: int = 10, seed: int = 0,
+) -> dict[tuple[int, str], list[np.ndarray]]:
+    """``folds``: (predict(X) -> (N, H), X_test (N, T, F), y_test (N, H)) per fold, in test order.
+    Returns ``(horizon, group) -> [per-sample mean loss increase (N_fold,) per fold]``."""
     rng = np.random.default_rng(seed)
-    per_unit: dict[tuple[int, str], dict[str, float]] = {}
-    for label, predict, X, y in units:
+    out: dict[tuple[int, str], list[np.ndarray]] = {}
+    for predict, X, y in folds:
         base = predict(X)
-        base_scores = [score(y[:, j], base[:, j]) for j in range(len(horizons))]
+        base_loss = np.column_stack([loss(y[:, j], base[:, j]) for j in range(len(horizons))])
         for group, cols in group_idx.items():
-            drops = np.zeros((n_repeats, len(horizons)))
-            for r in range(n_repeats):
+            inc = np.zeros_like(base_loss)
+            for _ in range(n_repeats):
                 Xp = X.copy()
-                perm = rng.permutation(len(X))
-                Xp[:, :, cols] = X[perm][:, :, cols]
+                Xp[:, :, cols] = X[rng.permutation(len(X))][:, :, cols]
                 pred = predict(Xp)
-                drops[r] = [base_scores[j] - score(y[:, j], pred[:, j]) for j in range(len(horizons))]
+                inc += np.column_stack([loss(y[:, j], pred[:, j]) for j in range(len(horizons))]) - base_loss
             for j, h in enumerate(horizons):
-                per_unit.setdefault((h, group), {})[label] = float(drops[:, j].mean())
-    return _summarise(per_unit, "permutation")
+                out.setdefault((h, group), []).append(inc[:, j] / n_repeats)
+    return out
 
 
 def drop_group_retrain(
-    run_all: Callable[[list[tuple[str, str]]], list[np.ndarray]], labels: list[str], groups: list[str],
-    full_scores: dict[str, np.ndarray], horizons: list[int],
-) -> list[Importance]:
-    """``run_all(jobs)`` trains, for every ``(label, group)``, the (fold, seed) unit ``label`` without
-    ``group`` and returns its (H,) test scores, in order (the caller picks the executor).
-    ``full_scores[label]`` are the full model's. Paired drop = full - without."""
-    jobs = [(label, group) for group in groups for label in labels]
-    results = run_all(jobs)
-    per_unit: dict[tuple[int, str], dict[str, float]] = {}
-    for (label, group), scores in zip(jobs, results):
-        for j, h in enumerate(horizons):
-            per_unit.setdefault((h, group), {})[label] = float(full_scores[label][j] - scores[j])
-    return _summarise(per_unit, "ablation_retrain")
-
-
-def _summarise(per_unit: dict[tuple[int, str], dict[str, float]], method: str) -> list[Importance]:
-    out = []
-    for (h, group), units in per_unit.items():
-        m, lo, hi = mean_interval(np.array(list(units.values())))
-        out.append(Importance(h, group, method, m, lo, hi, units))
-    return out
+    run_all: Callable[[list[tuple[int, int, str | None]]], list[np.ndarray]], folds: list[int], seeds: list[int],
+    groups: list[str], full_pred: dict[int, np.ndarray], y_test: dict[int, np.ndarray], horizons: list[int],
+    loss: Loss, reseed_offset: int = 1000,
+) -> tuple[dict[tuple[int, str], list[np.ndarray]], dict[int, list[np.ndarray]]]:
+    """``run_all(jobs)`` trains, for every ``(fold, seed, group)``, the unit without ``group`` (``None``:
+    the full model) and returns its test predictions ``(N_fold, H)``, in order (the caller picks the
+    executor). ``full_pred[fold]`` is the full seed ensemble. Returns per-sample loss increases of each
+    drop-group ensemble over the full one, ``(horizon, group) -> [per fold]``, and the same for a full
+    model retrained with seeds ``seed + reseed_offset`` (the floor), ``horizon -> [per fold]``."""
+    jobs = [(f, s, g) for g in groups for f in folds for s in seeds]
+    jobs += [(f, s + reseed_offset, None) for f in folds for s in seeds]
+    preds = dict(zip(jobs, run_all(jobs)))
+    drops: dict[tuple[int, str], list[np.ndarray]] = {}
+    floor: dict[int, list[np.ndarray]] = {}
+    for f in folds:
+        y, full = y_test[f], full_pred[f]
+        base = [loss(y[:, j], full[:, j]) for j in range(len(horizons))]
+        for g in [*groups, None]:
+            seeds_g = [s + reseed_offset for s in seeds] if g is None else seeds
+            ens = np.mean([preds[(f, s, g)] for s in seeds_g], axis=0)
+            for j, h in enumerate(horizons):
+                inc = loss(y[:, j], ens[:, j]) - base[j]
+                (floor.setdefault(h, []) if g is None else drops.setdefault((h, g), [])).append(inc)
+    return drops, floor

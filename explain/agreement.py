@@ -13,13 +13,16 @@ from explain.common import Importance
 
 
 def importance_table(items: list[Importance]) -> pd.DataFrame:
-    """Rows ``horizon, group, method, value, ci_low, ci_high, rank`` (rank within horizon and method)."""
+    """Rows ``horizon, group, method, value, ci_low, ci_high, rank, floor, p_holm, clears_floor, basis``
+    (rank within horizon and method)."""
+    cols = ["horizon", "group", "method", "value", "ci_low", "ci_high", "rank", "floor", "p_holm", "clears_floor", "basis"]
     df = pd.DataFrame([{"horizon": i.horizon, "group": i.group, "method": i.method, "value": i.value,
-                        "ci_low": i.ci_low, "ci_high": i.ci_high} for i in items])
+                        "ci_low": i.ci_low, "ci_high": i.ci_high, "floor": i.floor, "p_holm": i.p_value,
+                        "clears_floor": i.clears, "basis": i.basis} for i in items])
     if df.empty:
-        return pd.DataFrame(columns=["horizon", "group", "method", "value", "ci_low", "ci_high", "rank"])
+        return pd.DataFrame(columns=cols)
     df["rank"] = df.groupby(["horizon", "method"])["value"].rank(ascending=False, method="min").astype(int)
-    return df.sort_values(["horizon", "method", "rank", "group"]).reset_index(drop=True)
+    return df.sort_values(["horizon", "method", "rank", "group"]).reset_index(drop=True)[cols]
 
 
 def rank_matrix(table: pd.DataFrame, horizon: int) -> pd.DataFrame:

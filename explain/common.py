@@ -1,16 +1,20 @@
-"""Small shared pieces: group -> column indices, intervals of a mean, a table row type."""
+"""Small shared pieces: group -> column indices, and the importance row type."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
 
 
 @dataclass
 class Importance:
-    """One method's importance of one group on one horizon; ``units`` holds the per-(fold, seed)
-    values the interval and the stability are computed from."""
+    """One method's importance of one group on one horizon.
+
+    ``value`` with its 95% interval (over test days where the method has per-sample values, else over
+    folds: ``basis``); ``floor``: the value a group with nothing to offer gets (permutation: 0; retrain: a
+    reseeded full model; LightGBM and TreeSHAP: the largest time-shuffled shadow group); ``p_value``
+    (Holm over groups) of "above the floor" where a calibrated test exists; ``clears``: whether the group
+    clears the floor; ``units``: per-fold (and seed) values, for stability."""
 
     horizon: int
     group: str
@@ -18,7 +22,11 @@ class Importance:
     value: float
     ci_low: float
     ci_high: float
-    units: dict[str, float]
+    units: dict[str, float] = field(default_factory=dict)
+    floor: float = float("nan")
+    p_value: float = float("nan")
+    clears: bool | None = None
+    basis: str = "test days"
 
 
 def group_indices(columns: list[str], groups: dict[str, list[str]]) -> dict[str, np.ndarray]:
@@ -27,11 +35,11 @@ def group_indices(columns: list[str], groups: dict[str, list[str]]) -> dict[str,
     return {g: np.array([pos[c] for c in cols if c in pos], dtype=int) for g, cols in groups.items()}
 
 
-def mean_interval(values: np.ndarray, alpha: float = 0.05) -> tuple[float, float, float]:
-    """Mean and a t-interval of the mean (a point interval for one value)."""
-    values = np.asarray(values, float)
-    m = float(values.mean())
-    if len(values) < 2 or np.allclose(values, values[0]):
-        return m, m, m
-    half = float(stats.t.ppf(1 - alpha / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
-    return m, m - half, m + half
+def shadow_columns(X: np.ndarray, group_idx: dict[str, np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """Boruta-style shadows of ``X`` ``(N, T, F)`` or ``(N, F)``: every group's columns with the samples
+    shuffled (jointly within the group, so its internal correlation stays): same distribution, no relation
+    to the target. Returns ``(..., F)`` in the order of ``group_idx``'s columns."""
+    parts = []
+    for cols in group_idx.values():
+        parts.append(X[rng.permutation(len(X))][..., cols])
+    return np.concatenate(parts, axis=-1)

@@ -3,6 +3,8 @@
 LightGBM is trained per fold and horizon on lag-flattened windows (the last ``lags`` steps of every
 feature, columns named ``<feature>@t-<k>``), early-stopped on the fold's validation part. TreeSHAP uses
 LightGBM's own ``pred_contrib=True`` (exact path-dependent TreeSHAP); mean |phi| per feature and group.
+For importance, LightGBM is trained alongside a time-shuffled shadow of every group
+(:func:`fit_with_shadows`, as Boruta does): the largest shadow's importance is the noise floor.
 """
 from __future__ import annotations
 
@@ -11,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from explain.common import Importance, mean_interval
 
 
 def flat_names(columns: list[str], lags: int) -> list[str]:
@@ -21,12 +22,15 @@ def flat_names(columns: list[str], lags: int) -> list[str]:
 
 @dataclass
 class LgbmFoldResult:
+    """One fold and horizon of the shadow-augmented LightGBM fit: per flattened column (real, then shadow)."""
+
     fold: int
     horizon: int
-    gain: np.ndarray            # (lags * F,)
+    gain: np.ndarray            # (lags * F_all,)
     split: np.ndarray
-    shap: np.ndarray            # (n_test, lags * F) TreeSHAP values (log-odds for classification)
-    X_flat: np.ndarray          # (n_test, lags * F) the explained rows
+    shap: np.ndarray            # (n_test, lags * F_all) TreeSHAP values (log-odds for classification)
+    X_flat: np.ndarray          # (n_test, lags * F_all) the explained rows
+    test_pos: np.ndarray        # (n_test,) positions of the rows in the run's test order
 
 
 @dataclass
@@ -41,23 +45,25 @@ class LgbmFit:
     pred_val: np.ndarray        # (n_val,) validation predictions (the model early-stopped on these rows)
 
 
+PARAMS = dict(n_estimators=300, learning_rate=0.03, num_leaves=15, min_child_samples=40, subsample=0.8,
+              subsample_freq=1, colsample_bytree=0.8, reg_lambda=1.0, n_jobs=2, verbose=-1, deterministic=True,
+              force_row_wise=True, importance_type="gain")
+
+
 def fit_explain(
     X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, X_test: np.ndarray,
     classification: bool, lags: int, seed: int = 0, n_jobs: int = 2,
 ) -> list[LgbmFit]:
-    """One :class:`LgbmFit` per horizon (column of ``y_train``)."""
+    """One :class:`LgbmFit` per horizon (column of ``y_train``), on the last ``lags`` steps flattened."""
     import lightgbm as lgb
 
     lags = min(lags, X_train.shape[1])
     flat = lambda X: X[:, -lags:, :].reshape(len(X), -1)  # noqa: E731
     Ft, Fv, Fs = flat(X_train), flat(X_val), flat(X_test)
-    params = dict(n_estimators=300, learning_rate=0.03, num_leaves=15, min_child_samples=40, subsample=0.8,
-                  subsample_freq=1, colsample_bytree=0.8, reg_lambda=1.0, random_state=seed, n_jobs=n_jobs,
-                  verbose=-1, deterministic=True, force_row_wise=True, importance_type="gain")
     out = []
     for j in range(y_train.shape[1]):
         cls = lgb.LGBMClassifier if classification else lgb.LGBMRegressor
-        model = cls(**params)
+        model = cls(**{**PARAMS, "random_state": seed, "n_jobs": n_jobs})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model.fit(Ft, y_train[:, j], eval_set=[(Fv, y_val[:, j])], callbacks=[lgb.early_stopping(30, verbose=False)])
@@ -70,27 +76,42 @@ def fit_explain(
     return out
 
 
-def to_groups(values: np.ndarray, columns: list[str], lags: int, group_idx: dict[str, np.ndarray]) -> dict[str, float]:
+def fit_with_shadows(
+    X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, X_test: np.ndarray,
+    classification: bool, lags: int, group_idx: dict[str, np.ndarray], seed: int = 0,
+) -> list[LgbmFit]:
+    """LightGBM trained alongside a time-shuffled shadow of every group (Boruta): the shadows' importance
+    is what a group with no relation to the target gets. Columns: the real ``F``, then the shadows in the
+    order of ``group_idx``."""
+    from explain.common import shadow_columns
+
+    rng = np.random.default_rng(seed + 7919)
+    lags = min(lags, X_train.shape[1])
+    aug = lambda X: np.concatenate([X[:, -lags:, :], shadow_columns(X[:, -lags:, :], group_idx, rng)], axis=-1)  # noqa: E731
+    return fit_explain(aug(X_train), y_train, aug(X_val), y_val, aug(X_test), classification, lags, seed)
+
+
+def shadow_group_idx(group_idx: dict[str, np.ndarray], n_real: int) -> dict[str, np.ndarray]:
+    """Positions of each group's shadow columns after the ``n_real`` real ones (see :func:`fit_with_shadows`)."""
+    out, start = {}, n_real
+    for g, cols in group_idx.items():
+        out[f"shadow:{g}"] = np.arange(start, start + len(cols))
+        start += len(cols)
+    return out
+
+
+def flat_names(columns: list[str], lags: int) -> list[str]:
+    """Names of ``X[:, -lags:, :].reshape(N, -1)``: lag-major, newest last."""
+    return [f"{c}@t-{k}" for k in range(lags - 1, -1, -1) for c in columns]
+
+
+def to_groups(values: np.ndarray, n_columns: int, lags: int, group_idx: dict[str, np.ndarray]) -> dict[str, float]:
     """Sum a per-flat-column quantity (lags*F,) over lags and over each group's columns."""
-    per_feature = values.reshape(lags, len(columns)).sum(axis=0)
+    per_feature = values.reshape(lags, n_columns).sum(axis=0)
     return {g: float(per_feature[idx].sum()) for g, idx in group_idx.items()}
 
 
-def summarise(results: list[LgbmFoldResult], columns: list[str], lags: int, group_idx: dict[str, np.ndarray]) -> list[Importance]:
-    """Gain and split (shares of the fold's total) and mean |TreeSHAP| per group, with intervals across folds."""
-    per: dict[tuple[int, str, str], dict[str, float]] = {}
-    for r in results:
-        label = f"fold{r.fold}"
-        gain = to_groups(r.gain / max(r.gain.sum(), 1e-12), columns, lags, group_idx)
-        split = to_groups(r.split / max(r.split.sum(), 1e-12), columns, lags, group_idx)
-        # mean |sum over a group's columns and lags of phi|: the group's joint contribution per row
-        per_feature = r.shap.reshape(len(r.shap), lags, len(columns)).sum(axis=1)
-        tshap = {g: float(np.abs(per_feature[:, idx].sum(axis=1)).mean()) for g, idx in group_idx.items()}
-        for method, values in (("lgbm_gain", gain), ("lgbm_split", split), ("tree_shap", tshap)):
-            for g, v in values.items():
-                per.setdefault((r.horizon, g, method), {})[label] = v
-    out = []
-    for (h, g, method), units in per.items():
-        m, lo, hi = mean_interval(np.array(list(units.values())))
-        out.append(Importance(h, g, method, m, lo, hi, units))
-    return out
+def group_shap(r: LgbmFoldResult, n_columns: int, lags: int, group_idx: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per test row: |sum of the group's TreeSHAP values over its columns and lags|, ``group -> (n_test,)``."""
+    per_feature = r.shap.reshape(len(r.shap), lags, n_columns).sum(axis=1)
+    return {g: np.abs(per_feature[:, idx].sum(axis=1)) for g, idx in group_idx.items()}

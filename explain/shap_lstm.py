@@ -17,7 +17,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from explain.common import Importance, mean_interval
 
 
 class TwoD(nn.Module):
@@ -38,6 +37,7 @@ class LstmShapResult:
     seed: int
     phi: np.ndarray      # (N, T, F, H)
     X: np.ndarray        # (N, T, F) explained windows (scaled)
+    test_pos: np.ndarray  # (N,) positions of the explained windows in the run's test order
 
 
 def expected_gradients(
@@ -62,19 +62,10 @@ def expected_gradients(
     return phi
 
 
-def summarise(results: list[LstmShapResult], horizons: list[int], group_idx: dict[str, np.ndarray]) -> list[Importance]:
-    """Per group and horizon: mean |sum over the group's features and all lags of phi|, across (fold, seed)."""
-    per: dict[tuple[int, str], dict[str, float]] = {}
-    for r in results:
-        summed = r.phi.sum(axis=1)  # (N, F, H)
-        for j, h in enumerate(horizons):
-            for g, idx in group_idx.items():
-                per.setdefault((h, g), {})[f"fold{r.fold}-seed{r.seed}"] = float(np.abs(summed[:, idx, j].sum(axis=1)).mean())
-    out = []
-    for (h, g), units in per.items():
-        m, lo, hi = mean_interval(np.array(list(units.values())))
-        out.append(Importance(h, g, "lstm_shap", m, lo, hi, units))
-    return out
+def group_values(r: "LstmShapResult", j: int, group_idx: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per explained window: |sum of phi over the group's features and all lags|, ``group -> (N,)``."""
+    summed = r.phi[..., j].sum(axis=1)  # (N, F)
+    return {g: np.abs(summed[:, idx].sum(axis=1)) for g, idx in group_idx.items()}
 
 
 def per_feature(results: list[LstmShapResult], j: int) -> np.ndarray:

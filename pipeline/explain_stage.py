@@ -1,8 +1,22 @@
 """The explain stage of a run: wires the :class:`Experiment`'s models, trainer and fold data into the
-``explain`` package (as callables), and writes ``importance.csv`` and ``importance.html``.
+``explain`` package (as callables), judges every importance over test days with :mod:`pipeline.inference`,
+and writes ``importance.csv`` and ``importance.html``.
 
-Methods: group permutation (default), drop-group-and-retrain (``--ablation retrain|both``), LightGBM
-gain/split/TreeSHAP and SHAP on the LSTM (skipped with ``--no-explain``).
+Methods, each with an interval and a noise floor:
+
+* ``permutation`` (default): per-sample loss increase of the seed ensemble when a group's windows are
+  shuffled across test samples; floor 0; one-sided HAR test over test days, Holm over groups.
+* ``ablation_retrain`` (``--ablation retrain|both``): loss increase of the drop-group ensemble over the
+  full one; floor: the full model retrained with other seeds; the test compares the drop-group model
+  with that reseeded model over test days, Holm over groups.
+* ``lgbm_gain``, ``lgbm_split``, ``tree_shap``: LightGBM trained alongside a time-shuffled shadow of
+  every group (Boruta); floor: the largest shadow. Gain and split have intervals over folds (they are
+  properties of the fit, not of test days); TreeSHAP over test days.
+* ``lstm_shap``: expected gradients on the LSTM, interval over test days; no floor (attributions say what
+  the model uses; whether that predicts anything is what the two ablations test).
+
+Importance is a *finding* only where the model has skill over the comparator at that horizon (the skill
+gate, from the run's verdict) and the group clears the floor.
 """
 from __future__ import annotations
 
@@ -19,8 +33,9 @@ from explain import ablation, agreement
 from explain import lgbm as lgbm_explain
 from explain import shap_lstm
 from explain.common import Importance, group_indices
-from pipeline.experiment import Experiment, lgbm_fit, to_model_units
-from pipeline.metrics import auc
+from pipeline import inference
+from pipeline.experiment import Experiment, to_model_units
+from pipeline.inference import ALPHA
 from pipeline.train import predict
 
 
@@ -34,7 +49,6 @@ class ExplainConfig:
     shap_background: int = 100
     shap_nsamples: int = 64
     jobs: int = 2
-    lgbm_lags: int = 5
     executor: str = "local"
     ray_address: str | None = None
     gpus_per_job: float = 0.0
@@ -47,81 +61,111 @@ class ExplainResult:
     lgbm_results: list[lgbm_explain.LgbmFoldResult] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     n_repeats: int = 10
+    lgbm_lags: int = 0
+    skill: dict[int, bool] = field(default_factory=dict)     # horizon -> the model beat its comparator
 
     def table(self) -> pd.DataFrame:
         return agreement.importance_table(self.items)
 
 
-def score_fn(classification: bool) -> Callable[[np.ndarray, np.ndarray], float]:
-    """Higher-is-better headline score per horizon: AUC for direction, -RMSE for regression."""
+def sample_loss(classification: bool) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """Per-sample loss importance is measured in: log loss (direction), squared error (regression)."""
     if classification:
-        return lambda y, p: auc(y, p)
-    return lambda y, p: -float(np.sqrt(np.mean((p - y) ** 2)))
+        def log_loss(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+            p = np.clip(p, 1e-7, 1 - 1e-7)
+            return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+        return log_loss
+    return lambda y, p: (p - y) ** 2
 
 
-def _units(exp: Experiment):
-    for fd in exp.fold_data:
-        for seed in exp.seeds:
-            model = exp.models[(fd.fold.number, seed)]
-            yield f"fold{fd.fold.number}-seed{seed}", model, fd
+def _fold_models(exp: Experiment, fd) -> list:
+    return [exp.models[(fd.fold.number, seed)] for seed in exp.seeds if (fd.fold.number, seed) in exp.models]
 
 
-def run_explain(exp: Experiment, ecfg: ExplainConfig, log=print) -> ExplainResult:
+def _ensemble_predict(exp: Experiment, fd, device: torch.device) -> Callable[[np.ndarray], np.ndarray]:
+    models = _fold_models(exp, fd)
+    return lambda X: np.mean([to_model_units(exp, predict(m, X, device), fd) for m in models], axis=0)
+
+
+def _test_positions(exp: Experiment) -> dict[int, np.ndarray]:
+    """fold -> positions of its test samples in the run's test order (exp.test_idx)."""
+    return {fd.fold.number: np.flatnonzero(exp.test_fold == fd.fold.number) for fd in exp.fold_data}
+
+
+def _per_day_item(h: int, group: str, method: str, values: np.ndarray, dates: np.ndarray, units: dict[str, float],
+                  floor: float = 0.0, test: np.ndarray | None = None) -> Importance:
+    """An importance judged over test days: ``values`` per sample (its mean is the importance); ``test``
+    per sample (defaults to ``values - floor``) is what the one-sided test "above the floor" is run on."""
+    t = inference.mean_test(inference.per_day(values, dates), h)
+    diff = values - floor if test is None else test
+    p = inference.mean_test(inference.per_day(diff, dates), h, alternative="greater").p_value
+    return Importance(h, group, method, t.mean, t.ci_low, t.ci_high, units, floor=floor, p_value=p)
+
+
+def _holm_by(items: list[Importance]) -> None:
+    """Holm over the groups of each (method, horizon); ``clears`` = adjusted p < ALPHA."""
+    keyed: dict[tuple[str, int], list[Importance]] = {}
+    for i in items:
+        keyed.setdefault((i.method, i.horizon), []).append(i)
+    for group in keyed.values():
+        adjusted = inference.holm(np.array([i.p_value for i in group]))
+        for i, p in zip(group, adjusted):
+            i.p_value = float(p)
+            i.clears = bool(p < ALPHA)
+
+
+def _fold_interval(values: list[float]) -> tuple[float, float, float]:
+    """Mean and t-interval over folds (gain and split shares have no per-test-day values)."""
+    from scipy import stats
+
+    v = np.asarray(values, float)
+    m = float(v.mean())
+    if len(v) < 2:
+        return m, float("nan"), float("nan")
+    half = float(stats.t.ppf(1 - ALPHA / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
+    return m, m - half, m + half
+
+
+def run_explain(exp: Experiment, ecfg: ExplainConfig, log=print, skill: dict[int, bool] | None = None) -> ExplainResult:
     from tqdm.auto import tqdm
 
-    res = ExplainResult(n_repeats=ecfg.n_repeats)
+    res = ExplainResult(n_repeats=ecfg.n_repeats, skill=dict(skill or {}))
     horizons, groups = exp.cfg.horizons, exp.dataset.groups
     gidx = group_indices(exp.ws.columns, groups)
-    score = score_fn(exp.classification)
+    loss = sample_loss(exp.classification)
     cpu = torch.device("cpu")
     show = None if exp.cfg.progress else True
+    positions = _test_positions(exp)
+    test_dates = exp.ws.dates[exp.test_idx]
+
+    def judged(raw: dict, method: str) -> list[Importance]:
+        """``(h, group) -> [per-fold per-sample arrays]`` -> Importance judged over test days (floor 0)."""
+        out = []
+        for (h, g), parts in raw.items():
+            folds = [fd.fold.number for fd in exp.fold_data]
+            values = np.concatenate(parts)
+            dates = np.concatenate([test_dates[positions[f]] for f in folds])
+            units = {f"fold{f}": float(np.mean(v)) for f, v in zip(folds, parts)}
+            out.append(_per_day_item(h, g, method, values, dates, units))
+        return out
 
     if ecfg.ablation in ("permute", "both"):
         t0 = time.perf_counter()
-        units = [(label, (lambda X, m=model, f=fd: to_model_units(exp, predict(m, X, cpu), f)), fd.X_test, exp.ws.y[fd.fold.test])
-                 for label, model, fd in _units(exp)]
-        units = tqdm(units, desc="permutation", unit="model", leave=False, disable=show)
-        res.items += ablation.group_permutation(units, gidx, horizons, score, ecfg.n_repeats, exp.cfg.seed)
+        folds = [(_ensemble_predict(exp, fd, cpu), fd.X_test, exp.ws.y[fd.fold.test]) for fd in exp.fold_data]
+        folds = tqdm(folds, desc="permutation", unit="fold", leave=False, disable=show)
+        items = judged(ablation.group_permutation(folds, gidx, horizons, loss, ecfg.n_repeats, exp.cfg.seed), "permutation")
+        _holm_by(items)
+        res.items += items
         res.seconds["permutation"] = time.perf_counter() - t0
 
     if ecfg.ablation in ("retrain", "both"):
-        from pipeline.executor import run_jobs
-        from pipeline.jobs import UnitJob, register_prepared, train_unit
-
-        t0 = time.perf_counter()
-        key = register_prepared(exp)
-        full = {}
-        for label, model, fd in _units(exp):
-            pred = to_model_units(exp, predict(model, fd.X_test, cpu), fd)
-            y = exp.ws.y[fd.fold.test]
-            full[label] = np.array([score(y[:, j], pred[:, j]) for j in range(len(horizons))])
-        labels = list(full)
-        bar = tqdm(total=len(labels) * len(groups), desc="ablation retrain", unit="job", leave=False, disable=show)
-
-        def run_all(jobs: list[tuple[str, str]]) -> list[np.ndarray]:
-            units = []
-            for label, group in jobs:
-                fold_no, seed = (int(x) for x in label.replace("fold", "").split("-seed"))
-                units.append(UnitJob(key, fold_no, seed, group, "cuda" if ecfg.gpus_per_job > 0 else "cpu"))
-            out = run_jobs(train_unit, units, ecfg.executor, ecfg.jobs, ecfg.ray_address, num_gpus=ecfg.gpus_per_job,
-                           progress=lambda: bar.update(1))
-            return [r.scores["headline"] for r in out]
-
-        try:
-            res.items += ablation.drop_group_retrain(run_all, labels, list(groups), full, horizons)
-        finally:
-            bar.close()
-        res.seconds["ablation_retrain"] = time.perf_counter() - t0
+        res.items += _retrain(exp, ecfg, gidx, loss, positions, test_dates, show)
+        res.seconds["ablation_retrain"] = res.seconds.pop("_retrain", 0.0)
 
     if ecfg.explain:
         t0 = time.perf_counter()
-        for fd in exp.fold_data:
-            outs = lgbm_fit(exp, fd, ecfg.lgbm_lags)  # the baseline's fits when the lags match
-            for j, f in enumerate(outs):
-                res.lgbm_results.append(lgbm_explain.LgbmFoldResult(fd.fold.number, horizons[j], f.gain, f.split, f.contrib, f.X_flat))
-        lags = min(ecfg.lgbm_lags, exp.cfg.window)
-        res.lgbm_lags = lags
-        res.items += lgbm_explain.summarise(res.lgbm_results, exp.ws.columns, lags, gidx)
+        res.lgbm_lags = min(ecfg.lgbm_lags, exp.cfg.window)
+        res.items += _lightgbm(exp, res, gidx, positions, test_dates)
         res.seconds["lightgbm"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -129,18 +173,135 @@ def run_explain(exp: Experiment, ecfg: ExplainConfig, log=print) -> ExplainResul
         per_unit = max(20, ecfg.shap_windows // n_units)
         rng = np.random.default_rng(exp.cfg.seed)
         bar = tqdm(total=n_units, desc="LSTM SHAP", unit="model", leave=False, disable=show)
-        for label, model, fd in _units(exp):
-            n = len(fd.X_test)
-            take = np.linspace(0, n - 1, min(per_unit, n)).astype(int)
-            bg = fd.X_train[rng.choice(len(fd.X_train), size=min(ecfg.shap_background, len(fd.X_train)), replace=False)]
-            phi = shap_lstm.expected_gradients(model, bg, fd.X_test[take], exp.device, ecfg.shap_nsamples, exp.cfg.seed)
-            seed = int(label.split("-seed")[1])
-            res.shap_results.append(shap_lstm.LstmShapResult(fd.fold.number, seed, phi, fd.X_test[take]))
-            bar.update(1)
+        for fd in exp.fold_data:
+            for seed in exp.seeds:
+                model = exp.models[(fd.fold.number, seed)]
+                n = len(fd.X_test)
+                take = np.unique(np.linspace(0, n - 1, min(per_unit, n)).astype(int))
+                bg = fd.X_train[rng.choice(len(fd.X_train), size=min(ecfg.shap_background, len(fd.X_train)), replace=False)]
+                phi = shap_lstm.expected_gradients(model, bg, fd.X_test[take], exp.device, ecfg.shap_nsamples, exp.cfg.seed)
+                res.shap_results.append(shap_lstm.LstmShapResult(fd.fold.number, seed, phi, fd.X_test[take],
+                                                                 positions[fd.fold.number][take]))
+                bar.update(1)
         bar.close()
-        res.items += shap_lstm.summarise(res.shap_results, horizons, gidx)
+        for j, h in enumerate(horizons):
+            per_group: dict[str, list[np.ndarray]] = {}
+            pos = []
+            units: dict[str, dict[str, float]] = {}
+            for r in res.shap_results:
+                vals = shap_lstm.group_values(r, j, gidx)
+                for g, v in vals.items():
+                    per_group.setdefault(g, []).append(v)
+                    units.setdefault(g, {})[f"fold{r.fold}-seed{r.seed}"] = float(v.mean())
+                pos.append(r.test_pos)
+            dates = test_dates[np.concatenate(pos)]
+            for g, parts in per_group.items():
+                t = inference.mean_test(inference.per_day(np.concatenate(parts), dates), h)
+                res.items.append(Importance(h, g, "lstm_shap", t.mean, t.ci_low, t.ci_high, units[g]))
         res.seconds["lstm_shap"] = time.perf_counter() - t0
     return res
+
+
+def _retrain(exp: Experiment, ecfg: ExplainConfig, gidx, loss, positions, test_dates, show) -> list[Importance]:
+    from tqdm.auto import tqdm
+
+    from pipeline.executor import run_jobs
+    from pipeline.jobs import UnitJob, register_prepared, train_unit
+
+    t0 = time.perf_counter()
+    key = register_prepared(exp)
+    folds = [fd.fold.number for fd in exp.fold_data]
+    full = {fd.fold.number: _ensemble_predict(exp, fd, torch.device("cpu"))(fd.X_test) for fd in exp.fold_data}
+    y_test = {fd.fold.number: exp.ws.y[fd.fold.test] for fd in exp.fold_data}
+    n_jobs = len(folds) * len(exp.seeds) * (len(gidx) + 1)
+    bar = tqdm(total=n_jobs, desc="ablation retrain", unit="job", leave=False, disable=show)
+    device = "cuda" if ecfg.gpus_per_job > 0 else "cpu"
+
+    def run_all(jobs: list[tuple[int, int, str | None]]) -> list[np.ndarray]:
+        units = [UnitJob(key, f, s, g, device) for f, s, g in jobs]
+        out = run_jobs(train_unit, units, ecfg.executor, ecfg.jobs, ecfg.ray_address, num_gpus=ecfg.gpus_per_job,
+                       progress=lambda: bar.update(1))
+        return [r.pred for r in out]
+
+    try:
+        drops, floor = ablation.drop_group_retrain(run_all, folds, exp.seeds, list(gidx), full, y_test, exp.cfg.horizons, loss)
+    finally:
+        bar.close()
+    items = []
+    dates = np.concatenate([test_dates[positions[f]] for f in folds])
+    for (h, g), parts in drops.items():
+        values = np.concatenate(parts)
+        reseed = np.concatenate(floor[h])
+        units = {f"fold{f}": float(np.mean(v)) for f, v in zip(folds, parts)}
+        # the drop-group model against the reseeded full model: what dropping the group costs beyond retraining
+        items.append(_per_day_item(h, g, "ablation_retrain", values, dates, units, floor=float(np.mean(reseed)),
+                                   test=values - reseed))
+    _holm_by(items)
+    return items
+
+
+def _lightgbm(exp: Experiment, res: ExplainResult, gidx, positions, test_dates) -> list[Importance]:
+    """Gain, split and TreeSHAP of LightGBM trained alongside a shadow of every group, per fold and horizon."""
+    lags, F = res.lgbm_lags, len(exp.ws.columns)
+    sidx = lgbm_explain.shadow_group_idx(gidx, F)
+    n_all = F + sum(len(c) for c in gidx.values())
+    y = exp.ws.y
+    for fd in exp.fold_data:
+        y_tr = y[fd.fold.train] if exp.classification else fd.y_train
+        y_va = y[fd.fold.val] if exp.classification else fd.y_val
+        fits = lgbm_explain.fit_with_shadows(fd.X_train, y_tr, fd.X_val, y_va, fd.X_test, exp.classification, lags, gidx,
+                                             exp.cfg.seed)
+        for j, f in enumerate(fits):
+            res.lgbm_results.append(lgbm_explain.LgbmFoldResult(fd.fold.number, exp.cfg.horizons[j], f.gain, f.split,
+                                                                f.contrib, f.X_flat, positions[fd.fold.number]))
+    items, tree = [], []
+    both = {**gidx, **sidx}
+    for h in exp.cfg.horizons:
+        rs = [r for r in res.lgbm_results if r.horizon == h]
+        for method, key in (("lgbm_gain", "gain"), ("lgbm_split", "split")):
+            shares = [lgbm_explain.to_groups(getattr(r, key) / max(getattr(r, key).sum(), 1e-12), n_all, lags, both) for r in rs]
+            floor = max(float(np.mean([s[g] for s in shares])) for g in sidx)
+            for g in gidx:
+                m, lo, hi = _fold_interval([s[g] for s in shares])
+                items.append(Importance(h, g, method, m, lo, hi, {f"fold{r.fold}": s[g] for r, s in zip(rs, shares)},
+                                        floor=floor, clears=bool(m > floor), basis="folds"))
+        per_row = [lgbm_explain.group_shap(r, n_all, lags, both) for r in rs]
+        dates = test_dates[np.concatenate([r.test_pos for r in rs])]
+        shadow_means = {g: float(np.concatenate([v[g] for v in per_row]).mean()) for g in sidx}
+        floor_group = max(shadow_means, key=shadow_means.get)
+        floor = shadow_means[floor_group]
+        for g in gidx:
+            values = np.concatenate([v[g] for v in per_row])
+            shadow = np.concatenate([v[floor_group] for v in per_row])
+            tree.append(_per_day_item(h, g, "tree_shap", values, dates,
+                                      {f"fold{r.fold}": float(v[g].mean()) for r, v in zip(rs, per_row)},
+                                      floor=floor, test=values - shadow))
+    _holm_by(tree)
+    return items + tree
+
+
+def findings(exp: Experiment, res: ExplainResult) -> list[str]:
+    """The CLI's and the report's summary, skill gate first: per horizon, whether importances may be read
+    as findings about the market, and which groups clear the floor under which methods."""
+    table = res.table()
+    lines = []
+    for h in exp.cfg.horizons:
+        part = table[table.horizon == h]
+        if part.empty:
+            continue
+        floored = [m for m in part.method.unique() if part[part.method == m]["clears_floor"].notna().any()]
+        cleared = {m: sorted(part[(part.method == m) & (part.clears_floor == True)]["group"]) for m in floored}  # noqa: E712
+        tested = [m for m in ("permutation", "ablation_retrain") if m in cleared]
+        over = "; ".join(f"{m}: {', '.join(g) if g else 'none'}" for m, g in cleared.items())
+        if not res.skill.get(h, False):
+            lines.append(f"h={h}: no skill over the comparator, so these importances describe what the model uses, not what "
+                         f"predicts the market. Above the noise floor — {over}.")
+            continue
+        agreed = set.intersection(*(set(cleared[m]) for m in tested)) if tested else set()
+        lines.append(f"h={h}: the model has skill. Groups above the noise floor — {over}."
+                     + (f" Confirmed on test days by {' and '.join(tested)}: {', '.join(sorted(agreed))}." if agreed else
+                        " No group clears the floor of the test-day ablations." if tested else ""))
+    return lines
 
 
 def write_importance(exp: Experiment, res: ExplainResult, folder: Path) -> None:
@@ -148,24 +309,24 @@ def write_importance(exp: Experiment, res: ExplainResult, folder: Path) -> None:
     from pipeline.importance_report import render_importance_report
 
     table = res.table()
-    table[["horizon", "group", "method", "value", "ci_low", "ci_high", "rank"]].to_csv(folder / "importance.csv", index=False)
+    table[["horizon", "group", "method", "value", "ci_low", "ci_high", "rank", "floor", "p_holm", "clears_floor", "basis"]].to_csv(
+        folder / "importance.csv", index=False)
     (folder / "importance.html").write_text(render_importance_report(exp, res, table))
 
 
 def explain_writer(ecfg: ExplainConfig, log=print) -> Callable[[Experiment, dict], Callable[[Path], None] | None]:
-    """A stage for :func:`pipeline.run.run`: compute importances now, write them into the run folder."""
+    """A stage for :func:`pipeline.run.run`: compute importances now (gated by the run's verdicts), write
+    them into the run folder."""
 
     def stage(exp: Experiment, metrics: dict):
         if ecfg.ablation == "none" and not ecfg.explain:
             return None
         t0 = time.perf_counter()
-        res = run_explain(exp, ecfg, log)
+        skill = {e["horizon"]: e["skill"] for e in metrics["horizon_results"]}
+        res = run_explain(exp, ecfg, log, skill)
         metrics["explain_seconds"] = time.perf_counter() - t0
         metrics["explain_timings"] = res.seconds
-        table = res.table()
-        metrics["importance_top"] = {
-            str(h): {m: table[(table.horizon == h) & (table.method == m)].sort_values("rank")["group"].iloc[0]
-                     for m in table[table.horizon == h]["method"].unique()} for h in exp.cfg.horizons} if len(table) else {}
+        metrics["importance_findings"] = findings(exp, res)
         return lambda folder: write_importance(exp, res, folder)
 
     return stage

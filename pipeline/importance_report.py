@@ -19,9 +19,10 @@ from pipeline.report import _fmt, render_template  # noqa: E402
 def _bars(table: pd.DataFrame, horizon: int) -> str:
     part = table[table.horizon == horizon].pivot(index="group", columns="method", values="value")
     norm = part / part.abs().max().replace(0, 1)
-    fig, ax = plt.subplots(figsize=(7.5, 0.35 * len(norm) + 1.5))
+    fig, ax = plt.subplots(figsize=(9, 0.4 * len(norm) + 1.8))
     norm.sort_values(norm.columns[0]).plot.barh(ax=ax, width=0.8)
-    ax.set_xlabel("importance, scaled to each method's maximum"); ax.legend(fontsize=7)
+    ax.set_xlabel("importance, scaled to each method's maximum")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title(f"h={horizon}: importance by group and method")
     return to_data_uri(fig)
 
@@ -65,18 +66,26 @@ def _tree_beeswarm(res, columns: list[str], horizon: int, lags: int) -> str | No
     if not rs:
         return None
     names = [f"{c}@t-{k}" for k in range(lags - 1, -1, -1) for c in columns]
+    F = len(columns)
+
+    def real(a: np.ndarray) -> np.ndarray:  # drop the shadow columns (lag-major layout: real F, then shadows)
+        return a.reshape(len(a), lags, -1)[:, :, :F].reshape(len(a), -1)
+
     plt.figure()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        shap.summary_plot(np.concatenate([r.shap for r in rs]), np.concatenate([r.X_flat for r in rs]),
+        shap.summary_plot(np.concatenate([real(r.shap) for r in rs]), np.concatenate([real(r.X_flat) for r in rs]),
                           feature_names=names, show=False, max_display=15, plot_size=(7.5, 5))
     plt.title(f"LightGBM TreeSHAP, h={horizon}", fontsize=9)
     return to_data_uri(plt.gcf())
 
 
 def render_importance_report(exp, res, table: pd.DataFrame) -> str:
+    from pipeline.explain_stage import findings
+
     cfg = exp.cfg
     horizons = []
+    summary = findings(exp, res)
     stab = agreement.stability(res.items)
     for j, h in enumerate(cfg.horizons):
         part = table[table.horizon == h]
@@ -91,8 +100,11 @@ def render_importance_report(exp, res, table: pd.DataFrame) -> str:
             cells = []
             for m in methods:
                 r = part[(part.group == g) & (part.method == m)].iloc[0]
-                cells.append({"rank": int(r["rank"]), "value": _fmt(r.value, 3),
-                              "ci": f"[{_fmt(r.ci_low, 2)}, {_fmt(r.ci_high, 2)}]", "css": "r1" if r["rank"] == 1 else ""})
+                mark = {True: "above floor", False: "at noise level"}.get(None if pd.isna(r.clears_floor) else bool(r.clears_floor), "no floor")
+                cells.append({"rank": int(r["rank"]), "value": _fmt(r.value, 3), "mark": mark,
+                              "ci": f"[{_fmt(r.ci_low, 2)}, {_fmt(r.ci_high, 2)}]",
+                              "floor": "" if pd.isna(r.floor) else f"floor {_fmt(r.floor, 2)}",
+                              "css": "above" if r.clears_floor is True or r.clears_floor == 1.0 else ("noise" if mark == "at noise level" else "")})
             rows.append({"group": g, "cells": cells})
         corr = agreement.method_correlations(table, h).loc[methods, methods]
         tau = [{"name": a, "taus": [_fmt(corr.loc[a, b], 2) for b in methods]} for a in methods]
@@ -105,10 +117,11 @@ def render_importance_report(exp, res, table: pd.DataFrame) -> str:
             figs.append(tb)
         horizons.append({
             "horizon": h, "target": f"{cfg.target}_h{h}", "methods": methods, "rows": rows, "tau": tau,
+            "skill": res.skill.get(h, False),
             "stability": [{"method": r.method, "units": int(r.units), "tau": _fmt(r.stability_tau, 2)} for r in st.itertuples()],
             "notes": agreement.disagreements(table, h), "bars": _bars(table, h), "figures": figs,
         })
     timings = [(k, f"{v:.1f} s") for k, v in res.seconds.items()]
     return render_template("importance.html", title=f"{', '.join(exp.dataset.prices)}: which feature groups carry the LSTM?",
-                           horizons=horizons, timings=timings, n_repeats=res.n_repeats,
-                           score_name="AUC" if exp.classification else "RMSE (as −RMSE)")
+                           horizons=horizons, timings=timings, n_repeats=res.n_repeats, summary=summary,
+                           loss_name="log loss" if exp.classification else "squared error")

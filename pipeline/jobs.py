@@ -65,15 +65,12 @@ class UnitResult:
     job: UnitJob
     test_idx: np.ndarray        # (n,) sample indices of the fold's test days
     pred: np.ndarray            # (n, H) model units
-    scores: dict[str, np.ndarray]
     seconds: float
 
 
 def train_unit(job: UnitJob) -> UnitResult:
     """Train one LSTM on ``job``'s fold (without ``drop_group`` if given) and predict its test days, on
     ``job.device`` (CPU unless the job was given a GPU)."""
-    from pipeline.explain_stage import score_fn
-
     t0 = time.perf_counter()
     exp = experiment_for(job.config)
     fd = fold_data_for(exp, job.fold)
@@ -89,7 +86,4 @@ def train_unit(job: UnitJob) -> UnitResult:
     device = resolve_device(job.device)
     fit(model, fd.X_train[:, :, keep], fd.y_train, fd.X_val[:, :, keep], fd.y_val, tcfg, device)
     pred = to_model_units(exp, predict(model, fd.X_test[:, :, keep], device), fd)
-    y = exp.ws.y[fd.fold.test]
-    score = score_fn(exp.classification)
-    scores = {"headline": np.array([score(y[:, j], pred[:, j]) for j in range(y.shape[1])])}
-    return UnitResult(job, fd.fold.test, pred, scores, time.perf_counter() - t0)
+    return UnitResult(job, fd.fold.test, pred, time.perf_counter() - t0)

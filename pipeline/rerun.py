@@ -43,7 +43,12 @@ def explain_run_dir(run_dir: str | Path, ecfg: ExplainConfig, progress: bool = T
     exp.models = {(fold.number, cfg.seed): model}
     if not ecfg.lgbm_lags:
         ecfg.lgbm_lags = cfg.lgbm_lags
-    res = run_explain(exp, ecfg)
+    try:
+        saved_metrics = json.loads((run_dir / "metrics.json").read_text())
+        skill = {int(e["horizon"]): bool(e.get("skill", False)) for e in saved_metrics.get("horizon_results", [])}
+    except (OSError, ValueError, KeyError):
+        skill = {}
+    res = run_explain(exp, ecfg, skill=skill)
     with atomic_dir(run_dir / ".explain") as tmp:
         write_importance(exp, res, tmp)
     for name in ("importance.csv", "importance.html"):
