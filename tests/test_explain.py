@@ -8,10 +8,10 @@ import torch
 
 from explain import agreement
 from explain.ablation import group_permutation
-from explain.common import Importance, group_indices
+from explain.common import Importance, group_indices, shadow_columns
 from explain.shap_lstm import expected_gradients
 from pipeline.cli import main
-from pipeline.metrics import auc
+from pipeline.explain_stage import _holm_by, _per_day_item, sample_loss
 from pipeline.model import LSTMModel, ModelConfig
 from pipeline.selftest import selftest
 from tests.conftest import TINY
@@ -23,9 +23,28 @@ def test_permutation_sees_only_the_groups_a_model_uses():
     y = (X[:, -1, 0] > 0).astype(float)[:, None]
     predict = lambda Z: 1 / (1 + np.exp(-5 * Z[:, -1, :1]))  # noqa: E731  uses column 0 only
     gidx = group_indices(["a", "b", "c"], {"A": ["a"], "BC": ["b", "c"]})
-    items = group_permutation([("u", predict, X, y[:, :1])], gidx, [1], lambda t, p: auc(t, p), n_repeats=10)
-    by = {i.group: i for i in items}
-    assert by["A"].value > 0.3 and by["BC"].value == pytest.approx(0.0)
+    loss = sample_loss(True)
+    out = group_permutation([(predict, X, y[:, :1])], gidx, [1], loss, n_repeats=10)
+    assert out[(1, "A")][0].shape == (400,)
+    assert out[(1, "A")][0].mean() > 0.5 and np.allclose(out[(1, "BC")][0], 0.0)
+    # judged over test days: A clears the floor, BC (exactly the floor) does not
+    dates = np.arange(400)
+    items = [_per_day_item(1, g, "permutation", out[(1, g)][0], dates, {}) for g in ("A", "BC")]
+    _holm_by(items)
+    assert items[0].clears and not items[1].clears
+
+
+def test_shadow_columns_keep_the_distribution_and_break_the_relation():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(500, 4))
+    gidx = {"g1": np.array([0, 1]), "g2": np.array([3])}
+    sh = shadow_columns(X, gidx, rng)
+    assert sh.shape == (500, 3)
+    np.testing.assert_allclose(np.sort(sh[:, 0]), np.sort(X[:, 0]))
+    assert abs(np.corrcoef(sh[:, 0], X[:, 0])[0, 1]) < 0.15
+    # within a group the rows move together: the pair (col 0, col 1) is a permutation of the original pairs
+    pairs = {tuple(r) for r in np.round(X[:, :2], 12)}
+    assert all(tuple(r) in pairs for r in np.round(sh[:, :2], 12))
 
 
 def test_expected_gradients_shapes_and_completeness():
@@ -48,7 +67,7 @@ def test_agreement_table_and_kendall():
     items = [Importance(1, g, m, v, v, v, {"f1": v, "f2": v * 0.9}) for m, vals in
              {"permutation": [3, 2, 1], "lstm_shap": [3, 1, 2]}.items() for g, v in zip("xyz", vals)]
     table = agreement.importance_table(items)
-    assert list(table.columns) == ["horizon", "group", "method", "value", "ci_low", "ci_high", "rank"]
+    assert list(table.columns)[:7] == ["horizon", "group", "method", "value", "ci_low", "ci_high", "rank"]
     assert table[(table.method == "permutation") & (table.group == "x")]["rank"].item() == 1
     corr = agreement.method_correlations(table, 1)
     assert corr.loc["permutation", "lstm_shap"] == pytest.approx(1 / 3)
@@ -60,7 +79,7 @@ def test_selftest_finds_the_planted_signal_and_no_skill_on_a_random_walk(tmp_pat
     rc = selftest("small", progress=False, workdir=str(tmp_path))
     out = capsys.readouterr().out
     assert "FAIL" not in out, out
-    assert rc == 0 and out.count("PASS") == 9
+    assert rc == 0 and out.count("PASS") == 12
 
 
 @pytest.fixture(scope="module")
@@ -74,13 +93,20 @@ def explained_run(tmp_path_factory):
 
 def test_importance_outputs(explained_run):
     imp = pd.read_csv(explained_run / "importance.csv")
-    assert list(imp.columns) == ["horizon", "group", "method", "value", "ci_low", "ci_high", "rank"]
+    assert list(imp.columns) == ["horizon", "group", "method", "value", "ci_low", "ci_high", "rank", "floor", "p_holm",
+                                 "clears_floor", "basis"]
+    assert (imp[imp.method == "permutation"].floor == 0).all()
+    assert imp[imp.method.isin(["lgbm_gain", "tree_shap"])].floor.gt(0).all()  # the largest shadow
     assert set(imp.method) == {"permutation", "lgbm_gain", "lgbm_split", "tree_shap", "lstm_shap"}
     assert set(imp.group) == {"price", "volume", "ma", "rsi", "macd", "bollinger"}
     assert set(imp.horizon) == {1, 5}
     assert imp.groupby(["horizon", "method"])["rank"].min().eq(1).all()
     html = (explained_run / "importance.html").read_text()
-    assert "Kendall" in html and "data:image/png;base64," in html
+    assert "Kendall" in html and "data:image/png;base64," in html and "Answer first" in html
+    import json
+    m = json.loads((explained_run / "metrics.json").read_text())
+    for line, entry in zip(m["importance_findings"], m["horizon_results"]):
+        assert ("no skill" in line) == (not entry["skill"])  # the skill gate speaks first
     assert 'href="importance.html"' in (explained_run / "index.html").read_text()
 
 

@@ -34,9 +34,18 @@ def test_run_writes_every_output(direction_run):
     h = m["horizon_results"][0]
     assert {"accuracy", "balanced_accuracy", "auc", "mcc", "log_loss", "brier"} <= set(h["model"])
     assert {"majority", "previous", "logistic", "lightgbm"} == set(h["baselines"])
-    assert all(0 <= v["p_value"] <= 1 for v in h["tests"].values())
+    assert h["comparator"] in h["baselines"] and set(h["comparator_validation_loss"]) == set(h["baselines"])
+    assert set(h["against_baselines"]) == set(h["baselines"])
+    assert all(0 <= v["p_holm"] <= 1 and v["p_holm"] >= v["p_value"] for v in h["against_baselines"].values())
     lo, hi = h["model_ci"]["accuracy"]
     assert lo <= h["model"]["accuracy"] <= hi
+    e = h["edge"]  # headline, interval and test speak about one prediction: the interval excludes 0 iff p < 0.05
+    assert e["ci_low"] <= e["mean"] <= e["ci_high"] and ((e["ci_low"] > 0 or e["ci_high"] < 0) == (e["p_value"] < 0.05))
+    assert e["mean"] == pytest.approx(h["model"]["accuracy"] - h["baselines"][h["comparator"]]["accuracy"], abs=1e-9)
+    assert "80% power" in h["power"] and h["verdict"].startswith("h=1: LSTM accuracy")
+    assert "pesaran_timmermann" in h["tests"]                 # h = 1, one symbol: the exact tests are valid
+    assert m["horizon_results"][1]["tests"] == {}             # h = 5: overlapping labels, they are not shown
+    assert "covariate_shift" in m and set(m["covariate_shift"]["worst"]) == set(m["groups"])
     cfg = json.loads((direction_run / "config.json").read_text())
     assert cfg["config"]["window"] == 20 and len(cfg["data_hash"]) == 16 and "torch" in cfg["versions"]
 
@@ -82,8 +91,9 @@ def test_regression_targets(tmp_path, target):
     m = json.loads((out / "metrics.json").read_text())
     h = m["horizon_results"][1]
     assert {"rmse", "mae", "r2", "ic", "sign_accuracy"} <= set(h["model"]) and "persistence" in h["baselines"]
-    assert "diebold_mariano_vs_best" in h["tests"]
+    assert set(h["against_baselines"]) == set(h["baselines"])
     assert h["baselines"]["persistence"]["r2"] == pytest.approx(0.0)
+    assert h["edge"]["loss"] == "squared error" and "MSE reduction" in h["power"]
     p = pd.read_csv(out / "predictions.csv")
     assert set(p["seed"]) == {0, 1}
     if target == "close":  # reported in price units
