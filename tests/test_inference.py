@@ -1,0 +1,91 @@
+"""The inference module and its calibration: HAR tests of per-day means, intervals, Holm, and a reduced
+calibration study that asserts every claim keeps its error rate on null data and finds planted signals."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline import inference
+from pipeline.calibration import StudyConfig, run_study
+
+
+def test_per_day_averages_symbols_of_a_day():
+    dates = np.array([3, 1, 1, 2, 3, 3])
+    np.testing.assert_allclose(inference.per_day(np.arange(6.0), dates), [1.5, 3.0, 3.0])
+
+
+def test_mean_test_interval_is_the_dual_of_the_test():
+    rng = np.random.default_rng(0)
+    for shift in (0.0, 0.05, 0.2):
+        t = inference.mean_test(rng.normal(shift, 1, 800), h=5)
+        assert t.ci_low <= t.mean <= t.ci_high
+        assert (t.ci_low > 0 or t.ci_high < 0) == (t.p_value < 0.05)
+        assert t.mde > 0 and t.dof == inference.ewc_dof(800, 5)
+    one = inference.mean_test(rng.normal(0.3, 1, 500), alternative="greater")
+    assert one.p_value < 0.01 and one.ci_high == np.inf
+
+
+def test_dof_shrinks_with_the_horizon_and_constant_series_are_not_significant():
+    assert inference.ewc_dof(1500, 1) >= inference.ewc_dof(1500, 5) > inference.ewc_dof(1500, 10) >= 2
+    assert inference.ewc_dof(300, 10) == 7
+    t = inference.mean_test(np.zeros(300))
+    assert t.p_value == 1.0
+
+
+def test_overlapping_sums_are_not_overconfident():
+    """A naive t-test on overlapping 10-day sums rejects far too often; the HAR test does not."""
+    rng = np.random.default_rng(1)
+    naive, har = [], []
+    for _ in range(300):
+        r = rng.standard_t(4, 1010)
+        d = np.convolve(r, np.ones(10), "valid")[:1000]
+        har.append(inference.mean_test(d, h=10).p_value < 0.05)
+        naive.append(abs(d.mean() / (d.std() / np.sqrt(len(d)))) > 1.96)
+    assert np.mean(naive) > 0.3 and np.mean(har) < 0.09
+
+
+def test_bootstrap_intervals_move_whole_days_and_can_be_off():
+    dates = np.repeat(np.arange(200), 3)
+    blocks = inference.DayBlocks(dates, 10)
+    rows = blocks.sample(np.random.default_rng(0))
+    assert len(rows) == 600 and np.all(np.bincount(dates[rows]) % 3 == 0)
+    assert inference.metric_intervals(lambda r: {"m": 1.0}, {"m": 1.0}, dates, n_boot=0) == {}
+    y = np.random.default_rng(2).normal(size=600)
+    ci = inference.metric_intervals(lambda r: {"m": float(y[r].mean())}, {"m": float(y.mean())}, dates, h=1, n_boot=200)
+    assert ci["m"][0] < y.mean() < ci["m"][1]
+    assert inference.block_length(1500, 10) == 60 and inference.block_length(1500, 1) == 18
+
+
+def test_holm():
+    np.testing.assert_allclose(inference.holm(np.array([0.01, 0.04, 0.03])), [0.03, 0.06, 0.06])
+    assert inference.holm(np.array([0.5]))[0] == 0.5
+
+
+def test_exact_tests_only_where_days_are_independent():
+    assert inference.iid_tests_valid(1, 1)
+    assert not inference.iid_tests_valid(5, 1) and not inference.iid_tests_valid(1, 3)
+
+
+@pytest.fixture(scope="module")
+def study():
+    return run_study(StudyConfig(sims=120, n_days=500, n_boot=100, seed=3), progress=False)
+
+
+def test_reduced_calibration_every_claim_keeps_its_size(study):
+    size = study[(study.kind == "size") & ~study.claim.str.startswith("legacy")]
+    assert len(size) >= 40
+    assert (size.low <= 0.05).all(), size[size.low > 0.05]   # no size above 5% beyond simulation error
+
+
+def test_reduced_calibration_every_interval_covers(study):
+    cov = study[study.kind == "coverage"]
+    assert len(cov) >= 24
+    assert (cov.high >= 0.93).all(), cov[cov.high < 0.93]
+
+
+def test_reduced_calibration_keeps_power_and_shows_why_the_old_tests_went(study):
+    power = study[study.kind == "power"].set_index(["claim", "horizon", "symbols"])["rate"]
+    assert power[("run: planted signal beats always up (DM, EWC), h=1", "1", 5)] > 0.6
+    assert power[("importance: permutation calls the planted group important, h=1", "1", 5)] > 0.8
+    legacy = study[study.claim.str.startswith("legacy")]
+    assert (legacy.rate > 0.08).all()  # Wilcoxon over seeds x folds: far above its nominal 5%
