@@ -111,7 +111,9 @@ def to_groups(values: np.ndarray, n_columns: int, lags: int, group_idx: dict[str
     return {g: float(per_feature[idx].sum()) for g, idx in group_idx.items()}
 
 
-def group_shap(r: LgbmFoldResult, n_columns: int, lags: int, group_idx: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Per test row: |sum of the group's TreeSHAP values over its columns and lags|, ``group -> (n_test,)``."""
+def group_shap(r: LgbmFoldResult, n_columns: int, lags: int, group_idx: dict[str, np.ndarray],
+               signed: bool = False) -> dict[str, np.ndarray]:
+    """Per test row: the sum of the group's TreeSHAP values over its columns and lags (its absolute value
+    unless ``signed``), ``group -> (n_test,)``."""
     per_feature = r.shap.reshape(len(r.shap), lags, n_columns).sum(axis=1)
-    return {g: np.abs(per_feature[:, idx].sum(axis=1)) for g, idx in group_idx.items()}
+    return {g: (lambda v: v if signed else np.abs(v))(per_feature[:, idx].sum(axis=1)) for g, idx in group_idx.items()}

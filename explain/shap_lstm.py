@@ -62,10 +62,11 @@ def expected_gradients(
     return phi
 
 
-def group_values(r: "LstmShapResult", j: int, group_idx: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Per explained window: |sum of phi over the group's features and all lags|, ``group -> (N,)``."""
+def group_values(r: "LstmShapResult", j: int, group_idx: dict[str, np.ndarray], signed: bool = False) -> dict[str, np.ndarray]:
+    """Per explained window: the sum of phi over the group's features and all lags (its absolute value
+    unless ``signed``), ``group -> (N,)``."""
     summed = r.phi[..., j].sum(axis=1)  # (N, F)
-    return {g: np.abs(summed[:, idx].sum(axis=1)) for g, idx in group_idx.items()}
+    return {g: summed[:, idx].sum(axis=1) if signed else np.abs(summed[:, idx].sum(axis=1)) for g, idx in group_idx.items()}
 
 
 def per_feature(results: list[LstmShapResult], j: int) -> np.ndarray:

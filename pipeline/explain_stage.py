@@ -11,9 +11,14 @@ Methods, each with an interval and a noise floor:
   with that reseeded model over test days, Holm over groups.
 * ``lgbm_gain``, ``lgbm_split``, ``tree_shap``: LightGBM trained alongside a time-shuffled shadow of
   every group (Boruta); floor: the largest shadow. Gain and split have intervals over folds (they are
-  properties of the fit, not of test days); TreeSHAP over test days.
-* ``lstm_shap``: expected gradients on the LSTM, interval over test days; no floor (attributions say what
-  the model uses; whether that predicts anything is what the two ablations test).
+  properties of the fit, not of test days) and make no claim: on null data real no-skill groups beat
+  their shadows 20% of the time (the model overfits persistent series more than shuffled ones; see the
+  calibration study). TreeSHAP: interval over test days; a group clears when it is above the shadow
+  floor *and* its signed attributions align with the realised outcomes out of sample (one-sided test of
+  their covariance over test days, Holm over groups).
+* ``lstm_shap``: expected gradients on the run's LSTMs, interval over test days; the same out-of-sample
+  alignment test. Floor: a twin LSTM per fold trained alongside a time-shuffled shadow of every group; the
+  largest shadow's attribution, as a share of the twin's total, in the run's units.
 
 Importance is a *finding* only where the model has skill over the comparator at that horizon (the skill
 gate, from the run's verdict) and the group clears the floor.
@@ -36,7 +41,8 @@ from explain.common import Importance, group_indices
 from pipeline import inference
 from pipeline.experiment import Experiment, to_model_units
 from pipeline.inference import ALPHA
-from pipeline.train import predict
+from pipeline.model import LSTMModel
+from pipeline.train import fit, predict, seed_everything
 
 
 @dataclass
@@ -48,6 +54,7 @@ class ExplainConfig:
     shap_windows: int = 500
     shap_background: int = 100
     shap_nsamples: int = 64
+    shap_floor: bool = True         # train a shadow twin per fold for the LSTM SHAP noise floor
     jobs: int = 2
     executor: str = "local"
     ray_address: str | None = None
@@ -184,6 +191,7 @@ def run_explain(exp: Experiment, ecfg: ExplainConfig, log=print, skill: dict[int
                                                                  positions[fd.fold.number][take]))
                 bar.update(1)
         bar.close()
+        twins = _shadow_twins(exp, ecfg, gidx, positions, rng, show) if ecfg.shap_floor else []
         for j, h in enumerate(horizons):
             per_group: dict[str, list[np.ndarray]] = {}
             pos = []
@@ -195,11 +203,85 @@ def run_explain(exp: Experiment, ecfg: ExplainConfig, log=print, skill: dict[int
                     units.setdefault(g, {})[f"fold{r.fold}-seed{r.seed}"] = float(v.mean())
                 pos.append(r.test_pos)
             dates = test_dates[np.concatenate(pos)]
+            y = exp.ws.y[exp.test_idx][np.concatenate(pos), j]
+            signed = {g: np.concatenate(v) for g, v in _signed_lstm(res.shap_results, j, gidx).items()}
+            items = []
             for g, parts in per_group.items():
-                t = inference.mean_test(inference.per_day(np.concatenate(parts), dates), h)
-                res.items.append(Importance(h, g, "lstm_shap", t.mean, t.ci_low, t.ci_high, units[g]))
+                items.append(_per_day_item(h, g, "lstm_shap", np.concatenate(parts), dates, units[g], floor=float("nan"),
+                                           test=alignment(signed[g], y)))
+            if twins:
+                _twin_floor(items, twins, j, gidx)
+            _set_clears(items)
+            res.items += items
         res.seconds["lstm_shap"] = time.perf_counter() - t0
     return res
+
+
+def _signed_lstm(results: list[shap_lstm.LstmShapResult], j: int, gidx) -> dict[str, list[np.ndarray]]:
+    out: dict[str, list[np.ndarray]] = {}
+    for r in results:
+        for g, v in shap_lstm.group_values(r, j, gidx, signed=True).items():
+            out.setdefault(g, []).append(v)
+    return out
+
+
+def _shadow_twins(exp: Experiment, ecfg: ExplainConfig, gidx, positions, rng, show) -> list[shap_lstm.LstmShapResult]:
+    """Per fold: an LSTM of the run's shape and first seed, trained on the real features plus a time-shuffled
+    shadow of every group (whole windows of other dates: same distribution, no relation to the target),
+    explained with expected gradients on test windows."""
+    from tqdm.auto import tqdm
+
+    from explain.common import shadow_columns
+
+    out = []
+    seed = exp.seeds[0]
+    per_fold = max(20, ecfg.shap_windows // max(1, len(exp.fold_data) * len(exp.seeds)))
+    for fd in tqdm(exp.fold_data, desc="LSTM SHAP floor", unit="fold", leave=False, disable=show):
+        shuffle = np.random.default_rng(exp.cfg.seed + 104729 + fd.fold.number)
+        aug = lambda X: np.concatenate([X, shadow_columns(X, gidx, shuffle)], axis=-1).astype(np.float32)  # noqa: E731
+        X_train, X_val, X_test = aug(fd.X_train), aug(fd.X_val), aug(fd.X_test)
+        mc = exp.model_config()
+        mc.n_features = X_train.shape[-1]
+        tcfg = exp.train_config(seed)
+        tcfg.progress = False
+        seed_everything(seed)
+        model = LSTMModel(mc)
+        fit(model, X_train, fd.y_train, X_val, fd.y_val, tcfg, exp.device)
+        model.cpu()
+        n = len(X_test)
+        take = np.unique(np.linspace(0, n - 1, min(per_fold, n)).astype(int))
+        bg = X_train[rng.choice(len(X_train), size=min(ecfg.shap_background, len(X_train)), replace=False)]
+        phi = shap_lstm.expected_gradients(model, bg, X_test[take], exp.device, ecfg.shap_nsamples, exp.cfg.seed)
+        out.append(shap_lstm.LstmShapResult(fd.fold.number, seed, phi, X_test[take], positions[fd.fold.number][take]))
+    return out
+
+
+def alignment(signed: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per sample: the product of the centred signed attribution and the centred outcome. Its mean over test
+    days is the out-of-sample covariance: positive when the group pushes predictions the right way."""
+    return (signed - signed.mean()) * (y - y.mean())
+
+
+def _set_clears(items: list[Importance]) -> None:
+    """After Holm over groups: a group clears only if its test passed and its value is above the floor."""
+    _holm_by(items)
+    for i in items:
+        i.clears = bool(i.clears and (not np.isfinite(i.floor) or i.value > i.floor))
+
+
+def _twin_floor(items: list[Importance], twins: list[shap_lstm.LstmShapResult], j: int, gidx) -> None:
+    """Set the floor of the lstm_shap items of one horizon from the shadow twins."""
+    F = sum(len(c) for c in gidx.values())
+    n_real = twins[0].phi.shape[2] - F
+    sidx = lgbm_explain.shadow_group_idx(gidx, n_real)
+    vals = [shap_lstm.group_values(r, j, {**gidx, **sidx}) for r in twins]
+    twin = {g: np.concatenate([v[g] for v in vals]) for g in {**gidx, **sidx}}
+    largest = max(sidx, key=lambda g: twin[g].mean())
+    real_total = sum(twin[g].mean() for g in gidx)
+    run_total = sum(i.value for i in items)
+    floor = float(twin[largest].mean() / real_total * run_total) if real_total > 0 else float("nan")
+    for i in items:
+        i.floor = floor
 
 
 def _retrain(exp: Experiment, ecfg: ExplainConfig, gidx, loss, positions, test_dates, show) -> list[Importance]:
@@ -242,41 +324,50 @@ def _retrain(exp: Experiment, ecfg: ExplainConfig, gidx, loss, positions, test_d
 
 def _lightgbm(exp: Experiment, res: ExplainResult, gidx, positions, test_dates) -> list[Importance]:
     """Gain, split and TreeSHAP of LightGBM trained alongside a shadow of every group, per fold and horizon."""
-    lags, F = res.lgbm_lags, len(exp.ws.columns)
-    sidx = lgbm_explain.shadow_group_idx(gidx, F)
-    n_all = F + sum(len(c) for c in gidx.values())
     y = exp.ws.y
     for fd in exp.fold_data:
         y_tr = y[fd.fold.train] if exp.classification else fd.y_train
         y_va = y[fd.fold.val] if exp.classification else fd.y_val
-        fits = lgbm_explain.fit_with_shadows(fd.X_train, y_tr, fd.X_val, y_va, fd.X_test, exp.classification, lags, gidx,
-                                             exp.cfg.seed)
+        fits = lgbm_explain.fit_with_shadows(fd.X_train, y_tr, fd.X_val, y_va, fd.X_test, exp.classification,
+                                             res.lgbm_lags, gidx, exp.cfg.seed)
         for j, f in enumerate(fits):
             res.lgbm_results.append(lgbm_explain.LgbmFoldResult(fd.fold.number, exp.cfg.horizons[j], f.gain, f.split,
                                                                 f.contrib, f.X_flat, positions[fd.fold.number]))
-    items, tree = [], []
+    return judge_lightgbm(res.lgbm_results, gidx, len(exp.ws.columns), res.lgbm_lags, exp.cfg.horizons, test_dates,
+                          exp.ws.y[exp.test_idx])
+
+
+def judge_lightgbm(results: list[lgbm_explain.LgbmFoldResult], gidx: dict[str, np.ndarray], n_real: int, lags: int,
+                   horizons: list[int], test_dates: np.ndarray, test_y: np.ndarray) -> list[Importance]:
+    """Importance rows of the shadow-augmented LightGBM fits. ``test_dates`` ``(n,)`` and ``test_y`` ``(n, H)``
+    are in test order (``r.test_pos`` indexes them). Gain and split shares: intervals over folds, the
+    largest shadow as floor, no claim. TreeSHAP: interval over test days; a group clears when it is above
+    the shadow floor and its signed attributions align with the outcomes (one-sided, Holm over groups)."""
+    sidx = lgbm_explain.shadow_group_idx(gidx, n_real)
+    n_all = n_real + sum(len(c) for c in gidx.values())
     both = {**gidx, **sidx}
-    for h in exp.cfg.horizons:
-        rs = [r for r in res.lgbm_results if r.horizon == h]
+    items, tree = [], []
+    for h in horizons:
+        rs = [r for r in results if r.horizon == h]
         for method, key in (("lgbm_gain", "gain"), ("lgbm_split", "split")):
             shares = [lgbm_explain.to_groups(getattr(r, key) / max(getattr(r, key).sum(), 1e-12), n_all, lags, both) for r in rs]
-            floor = max(float(np.mean([s[g] for s in shares])) for g in sidx)
+            floors = [max(s[g] for g in sidx) for s in shares]
             for g in gidx:
                 m, lo, hi = _fold_interval([s[g] for s in shares])
                 items.append(Importance(h, g, method, m, lo, hi, {f"fold{r.fold}": s[g] for r, s in zip(rs, shares)},
-                                        floor=floor, clears=bool(m > floor), basis="folds"))
+                                        floor=float(np.mean(floors)), basis="folds"))
         per_row = [lgbm_explain.group_shap(r, n_all, lags, both) for r in rs]
-        dates = test_dates[np.concatenate([r.test_pos for r in rs])]
-        shadow_means = {g: float(np.concatenate([v[g] for v in per_row]).mean()) for g in sidx}
-        floor_group = max(shadow_means, key=shadow_means.get)
-        floor = shadow_means[floor_group]
+        signed = [lgbm_explain.group_shap(r, n_all, lags, gidx, signed=True) for r in rs]
+        pos = np.concatenate([r.test_pos for r in rs])
+        dates, y = test_dates[pos], test_y[pos, horizons.index(h)]
+        floor = max(float(np.concatenate([v[g] for v in per_row]).mean()) for g in sidx)
+        part = []
         for g in gidx:
-            values = np.concatenate([v[g] for v in per_row])
-            shadow = np.concatenate([v[floor_group] for v in per_row])
-            tree.append(_per_day_item(h, g, "tree_shap", values, dates,
-                                      {f"fold{r.fold}": float(v[g].mean()) for r, v in zip(rs, per_row)},
-                                      floor=floor, test=values - shadow))
-    _holm_by(tree)
+            part.append(_per_day_item(h, g, "tree_shap", np.concatenate([v[g] for v in per_row]), dates,
+                                      {f"fold{r.fold}": float(v[g].mean()) for r, v in zip(rs, per_row)}, floor=floor,
+                                      test=alignment(np.concatenate([v[g] for v in signed]), y)))
+        _set_clears(part)
+        tree += part
     return items + tree
 
 

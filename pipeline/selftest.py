@@ -76,7 +76,9 @@ def selftest(size: str = "full", progress: bool = True, workdir: str | None = No
                 part = imp[imp.method == method]
                 top = part.sort_values("rank").iloc[0] if len(part) else None
                 name = top["group"] if top is not None else "(missing)"
-                floor_ok = top is not None and (pd.isna(top["clears_floor"]) or bool(top["clears_floor"]))
+                # methods with a test must pass it; the others (gain) must lie above their shadow floor
+                floor_ok = top is not None and (bool(top["clears_floor"]) if pd.notna(top["clears_floor"])
+                                                else pd.isna(top["floor"]) or top["value"] > top["floor"])
                 checks.append((f"planted: {method} ranks extra:signal first, above its noise floor",
                                name == "extra:signal" and floor_ok,
                                f"top group: {name}" + ("" if top is None or pd.isna(top["floor"]) else
