@@ -46,7 +46,7 @@ class LgbmFit:
 
 
 PARAMS = dict(n_estimators=300, learning_rate=0.03, num_leaves=15, min_child_samples=40, subsample=0.8,
-              subsample_freq=1, colsample_bytree=0.8, reg_lambda=1.0, n_jobs=2, verbose=-1, deterministic=True,
+              subsample_freq=1, colsample_bytree=0.8, reg_lambda=1.0, verbose=-1, deterministic=True,
               force_row_wise=True, importance_type="gain")
 
 
@@ -78,7 +78,7 @@ def fit_explain(
 
 def fit_with_shadows(
     X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, X_test: np.ndarray,
-    classification: bool, lags: int, group_idx: dict[str, np.ndarray], seed: int = 0,
+    classification: bool, lags: int, group_idx: dict[str, np.ndarray], seed: int = 0, n_jobs: int = 2,
 ) -> list[LgbmFit]:
     """LightGBM trained alongside a time-shuffled shadow of every group (Boruta): the shadows' importance
     is what a group with no relation to the target gets. Columns: the real ``F``, then the shadows in the
@@ -88,7 +88,7 @@ def fit_with_shadows(
     rng = np.random.default_rng(seed + 7919)
     lags = min(lags, X_train.shape[1])
     aug = lambda X: np.concatenate([X[:, -lags:, :], shadow_columns(X[:, -lags:, :], group_idx, rng)], axis=-1)  # noqa: E731
-    return fit_explain(aug(X_train), y_train, aug(X_val), y_val, aug(X_test), classification, lags, seed)
+    return fit_explain(aug(X_train), y_train, aug(X_val), y_val, aug(X_test), classification, lags, seed, n_jobs)
 
 
 def shadow_group_idx(group_idx: dict[str, np.ndarray], n_real: int) -> dict[str, np.ndarray]:

@@ -247,7 +247,8 @@ def lightgbm_claims(rng: np.random.Generator, n_days: int, h: int = 1, planted: 
     y = up[t][:, None]
     tr, va = slice(0, n_train), slice(n_train + h, n_train + h + n_val)
     te = slice(n_train + n_val + 2 * h, len(t))
-    fits = lgbm_explain.fit_with_shadows(X[tr], y[tr], X[va], y[va], X[te], True, lags, gidx, seed=int(rng.integers(1 << 30)))
+    fits = lgbm_explain.fit_with_shadows(X[tr], y[tr], X[va], y[va], X[te], True, lags, gidx,
+                                         seed=int(rng.integers(1 << 30)), n_jobs=1)
     n_test = len(range(*te.indices(len(t))))
     results = [lgbm_explain.LgbmFoldResult(1, h, f.gain, f.split, f.contrib, f.X_flat, np.arange(n_test)) for f in fits]
     items = judge_lightgbm(results, gidx, cols.shape[1], lags, [h], np.arange(n_test), y[te])

@@ -200,7 +200,9 @@ def lgbm_fit(exp: Experiment, fd: FoldData, lags: int | None = None) -> list:
     ws = exp.ws
     y_tr = ws.y[fd.fold.train] if exp.classification else fd.y_train
     y_va = ws.y[fd.fold.val] if exp.classification else fd.y_val
-    fits = lgbm_explain.fit_explain(fd.X_train, y_tr, fd.X_val, y_va, fd.X_test, exp.classification, lags, exp.cfg.seed)
+    # LightGBM takes as many threads as torch (one per job in pools and tests): no OpenMP oversubscription
+    fits = lgbm_explain.fit_explain(fd.X_train, y_tr, fd.X_val, y_va, fd.X_test, exp.classification, lags, exp.cfg.seed,
+                                    n_jobs=torch.get_num_threads())
     exp.lgbm_fits[key] = fits
     return fits
 

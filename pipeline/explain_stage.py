@@ -329,7 +329,7 @@ def _lightgbm(exp: Experiment, res: ExplainResult, gidx, positions, test_dates) 
         y_tr = y[fd.fold.train] if exp.classification else fd.y_train
         y_va = y[fd.fold.val] if exp.classification else fd.y_val
         fits = lgbm_explain.fit_with_shadows(fd.X_train, y_tr, fd.X_val, y_va, fd.X_test, exp.classification,
-                                             res.lgbm_lags, gidx, exp.cfg.seed)
+                                             res.lgbm_lags, gidx, exp.cfg.seed, n_jobs=torch.get_num_threads())
         for j, f in enumerate(fits):
             res.lgbm_results.append(lgbm_explain.LgbmFoldResult(fd.fold.number, exp.cfg.horizons[j], f.gain, f.split,
                                                                 f.contrib, f.X_flat, positions[fd.fold.number]))

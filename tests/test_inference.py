@@ -68,7 +68,7 @@ def test_exact_tests_only_where_days_are_independent():
 
 @pytest.fixture(scope="module")
 def study():
-    return run_study(StudyConfig(sims=120, n_days=500, n_boot=100, seed=3), progress=False)
+    return run_study(StudyConfig(sims=120, n_days=500, n_boot=100, lgbm_sims=40, lgbm_days=600, seed=3), progress=False)
 
 
 def test_reduced_calibration_every_claim_keeps_its_size(study):
@@ -87,5 +87,7 @@ def test_reduced_calibration_keeps_power_and_shows_why_the_old_tests_went(study)
     power = study[study.kind == "power"].set_index(["claim", "horizon", "symbols"])["rate"]
     assert power[("run: planted signal beats always up (DM, EWC), h=1", "1", 5)] > 0.6
     assert power[("importance: permutation calls the planted group important, h=1", "1", 5)] > 0.8
+    assert power[("importance: tree_shap calls the planted group important (above shadows, aligned out of sample), h=1",
+                  "1", 1)] > 0.5
     legacy = study[study.claim.str.startswith("legacy")]
     assert (legacy.rate > 0.08).all()  # Wilcoxon over seeds x folds: far above its nominal 5%
