@@ -49,8 +49,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     g = p.add_argument_group("evaluation")
     g.add_argument("--lgbm-lags", type=int, default=5, help="lags flattened for the LightGBM baseline")
-    g.add_argument("--bootstrap", type=int, default=500, help="block-bootstrap resamples for intervals")
-    g.add_argument("--block", type=int, default=20, help="bootstrap block length in test days")
+    g.add_argument("--bootstrap", type=int, default=500,
+                   help="block-bootstrap resamples for the intervals of AUC, MCC, balanced accuracy, R², IC (default 500; "
+                        "0: none). Means over days (accuracy, Brier, log loss, RMSE, ...) and every test use the HAR "
+                        "interval instead")
+    g.add_argument("--block", type=int, default=0,
+                   help="bootstrap block length in test days (default 0: automatic, at least 6h and about 1.5 T^(1/3))")
     g.add_argument("--cost-bps", type=float, default=5.0, help="strategy view: cost per unit of turnover, in bps")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
     p.add_argument("--config", metavar="TOML", help="read any of these flags from a TOML file; flags override it")

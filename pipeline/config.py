@@ -61,7 +61,7 @@ class RunConfig:
     # evaluation
     lgbm_lags: int = 5
     bootstrap: int = 500
-    block: int = 20
+    block: int = 0               # bootstrap block length in test days; 0: automatic (>= 6h, ~1.5 T^(1/3))
     cost_bps: float = 5.0
     out: str | None = None
     progress: bool = True
@@ -84,6 +84,8 @@ class RunConfig:
             (self.epochs >= 1 and self.batch_size >= 1, "--epochs and --batch-size must be at least 1"),
             (self.lr > 0, "--lr must be positive"),
             (self.seeds >= 1, "--seeds must be at least 1"),
+            (self.bootstrap == 0 or self.bootstrap >= 100, "--bootstrap must be 0 (no bootstrap intervals) or at least 100"),
+            (self.block >= 0, "--block must be 0 (automatic) or a positive number of test days"),
             (0 <= self.clip_quantile < 0.5, "--clip-quantile must be in [0, 0.5)"),
             (self.norm in ("none", "layer", "batch"), "--norm must be none, layer or batch"),
             (self.pool in ("last", "mean"), "--pool must be last or mean"),

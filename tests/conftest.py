@@ -55,5 +55,5 @@ def nyse_csv(tmp_path, sp500, nasdaq):
     return path
 
 
-TINY = ["--window", "20", "--hidden", "8", "--epochs", "4", "--patience", "2", "--bootstrap", "60",
+TINY = ["--window", "20", "--hidden", "8", "--epochs", "4", "--patience", "2", "--bootstrap", "100",
         "--folds", "2", "--no-progress", "--lgbm-lags", "2", "--shap-windows", "40"]

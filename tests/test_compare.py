@@ -83,7 +83,7 @@ def test_ray_gives_the_same_numbers_as_the_local_pool(tmp_path):
 def test_reports_index_lists_runs_and_comparisons(tmp_path):
     _small_compare(tmp_path, "c1", "--jobs", "1")
     assert main(["run", "--start", "2011-01-01", "--end", "2013-12-31", "--features", "ohlcv", "--horizons", "1",
-                 "--window", "10", "--hidden", "4", "--epochs", "1", "--folds", "1", "--bootstrap", "20",
+                 "--window", "10", "--hidden", "4", "--epochs", "1", "--folds", "1", "--bootstrap", "0",
                  "--ablation", "none", "--no-explain", "--no-progress", "--out", str(tmp_path / "r1")]) == 0
     html = (tmp_path / "index.html").read_text()
     assert 'href="c1/index.html"' in html and 'href="r1/index.html"' in html and "sort" in html

@@ -25,7 +25,7 @@ def test_planted_signal_is_learned(tmp_path):
     planted_signal_frame(1600).to_csv(path, index=False)
     out = tmp_path / "run"
     args = ["run", "--data", str(path), "--features", "ohlcv+extra", "--horizons", "1", "--window", "10",
-            "--hidden", "16", "--epochs", "25", "--patience", "6", "--lr", "5e-3", "--folds", "1", "--bootstrap", "60",
+            "--hidden", "16", "--epochs", "25", "--patience", "6", "--lr", "5e-3", "--folds", "1", "--bootstrap", "100",
             "--no-progress", "--out", str(out)]
     assert main(args) == 0
     h = json.loads((out / "metrics.json").read_text())["horizon_results"][0]

@@ -113,7 +113,7 @@ def test_input_strings_are_escaped(tmp_path, sp500):
 def test_config_file_and_flag_override(tmp_path, capsys):
     toml = tmp_path / "run.toml"
     toml.write_text('target = "return"\nhorizons = [1]\nwindow = 20\nhidden = 8\nepochs = 2\nfeatures = "ohlcv"\n'
-                    'start = "2011-01-01"\nend = "2013-12-31"\nbootstrap = 40\nfolds = 2\nprogress = false\n')
+                    'start = "2011-01-01"\nend = "2013-12-31"\nbootstrap = 100\nfolds = 2\nprogress = false\n')
     out = tmp_path / "run"
     assert main(["run", "--config", str(toml), "--target", "direction", "--out", str(out)]) == 0
     cfg = json.loads((out / "config.json").read_text())["config"]
