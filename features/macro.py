@@ -40,17 +40,26 @@ class MacroSeries:
             return index + pd.offsets.BDay(self.delay_days) if self.delay_days else index
         raise ValueError(f"macro series {self.name}: unknown freq {self.freq!r} (use 'D' or 'M')")
 
-    def observations(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(availability dates, levels, changes) sorted by availability; computed once per series."""
+    @property
+    def year(self) -> int:
+        """Observations in about a year: the window of the deviation feature."""
+        return 12 if self.freq == "M" else 252
+
+    def observations(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(availability dates, levels, changes, deviations from the trailing year's mean) sorted by
+        availability; computed once per series. Changes and deviations are log-based for price-like
+        series and absolute for rates."""
         cached = self.__dict__.get("_observations")
         if cached is None:
             values = self.values.astype(float)
             keep = values.notna().to_numpy()
             available = self.available_dates()[keep].to_numpy("datetime64[ns]")
-            level = values.to_numpy()[keep]
-            chg = np.diff(np.log(level), prepend=np.nan) if self.change == "log" else np.diff(level, prepend=np.nan)
             order = np.argsort(available, kind="stable")
-            cached = (available[order], level[order], chg[order])
+            available, level = available[order], values.to_numpy()[keep][order]
+            x = np.log(level) if self.change == "log" else level
+            chg = np.diff(x, prepend=np.nan)
+            dev = x - pd.Series(x).rolling(self.year, min_periods=self.year).mean().to_numpy()
+            cached = (available, level, chg, dev)
             object.__setattr__(self, "_observations", cached)
         return cached
 
@@ -60,20 +69,23 @@ class MacroSeries:
         return MacroSeries(self.name, self.values[keep], self.freq, self.delay_days, self.change)
 
 
-def aligned_macro_features(index: pd.DatetimeIndex, series: MacroSeries) -> pd.DataFrame:
-    """Level and change of ``series`` on the trading days ``index``, using only published values.
+def aligned_macro_features(index: pd.DatetimeIndex, series: MacroSeries, level_only: bool = False) -> pd.DataFrame:
+    """Scale-free features of ``series`` on the trading days ``index``, using only published values.
 
-    Returns columns ``macro_<name>`` (last published level) and ``macro_<name>_chg`` (change between the
-    last two published observations: log change or difference), NaN before the first publication and
-    when the last publication is older than one cycle and a bit (a series that stopped is not carried on).
+    Returns ``macro_<name>_dev`` (last published value minus the mean of the year of observations up to
+    it; in logs for price-like series) and ``macro_<name>_chg`` (change between the last two published
+    observations: log change or difference); with ``level_only``, ``macro_<name>`` (the last published
+    level, which drifts: the opt-in ``levels`` set). NaN before the first publication and when the last
+    publication is older than one cycle and a bit (a series that stopped is not carried on).
     """
-    available, level, chg = series.observations()
+    available, level, chg, dev = series.observations()
     dates = pd.DatetimeIndex(index).to_numpy("datetime64[ns]")
     pos = np.searchsorted(available, dates, side="right") - 1  # last observation published on or before t
     ok = pos >= 0
     max_age = np.timedelta64(75 if series.freq == "M" else 15, "D")
     ok[ok] &= (dates[ok] - available[pos[ok]]) <= max_age
     take = np.where(ok, pos, 0)
-    out_level = np.where(ok, level[take], np.nan) if len(level) else np.full(len(dates), np.nan)
-    out_chg = np.where(ok, chg[take], np.nan) if len(chg) else np.full(len(dates), np.nan)
-    return pd.DataFrame({f"macro_{series.name}": out_level, f"macro_{series.name}_chg": out_chg}, index=index)
+    pick = lambda a: np.where(ok, a[take], np.nan) if len(a) else np.full(len(dates), np.nan)  # noqa: E731
+    if level_only:
+        return pd.DataFrame({f"macro_{series.name}": pick(level)}, index=index)
+    return pd.DataFrame({f"macro_{series.name}_dev": pick(dev), f"macro_{series.name}_chg": pick(chg)}, index=index)

@@ -72,8 +72,14 @@ def test_macro_values_appear_only_after_publication(sp500):
     cpi = next(m for m in inp.macro if m.name == "core_cpi")
     from features.macro import aligned_macro_features
 
-    aligned = aligned_macro_features(inp.ohlcv.index, cpi)["macro_core_cpi"]
+    aligned = aligned_macro_features(inp.ohlcv.index, cpi, level_only=True)["macro_core_cpi"]
     # The CPI for January 2015 (dated 2015-01-01) is not visible in January or in early February.
     jan_value = cpi.values.loc["2015-01-01"]
     seen = aligned[aligned == jan_value].index
     assert seen.min() > pd.Timestamp("2015-02-15")
+    # the default, scale-free features move only on publication days, never before
+    dev = aligned_macro_features(inp.ohlcv.index, cpi)["macro_core_cpi_dev"].dropna()
+    level = aligned.loc[dev.index]
+    moved_dev = set(dev.index[dev.diff().fillna(0) != 0])
+    moved_level = set(level.index[level.diff().fillna(0) != 0])
+    assert moved_dev and moved_dev <= moved_level

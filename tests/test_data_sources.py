@@ -64,7 +64,8 @@ def test_extra_numeric_columns_become_user_feature_groups(tmp_path, sp500, capsy
 def test_features_command_writes_sample_nyse_and_yahoo(tmp_path, nyse_csv, yahoo_csv, capsys):
     assert main(["features", "--out", str(tmp_path / "s.parquet")]) == 0
     s = pd.read_parquet(tmp_path / "s.parquet")
-    assert len(s) > 4000 and "rsi14" in s.columns and "macro_wti" in s.columns
+    assert len(s) > 4000 and "rsi14" in s.columns and "macro_wti_dev" in s.columns
+    assert "ma5" not in s.columns and "macro_wti" not in s.columns  # price levels are opt-in (--features all+levels)
     assert main(["features", "--data", str(nyse_csv), "--symbol", "IBM", "--out", str(tmp_path / "n.csv")]) == 0
     assert main(["features", "--data", str(yahoo_csv), "--out", str(tmp_path / "y.csv")]) == 0
     out = capsys.readouterr().out

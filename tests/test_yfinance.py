@@ -76,7 +76,7 @@ def test_run_through_cli_with_macro(fake, tmp_path):
                "--end", "2016-12-31", "--cache-dir", str(tmp_path / "c"), "--out", str(out)])
     assert rc == 0
     table = pd.read_csv(out, index_col=0)
-    assert {"macro_vix", "macro_vix_chg", "rsi14"} <= set(table.columns)
+    assert {"macro_vix_dev", "macro_vix_chg", "rsi14"} <= set(table.columns)
 
 
 def test_unknown_ticker_is_a_clear_error(fake, tmp_path, capsys):
