@@ -140,6 +140,8 @@ def evaluate(exp: Experiment) -> dict:
             "tests": tests,
         }
         entry["skill"] = bool(diff.significant and diff.mean > 0)
+        if clf:  # the test can only speak about the samples on which the two make different calls
+            entry["edge"]["disagreement"] = float(np.mean((p > 0.5) != (base[comparator][:, j] > 0.5)))
         if clf:
             entry["up_rate"] = float(y.mean())
         if n_symbols > 1:  # pooled model: the headline metric on each symbol's test days
@@ -184,7 +186,8 @@ def power_sentence(entry: dict, clf: bool) -> str:
     if not np.isfinite(e["mde"]):
         return f"With {days}, the test has no power to speak of."
     if clf:
-        return (f"With {days}, this test detects an accuracy edge of ≥ {100 * e['mde']:.1f} points at 80% power; "
+        return (f"With {days}, this test detects an accuracy edge of ≥ {100 * e['mde']:.1f} points at 80% power "
+                f"(the LSTM and {entry['comparator']} make different calls on {100 * e['disagreement']:.0f}% of test samples); "
                 f"the LSTM's edge was {100 * e['mean']:+.1f} (95% CI [{100 * e['ci_low']:+.1f}, {100 * e['ci_high']:+.1f}]).")
     base_mse = entry["baselines"][entry["comparator"]]["rmse"] ** 2
     share = e["mde"] / base_mse if base_mse > 0 else float("nan")

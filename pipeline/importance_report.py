@@ -100,7 +100,12 @@ def render_importance_report(exp, res, table: pd.DataFrame) -> str:
             cells = []
             for m in methods:
                 r = part[(part.group == g) & (part.method == m)].iloc[0]
-                mark = {True: "above floor", False: "at noise level"}.get(None if pd.isna(r.clears_floor) else bool(r.clears_floor), "no floor")
+                if pd.notna(r.clears_floor):
+                    mark = "above floor" if bool(r.clears_floor) else "at noise level"
+                elif pd.notna(r.floor):  # a floor to compare with, but no calibrated test: descriptive only
+                    mark = "above shadows (no test)" if r.value > r.floor else "below shadows"
+                else:
+                    mark = "no floor"
                 cells.append({"rank": int(r["rank"]), "value": _fmt(r.value, 3), "mark": mark,
                               "ci": f"[{_fmt(r.ci_low, 2)}, {_fmt(r.ci_high, 2)}]",
                               "floor": "" if pd.isna(r.floor) else f"floor {_fmt(r.floor, 2)}",
