@@ -152,3 +152,14 @@ def test_too_many_windows_for_memory_is_a_clear_error(tmp_path, monkeypatch, cap
     assert main(["run", "--no-progress", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert "GB per fold" in err and "--symbol" in err and not (tmp_path / "x").exists()
+
+
+def test_covariate_shift_flags_price_levels_not_returns():
+    from pipeline.config import RunConfig
+    from pipeline.experiment import covariate_shift, prepare
+
+    cfg = RunConfig(features="ohlcv+levels", start="2003-01-01", end="2007-12-31", window=20, folds=2, horizons=[1]).validate()
+    exp = prepare(cfg)
+    shift = covariate_shift(exp, exp.folds[-1])  # a bull market: the last test fold sits above every training level
+    assert shift["ma_level"] > 0.5 and shift["bollinger_level"] > 0.5
+    assert shift["price"] < 0.1 and shift["volume"] < 0.1
