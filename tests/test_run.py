@@ -162,4 +162,4 @@ def test_covariate_shift_flags_price_levels_not_returns():
     exp = prepare(cfg)
     shift = covariate_shift(exp, exp.folds[-1])  # a bull market: the last test fold sits above every training level
     assert shift["ma_level"] > 0.5 and shift["bollinger_level"] > 0.5
-    assert shift["price"] < 0.1 and shift["volume"] < 0.1
+    assert shift["price"] < 0.25 and shift["volume"] < 0.25  # returns leave the range only in a volatility break
