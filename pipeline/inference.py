@@ -13,7 +13,9 @@ Labels over h days overlap, so per-day series are serially dependent. Two tools 
   Lazarus, Lewis, Stock & Watson 2018, "HAR inference: recommendations for practice"). Its degrees of
   freedom ``nu = min(0.4 T^(2/3), T / (4h))`` shrink as the horizon grows, so the variance sees at least
   the ``h - 1`` lags that overlapping labels create and the critical value pays for estimating it. The
-  95 % interval it returns is the exact dual of the test: it excludes zero if and only if p < 0.05.
+  variance is the larger of the EWC one and the truncated (h - 1 lags) one: on fat-tailed and skewed
+  loss differentials each alone rejected 6-7% of null samples, their maximum at most 5%. The 95 %
+  interval it returns is the exact dual of the test: it excludes zero if and only if p < 0.05.
 * :func:`metric_intervals`: for metrics that are not a mean over days (AUC, MCC, R², IC), the estimate
   ± t(K-1) x a moving-block bootstrap standard error, resampling blocks of consecutive test *days* (all
   symbols of a day together); the block length (:func:`block_length`) is at least ``6h`` and grows like
@@ -59,12 +61,24 @@ def _cosines(n: int, nu: int) -> np.ndarray:
     return out
 
 
+def truncated_variance(d: np.ndarray, h: int = 1) -> float:
+    """Long-run variance from the first ``h`` autocovariances (rectangular kernel, h - 1 lags): exact for
+    the MA(h-1) dependence that overlapping h-day labels create; never below the plain variance."""
+    n = len(d)
+    dc = d - d.mean()
+    gamma = [float(np.dot(dc[k:], dc[: n - k]) / n) for k in range(min(h, n))]
+    return max(gamma[0] + 2 * sum(gamma[1:]), gamma[0])
+
+
 def long_run_variance(d: np.ndarray, h: int = 1) -> tuple[float, int]:
-    """EWC estimate of the long-run variance of ``d`` ``(T,)`` and its degrees of freedom."""
+    """Long-run variance of ``d`` ``(T,)`` and the degrees of freedom of its critical values: the larger
+    of the EWC estimate (robust to dependence beyond h) and :func:`truncated_variance`. Both are
+    consistent; taking the larger keeps the size at or below nominal in the calibration study, where
+    either alone reached 6-7% on fat-tailed or skewed loss differentials."""
     d = np.asarray(d, float)
     nu = ewc_dof(len(d), h)
     lam = _cosines(len(d), nu) @ (d - d.mean())
-    return float(np.mean(lam**2)), nu
+    return max(float(np.mean(lam**2)), truncated_variance(d, h)), nu
 
 
 @dataclass
