@@ -126,13 +126,13 @@ def run_claims(p: Panel, h: int, n_symbols: int, n_boot: int, boot: bool, rng_se
              "momentum vs previous": ("momentum", f"previous@{h}")}
     for name, (a, b) in pairs.items():
         t = inference.paired_loss_test(_wrong(p.pred[a], y), _wrong(p.pred[b], y), d, h)
-        out[f"run: accuracy difference (DM, EWC), {name}"] = float(t.p_value < ALPHA)
+        out[f"run: accuracy difference (DM, HAR), {name}"] = float(t.p_value < ALPHA)
         out[f"run: 95% interval of the accuracy difference covers 0, {name}"] = float(t.ci_low <= 0 <= t.ci_high)
     # regression: two forecasts with equal expected loss (momentum and its mirror image)
     m = p.pred[f"momentum_return@{h}"]
     fy = p.fwd[h]
     t = inference.paired_loss_test((m - fy) ** 2, (-m - fy) ** 2, d, h)
-    out["run: squared-error difference (DM, EWC), momentum vs mirrored momentum"] = float(t.p_value < ALPHA)
+    out["run: squared-error difference (DM, HAR), momentum vs mirrored momentum"] = float(t.p_value < ALPHA)
     if inference.iid_tests_valid(h, n_symbols):
         out["run: Pesaran-Timmermann, momentum"] = float(inference.pesaran_timmermann(p.pred["momentum"] > 0.5, y > 0.5)["p_value"] < ALPHA)
         right_m, right_b = p.pred["momentum"] == y, p.pred["always_up"] == y
@@ -177,10 +177,10 @@ def compare_claims(rng: np.random.Generator, p: Panel, horizons, seeds: int, pla
         k = next(i for i, (h, a, b, _) in enumerate(keys) if h == min(horizons) and (a, b) == ("A", "C"))
         out["compare: set with the planted signal beats a no-skill set (DM, Holm), h=1"] = float(adj[k] < ALPHA and keys[k][3] > 0)
         return out
-    out["compare: any pair x horizon significant (DM, EWC, Holm) [family-wise]"] = float((adj < ALPHA).any())
+    out["compare: any pair x horizon significant (DM, HAR, Holm) [family-wise]"] = float((adj < ALPHA).any())
     for h in horizons:
         sel = [i for i, k in enumerate(keys) if k[0] == h]
-        out[f"compare: pair significant (DM, EWC, Holm), h={h}"] = float(np.mean(adj[sel] < ALPHA))
+        out[f"compare: pair significant (DM, HAR, Holm), h={h}"] = float(np.mean(adj[sel] < ALPHA))
     # legacy: units = 3 folds x seeds sharing the same test days
     y = p.up[min(horizons)]
     folds = np.array_split(np.arange(n), 3)
@@ -273,7 +273,7 @@ def planted_run_claims(p: Panel, h: int) -> dict[str, float]:
     y = p.up[h]
     model = (p.signal > 0).astype(float)
     t = inference.paired_loss_test(_wrong(model, y), _wrong(p.pred["always_up"], y), p.dates, h)
-    return {f"run: planted signal beats always up (DM, EWC), h={h}": float(t.p_value < ALPHA and t.mean < 0)}
+    return {f"run: planted signal beats always up (DM, HAR), h={h}": float(t.p_value < ALPHA and t.mean < 0)}
 
 
 # --------------------------------------------------------------------------- the study
@@ -353,8 +353,22 @@ def render_html(table: pd.DataFrame, cfg: StudyConfig, seconds: float) -> str:
     return render_template("calibration.html", rows=rows, cfg=cfg, seconds=f"{seconds:.0f}")
 
 
+def summary_markdown(table: pd.DataFrame) -> str:
+    """One row per claim: its cells (h x symbols), the worst rate (largest size, smallest coverage, smallest
+    power) with its Wilson interval, and whether every cell is within its nominal rate."""
+    lines = ["| claim | kind | cells | worst cell | 95% interval | all cells ok |", "|---|---|---|---|---|---|"]
+    for (kind, claim), part in table.groupby(["kind", "claim"], sort=False):
+        worst = part.loc[part.rate.idxmax()] if kind == "size" else part.loc[part.rate.idxmin()]
+        where = f"h={worst.horizon}, {worst.symbols} symbol{'s' if worst.symbols > 1 else ''}"
+        ok = "—" if kind == "power" or claim.startswith("legacy") else ("yes" if part.ok.all() else "**no**")
+        lines.append(f"| {claim} | {kind} | {len(part)} | {100 * worst.rate:.1f}% ({where}) | "
+                     f"[{100 * worst.low:.1f}, {100 * worst.high:.1f}] | {ok} |")
+    return "\n".join(lines) + "\n"
+
+
 def calibrate(cfg: StudyConfig, out: str | Path | None = None, progress: bool = True, log=print) -> tuple[Path | None, pd.DataFrame]:
-    """Run the study, print it, write ``calibration.csv`` and ``calibration.html`` into ``out``."""
+    """Run the study, print it, write ``calibration.csv``, ``calibration.html`` and ``calibration.md`` (the
+    per-claim summary the README quotes) into ``out``."""
     from pipeline.io import atomic_dir
 
     t0 = time.perf_counter()
@@ -370,6 +384,7 @@ def calibrate(cfg: StudyConfig, out: str | Path | None = None, progress: bool = 
         with atomic_dir(path) as tmp:
             table.to_csv(tmp / "calibration.csv", index=False)
             (tmp / "calibration.html").write_text(render_html(table, cfg, seconds))
+            (tmp / "calibration.md").write_text(summary_markdown(table))
     failed = int((~table.ok).sum())
     log(f"calibration: {len(table)} cells, {failed} outside their nominal rate, {cfg.sims} simulations per cell, {seconds:.0f} s")
     return path, table

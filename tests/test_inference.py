@@ -85,7 +85,7 @@ def test_reduced_calibration_every_interval_covers(study):
 
 def test_reduced_calibration_keeps_power_and_shows_why_the_old_tests_went(study):
     power = study[study.kind == "power"].set_index(["claim", "horizon", "symbols"])["rate"]
-    assert power[("run: planted signal beats always up (DM, EWC), h=1", "1", 5)] > 0.4
+    assert power[("run: planted signal beats always up (DM, HAR), h=1", "1", 5)] > 0.4
     assert power[("importance: permutation calls the planted group important, h=1", "1", 5)] > 0.8
     assert power[("importance: tree_shap calls the planted group important (above shadows, aligned out of sample), h=1",
                   "1", 1)] > 0.5
