@@ -1,5 +1,6 @@
 """Explain-stage benchmark: the default run on the embedded sample with the default explain stage
-(group permutation x 10 repeats + LightGBM gain/split/TreeSHAP + LSTM SHAP over 500 test windows).
+(group permutation x 10 repeats judged over test days + LightGBM with a shadow of every group: gain,
+split, TreeSHAP + LSTM SHAP over 500 test windows and the shadow twin per fold for its noise floor).
 Prints each method's wall time. Target: the explain stage under 90 s on a 2-core machine.
 
     python benchmarks/bench_explain.py

@@ -179,9 +179,10 @@ def register(sub: argparse._SubParsersAction, add_data_options: Callable[[argpar
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("compare", help="compare feature sets on identical folds, seeds and test days",
-                       description="Train every feature set on the same folds, seeds and test days and compare them "
-                                   "with paired tests (Wilcoxon / paired t over seeds x folds, Diebold-Mariano over "
-                                   "test days, Holm-corrected).")
+                       description="Train every feature set on the same folds, seeds and test days and compare their "
+                                   "seed ensembles with Diebold-Mariano tests on per-day losses (HAR variance), "
+                                   "Holm-corrected over every pair and horizon. Separate sets with commas and combine "
+                                   "sets with +, e.g. --features ohlcv,ohlcv+technical,all.")
     add_data_options(p)
     add_run_options(p)
     add_executor_options(p)
