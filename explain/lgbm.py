@@ -14,12 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 
 
-
-def flat_names(columns: list[str], lags: int) -> list[str]:
-    """Names of ``X[:, -lags:, :].reshape(N, -1)``: lag-major, newest last."""
-    return [f"{c}@t-{k}" for k in range(lags - 1, -1, -1) for c in columns]
-
-
 @dataclass
 class LgbmFoldResult:
     """One fold and horizon of the shadow-augmented LightGBM fit: per flattened column (real, then shadow)."""

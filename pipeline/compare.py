@@ -28,7 +28,7 @@ from pipeline.executor import run_jobs
 from pipeline.experiment import Experiment, prepare
 from pipeline.io import atomic_dir
 from pipeline.jobs import UnitJob, register_prepared, train_unit
-from pipeline.metrics import DIRECTION_METRICS, HIGHER_IS_BETTER, REGRESSION_METRICS, compute_metrics
+from pipeline.metrics import HIGHER_IS_BETTER, compute_metrics
 from pipeline.inference import ALPHA, holm  # noqa: F401  (holm is part of compare's interface)
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 from pipeline import inference
 from pipeline.experiment import Experiment
 from pipeline.inference import ALPHA
-from pipeline.metrics import DIRECTION_METRICS, HIGHER_IS_BETTER, REGRESSION_METRICS, compute_metrics
+from pipeline.metrics import DIRECTION_METRICS, REGRESSION_METRICS, compute_metrics
 from pipeline.strategy import long_flat
 
 # metrics that are a mean of per-sample values: their interval is the HAR interval of that mean over test
@@ -87,7 +87,6 @@ def metric_table(clf: bool, y: np.ndarray, pred: np.ndarray, ref: np.ndarray, da
 def evaluate(exp: Experiment) -> dict:
     cfg, ws, idx = exp.cfg, exp.ws, exp.test_idx
     clf = exp.classification
-    names = DIRECTION_METRICS if clf else REGRESSION_METRICS
     head = headline_metric(clf)
     loss = headline_loss(clf)
     truth, model, base, ref = report_units(exp)

@@ -54,7 +54,7 @@ def horizon_view(entry: dict, names: list[str], n_seeds: int) -> dict:
                    "baselines": [_fmt(v["baselines"][b]) for b in entry["baselines"]]}
                   for sym, v in entry.get("per_symbol", {}).items()]
     st = entry["stability"]
-    stability = (f"per fold: " + ", ".join(f"fold {f} {_fmt(v)}" for f, v in st["fold_values"].items())
+    stability = ("per fold: " + ", ".join(f"fold {f} {_fmt(v)}" for f, v in st["fold_values"].items())
                  + (f"; per seed: {', '.join(_fmt(v) for v in st['seed_values'])} (sd {_fmt(st['seed_sd'], 2)})" if n_seeds > 1 else ""))
     val = ", ".join(f"{b} {_fmt(v)}" for b, v in entry["comparator_validation_loss"].items())
     return {"target": entry["target"], "n_test": entry["n_test"], "n_days": entry["n_days"], "up_rate": entry.get("up_rate"),
