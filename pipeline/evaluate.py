@@ -77,8 +77,13 @@ def metric_table(clf: bool, y: np.ndarray, pred: np.ndarray, ref: np.ndarray, da
         t = inference.mean_test(inference.per_day((pred - y) ** 2, dates), h)
         ci["rmse"] = [float(np.sqrt(max(t.ci_low, 0.0))), float(np.sqrt(max(t.ci_high, 0.0)))]
     rest = [m for m in names if m not in ci]
-    boot = inference.metric_intervals(lambda rows: {m: compute_metrics(clf, y[rows], pred[rows], ref[rows])[m] for m in rest},
-                                      lambda rows: {m: values[m] for m in rest}, dates, h, n_boot, seed, block=block or None) if rest else {}
+
+    def resampled(rows: np.ndarray) -> dict[str, float]:
+        every = compute_metrics(clf, y[rows], pred[rows], ref[rows])
+        return {m: every[m] for m in rest}
+
+    boot = inference.metric_intervals(resampled, {m: values[m] for m in rest}, dates, h, n_boot, seed,
+                                      block=block or None) if rest else {}
     for m in rest:
         ci[m] = list(boot.get(m, (float("nan"), float("nan"))))
     return values, ci
