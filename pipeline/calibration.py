@@ -26,6 +26,7 @@ from scipy import stats
 
 from pipeline import inference
 from pipeline.inference import ALPHA
+from pipeline.evaluate import headline_loss
 from pipeline.metrics import auc
 
 HORIZONS = (1, 5, 10)
@@ -115,7 +116,8 @@ def panel(rng: np.random.Generator, n_days: int, n_symbols: int, horizons, plant
 
 # --------------------------------------------------------------------------- claims
 def _wrong(p: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return ((p > 0.5) != (y > 0.5)).astype(float)
+    """Misclassification per sample: the run's headline loss for direction."""
+    return headline_loss(True)(y, p)
 
 
 def run_claims(p: Panel, h: int, n_symbols: int, n_boot: int, boot: bool, rng_seed: int) -> dict[str, float]:

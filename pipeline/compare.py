@@ -23,13 +23,13 @@ import pandas as pd
 from pipeline import baselines, inference
 from pipeline.config import RunConfig
 from pipeline.errors import InputError
-from pipeline.evaluate import headline_loss, headline_metric, metric_table
+from pipeline.evaluate import choose_comparator, headline_loss, headline_metric, metric_table
 from pipeline.executor import run_jobs
 from pipeline.experiment import Experiment, prepare
 from pipeline.io import atomic_dir
 from pipeline.jobs import UnitJob, register_prepared, train_unit
 from pipeline.metrics import HIGHER_IS_BETTER, compute_metrics
-from pipeline.inference import ALPHA, holm  # noqa: F401  (holm is part of compare's interface)
+from pipeline.inference import ALPHA, holm
 
 
 @dataclasses.dataclass
@@ -115,7 +115,6 @@ def run_compare(base: RunConfig, sets: list[str], executor: str = "local", n_job
             pred[seeds.index(job.seed), rows] = res.pred
             secs += res.seconds
         set_results[spec] = SetResult(spec, exp, pred, secs)
-    ref.val_idx = np.concatenate([f.val for f in ref.folds])
     summary = summarise(set_results, *_baselines(ref), ref)
     summary.update({
         "kind": "compare", "created": datetime.now().isoformat(timespec="seconds"), "target": base.target,
@@ -157,21 +156,19 @@ def summarise(set_results: dict[str, SetResult], base_test: dict[str, np.ndarray
     comparators = {}
     for j, h in enumerate(cfg.horizons):
         y_all, r_all = ws.y[idx][:, j], ws.persist[idx][:, j]
-        yv, dv = ws.y[ref.val_idx][:, j], ws.dates[ref.val_idx]
-        val_loss = {n: float(inference.per_day(loss(yv, p[:, j]), dv).mean()) for n, p in base_val.items()}
-        comparator = min(val_loss, key=lambda n: (val_loss[n], list(val_loss).index(n)))
+        comparator, _ = choose_comparator(ref, base_val, j)
         comparators[str(h)] = comparator
+        for spec, r in set_results.items():
+            units[("all", spec, h)] = _unit_values(ref, r.pred, j)
         for scope, mask in scopes:
             y, r, d = y_all[mask], r_all[mask], dates_all[mask]
             entries = [(spec, p[mask, j]) for spec, p in preds.items()] + [(f"baseline:{n}", p[mask, j]) for n, p in base_test.items()]
             for name, pred in entries:
                 values, ci = metric_table(clf, y, pred, r, d, h, cfg.bootstrap, cfg.seed, cfg.block)
-                unit_sd = float(np.std(_unit_values(ref, set_results[name].pred, j))) if name in set_results and scope == "all" else float("nan")
+                unit_sd = float(np.std(units[("all", name, h)])) if name in set_results and scope == "all" else float("nan")
                 for m, v in values.items():
                     rows.append({"feature_set": name, "symbol": scope, "horizon": h, "metric": m, "mean": v,
                                  "ci_low": ci[m][0], "ci_high": ci[m][1], "stability_sd": unit_sd if m == head else float("nan")})
-        for spec, r in set_results.items():
-            units[("all", spec, h)] = _unit_values(ref, r.pred, j)
         # paired tests on the pooled scope: every pair of sets, and every set against the comparator
         pairs = [(a, b) for a, b in combinations(set_results, 2)] + [(a, f"baseline:{comparator}") for a in set_results]
         for a, b in pairs:

@@ -53,12 +53,13 @@ def report_units(exp: Experiment) -> tuple[np.ndarray, np.ndarray, dict[str, np.
     return truth, model, base, ref
 
 
-def choose_comparator(exp: Experiment, j: int) -> tuple[str, dict[str, float]]:
+def choose_comparator(exp: Experiment, val_pred: dict[str, np.ndarray], j: int) -> tuple[str, dict[str, float]]:
     """The baseline with the lowest headline loss on the validation days of every fold (per-day means),
-    and every baseline's validation loss. Ties go to the simplest baseline (the first listed)."""
+    and every baseline's validation loss; ``val_pred``: name -> (n_val, H) in ``exp.val_idx`` order.
+    Ties go to the simplest baseline (the first listed)."""
     loss = headline_loss(exp.classification)
     y, dates = exp.ws.y[exp.val_idx][:, j], exp.ws.dates[exp.val_idx]
-    scores = {name: float(inference.per_day(loss(y, pred[:, j]), dates).mean()) for name, pred in exp.baseline_val_pred.items()}
+    scores = {name: float(inference.per_day(loss(y, pred[:, j]), dates).mean()) for name, pred in val_pred.items()}
     best = min(scores, key=lambda n: (np.nan_to_num(scores[n], nan=np.inf), list(scores).index(n)))
     return best, scores
 
@@ -105,7 +106,7 @@ def evaluate(exp: Experiment) -> dict:
         base_metrics, base_ci = {}, {}
         for name, pred in base.items():
             base_metrics[name], base_ci[name] = metric_table(clf, y, pred[:, j], r, dates, h, cfg.bootstrap, cfg.seed, cfg.block)
-        comparator, val_scores = choose_comparator(exp, j)
+        comparator, val_scores = choose_comparator(exp, exp.baseline_val_pred, j)
         # the headline test: per-day loss of the ensemble minus the comparator's; positive edge = model better
         diff = inference.paired_loss_test(loss(y, base[comparator][:, j]), loss(y, p), dates, h)
         against = {}

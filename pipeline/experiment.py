@@ -125,6 +125,7 @@ def prepare(cfg: RunConfig, dataset: Dataset | None = None) -> Experiment:
     exp = Experiment(cfg, dataset, ws, folds, kind in CLASSIFICATION, resolve_device(cfg.device))
     exp.test_idx = np.concatenate([f.test for f in folds])
     exp.test_fold = np.concatenate([np.full(len(f.test), f.number) for f in folds])
+    exp.val_idx = np.concatenate([f.val for f in folds])
     return exp
 
 
@@ -237,6 +238,5 @@ def train_and_predict(exp: Experiment, log=print) -> Experiment:
     exp.train_seconds = time.perf_counter() - t0
     exp.model_pred = np.concatenate(preds, axis=1)
     exp.baseline_pred = {k: np.concatenate(v) for k, v in base.items()}
-    exp.val_idx = np.concatenate([f.val for f in exp.folds])
     exp.baseline_val_pred = {k: np.concatenate(v) for k, v in base_val.items()}
     return exp

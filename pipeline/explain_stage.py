@@ -39,6 +39,7 @@ from explain import lgbm as lgbm_explain
 from explain import shap_lstm
 from explain.common import Importance, group_indices
 from pipeline import inference
+from pipeline.evaluate import DAY_MEAN_METRICS
 from pipeline.experiment import Experiment, to_model_units
 from pipeline.inference import ALPHA
 from pipeline.model import LSTMModel
@@ -78,10 +79,7 @@ class ExplainResult:
 def sample_loss(classification: bool) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """Per-sample loss importance is measured in: log loss (direction), squared error (regression)."""
     if classification:
-        def log_loss(y: np.ndarray, p: np.ndarray) -> np.ndarray:
-            p = np.clip(p, 1e-7, 1 - 1e-7)
-            return -(y * np.log(p) + (1 - y) * np.log(1 - p))
-        return log_loss
+        return lambda y, p: DAY_MEAN_METRICS["log_loss"](y, p, None)
     return lambda y, p: (p - y) ** 2
 
 
