@@ -44,21 +44,23 @@ def group_permutation(
 
 def drop_group_retrain(
     run_all: Callable[[list[tuple[int, int, str | None]]], list[np.ndarray]], folds: list[int], seeds: list[int],
-    groups: list[str], full_pred: dict[int, np.ndarray], y_test: dict[int, np.ndarray], horizons: list[int],
-    loss: Loss, reseed_offset: int = 1000,
+    groups: list[str], y_test: dict[int, np.ndarray], horizons: list[int], loss: Loss, reseed_offset: int = 1000,
 ) -> tuple[dict[tuple[int, str], list[np.ndarray]], dict[int, list[np.ndarray]]]:
     """``run_all(jobs)`` trains, for every ``(fold, seed, group)``, the unit without ``group`` (``None``:
     the full model) and returns its test predictions ``(N_fold, H)``, in order (the caller picks the
-    executor). ``full_pred[fold]`` is the full seed ensemble. Returns per-sample loss increases of each
-    drop-group ensemble over the full one, ``(horizon, group) -> [per fold]``, and the same for a full
+    executor and device). The full models are trained by the same ``run_all`` as the drop-group ones, so
+    both share the job path and device and differ only by the group. Returns per-sample loss increases of
+    each drop-group ensemble over the full one, ``(horizon, group) -> [per fold]``, and the same for a full
     model retrained with seeds ``seed + reseed_offset`` (the floor), ``horizon -> [per fold]``."""
     jobs = [(f, s, g) for g in groups for f in folds for s in seeds]
+    jobs += [(f, s, None) for f in folds for s in seeds]
     jobs += [(f, s + reseed_offset, None) for f in folds for s in seeds]
     preds = dict(zip(jobs, run_all(jobs)))
     drops: dict[tuple[int, str], list[np.ndarray]] = {}
     floor: dict[int, list[np.ndarray]] = {}
     for f in folds:
-        y, full = y_test[f], full_pred[f]
+        y = y_test[f]
+        full = np.mean([preds[(f, s, None)] for s in seeds], axis=0)
         base = [loss(y[:, j], full[:, j]) for j in range(len(horizons))]
         for g in [*groups, None]:
             seeds_g = [s + reseed_offset for s in seeds] if g is None else seeds

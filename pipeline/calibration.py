@@ -368,7 +368,8 @@ def summary_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def calibrate(cfg: StudyConfig, out: str | Path | None = None, progress: bool = True, log=print) -> tuple[Path | None, pd.DataFrame]:
+def calibrate(cfg: StudyConfig, out: str | Path | None = None, progress: bool = True, log=print,
+              overwrite: bool = False) -> tuple[Path | None, pd.DataFrame]:
     """Run the study, print it, write ``calibration.csv``, ``calibration.html`` and ``calibration.md`` (the
     per-claim summary the README quotes) into ``out``."""
     from pipeline.io import atomic_dir
@@ -383,7 +384,7 @@ def calibrate(cfg: StudyConfig, out: str | Path | None = None, progress: bool = 
     path = None
     if out:
         path = Path(out)
-        with atomic_dir(path) as tmp:
+        with atomic_dir(path, "calibration", overwrite=overwrite) as tmp:
             table.to_csv(tmp / "calibration.csv", index=False)
             (tmp / "calibration.html").write_text(render_html(table, cfg, seconds))
             (tmp / "calibration.md").write_text(summary_markdown(table))

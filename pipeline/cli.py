@@ -1,16 +1,28 @@
-"""Command-line interface: ``python -m pipeline {features,run,explain,compare,selftest}``.
+"""Command-line interface: ``python -m pipeline {features,run,explain,compare,calibrate,selftest}``.
 
-Bad input never shows a traceback: :class:`InputError` becomes one line on stderr and exit code 2.
+Exit codes: 0 done; 2 bad input (:class:`InputError`: one ``error:`` line on stderr, before any work
+where the flags alone are wrong); 1 a job failed (:class:`JobError`, one line naming the job) or an
+internal error (one line; the traceback goes to a log file named in that line, or is raised with
+``FEATUREPROOF_DEBUG=1``); 130 interrupted (Ctrl-C
+or SIGTERM). An interrupted command leaves no half-written output (see :mod:`pipeline.io`).
 """
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
-import tomllib
+import tempfile
+import traceback
 from pathlib import Path
 
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, from PyPI
+    import tomli as tomllib
+
 from pipeline.config import resolve_symbols
-from pipeline.errors import InputError
+from pipeline.errors import InputError, JobError
 
 
 def _csv_list(text: str) -> list[str]:
@@ -58,11 +70,12 @@ def dataset_from_args(args: argparse.Namespace):
 
 def cmd_features(args: argparse.Namespace) -> int:
     from pipeline.featureframe import long_feature_frame
-    from pipeline.io import write_table
+    from pipeline.io import check_file_out, write_table
 
+    check_file_out(args.out, args.overwrite)
     dataset = dataset_from_args(args)
     frame = long_feature_frame(dataset)
-    write_table(frame, args.out)
+    write_table(frame, args.out, overwrite=args.overwrite)
     print(f"wrote {len(frame)} rows x {len(dataset.columns)} features to {args.out}")
     for group, columns in dataset.groups.items():
         print(f"  {group:<18} {len(columns):>2}  {', '.join(columns)}")
@@ -85,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("features", help="build the feature table and write it as CSV or parquet")
     add_data_options(p)
     p.add_argument("--out", required=True, metavar="FILE", help="output file, .csv, .csv.gz or .parquet")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if the file exists")
     p.add_argument("--config", metavar="TOML", help="read defaults for any flag from a TOML file")
     p.set_defaults(func=cmd_features)
 
@@ -127,18 +141,48 @@ def _apply_config(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.
     return parser.parse_args(argv)
 
 
+def _terminate(signum, frame):  # SIGTERM: unwind like Ctrl-C, so temporary outputs are removed
+    raise KeyboardInterrupt
+
+
+def _internal_error(exc: BaseException) -> int:
+    """An unexpected exception: one line on stderr, the traceback in a log file."""
+    fd, log = tempfile.mkstemp(prefix="featureproof-error-", suffix=".log")
+    with open(fd, "w") as fh:
+        fh.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    print(f"error: internal error ({type(exc).__name__}: {first}); this is a featureproof bug, please report it "
+          f"with the traceback in {log}", file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread (e.g. called from a worker thread): leave signals alone
+        previous = None
     try:
         args = _apply_config(parser, argv)
         return int(args.func(args) or 0)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except JobError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("interrupted; no output was written or replaced", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001  (the one place bugs become a line instead of a traceback)
+        if os.environ.get("FEATUREPROOF_DEBUG"):
+            raise
+        return _internal_error(exc)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Callable
 
 
@@ -78,23 +79,38 @@ def add_explain_options(p: argparse.ArgumentParser) -> None:
                         "retrains without each group (a training run per group, in parallel)")
     g.add_argument("--no-explain", dest="explain", action="store_false",
                    help="skip LightGBM importance/TreeSHAP and SHAP on the LSTM")
-    g.add_argument("--permutation-repeats", type=int, default=10, help="repeats per group for permutation (>= 10)")
+    g.add_argument("--permutation-repeats", type=int, default=10, help="repeats per group for permutation (default 10; fewer is noisier, never biased)")
     g.add_argument("--shap-windows", type=int, default=500, help="test windows explained by LSTM SHAP (default 500)")
     add_executor_options(p)
 
 
 def explain_config(args: argparse.Namespace):
+    """The explain stage's settings from the flags, checked before any work."""
     from pipeline.errors import InputError
     from pipeline.explain_stage import ExplainConfig
 
-    if args.gpus_per_job and args.executor != "ray":
-        raise InputError("--gpus-per-job needs --executor ray (local workers are forked and train on CPU)")
-    if args.permutation_repeats < 10 and args.ablation in ("permute", "both"):
-        raise InputError("--permutation-repeats must be at least 10")
+    check_executor_options(args)
+    if args.permutation_repeats < 1:
+        raise InputError("--permutation-repeats must be at least 1 (10 or more recommended)")
+    if args.shap_windows < 1:
+        raise InputError("--shap-windows must be at least 1")
+    if args.lgbm_lags is not None and args.lgbm_lags < 1:
+        raise InputError("--lgbm-lags must be at least 1")
     return ExplainConfig(ablation=args.ablation, explain=args.explain, n_repeats=args.permutation_repeats,
-                         shap_windows=args.shap_windows, jobs=max(1, args.jobs),
+                         shap_windows=args.shap_windows, jobs=args.jobs,
                          lgbm_lags=args.lgbm_lags if args.lgbm_lags is not None else 0,
                          executor=args.executor, ray_address=args.ray_address, gpus_per_job=args.gpus_per_job)
+
+
+def check_executor_options(args: argparse.Namespace) -> None:
+    from pipeline.errors import InputError
+
+    if args.jobs < 1:
+        raise InputError("--jobs must be at least 1")
+    if not (0 <= args.gpus_per_job <= 64):  # also rejects nan
+        raise InputError("--gpus-per-job must be between 0 and 64")
+    if args.gpus_per_job and args.executor != "ray":
+        raise InputError("--gpus-per-job needs --executor ray (local workers are forked and train on CPU)")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -130,7 +146,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     sets = [s.strip() for s in args.features.split(",") if s.strip()]
     base = RunConfig.from_args(args)
-    out_dir, summary = run_compare(base, sets, args.executor, max(1, args.jobs), args.ray_address, args.out,
+    check_executor_options(args)
+    out_dir, summary = run_compare(base, sets, args.executor, args.jobs, args.ray_address, args.out,
                                    gpus_per_job=args.gpus_per_job)
     print(f"\ncomparison: {out_dir / 'index.html'}")
     for h, order in summary["ranking"].items():
@@ -153,11 +170,17 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from pipeline.calibration import StudyConfig, calibrate
     from pipeline.errors import InputError
 
+    from pipeline.io import claim_dir, fresh_dir
+
     if args.sims < 10 or args.days < 100 or args.bootstrap < 50:
         raise InputError("calibrate needs --sims >= 10, --days >= 100 and --bootstrap >= 50")
+    if not 0 <= args.seed < 2**31 - 1:
+        raise InputError("--seed must be between 0 and 2147483646")
     cfg = StudyConfig(sims=args.sims, n_days=args.days, n_boot=args.bootstrap, seed=args.seed)
-    out = args.out or "reports/calibration"
-    path, table = calibrate(cfg, out, progress=args.progress)
+    if args.out:
+        claim_dir(args.out, args.overwrite)
+    out = args.out or fresh_dir(Path("reports"), "calibration")
+    path, table = calibrate(cfg, out, progress=args.progress, overwrite=args.overwrite)
     print(f"calibration: {path / 'calibration.html'}")
     return 0 if table.ok.all() else 1
 
@@ -175,7 +198,9 @@ def register(sub: argparse._SubParsersAction, add_data_options: Callable[[argpar
     add_data_options(p)
     add_run_options(p)
     add_explain_options(p)
-    p.add_argument("--out", metavar="DIR", help="run folder (default reports/<YYYYmmdd-HHMMSS>-<symbol>-<target>/)")
+    p.add_argument("--out", metavar="DIR", help="run folder (default reports/<YYYYmmdd-HHMMSS>-<symbol>-<target>/); an "
+                   "existing folder must be empty, or a featureproof folder with --overwrite")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it holds an earlier featureproof run")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("compare", help="compare feature sets on identical folds, seeds and test days",
@@ -186,7 +211,9 @@ def register(sub: argparse._SubParsersAction, add_data_options: Callable[[argpar
     add_data_options(p)
     add_run_options(p)
     add_executor_options(p)
-    p.add_argument("--out", metavar="DIR", help="output folder (default reports/<stamp>-compare-<symbol>-<target>/)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default reports/<stamp>-compare-<symbol>-<target>/); an "
+                   "existing folder must be empty, or a featureproof folder with --overwrite")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it holds an earlier featureproof folder")
     p.set_defaults(func=cmd_compare, features="ohlcv,ohlcv+technical,all", seeds=3)
 
     p = sub.add_parser("explain", help="run the explain stage again on a finished run folder",
@@ -206,7 +233,8 @@ def register(sub: argparse._SubParsersAction, add_data_options: Callable[[argpar
     p.add_argument("--days", type=int, default=1500, help="test days per simulation (default 1500)")
     p.add_argument("--bootstrap", type=int, default=300, help="bootstrap resamples per interval (default 300)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--out", metavar="DIR", help="output folder (default reports/calibration)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default reports/<stamp>-calibration)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it holds an earlier featureproof folder")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     p.set_defaults(func=cmd_calibrate)
 

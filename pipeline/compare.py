@@ -26,8 +26,8 @@ from pipeline.errors import InputError
 from pipeline.evaluate import choose_comparator, headline_loss, headline_metric, metric_table
 from pipeline.executor import run_jobs
 from pipeline.experiment import Experiment, prepare
-from pipeline.io import atomic_dir
-from pipeline.jobs import UnitJob, register_prepared, train_unit
+from pipeline.io import atomic_dir, claim_dir, fresh_dir
+from pipeline.jobs import UnitJob, job_device, register_prepared, train_unit
 from pipeline.metrics import HIGHER_IS_BETTER, compute_metrics
 from pipeline.inference import ALPHA, holm
 
@@ -85,6 +85,8 @@ def run_compare(base: RunConfig, sets: list[str], executor: str = "local", n_job
         raise InputError("compare needs at least two feature sets, e.g. --features ohlcv,ohlcv+technical")
     if len(set(sets)) != len(sets):
         raise InputError("each feature set may appear once in --features")
+    if out:
+        claim_dir(out, base.overwrite)
     t0 = time.perf_counter()
     exps = _align(base, sets)
     ref = exps[sets[0]]
@@ -92,12 +94,13 @@ def run_compare(base: RunConfig, sets: list[str], executor: str = "local", n_job
     log(f"{', '.join(ref.dataset.prices)}: {len(sets)} feature sets x {len(ref.folds)} folds x {len(seeds)} seeds; "
         f"{len(ref.test_idx)} test samples per set; executor {executor}" + (f" ({n_jobs} jobs)" if executor == "local" else ""))
     jobs = []
+    device = job_device(base.device, executor, gpus_per_job)
     for spec in sets:
         key = register_prepared(exps[spec])
-        device = "cuda" if gpus_per_job > 0 else "cpu"
-        jobs += [(spec, UnitJob(key, f.number, s, device=device)) for f in ref.folds for s in seeds]
+        jobs += [(spec, UnitJob(key, f.number, s, device=device, data_hash=exps[spec].dataset.fingerprint())) for f in ref.folds for s in seeds]
     bar = tqdm(total=len(jobs), desc="compare jobs", unit="job", disable=None if base.progress else True)
-    results = run_jobs(train_unit, [j for _, j in jobs], executor, n_jobs, ray_address, num_gpus=gpus_per_job,
+    workers = 1 if device == "cuda" and executor == "local" else n_jobs  # CUDA jobs run in this process
+    results = run_jobs(train_unit, [j for _, j in jobs], executor, workers, ray_address, num_gpus=gpus_per_job,
                        progress=lambda: bar.update(1))
     bar.close()
     train_wall = time.perf_counter() - t0
@@ -124,9 +127,8 @@ def run_compare(base: RunConfig, sets: list[str], executor: str = "local", n_job
         "job_seconds": sum(r.seconds for r in set_results.values()),
         "config": {k: v for k, v in base.to_dict().items() if k != "features"},
     })
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    out_dir = Path(out) if out else Path("reports") / f"{stamp}-compare-{'+'.join(summary['symbols'])[:40]}-{base.target}"
-    write_compare(out_dir, summary, set_results, ref)
+    out_dir = Path(out) if out else fresh_dir(Path("reports"), f"compare-{'+'.join(summary['symbols'])[:40]}-{base.target}")
+    write_compare(out_dir, summary, set_results, ref, overwrite=base.overwrite)
     return out_dir, summary
 
 
@@ -208,12 +210,13 @@ def pair_sentence(row, clf: bool) -> str:
     return text + ": no significant difference."
 
 
-def write_compare(out_dir: Path, summary: dict, set_results: dict[str, SetResult], ref: Experiment) -> None:
+def write_compare(out_dir: Path, summary: dict, set_results: dict[str, SetResult], ref: Experiment,
+                  overwrite: bool = False) -> None:
     from pipeline.compare_report import render_compare_report
     from pipeline.reports_index import update_index
 
     table, tests = summary["table"], summary["tests"]
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, "compare", overwrite=overwrite) as tmp:
         table.to_csv(tmp / "compare.csv", index=False)
         tests[["horizon", "set_a", "set_b", "metric", "diff", "p_value", "p_holm", "test", "ci_low", "ci_high", "mde",
                "n_days"]].to_csv(tmp / "compare_tests.csv", index=False)

@@ -2,10 +2,16 @@
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import asdict, dataclass, field, fields
+
+import pandas as pd
 
 from pipeline.errors import InputError
 from pipeline.targets import KINDS
+
+MAX_WINDOW = 1000    # days of history per sample
+MAX_HORIZON = 250    # trading days ahead
 
 
 def resolve_symbols(args: argparse.Namespace) -> list[str] | None:
@@ -64,37 +70,75 @@ class RunConfig:
     block: int = 0               # bootstrap block length in test days; 0: automatic (>= 6h, ~1.5 T^(1/3))
     cost_bps: float = 5.0
     out: str | None = None
+    overwrite: bool = False      # replace an existing featureproof folder at --out
     progress: bool = True
     # first sample date; set by compare so that every feature set has the same samples, folds and test days
     sample_start: str | None = None
 
     def validate(self) -> "RunConfig":
+        """Check every setting, alone and in combination, before any work; raise InputError naming the flag."""
         if self.target not in KINDS:
             raise InputError(f"unknown --target {self.target!r}; choose from {', '.join(KINDS)}")
-        if not self.horizons or any(h < 1 for h in self.horizons):
+        if not self.horizons or any(not isinstance(h, int) or h < 1 for h in self.horizons):
             raise InputError("--horizons must be positive integers, e.g. 1,5,10")
-        self.horizons = sorted(set(self.horizons))
+        repeated = sorted({h for h in self.horizons if self.horizons.count(h) > 1})
+        if repeated:
+            raise InputError(f"--horizons lists {', '.join(map(str, repeated))} more than once; give each horizon once")
+        self.horizons = sorted(self.horizons)
+        floats = {"--test-fraction": self.test_fraction, "--val-fraction": self.val_fraction, "--dropout": self.dropout,
+                  "--lr": self.lr, "--weight-decay": self.weight_decay, "--warmup-epochs": self.warmup_epochs,
+                  "--clip-grad": self.clip_grad, "--clip-quantile": self.clip_quantile, "--cost-bps": self.cost_bps}
+        for flag, value in floats.items():
+            if not math.isfinite(value):
+                raise InputError(f"{flag} must be a finite number, got {value}")
         checks = [
-            (self.window >= 2, "--window must be at least 2"),
+            (2 <= self.window <= MAX_WINDOW, f"--window must be between 2 and {MAX_WINDOW} days"),
+            (max(self.horizons) <= MAX_HORIZON, f"--horizons must be at most {MAX_HORIZON} days"),
             (self.folds >= 1, "--folds must be at least 1"),
             (0 < self.test_fraction < 0.9, "--test-fraction must be in (0, 0.9)"),
             (0 < self.val_fraction < 0.5, "--val-fraction must be in (0, 0.5)"),
-            (self.hidden >= 1 and self.layers >= 1, "--hidden and --layers must be at least 1"),
+            (1 <= self.hidden <= 4096, "--hidden must be between 1 and 4096"),
+            (1 <= self.layers <= 16, "--layers must be between 1 and 16"),
             (0 <= self.dropout < 1, "--dropout must be in [0, 1)"),
-            (self.epochs >= 1 and self.batch_size >= 1, "--epochs and --batch-size must be at least 1"),
+            (self.epochs >= 1, "--epochs must be at least 1"),
+            (self.batch_size >= 1, "--batch-size must be at least 1"),
             (self.lr > 0, "--lr must be positive"),
+            (self.weight_decay >= 0, "--weight-decay must be 0 or positive"),
+            (self.warmup_epochs >= 0, "--warmup-epochs must be 0 or positive"),
+            (self.patience >= 1, "--patience must be at least 1"),
+            (self.clip_grad >= 0, "--clip-grad must be 0 (off) or positive"),
             (self.seeds >= 1, "--seeds must be at least 1"),
+            (0 <= self.seed < 2**31 - 1, "--seed must be between 0 and 2147483646"),
+            (self.lgbm_lags >= 1, "--lgbm-lags must be at least 1"),
+            (self.lgbm_lags <= self.window, "--lgbm-lags must be at most --window"),
             (self.bootstrap == 0 or self.bootstrap >= 100, "--bootstrap must be 0 (no bootstrap intervals) or at least 100"),
             (self.block >= 0, "--block must be 0 (automatic) or a positive number of test days"),
             (0 <= self.clip_quantile < 0.5, "--clip-quantile must be in [0, 0.5)"),
+            (self.cost_bps >= 0, "--cost-bps must be 0 or positive"),
             (self.norm in ("none", "layer", "batch"), "--norm must be none, layer or batch"),
             (self.pool in ("last", "mean"), "--pool must be last or mean"),
             (self.scaler in ("standard", "robust", "minmax"), "--scaler must be standard, robust or minmax"),
+            (self.lr_scaling in ("none", "linear"), "--lr-scaling must be none or linear"),
             (self.device in ("auto", "cpu", "cuda"), "--device must be auto, cpu or cuda"),
+            (self.source in ("sample", "csv", "yfinance"), "--source must be sample, csv or yfinance"),
         ]
         for ok, message in checks:
             if not ok:
                 raise InputError(message)
+        dates = {}
+        for flag, value in (("--start", self.start), ("--end", self.end), ("sample_start", self.sample_start)):
+            if value:
+                try:
+                    dates[flag] = pd.Timestamp(value)
+                except (ValueError, TypeError):
+                    raise InputError(f"{flag} {value!r} is not a date; use YYYY-MM-DD") from None
+        if "--start" in dates and "--end" in dates and dates["--start"] >= dates["--end"]:
+            raise InputError(f"--start {self.start} must be before --end {self.end}")
+        if self.device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise InputError("--device cuda, but torch sees no CUDA GPU here; use --device auto or cpu")
         return self
 
     def to_dict(self) -> dict:

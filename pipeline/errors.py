@@ -15,3 +15,8 @@ def warn(message: str) -> None:
     import sys
 
     print(f"warning: {message}", file=sys.stderr)
+
+
+class JobError(Exception):
+    """An independent job (a fold, seed or group on a worker) failed; the CLI prints it with the job's
+    identity in one line and exits 1."""

@@ -287,24 +287,26 @@ def _retrain(exp: Experiment, ecfg: ExplainConfig, gidx, loss, positions, test_d
     from tqdm.auto import tqdm
 
     from pipeline.executor import run_jobs
-    from pipeline.jobs import UnitJob, register_prepared, train_unit
+    from pipeline.jobs import UnitJob, job_device, register_prepared, train_unit
 
     key = register_prepared(exp)
     folds = [fd.fold.number for fd in exp.fold_data]
-    full = {fd.fold.number: _ensemble_predict(exp, fd, torch.device("cpu"))(fd.X_test) for fd in exp.fold_data}
     y_test = {fd.fold.number: exp.ws.y[fd.fold.test] for fd in exp.fold_data}
-    n_jobs = len(folds) * len(exp.seeds) * (len(gidx) + 1)
+    n_jobs = len(folds) * len(exp.seeds) * (len(gidx) + 2)
     bar = tqdm(total=n_jobs, desc="ablation retrain", unit="job", leave=False, disable=show)
-    device = "cuda" if ecfg.gpus_per_job > 0 else "cpu"
+    # full, drop-group and reseeded models: one job path, one device (the run's, for local jobs)
+    device = job_device(exp.cfg.device, ecfg.executor, ecfg.gpus_per_job)
+    workers = 1 if device == "cuda" and ecfg.executor == "local" else ecfg.jobs
+    fingerprint = exp.dataset.fingerprint()
 
     def run_all(jobs: list[tuple[int, int, str | None]]) -> list[np.ndarray]:
-        units = [UnitJob(key, f, s, g, device) for f, s, g in jobs]
-        out = run_jobs(train_unit, units, ecfg.executor, ecfg.jobs, ecfg.ray_address, num_gpus=ecfg.gpus_per_job,
+        units = [UnitJob(key, f, s, g, device, fingerprint) for f, s, g in jobs]
+        out = run_jobs(train_unit, units, ecfg.executor, workers, ecfg.ray_address, num_gpus=ecfg.gpus_per_job,
                        progress=lambda: bar.update(1))
         return [r.pred for r in out]
 
     try:
-        drops, floor = ablation.drop_group_retrain(run_all, folds, exp.seeds, list(gidx), full, y_test, exp.cfg.horizons, loss)
+        drops, floor = ablation.drop_group_retrain(run_all, folds, exp.seeds, list(gidx), y_test, exp.cfg.horizons, loss)
     finally:
         bar.close()
     items = []

@@ -1,8 +1,10 @@
 """From loaded data to feature tables: the one place the CLI commands turn flags into features."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from features import FeatureInput, FeatureSpecError, FeatureTable, build_features, parse_feature_sets
@@ -25,6 +27,22 @@ class Dataset:
     @property
     def columns(self) -> list[str]:
         return next(iter(self.tables.values())).columns
+
+    def fingerprint(self) -> str:
+        """SHA-256 (16 hex digits) of every symbol's prices and feature values: two processes that built
+        the same data agree on it; a changed download, macro series or feature code changes it. Computed once."""
+        if "_fingerprint" in self.__dict__:
+            return self.__dict__["_fingerprint"]
+        h = hashlib.sha256()
+        for symbol in sorted(self.prices):
+            prices, table = self.prices[symbol], self.tables[symbol].frame
+            h.update(symbol.encode())
+            for frame in (prices[["open", "high", "low", "close", "volume"]], table):
+                h.update(np.ascontiguousarray(frame.index.asi8).tobytes())
+                h.update("|".join(map(str, frame.columns)).encode())
+                h.update(np.ascontiguousarray(frame.to_numpy(np.float64)).tobytes())
+        self.__dict__["_fingerprint"] = h.hexdigest()[:16]
+        return self.__dict__["_fingerprint"]
 
 
 def build_dataset(

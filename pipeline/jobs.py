@@ -2,7 +2,9 @@
 
 The executor (:mod:`pipeline.executor`) runs :func:`train_unit` in-process, in a local pool or on Ray.
 A worker prepares each configuration's data once and caches it; a parent that already prepared an
-experiment registers it, so forked local workers reuse it without recomputing features.
+experiment registers it, so forked local workers reuse it without recomputing features. Every job
+carries the driver's data fingerprint and refuses to train on data that differ from it (a Ray node
+whose yfinance download or macro series differ, a changed CSV).
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import numpy as np
 
 from explain.common import group_indices
 from pipeline.config import RunConfig
+from pipeline.errors import InputError
 from pipeline.experiment import Experiment, FoldData, fold_data, prepare, to_model_units
 from pipeline.model import LSTMModel
 from pipeline.train import fit, predict, resolve_device, seed_everything
@@ -25,6 +28,7 @@ def config_key(cfg: RunConfig) -> str:
     values = cfg.to_dict()
     values.pop("progress", None)
     values.pop("out", None)
+    values.pop("overwrite", None)
     return json.dumps(values, sort_keys=True, default=str)
 
 
@@ -51,13 +55,32 @@ def fold_data_for(exp: Experiment, fold_no: int) -> FoldData:
     return fd
 
 
+def job_device(run_device: str, executor: str, gpus_per_job: float) -> str:
+    """The device jobs train on: Ray tasks train on CUDA exactly when they requested GPUs; local jobs on
+    the run's device (CUDA jobs then run in the driver process, one after another: a forked worker cannot
+    use CUDA)."""
+    if executor == "ray":
+        return "cuda" if gpus_per_job > 0 else "cpu"
+    return resolve_device(run_device).type
+
+
 @dataclass(frozen=True)
 class UnitJob:
     config: str                 # config_key() of the run configuration
     fold: int
     seed: int
     drop_group: str | None = None
-    device: str = "cpu"         # "cuda" for Ray tasks that requested a GPU
+    device: str = "cpu"         # see job_device()
+    data_hash: str = ""         # the driver's Dataset.fingerprint(); checked by the worker
+
+    def describe(self) -> str:
+        """The job's identity in words, for error messages."""
+        try:
+            features = json.loads(self.config).get("features", "?")
+        except ValueError:
+            features = "?"
+        drop = f", without group {self.drop_group}" if self.drop_group else ""
+        return f"feature set {features}, fold {self.fold}, seed {self.seed}{drop}, on {self.device}"
 
 
 @dataclass
@@ -73,6 +96,10 @@ def train_unit(job: UnitJob) -> UnitResult:
     ``job.device`` (CPU unless the job was given a GPU)."""
     t0 = time.perf_counter()
     exp = experiment_for(job.config)
+    if job.data_hash and exp.dataset.fingerprint() != job.data_hash:
+        raise InputError(f"the data on this worker differ from the driver's (fingerprint {exp.dataset.fingerprint()} "
+                         f"!= {job.data_hash}); give every node the same --data file or yfinance cache (--cache-dir, "
+                         "--offline)")
     fd = fold_data_for(exp, job.fold)
     keep = np.arange(len(exp.ws.columns))
     if job.drop_group:

@@ -44,9 +44,17 @@ def _compare_row(folder: Path) -> dict | None:
     }
 
 
+def _only_featureproof(root: Path) -> bool:
+    """True when every visible entry of ``root`` is a featureproof output folder."""
+    from pipeline.io import read_manifest
+
+    return all(p.is_dir() and read_manifest(p) is not None for p in root.iterdir() if not p.name.startswith("."))
+
+
 def update_index(root: Path) -> Path | None:
-    """Rewrite ``root/index.html`` from every run / comparison folder under ``root`` (unless an
-    ``index.html`` that featureproof did not write is already there)."""
+    """Rewrite ``root/index.html`` from every run / comparison folder under ``root``. A new index is only
+    created in a folder of featureproof outputs; an ``index.html`` featureproof did not write is never
+    touched."""
     root = Path(root)
     if not root.is_dir():
         return None
@@ -58,6 +66,8 @@ def update_index(root: Path) -> Path | None:
     path = root / "index.html"
     if path.exists() and MARKER not in path.read_text(errors="replace")[:400]:
         return None  # someone else's index.html: never overwrite it
+    if not path.exists() and not _only_featureproof(root):
+        return None  # a folder that also holds the user's own things: do not add files to it
     with atomic_path(path) as tmp:
         tmp.write_text(render_template("index.html", rows=sorted(rows, key=lambda r: r["date"], reverse=True)))
     return path

@@ -4,20 +4,24 @@ stage on that fold; ``importance.csv`` / ``importance.html`` are written atomica
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from pipeline.config import RunConfig
 from pipeline.errors import InputError
 from pipeline.experiment import fold_data, prepare
 from pipeline.explain_stage import ExplainConfig, run_explain, write_importance
-from pipeline.io import atomic_dir
+from pipeline.io import read_manifest, update_dir
 from pipeline.model import LSTMModel, ModelConfig
-from pipeline.run import data_hash, load_checkpoint
+from pipeline.run import load_checkpoint
 
 
 def explain_run_dir(run_dir: str | Path, ecfg: ExplainConfig, progress: bool = True) -> Path:
     run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise InputError(f"{run_dir}: no such run folder")
+    if read_manifest(run_dir) is None:
+        raise InputError(f"{run_dir}: not a featureproof run folder (no featureproof.json); explain only changes folders "
+                         "featureproof wrote: rerun 'python -m pipeline run'")
     for name in ("config.json", "model.pt", "index.html"):
         if not (run_dir / name).exists():
             raise InputError(f"{run_dir}: no {name}; is this a folder written by 'python -m pipeline run'?")
@@ -30,7 +34,7 @@ def explain_run_dir(run_dir: str | Path, ecfg: ExplainConfig, progress: bool = T
     cfg.progress = progress
     cfg.seeds, cfg.seed = 1, int(ck["seed"])
     exp = prepare(cfg.validate())
-    if data_hash(exp) != saved.get("data_hash"):
+    if exp.dataset.fingerprint() != saved.get("data_hash"):
         raise InputError(f"{run_dir}: the input data changed since this run (hash differs); rerun 'python -m pipeline run'")
     if list(exp.ws.columns) != list(ck["columns"]):
         raise InputError(f"{run_dir}: the feature columns differ from the saved model's; rerun 'python -m pipeline run'")
@@ -49,14 +53,10 @@ def explain_run_dir(run_dir: str | Path, ecfg: ExplainConfig, progress: bool = T
     except (OSError, ValueError, KeyError):
         skill = {}
     res = run_explain(exp, ecfg, skill=skill)
-    with atomic_dir(run_dir / ".explain") as tmp:
-        write_importance(exp, res, tmp)
-    for name in ("importance.csv", "importance.html"):
-        os.replace(run_dir / ".explain" / name, run_dir / name)
-    (run_dir / ".explain").rmdir()
-    index = run_dir / "index.html"
-    html = index.read_text()
     link = ' · <a href="importance.html">feature importance report</a>'
-    if link not in html:
-        index.write_text(html.replace("<!--importance-link-->", "<!--importance-link-->" + link, 1))
+    with update_dir(run_dir) as tmp:  # the folder changes all at once, or not at all
+        write_importance(exp, res, tmp)
+        html = (tmp / "index.html").read_text()
+        if link not in html:
+            (tmp / "index.html").write_text(html.replace("<!--importance-link-->", "<!--importance-link-->" + link, 1))
     return run_dir / "importance.html"

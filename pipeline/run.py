@@ -6,7 +6,6 @@
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import re
@@ -23,19 +22,10 @@ from pipeline import __version__
 from pipeline.config import RunConfig
 from pipeline.evaluate import evaluate, predictions_frame
 from pipeline.experiment import Experiment, prepare, train_and_predict
-from pipeline.io import atomic_dir
+from pipeline.io import atomic_dir, claim_dir, fresh_dir
 from pipeline.report import render_run_report
 
 PACKAGES = ("numpy", "pandas", "torch", "ta", "lightgbm", "shap", "scikit-learn", "scipy", "yfinance")
-
-
-def data_hash(exp: Experiment) -> str:
-    h = hashlib.sha256()
-    for symbol, prices in exp.dataset.prices.items():
-        h.update(symbol.encode())
-        h.update(np.ascontiguousarray(prices.index.asi8).tobytes())
-        h.update(np.ascontiguousarray(prices[["open", "high", "low", "close", "volume"]].to_numpy(float)).tobytes())
-    return h.hexdigest()[:16]
 
 
 def package_versions() -> dict[str, str]:
@@ -49,9 +39,9 @@ def package_versions() -> dict[str, str]:
 
 
 def default_run_dir(cfg: RunConfig, symbols: list[str]) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    """``reports/<YYYYmmdd-HHMMSS>-<symbols>-<target>``, with a suffix if that name is taken."""
     label = re.sub(r"[^A-Za-z0-9_.-]+", "_", "+".join(symbols))[:40] or "data"
-    return Path("reports") / f"{stamp}-{label}-{cfg.target}"
+    return fresh_dir(Path("reports"), f"{label}-{cfg.target}")
 
 
 def checkpoint(exp: Experiment) -> dict:
@@ -120,10 +110,10 @@ def write_run(exp: Experiment, metrics: dict, out_dir: Path, extra_writers=()) -
         **metrics,
     }
     config = {
-        "config": cfg.to_dict(), "data_hash": data_hash(exp), "versions": package_versions(), "seeds": exp.seeds,
+        "config": cfg.to_dict(), "data_hash": exp.dataset.fingerprint(), "versions": package_versions(), "seeds": exp.seeds,
         "device": str(exp.device), "command": " ".join(sys.argv), "created": created,
     }
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, "run", overwrite=cfg.overwrite) as tmp:
         (tmp / "config.json").write_text(json.dumps(_jsonable(config), indent=2))
         (tmp / "metrics.json").write_text(json.dumps(_jsonable(summary), indent=2))
         predictions_frame(exp).to_csv(tmp / "predictions.csv", index=False)
@@ -143,6 +133,8 @@ def load_checkpoint(path: str | Path) -> dict:
 def run(cfg: RunConfig, log=print, extra_stages=()) -> tuple[Path, Experiment, dict]:
     """The main job: prepare, train, evaluate, run ``extra_stages`` (explain), write the run folder."""
     t0 = time.perf_counter()
+    if cfg.out:
+        claim_dir(cfg.out, cfg.overwrite)
     exp = prepare(cfg)
     log(f"{', '.join(exp.dataset.prices)}: {exp.ws.n} windows of {cfg.window} days x {len(exp.ws.columns)} features; "
         f"target {cfg.target} h={','.join(map(str, cfg.horizons))}; device {exp.device}")

@@ -123,5 +123,7 @@ def test_explain_rerun_on_a_finished_run(tmp_path):
 
 
 def test_explain_on_a_non_run_folder(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
     assert main(["explain", str(tmp_path)]) == 2
-    assert "no config.json" in capsys.readouterr().err
+    assert "not a featureproof run folder" in capsys.readouterr().err
+    assert (tmp_path / "notes.txt").read_text() == "mine"
