@@ -106,3 +106,44 @@ def test_offline_uses_cache_only(fake, tmp_path, capsys):
     rc = main(["features", "--source", "yfinance", "--symbols", "AAPL", "--features", "ohlcv", "--offline",
                "--start", "2015-01-01", "--end", "2016-01-01", "--cache-dir", str(tmp_path), "--out", str(tmp_path / "o.csv")])
     assert rc == 0 and len(fake.calls) == calls
+
+
+def test_split_between_downloads_refetches_the_whole_range(monkeypatch, tmp_path, sp500, capsys):
+    """Day 1: the cache is filled. A 2:1 split happens in September; Yahoo now returns every earlier price
+    halved (auto-adjusted). Day 2's top-up sees the overlap disagree and downloads everything again. Joining
+    the two downloads, as before, would leave a false -50% jump at the join."""
+    import yfinance
+
+    history = sp500.loc["2014":"2016"].copy()
+    dl = FakeDownload({"AAPL": history})
+    monkeypatch.setattr(yfinance, "download", dl)
+    cache = tmp_path / "cache"
+    yfsrc.fetch_cached("AAPL", "2015-01-01", "2015-07-01", cache)
+    first_meta = yfsrc._read_cache(next(cache.glob("AAPL_*.parquet")))[1]
+    assert first_meta["downloaded_at"] and first_meta["updated_at"]
+
+    # the raw price halves on the split day; Yahoo's auto-adjusted series, seen after it, is halved throughout
+    adjusted = history.copy()
+    adjusted[["open", "high", "low", "close"]] /= 2.0
+    adjusted["volume"] *= 2.0
+    dl.frames["AAPL"] = adjusted
+    frame = yfsrc.fetch_cached("AAPL", "2015-01-01", "2016-01-01", cache)
+
+    assert len(dl.calls) == 3  # first fill, the top-up with its overlap, then the whole range again
+    assert (dl.calls[2][1], dl.calls[2][2]) == ("2015-01-01", "2016-01-01")
+    expected = adjusted.loc["2015-01-01":"2015-12-31", "close"].to_numpy()
+    np.testing.assert_allclose(frame["close"].to_numpy(), expected)
+    assert np.abs(np.diff(np.log(frame["close"].to_numpy()))).max() < 0.1  # no false 50% jump at the join
+    assert "prices changed since the cached download" in capsys.readouterr().err
+    meta = yfsrc._read_cache(next(cache.glob("AAPL_*.parquet")))[1]
+    assert meta["downloaded_at"] >= first_meta["downloaded_at"] and meta["covered_end"] == "2016-01-01"
+
+
+def test_unchanged_overlap_keeps_the_cache_and_only_tops_up(fake, tmp_path, capsys):
+    cache = tmp_path / "cache"
+    yfsrc.fetch_cached("AAPL", "2015-03-01", "2015-07-01", cache)
+    yfsrc.fetch_cached("AAPL", "2015-01-01", "2015-12-31", cache)  # both ends missing: two top-ups, both overlap
+    assert len(fake.calls) == 3 and "prices changed" not in capsys.readouterr().err
+    early, late = fake.calls[1], fake.calls[2]
+    assert early[1] == "2015-01-01" and pd.Timestamp(early[2]) > pd.Timestamp("2015-03-01")
+    assert pd.Timestamp(late[1]) < pd.Timestamp("2015-07-01") and late[2] == "2015-12-31"

@@ -1,18 +1,21 @@
 """yfinance source with an atomic parquet disk cache.
 
 Cache files live in ``<cache_dir>/<SYMBOL>_1d_adj.parquet`` (interval and ``auto_adjust=True`` are part
-of the key and recorded in the file). A later call downloads only the dates the cache does not cover yet.
+of the key and recorded in the file, with the download time). A later call downloads only the dates the
+cache does not cover yet, plus an overlap it compares with the cache: adjusted prices move after a split
+or dividend, so on a mismatch the whole range is downloaded again (see :func:`fetch_cached`).
 A corrupt cache file is reported, deleted and refetched. Nothing is ever half-written: files are written
-to a temporary name in the same folder and renamed.
+to a temporary name in the same folder and renamed (:func:`pipeline.io.atomic_path`).
 """
 from __future__ import annotations
 
 import json
 import os
 import re
-import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from features.macro import MacroSeries
@@ -57,17 +60,12 @@ def _write_cache(path: Path, frame: pd.DataFrame, meta: dict) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from pipeline.io import atomic_path
+
     table = pa.Table.from_pandas(frame)
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), META_KEY: json.dumps(meta).encode()})
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _download(symbol: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
@@ -103,10 +101,48 @@ def _download(symbol: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFra
     return frame.dropna(how="all")
 
 
+OVERLAP = pd.Timedelta(days=10)  # each top-up re-downloads this much of the cached range, to compare
+RTOL = 1e-5  # relative tolerance of the overlap check (a 0.01% dividend adjustment is 10x larger)
+
+
+def _mismatch(cached: pd.DataFrame, fresh: pd.DataFrame) -> str | None:
+    """Where the fresh download disagrees with the cache on the days both cover, in words (or None).
+
+    The cache's last day is left out: it may have been an intraday bar, which the fresh one replaces."""
+    if fresh.empty:
+        return None
+    lo = max(fresh.index[0], cached.index[0])
+    hi = min(fresh.index[-1], cached.index[-1] - pd.Timedelta(days=1))
+    old = cached.loc[lo:hi]
+    new = fresh.loc[lo:hi]
+    if old.empty and new.empty:
+        return None
+    if not old.index.equals(new.index):
+        days = old.index.symmetric_difference(new.index)
+        return f"the trading days differ (e.g. {days[0].date()})"
+    cols = ["open", "high", "low", "close"]
+    bad = ~np.isclose(new[cols].to_numpy(), old[cols].to_numpy(), rtol=RTOL, atol=0.0)
+    if bad.any():
+        row = int(np.flatnonzero(bad.any(axis=1))[0])
+        day = old.index[row]
+        return f"close on {day.date()} was {old['close'].iloc[row]:.6g}, now {new['close'].iloc[row]:.6g}"
+    return None
+
+
+def _stamp() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
 def fetch_cached(
     symbol: str, start: str | None, end: str | None, cache_dir: str | Path | None = None, offline: bool = False
 ) -> pd.DataFrame:
-    """Daily bars of ``symbol`` for [start, end), from the cache where it covers them, else downloaded."""
+    """Daily bars of ``symbol`` for [start, end), from the cache where it covers them, else downloaded.
+
+    A top-up downloads only what the cache lacks, plus :data:`OVERLAP` of the cached range, and compares
+    the two on the days both cover. Adjusted prices change for all earlier days after a split or
+    dividend, so on any difference the whole range is downloaded again and replaces the cache: a cache
+    never joins prices adjusted on different days. The cache records when it was downloaded
+    (``downloaded_at``) and last checked and extended (``updated_at``)."""
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     path = _cache_path(cache, symbol)
     want_start = pd.Timestamp(start) if start else pd.Timestamp("2000-01-01")
@@ -117,35 +153,42 @@ def fetch_cached(
         if frame is None:
             raise InputError(f"yfinance: --offline but no cache for {symbol} in {cache}; run once online or use --source sample")
         return frame.loc[want_start : want_end - pd.Timedelta(days=1)]
-    pieces = [] if frame is None else [frame]
-    covered_start = pd.Timestamp(meta["covered_start"]) if meta else None
-    covered_end = pd.Timestamp(meta["covered_end"]) if meta else None
-    ranges = []
+    if frame is not None and frame.empty:
+        frame, meta = None, {}
     if frame is None:
-        ranges.append((want_start, want_end))
+        lo, hi = want_start, want_end
+        merged = _download(symbol, lo, hi)
+        meta = {"downloaded_at": _stamp()}
     else:
+        covered_start, covered_end = pd.Timestamp(meta["covered_start"]), pd.Timestamp(meta["covered_end"])
+        lo, hi = min(want_start, covered_start), max(want_end, covered_end)
+        ranges = []
         if want_start < covered_start:
-            ranges.append((want_start, covered_start))
+            ranges.append((want_start, covered_start + OVERLAP))
         if want_end > covered_end:
-            ranges.append((covered_end - pd.Timedelta(days=7), want_end))  # refresh the last week too
-    for lo, hi in ranges:
-        pieces.append(_download(symbol, lo, hi))
-    if ranges:
-        merged = pd.concat([p for p in pieces if not p.empty]) if any(not p.empty for p in pieces) else pieces[0]
-        merged = merged[~merged.index.duplicated(keep="last")].sort_index()
-        if merged.empty:
-            raise InputError(
-                f"yfinance: no data for {symbol!r} between {want_start.date()} and {want_end.date()}: the ticker may "
-                "be unknown or delisted, or Yahoo refused the request; check the ticker, try later, or use --source sample"
-            )
-        new_meta = {
-            "symbol": symbol, "interval": INTERVAL, "auto_adjust": AUTO_ADJUST,
-            "covered_start": str(min(want_start, covered_start or want_start).date()),
-            "covered_end": str(max(want_end, covered_end or want_end).date()),
-        }
-        _write_cache(path, merged, new_meta)
-        frame = merged
-    return frame.loc[want_start : want_end - pd.Timedelta(days=1)]
+            ranges.append((covered_end - OVERLAP, want_end))
+        if not ranges:
+            return frame.loc[want_start : want_end - pd.Timedelta(days=1)]
+        pieces = [_download(symbol, a, b) for a, b in ranges]
+        why = next((m for m in (_mismatch(frame, p) for p in pieces) if m), None)
+        if why:
+            warn(f"yfinance: {symbol} prices changed since the cached download of {meta.get('downloaded_at', '?')} "
+                 f"({why}: a split, dividend or revision); downloading {lo.date()} .. {hi.date()} again")
+            merged = _download(symbol, lo, hi)
+            meta = {"downloaded_at": _stamp()}
+        else:
+            merged = pd.concat([frame, *[p for p in pieces if not p.empty]])
+            merged = merged[~merged.index.duplicated(keep="last")].sort_index()
+            meta = {"downloaded_at": meta.get("downloaded_at", "unknown")}
+    if merged.empty:
+        raise InputError(
+            f"yfinance: no data for {symbol!r} between {want_start.date()} and {want_end.date()}: the ticker may "
+            "be unknown or delisted, or Yahoo refused the request; check the ticker, try later, or use --source sample"
+        )
+    meta.update({"symbol": symbol, "interval": INTERVAL, "auto_adjust": AUTO_ADJUST, "covered_start": str(lo.date()),
+                 "covered_end": str(hi.date()), "updated_at": _stamp()})
+    _write_cache(path, merged, meta)
+    return merged.loc[want_start : want_end - pd.Timedelta(days=1)]
 
 
 def load_yfinance(
