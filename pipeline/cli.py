@@ -25,6 +25,13 @@ from pipeline.config import resolve_symbols
 from pipeline.errors import InputError, JobError
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one ``error:`` line (exit 2) instead of the usage block."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise InputError(f"{message} (see '{self.prog} --help')")
+
+
 def _csv_list(text: str) -> list[str]:
     return [p.strip() for p in text.split(",") if p.strip()]
 
@@ -89,7 +96,7 @@ def cmd_features(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m pipeline",
         description="featureproof: does this LSTM beat simple baselines on this market, and which features carry it?",
     )

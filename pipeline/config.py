@@ -116,6 +116,7 @@ class RunConfig:
             (0 <= self.clip_quantile < 0.5, "--clip-quantile must be in [0, 0.5)"),
             (self.cost_bps >= 0, "--cost-bps must be 0 or positive"),
             (self.norm in ("none", "layer", "batch"), "--norm must be none, layer or batch"),
+            (self.norm != "batch" or self.batch_size >= 2, "--norm batch needs --batch-size of at least 2"),
             (self.pool in ("last", "mean"), "--pool must be last or mean"),
             (self.scaler in ("standard", "robust", "minmax"), "--scaler must be standard, robust or minmax"),
             (self.lr_scaling in ("none", "linear"), "--lr-scaling must be none or linear"),

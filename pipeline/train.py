@@ -76,11 +76,15 @@ def _loss_fn(classification: bool) -> nn.Module:
     return nn.BCEWithLogitsLoss() if classification else nn.MSELoss()
 
 
-def _batches(n: int, batch_size: int, order: torch.Tensor | None = None):
-    """Index slices covering all n samples, the last one partial if need be (never dropped)."""
+def _batches(n: int, batch_size: int, order: torch.Tensor | None = None, min_last: int = 1):
+    """Index slices covering all n samples, the last one partial if need be (never dropped). A last
+    batch smaller than ``min_last`` joins the one before it (training: batch norm needs two samples)."""
     idx = order if order is not None else torch.arange(n)
-    for start in range(0, n, batch_size):
-        yield idx[start : start + batch_size]
+    starts = list(range(0, n, batch_size))
+    if len(starts) > 1 and n - starts[-1] < min_last:
+        starts.pop()
+    for i, start in enumerate(starts):
+        yield idx[start : starts[i + 1] if i + 1 < len(starts) else n]
 
 
 @torch.no_grad()
@@ -140,7 +144,7 @@ def fit(
         model.train()
         order = torch.randperm(len(Xt), generator=gen).to(device)
         total, t0 = torch.zeros((), device=device), time.perf_counter()
-        for b in _batches(len(Xt), cfg.batch_size, order):
+        for b in _batches(len(Xt), cfg.batch_size, order, min_last=2):
             if step < warmup_steps:
                 for g in opt.param_groups:
                     g["lr"] = lr * (step + 1) / warmup_steps

@@ -57,3 +57,16 @@ def nyse_csv(tmp_path, sp500, nasdaq):
 
 TINY = ["--window", "20", "--hidden", "8", "--epochs", "4", "--patience", "2", "--bootstrap", "100",
         "--folds", "2", "--no-progress", "--lgbm-lags", "2", "--shap-windows", "40"]
+
+
+# The smallest run that exercises every stage: one fold, one epoch, a 5-day window, OHLCV features.
+FAST = ["--features", "ohlcv", "--window", "5", "--hidden", "4", "--epochs", "1", "--folds", "1", "--bootstrap", "0",
+        "--horizons", "1", "--lgbm-lags", "1", "--shap-windows", "10", "--no-progress"]
+
+
+@pytest.fixture(scope="session")
+def tiny_csv(tmp_path_factory, sp500):
+    """Two years of the real S&P 500 sample as a Yahoo export."""
+    path = tmp_path_factory.mktemp("tiny") / "spx.csv"
+    yahoo_layout(sp500.loc["2014":"2015"]).to_csv(path, index=False)
+    return path
