@@ -21,6 +21,8 @@ try:
 except ModuleNotFoundError:  # Python 3.10: the same parser, from PyPI
     import tomli as tomllib
 
+from pipeline.config import csv_list as _csv_list
+from pipeline.config import int_list as _int_list
 from pipeline.config import resolve_symbols
 from pipeline.errors import InputError, JobError
 
@@ -30,20 +32,6 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str):  # type: ignore[override]
         raise InputError(f"{message} (see '{self.prog} --help')")
-
-
-def _csv_list(text: str) -> list[str]:
-    return [p.strip() for p in text.split(",") if p.strip()]
-
-
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(p) for p in _csv_list(text)]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return values
 
 
 def add_data_options(p: argparse.ArgumentParser) -> None:
@@ -115,6 +103,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _config_value(path: Path, key: str, value, action: argparse.Action):
+    """A TOML value checked and converted like the flag it stands for (types are strict: 5.5 is not an int)."""
+    def bad(expected: str):
+        return InputError(f"{path}: setting {key!r} must be {expected}, got {value!r}")
+
+    if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        # the TOML key names the flag's meaning (dest): log_transform = false is --no-log-transform
+        return value
+    if action.type is _int_list and isinstance(value, list):
+        if not value or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value):
+            raise bad("a list of positive integers")
+        return value
+    if action.type is _csv_list and isinstance(value, list):
+        if not all(isinstance(v, str) for v in value):
+            raise bad("a list of strings")
+        return value
+    if action.type in (_int_list, _csv_list) and not isinstance(value, (list, str)):
+        raise bad("a list" if action.type is _csv_list else "a list of positive integers")
+    if action.type is int and not (isinstance(value, int) and not isinstance(value, bool)):
+        raise bad("an integer")
+    if action.type is float and not (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        raise bad("a number")
+    if action.type is None and not isinstance(value, str):
+        raise bad("a string")
+    if isinstance(value, str) and action.type is not None:
+        try:
+            value = action.type(value)
+        except (argparse.ArgumentTypeError, ValueError) as exc:
+            raise InputError(f"{path}: setting {key!r}: {exc}") from None
+    if action.choices is not None and value not in action.choices:
+        raise bad(f"one of {', '.join(map(str, action.choices))}")
+    return value
+
+
 def _apply_config(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
     """Parse ``argv``; a ``--config`` TOML file supplies defaults that explicit flags override."""
     args = parser.parse_args(argv)
@@ -136,14 +160,7 @@ def _apply_config(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.
         if dest not in known or dest in {"command", "func", "config"}:
             raise InputError(f"{path}: unknown setting {key!r} for '{args.command}'; see --help for the flags")
         action = next((a for a in subparser._actions if a.dest == dest), None)
-        if action is not None and action.type is not None and isinstance(value, str):
-            try:
-                value = action.type(value)
-            except (argparse.ArgumentTypeError, ValueError) as exc:
-                raise InputError(f"{path}: setting {key!r}: {exc}") from None
-        if isinstance(value, list) and action is not None and action.type is _int_list:
-            value = [int(v) for v in value]
-        defaults[dest] = value
+        defaults[dest] = _config_value(path, key, value, action) if action is not None else value
     subparser.set_defaults(**defaults)
     return parser.parse_args(argv)
 

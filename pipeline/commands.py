@@ -5,11 +5,7 @@ import argparse
 from pathlib import Path
 from typing import Callable
 
-
-def _int_list(text: str) -> list[int]:
-    from pipeline.cli import _int_list as parse
-
-    return parse(text)
+from pipeline.config import int_list
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
@@ -18,7 +14,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--target", default="direction",
                    help="direction (up/down), return (log return), close (price, trained as a return), mean_close, "
                         "drawdown, volatility (default: direction)")
-    g.add_argument("--horizons", type=_int_list, default=[1, 5, 10], help="horizons in trading days (default 1,5,10)")
+    g.add_argument("--horizons", type=int_list, default=[1, 5, 10], help="horizons in trading days (default 1,5,10)")
     g.add_argument("--window", type=int, default=60, help="days of history per sample (default 60)")
     g.add_argument("--folds", type=int, default=3, help="walk-forward test folds, expanding window (default 3)")
     g.add_argument("--test-fraction", type=float, default=0.3, help="share of dates in the test folds (default 0.3)")

@@ -14,6 +14,22 @@ MAX_WINDOW = 1000    # days of history per sample
 MAX_HORIZON = 250    # trading days ahead
 
 
+def csv_list(text: str) -> list[str]:
+    """Flag type: ``"a, b,,c"`` -> ``["a", "b", "c"]``."""
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def int_list(text: str) -> list[int]:
+    """Flag type: ``"1,5,10"`` -> ``[1, 5, 10]`` (positive integers)."""
+    try:
+        values = [int(p) for p in csv_list(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
 def resolve_symbols(args: argparse.Namespace) -> list[str] | None:
     """``--symbol S`` or ``--symbols A,B`` (not both) -> a list, or None for the source's default."""
     if args.symbol and args.symbols:

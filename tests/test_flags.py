@@ -173,3 +173,17 @@ def test_any_flag_combination_exits_0_with_outputs_or_2_with_one_line(flags, tin
         assert rc == 2, (flags, rc, captured.err[-2000:])
         assert len(errors) == 1, (flags, captured.err)
         assert not out.exists() or not any(out.iterdir()), flags
+
+
+@pytest.mark.parametrize("line,needle", [
+    ("window = 5.5", "must be an integer"), ("window = true", "must be an integer"), ("lr = \"fast\"", "must be a number"),
+    ("horizons = 5", "list of positive integers"), ("horizons = [1, 0]", "horizons"),
+    ("bidirectional = \"yes\"", "true or false"), ("scaler = \"zscore\"", "one of standard, robust, minmax"),
+    ("target = 5", "must be a string"), ("dropout = 2.0", "--dropout"), ("macro = 3", "must be a list"),
+])
+def test_config_file_values_are_checked_like_flags(line, needle, tmp_path, tiny_csv, no_work, capsys):
+    toml = tmp_path / "c.toml"
+    toml.write_text(line + "\n")
+    assert main(["run", "--data", str(tiny_csv), "--config", str(toml), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0], err
