@@ -197,6 +197,13 @@ def main(argv: list[str] | None = None) -> int:
     except JobError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # disk full, permissions changed mid-run, ...: outputs are atomic, nothing half-written
+        if os.environ.get("FEATUREPROOF_DEBUG"):
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"error: cannot read or write{where} ({exc.strerror or exc}); check the path, its permissions and the "
+              "free space; no output was written or replaced", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted; no output was written or replaced", file=sys.stderr)
         return 130

@@ -131,7 +131,14 @@ def claim_dir(path: str | Path, overwrite: bool, flag: str = "--out") -> None:
     if not path.exists():
         if path.is_symlink():
             raise InputError(f"{flag} {path}: is a broken symbolic link; choose another folder")
+        ancestor = path.parent
+        while not ancestor.exists() and ancestor != ancestor.parent:
+            ancestor = ancestor.parent
+        if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+            raise InputError(f"{flag} {path}: cannot create it, {ancestor} is not a writable folder; choose another place")
         return
+    if path.is_dir() and not os.access(path.parent, os.W_OK | os.X_OK):
+        raise InputError(f"{flag} {path}: its folder {path.parent} is not writable; choose another place")
     if not path.is_dir():
         raise InputError(f"{flag} {path}: is a file, not a folder; choose a folder name")
     present = _files(path)

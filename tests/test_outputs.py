@@ -178,3 +178,32 @@ def test_reports_index_is_not_added_to_a_users_folder(tmp_path, tiny_csv):
     reports = tmp_path / "reports"
     assert _run(tiny_csv, reports / "a") == 0
     assert (reports / "index.html").exists()
+
+
+def test_unwritable_out_is_refused_before_work(tmp_path, tiny_csv, monkeypatch, capsys):
+    if os.geteuid() == 0:
+        monkeypatch.setattr(os, "access", lambda path, mode: not str(path).startswith(str(tmp_path / "locked")))
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    _no_training(monkeypatch)
+    try:
+        assert _run(tiny_csv, locked / "deeper" / "run") == 2
+    finally:
+        locked.chmod(0o755)
+    assert "not a writable folder" in capsys.readouterr().err
+
+
+def test_disk_errors_while_writing_are_one_line(tmp_path, tiny_csv, monkeypatch, capsys):
+    import errno
+
+    import pipeline.run
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "x" / "index.html"))
+
+    monkeypatch.setattr(pipeline.run, "render_run_report", full)
+    assert _run(tiny_csv, tmp_path / "x") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "No space left on device" in err[0]
+    assert not (tmp_path / "x").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
