@@ -33,8 +33,12 @@ def group_permutation(
         for group, cols in group_idx.items():
             inc = np.zeros_like(base_loss)
             for _ in range(n_repeats):
-                Xp = X.copy()
-                Xp[:, :, cols] = X[rng.permutation(len(X))][:, :, cols]
+                perm = rng.permutation(len(X))
+                if hasattr(X, "permuted"):  # lazy windows: no copy of the test windows
+                    Xp = X.permuted(cols, perm)
+                else:
+                    Xp = X.copy()
+                    Xp[:, :, cols] = X[perm][:, :, cols]
                 pred = predict(Xp)
                 inc += np.column_stack([loss(y[:, j], pred[:, j]) for j in range(len(horizons))]) - base_loss
             for j, h in enumerate(horizons):

@@ -35,6 +35,14 @@ def group_indices(columns: list[str], groups: dict[str, list[str]]) -> dict[str,
     return {g: np.array([pos[c] for c in cols if c in pos], dtype=int) for g, cols in groups.items()}
 
 
+def with_shadows(X, group_idx: dict[str, np.ndarray], rng: np.random.Generator):
+    """``X`` followed by :func:`shadow_columns` of it: lazily for windows that can (``X.with_shadows``,
+    e.g. ``pipeline.windows.Windows``), else concatenated as float32."""
+    if hasattr(X, "with_shadows"):
+        return X.with_shadows(group_idx, rng)
+    return np.concatenate([X, shadow_columns(X, group_idx, rng)], axis=-1).astype(np.float32)
+
+
 def shadow_columns(X: np.ndarray, group_idx: dict[str, np.ndarray], rng: np.random.Generator) -> np.ndarray:
     """Boruta-style shadows of ``X`` ``(N, T, F)`` or ``(N, F)``: every group's columns with the samples
     shuffled (jointly within the group, so its internal correlation stays): same distribution, no relation

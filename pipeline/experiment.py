@@ -21,20 +21,21 @@ from pipeline.featureframe import Dataset, build_dataset
 from pipeline.model import LSTMModel, ModelConfig
 from pipeline.targets import CLASSIFICATION, make_target, momentum, persistence
 from pipeline.train import TrainConfig, TrainResult, fit, predict, resolve_device, seed_everything
-from pipeline.windows import Fold, Preprocessor, WindowSet, make_windows, purged_walk_forward_folds, training_rows
+from pipeline.windows import Fold, Preprocessor, Windows, WindowSet, make_windows, purged_walk_forward_folds, training_rows
 
 
 @dataclass
 class FoldData:
-    """One fold's scaled windows (what the models were trained and tested on)."""
+    """One fold's scaled windows (what the models were trained and tested on): lazy :class:`Windows`
+    sharing one float32 copy of the scaled feature rows ``(R, F)``."""
 
     fold: Fold
     pre: Preprocessor
-    X_train: np.ndarray
+    X_train: Windows
     y_train: np.ndarray
-    X_val: np.ndarray
+    X_val: Windows
     y_val: np.ndarray
-    X_test: np.ndarray
+    X_test: Windows
     y_mean: np.ndarray   # target scaling (regression); zeros/ones for classification
     y_std: np.ndarray
 
@@ -86,6 +87,16 @@ class Experiment:
                            clip_grad=c.clip_grad, classification=self.classification, seed=seed, progress=c.progress)
 
 
+def memory_estimate_gb(n_rows: int, n_features: int, n_samples: int, cfg: RunConfig) -> float:
+    """Memory the data of a run need at peak, in GB: the feature frames and stacked rows (float64), one
+    float32 copy of the scaled rows per fold (every fold is held at once), and the LightGBM baseline's
+    lag-flattened rows of one fold (float32, with its binned copy). Windows are gathered per batch and
+    never held whole, so the window length does not enter."""
+    rows = n_rows * n_features * (8 + 8 + 4 * cfg.folds)
+    lgbm = n_samples * min(cfg.lgbm_lags, cfg.window) * n_features * (4 + 1)
+    return (rows + lgbm) / 1e9
+
+
 def prepare(cfg: RunConfig, dataset: Dataset | None = None) -> Experiment:
     """Load data, build features, targets, windows and folds (no training yet)."""
     if dataset is None:
@@ -109,13 +120,13 @@ def prepare(cfg: RunConfig, dataset: Dataset | None = None) -> Experiment:
     if ws.n == 0:
         raise InputError(f"{where}: no sample has a full {cfg.window}-day window and known targets; use a longer "
                          "history or a shorter --window")
-    limit_gb = float(os.environ.get("FEATUREPROOF_MAX_WINDOW_GB", "4"))
-    need_gb = ws.n * cfg.window * len(ws.columns) * 4 / 1e9  # float32 windows of one fold, all parts
+    need_gb = memory_estimate_gb(ws.rows.shape[0], len(ws.columns), ws.n, cfg)
+    limit_gb = float(os.environ.get("FEATUREPROOF_MAX_MEMORY_GB", os.environ.get("FEATUREPROOF_MAX_WINDOW_GB", "12")))
     if need_gb > limit_gb:
         raise InputError(
-            f"{where}: {ws.n:,} windows of {cfg.window} days x {len(ws.columns)} features need about {need_gb:.1f} GB per "
-            f"fold (limit {limit_gb:g} GB, FEATUREPROOF_MAX_WINDOW_GB); pick fewer symbols with --symbol/--symbols, "
-            "a shorter --window or a later --start"
+            f"{where}: {ws.rows.shape[0]:,} feature rows x {len(ws.columns)} features with {cfg.folds} folds need about "
+            f"{need_gb:.1f} GB (limit {limit_gb:g} GB, FEATUREPROOF_MAX_MEMORY_GB); pick fewer symbols with "
+            "--symbol/--symbols, fewer --folds, fewer --lgbm-lags or a later --start"
         )
     try:
         folds = purged_walk_forward_folds(ws.dates, cfg.folds, purge=max(horizons), test_fraction=cfg.test_fraction,
@@ -142,8 +153,8 @@ def fold_data(exp: Experiment, fold: Fold) -> FoldData:
     else:
         y_mean, y_std = y_tr.mean(axis=0), np.where(y_tr.std(axis=0) > 0, y_tr.std(axis=0), 1.0)
     scale = lambda y: ((y - y_mean) / y_std).astype(np.float32)  # noqa: E731
-    return FoldData(fold, pre, ws.gather(rows, fold.train), scale(y_tr), ws.gather(rows, fold.val),
-                    scale(ws.y[fold.val]), ws.gather(rows, fold.test), y_mean, y_std)
+    return FoldData(fold, pre, ws.windows(rows, fold.train), scale(y_tr), ws.windows(rows, fold.val),
+                    scale(ws.y[fold.val]), ws.windows(rows, fold.test), y_mean, y_std)
 
 
 def to_model_units(exp: Experiment, raw: np.ndarray, fd: FoldData) -> np.ndarray:

@@ -230,14 +230,14 @@ def _shadow_twins(exp: Experiment, ecfg: ExplainConfig, gidx, positions, rng, sh
     explained with expected gradients on test windows."""
     from tqdm.auto import tqdm
 
-    from explain.common import shadow_columns
+    from explain.common import with_shadows
 
     out = []
     seed = exp.seeds[0]
     per_fold = max(20, ecfg.shap_windows // max(1, len(exp.fold_data) * len(exp.seeds)))
     for fd in tqdm(exp.fold_data, desc="LSTM SHAP floor", unit="fold", leave=False, disable=show):
         shuffle = np.random.default_rng(exp.cfg.seed + 104729 + fd.fold.number)
-        aug = lambda X: np.concatenate([X, shadow_columns(X, gidx, shuffle)], axis=-1).astype(np.float32)  # noqa: E731
+        aug = lambda X: with_shadows(X, gidx, shuffle)  # noqa: E731
         X_train, X_val, X_test = aug(fd.X_train), aug(fd.X_val), aug(fd.X_test)
         mc = exp.model_config()
         mc.n_features = X_train.shape[-1]

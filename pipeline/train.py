@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from pipeline.errors import InputError
+from pipeline.windows import Windows
 
 
 class TrainingError(InputError):
@@ -93,7 +94,7 @@ def evaluate_loss(model: nn.Module, X: torch.Tensor, y: torch.Tensor, cfg: Train
     loss_fn = _loss_fn(cfg.classification)
     total, n = 0.0, 0
     for b in _batches(len(X), max(cfg.batch_size, 512)):
-        out = model(X[b])
+        out = model(take(X, b.to(y.device)))
         total += float(loss_fn(out, y[b])) * len(b)
         n += len(b)
     return total / max(n, 1)
@@ -103,11 +104,27 @@ def evaluate_loss(model: nn.Module, X: torch.Tensor, y: torch.Tensor, cfg: Train
 def predict(model: nn.Module, X: np.ndarray | torch.Tensor, device: torch.device, batch_size: int = 1024) -> np.ndarray:
     """Model outputs ``(N, H)``: probabilities for classification models' logits are NOT applied here."""
     model.eval()
-    X = torch.as_tensor(X, dtype=torch.float32)
-    outs = []
-    for b in _batches(len(X), batch_size):
-        outs.append(model(X[b].to(device)).float().cpu())
+    if isinstance(X, Windows):
+        X = X.to(device)  # the rows move once; every batch is gathered on the device
+        batches = (X.batch(b.to(device)) for b in _batches(len(X), batch_size))
+    else:
+        X = torch.as_tensor(X, dtype=torch.float32)
+        batches = (X[b].to(device) for b in _batches(len(X), batch_size))
+    outs = [model(xb).float().cpu() for xb in batches]
     return torch.cat(outs).numpy() if outs else np.zeros((0, 0), dtype=np.float32)
+
+
+def on_device(X: "np.ndarray | Windows", device: torch.device) -> "torch.Tensor | Windows":
+    """Training data on ``device``: lazy windows move their rows (batches are gathered there); an array
+    becomes a tensor."""
+    if isinstance(X, Windows):
+        return X.to(device)
+    return torch.as_tensor(X, dtype=torch.float32, device=device)
+
+
+def take(X: "torch.Tensor | Windows", idx: torch.Tensor) -> torch.Tensor:
+    """The batch ``idx`` of ``X`` as a tensor ``(B, T, F)``."""
+    return X.batch(idx) if isinstance(X, Windows) else X[idx]
 
 
 def fit(
@@ -116,7 +133,8 @@ def fit(
 ) -> TrainResult:
     """Train ``model`` in place; it ends holding the weights of the best validation epoch.
 
-    X_*: (N, T, F) float32; y_*: (N, H) float32 (0/1 for classification, scaled values for regression).
+    X_*: (N, T, F) float32, an array or lazy :class:`~pipeline.windows.Windows` (gathered per batch, on the
+    device); y_*: (N, H) float32 (0/1 for classification, scaled values for regression).
     """
     import time
 
@@ -124,9 +142,9 @@ def fit(
 
     gen = seed_everything(cfg.seed)
     model.to(device)
-    Xt = torch.as_tensor(X_train, dtype=torch.float32, device=device)
+    Xt = on_device(X_train, device)
     yt = torch.as_tensor(y_train, dtype=torch.float32, device=device)
-    Xv = torch.as_tensor(X_val, dtype=torch.float32, device=device)
+    Xv = on_device(X_val, device)
     yv = torch.as_tensor(y_val, dtype=torch.float32, device=device)
     lr = cfg.effective_lr()
     params = [p for p in model.parameters() if p.requires_grad]
@@ -148,7 +166,7 @@ def fit(
             if step < warmup_steps:
                 for g in opt.param_groups:
                     g["lr"] = lr * (step + 1) / warmup_steps
-            out = model(Xt[b])
+            out = model(take(Xt, b))
             loss = loss_fn(out, yt[b])
             opt.zero_grad(set_to_none=True)
             loss.backward()

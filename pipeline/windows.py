@@ -1,6 +1,9 @@
 """Windows, purged walk-forward folds and train-only preprocessing.
 
 Shapes: ``X`` float32 ``(N, T, F)``; ``y`` ``(N, H)``; ``dates`` ``(N,)``; ``symbols`` ``(N,)``.
+``X`` is never materialised whole: :class:`Windows` keeps the scaled feature rows ``(R, F)`` and each
+sample's last row, and gathers a batch ``(B, T, F)`` when it is needed (on the device for CUDA), so
+memory is O(R·F), not O(N·T·F).
 A window ends at its sample date and never crosses symbols. Folds split by *date*, so every symbol's
 row of one day sits on the same side; between the last training (or validation) label and the first
 date of the next part lie ``purge`` dates, so no label window straddles a boundary.
@@ -11,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import torch
 
 from pipeline.errors import InputError
 
@@ -42,9 +46,160 @@ class WindowSet:
                          self.window, self.columns)
 
     def gather(self, rows: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        """Windows ``(len(idx), T, F)`` float32 of the samples ``idx`` from (scaled) ``rows``."""
+        """Windows ``(len(idx), T, F)`` float32 of the samples ``idx`` from (scaled) ``rows``, materialised
+        (the reference :class:`Windows` is tested against; use :meth:`windows` in the pipeline)."""
         offsets = np.arange(-self.window + 1, 1)
         return rows[self.ends[idx][:, None] + offsets[None, :]].astype(np.float32, copy=False)
+
+    def windows(self, rows: np.ndarray, idx: np.ndarray) -> "Windows":
+        """The samples ``idx`` as lazy :class:`Windows` over (scaled) ``rows``."""
+        return Windows(rows, self.ends[idx], self.window)
+
+
+class Windows:
+    """Lazy float32 windows ``(N, T, F)``: rows ``(R, F0)`` plus, per sample, the row its window ends on.
+
+    Indexing like an array gathers: ``W[idx]`` -> ``ndarray (len(idx), T, F)``; ``W[:, -k:, :]`` gathers the
+    last ``k`` steps only; ``W[:, :, cols]`` is again lazy. :meth:`batch` returns a tensor on the rows'
+    device (see :meth:`to`). Output columns come in *blocks*: a block reads source columns of the rows at
+    its own window ends, which is how a group's windows are permuted across samples (:meth:`permuted`)
+    or shadowed (:meth:`with_shadows`) without copying any window.
+    """
+
+    ndim = 3
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, rows, ends, window: int, blocks: list[tuple[np.ndarray, np.ndarray, object]] | None = None):
+        self.rows = rows if isinstance(rows, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(rows, np.float32))
+        self.window = int(window)
+        ends_t = ends if isinstance(ends, torch.Tensor) else torch.as_tensor(np.asarray(ends, np.int64))
+        f0 = self.rows.shape[1]
+        # (output columns, source columns, window ends (N,)) per block; default: every column, as is
+        self.blocks = blocks if blocks is not None else [(np.arange(f0), np.arange(f0), ends_t)]
+        self.n_features = int(sum(len(b[0]) for b in self.blocks))
+
+    @property
+    def device(self) -> torch.device:
+        return self.rows.device
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (len(self), self.window, self.n_features)
+
+    def __len__(self) -> int:
+        return int(self.blocks[0][2].shape[0])
+
+    def _plain(self) -> bool:
+        out, src, _ = self.blocks[0]
+        if len(self.blocks) != 1 or len(out) != self.rows.shape[1]:
+            return False
+        return bool((src == np.arange(len(src))).all() and (out == np.arange(len(out))).all())
+
+    def batch(self, idx, steps: slice | None = None) -> torch.Tensor:
+        """Windows of samples ``idx`` as a float32 tensor ``(len(idx), t, F)`` on the rows' device; ``steps``
+        selects time steps (default all ``T``)."""
+        idx = torch.as_tensor(idx, dtype=torch.long, device=self.device) if not isinstance(idx, torch.Tensor) else idx
+        offsets = torch.arange(-self.window + 1, 1, device=self.device)
+        if steps is not None:
+            offsets = offsets[steps]
+        if self._plain():
+            return self.rows[self.blocks[0][2][idx][:, None] + offsets[None, :]]
+        out = torch.empty((len(idx), len(offsets), self.n_features), dtype=self.rows.dtype, device=self.device)
+        for out_cols, src_cols, ends in self.blocks:
+            rows = self.rows[ends[idx][:, None] + offsets[None, :]]
+            out[:, :, torch.as_tensor(out_cols, device=self.device)] = rows[:, :, torch.as_tensor(src_cols, device=self.device)]
+        return out
+
+    def to(self, device: torch.device | str) -> "Windows":
+        """The same windows with rows and ends on ``device`` (one copy of ``(R, F0)``; batches gather there)."""
+        device = torch.device(device)
+        if device == self.device:
+            return self
+        blocks = [(o, s, e.to(device)) for o, s, e in self.blocks]
+        return Windows(self.rows.to(device), blocks[0][2], self.window, blocks)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = self.batch(torch.arange(len(self), device=self.device)).cpu().numpy()
+        return out if dtype is None else out.astype(dtype)
+
+    def __getitem__(self, key):
+        if not isinstance(key, tuple):
+            key = (key,)
+        key = key + (slice(None),) * (3 - len(key))
+        first, steps, cols = key
+        everything = isinstance(first, slice) and first == slice(None)
+        if everything and steps == slice(None):
+            return self.select_columns(cols)
+        idx = np.arange(len(self))[first] if isinstance(first, slice) else first
+        scalar = np.ndim(idx) == 0
+        idx = np.atleast_1d(np.asarray(idx))
+        if idx.dtype == bool:
+            idx = np.flatnonzero(idx)
+        single_step = isinstance(steps, (int, np.integer))
+        step_sel = slice(int(steps), int(steps) + 1 or None) if single_step else steps
+        out = self.batch(idx, step_sel if isinstance(step_sel, slice) else None).cpu().numpy()
+        if not isinstance(step_sel, slice):
+            out = out[:, step_sel]
+        if single_step:
+            out = out[:, 0]
+        out = out[..., cols]
+        return out[0] if scalar else out
+
+    def select_columns(self, cols) -> "Windows":
+        """The windows of output columns ``cols`` (an index array, slice or mask), still lazy."""
+        keep = np.arange(self.n_features)[cols]
+        if self._plain():
+            ends = self.blocks[0][2]
+            return Windows(self.rows[:, torch.as_tensor(keep, device=self.device)].contiguous(), ends, self.window)
+        blocks = []
+        position = {int(c): i for i, c in enumerate(keep)}
+        for out_cols, src_cols, ends in self.blocks:
+            mask = np.isin(out_cols, keep)
+            if mask.any():
+                blocks.append((np.array([position[int(c)] for c in out_cols[mask]]), src_cols[mask], ends))
+        return Windows(self.rows, blocks[0][2], self.window, blocks)
+
+    def _source(self, cols: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, object]]:
+        """For output columns ``cols``: (positions within ``cols``, source columns, ends) per block."""
+        position = {int(c): i for i, c in enumerate(cols)}
+        out = []
+        for out_cols, src_cols, ends in self.blocks:
+            mask = np.isin(out_cols, cols)
+            if mask.any():
+                out.append((np.array([position[int(c)] for c in out_cols[mask]]), src_cols[mask], ends))
+        return out
+
+    def permuted(self, cols: np.ndarray, perm: np.ndarray) -> "Windows":
+        """``X.copy(); X[:, :, cols] = X[perm][:, :, cols]``, lazily: the group ``cols`` reads the whole
+        window of sample ``perm[i]`` for sample ``i``."""
+        cols = np.asarray(cols)
+        perm_t = torch.as_tensor(np.asarray(perm, np.int64), device=self.device)
+        blocks = []
+        for out_cols, src_cols, ends in self.blocks:
+            mask = ~np.isin(out_cols, cols)
+            if mask.any():
+                blocks.append((out_cols[mask], src_cols[mask], ends))
+            if (~mask).any():
+                blocks.append((out_cols[~mask], src_cols[~mask], ends[perm_t]))
+        return Windows(self.rows, blocks[0][2], self.window, blocks)
+
+    def with_shadows(self, group_idx: dict[str, np.ndarray], rng: np.random.Generator) -> "Windows":
+        """The windows followed by a shadow of every group (in ``group_idx`` order): the group's columns
+        read from the windows of a random permutation of the samples, as :func:`explain.common.shadow_columns`."""
+        blocks = list(self.blocks)
+        start = self.n_features
+        for cols in group_idx.values():
+            perm = torch.as_tensor(rng.permutation(len(self)), device=self.device)
+            cols = np.asarray(cols)
+            for pos, src_cols, ends in self._source(cols):
+                blocks.append((start + pos, src_cols, ends[perm]))
+            start += len(cols)
+        return Windows(self.rows, blocks[0][2], self.window, blocks)
+
+    def take(self, idx: np.ndarray) -> "Windows":
+        """The samples ``idx``, still lazy."""
+        idx_t = torch.as_tensor(np.asarray(idx, np.int64), device=self.device)
+        return Windows(self.rows, self.blocks[0][2][idx_t], self.window, [(o, s, e[idx_t]) for o, s, e in self.blocks])
 
 
 def make_windows(

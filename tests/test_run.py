@@ -148,10 +148,10 @@ def test_several_symbols_pool_into_one_model_with_per_symbol_results(tmp_path):
 
 
 def test_too_many_windows_for_memory_is_a_clear_error(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("FEATUREPROOF_MAX_WINDOW_GB", "0.001")
+    monkeypatch.setenv("FEATUREPROOF_MAX_MEMORY_GB", "0.001")
     assert main(["run", "--no-progress", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
-    assert "GB per fold" in err and "--symbol" in err and not (tmp_path / "x").exists()
+    assert "folds need about" in err and "--symbol" in err and not (tmp_path / "x").exists()
 
 
 def test_covariate_shift_flags_price_levels_not_returns():

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from pipeline.config import RunConfig
 from pipeline.experiment import fold_data, prepare
@@ -93,3 +94,68 @@ def test_preprocessor_variants_and_clipping(scaler):
     out = pre.transform(train)
     assert np.isfinite(out).all()
     assert out[:, 1].max() <= (pre.high_[1] - pre.center_[1]) / pre.scale_[1] + 1e-9
+
+
+def test_lazy_windows_gather_exactly_the_materialised_windows():
+    """Every way the pipeline reads windows (batches, last-k steps, one step, column subsets, permuted
+    groups, shadows, subsets) equals the same operation on the materialised (N, T, F) array, bit for bit."""
+    from explain.common import shadow_columns
+    from pipeline.windows import Windows
+
+    rng = np.random.default_rng(0)
+    R, F, T = 400, 7, 6
+    rows = rng.normal(size=(R, F)).astype(np.float32)
+    ends = np.sort(rng.choice(np.arange(T - 1, R), size=120, replace=False))
+    W = Windows(rows, ends, T)
+    X = rows[ends[:, None] + np.arange(-T + 1, 1)[None, :]]           # the materialised reference
+    assert W.shape == X.shape and len(W) == len(X)
+    np.testing.assert_array_equal(np.asarray(W), X)
+    idx = rng.permutation(len(X))[:37]
+    np.testing.assert_array_equal(W[idx], X[idx])
+    np.testing.assert_array_equal(W[5], X[5])
+    np.testing.assert_array_equal(W[3:50], X[3:50])
+    np.testing.assert_array_equal(W[:, -2:, :], X[:, -2:, :])
+    np.testing.assert_array_equal(W[:, -1, :], X[:, -1, :])
+    np.testing.assert_array_equal(W[:, 0, :], X[:, 0, :])
+    keep = np.array([0, 2, 5])
+    np.testing.assert_array_equal(np.asarray(W[:, :, keep]), X[:, :, keep])
+    np.testing.assert_array_equal(W.batch(torch.as_tensor(idx)).numpy(), X[idx])
+    # a group's whole windows permuted across samples (permutation importance)
+    cols, perm = np.array([1, 4]), rng.permutation(len(X))
+    Xp = X.copy()
+    Xp[:, :, cols] = X[perm][:, :, cols]
+    P = W.permuted(cols, perm)
+    np.testing.assert_array_equal(np.asarray(P), Xp)
+    np.testing.assert_array_equal(P[idx], Xp[idx])
+    np.testing.assert_array_equal(np.asarray(P.permuted(np.array([4, 6]), perm[::-1].copy())),
+                                  _permute(Xp, np.array([4, 6]), perm[::-1]))
+    # Boruta shadows, drawn from the same random stream
+    groups = {"a": np.array([0, 1]), "b": np.array([6, 3]), "c": np.array([2])}
+    S = W.with_shadows(groups, np.random.default_rng(7))
+    ref = np.concatenate([X, shadow_columns(X, groups, np.random.default_rng(7))], axis=-1)
+    np.testing.assert_array_equal(np.asarray(S), ref)
+    np.testing.assert_array_equal(S[:, -3:, :], ref[:, -3:, :])
+    np.testing.assert_array_equal(np.asarray(S[:, :, np.array([1, 8, 10])]), ref[:, :, [1, 8, 10]])
+    np.testing.assert_array_equal(np.asarray(S.take(idx)), ref[idx])
+    np.testing.assert_array_equal(np.asarray(W.to("cpu")), X)
+
+
+def _permute(X, cols, perm):
+    out = X.copy()
+    out[:, :, cols] = X[perm][:, :, cols]
+    return out
+
+
+def test_pipeline_windows_match_the_reference_gather(sp500):
+    """The run's fold data read the same windows as WindowSet.gather."""
+    from pipeline.config import RunConfig
+    from pipeline.experiment import fold_data, prepare
+    from pipeline.featureframe import build_dataset
+
+    cfg = RunConfig(features="ohlcv+technical", window=12, folds=2, progress=False).validate()
+    dataset = build_dataset("sample", None, ["SP500"], cfg.features, None, "2010-01-01", "2013-01-01")
+    exp = prepare(cfg, dataset)
+    fd = fold_data(exp, exp.folds[0])
+    rows = fd.pre.transform(exp.ws.rows).astype(np.float32)
+    for part, idx in ((fd.X_train, exp.folds[0].train), (fd.X_test, exp.folds[0].test)):
+        np.testing.assert_array_equal(np.asarray(part), exp.ws.gather(rows, idx))
