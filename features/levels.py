@@ -38,7 +38,7 @@ def macd_levels(inp: FeatureInput) -> dict[str, pd.DataFrame]:
                                        index=inp.ohlcv.index)}
 
 
-@feature("levels")
+@feature("levels", needs=("volume",))
 def volume_level(inp: FeatureInput) -> dict[str, pd.DataFrame]:
     """Group ``volume_level``: ``log(1 + volume)``."""
     return {"volume_level": pd.DataFrame({"log_volume": np.log1p(inp.ohlcv["volume"].to_numpy(float))},

@@ -34,11 +34,18 @@ class FeatureSpecError(ValueError):
 
 @dataclass
 class FeatureInput:
-    """What a feature module sees: one symbol's OHLCV frame (plus user columns) and macro series."""
+    """What a feature module sees: one symbol's OHLCV frame (plus user columns) and macro series. Columns
+    the data lack (close-only data) are present but empty; :attr:`available` says which are filled."""
 
     ohlcv: pd.DataFrame
     macro: list[MacroSeries] = field(default_factory=list)
     extra_columns: list[str] = field(default_factory=list)
+
+    @property
+    def available(self) -> set[str]:
+        """The OHLCV columns this symbol's data actually have (close always)."""
+        return {c for c in ("open", "high", "low", "close", "volume")
+                if c in self.ohlcv.columns and self.ohlcv[c].notna().any()} | {"close"}
 
     def known_at(self, date: pd.Timestamp) -> "FeatureInput":
         """Everything as it stood at the close of ``date``: the truncation used by the causality check."""
@@ -47,13 +54,15 @@ class FeatureInput:
 
 @dataclass
 class FeatureTable:
-    """A feature frame (date index, one column per feature), its group map and its price-level columns."""
+    """A feature frame (date index, one column per feature), its group map and its price-level columns.
+    ``left_out``: modules skipped because the data lack the columns they need (module -> columns)."""
 
     frame: pd.DataFrame
     groups: dict[str, list[str]]
     levels: list[str]
     warmup_dropped: int = 0
     gaps_dropped: int = 0
+    left_out: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def columns(self) -> list[str]:
@@ -66,18 +75,20 @@ class FeatureModule:
     set_name: str
     fn: Callable[[FeatureInput], dict[str, pd.DataFrame]]
     levels: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ("close",)   # OHLCV columns the module reads
 
 
 _MODULES: dict[str, FeatureModule] = {}
 
 
-def feature(set_name: str, levels: tuple[str, ...] = ()) -> Callable:
-    """Register a feature module in ``set_name``; ``levels`` names its columns in price units."""
+def feature(set_name: str, levels: tuple[str, ...] = (), needs: tuple[str, ...] = ("close",)) -> Callable:
+    """Register a feature module in ``set_name``; ``levels`` names its columns in price units; ``needs``
+    the OHLCV columns it reads (a module is left out, with a notice, on data that lack one, e.g. close-only)."""
     if set_name not in SETS:
         raise ValueError(f"unknown feature set {set_name!r}; one of {SETS}")
 
     def register(fn: Callable[[FeatureInput], dict[str, pd.DataFrame]]) -> Callable:
-        _MODULES[fn.__name__] = FeatureModule(fn.__name__, set_name, fn, tuple(levels))
+        _MODULES[fn.__name__] = FeatureModule(fn.__name__, set_name, fn, tuple(levels), tuple(needs))
         return fn
 
     return register
@@ -112,8 +123,14 @@ def compute_raw(inp: FeatureInput, sets: list[str], modules: dict[str, FeatureMo
     names: list[str] = []
     groups: dict[str, list[str]] = {}
     levels: list[str] = []
+    left_out: dict[str, list[str]] = {}
+    available = inp.available
     for module in modules.values():
         if module.set_name not in sets:
+            continue
+        lacking = [c for c in module.needs if c not in available]
+        if lacking:
+            left_out[module.name] = lacking
             continue
         for group, block in module.fn(inp).items():
             clash = [c for c in block.columns if c in names]
@@ -126,12 +143,12 @@ def compute_raw(inp: FeatureInput, sets: list[str], modules: dict[str, FeatureMo
             arrays.append(block.to_numpy(dtype=float, copy=False).reshape(len(block), -1))
         levels.extend(module.levels)
     if not arrays:
-        return FeatureTable(pd.DataFrame(index=inp.ohlcv.index), {}, [])
+        return FeatureTable(pd.DataFrame(index=inp.ohlcv.index), {}, [], left_out=left_out)
     values = np.hstack(arrays)
     values[~np.isfinite(values)] = np.nan
     frame = pd.DataFrame(values, index=inp.ohlcv.index, columns=names)
     frame.index.name = "date"
-    return FeatureTable(frame, groups, [c for c in levels if c in names])
+    return FeatureTable(frame, groups, [c for c in levels if c in names], left_out=left_out)
 
 
 def build_features(inp: FeatureInput, spec: str = "all") -> FeatureTable:

@@ -19,7 +19,8 @@ from pipeline.config import RunConfig
 from pipeline.errors import InputError
 from pipeline.featureframe import Dataset, build_dataset
 from pipeline.model import LSTMModel, ModelConfig
-from pipeline.targets import CLASSIFICATION, make_target, momentum, persistence
+from pipeline.targets import (CLASSIFICATION, CROSS_SECTIONAL, MIN_CROSS_SECTION, forward_return, make_target, momentum,
+                              persistence, xs_signals, xs_target)
 from pipeline.train import TrainConfig, TrainResult, fit, predict, resolve_device, seed_everything
 from pipeline.windows import Fold, Preprocessor, Windows, WindowSet, make_windows, purged_walk_forward_folds, training_rows
 
@@ -104,16 +105,34 @@ def prepare(cfg: RunConfig, dataset: Dataset | None = None) -> Experiment:
                                 cfg.cache_dir, cfg.offline)
     kind, horizons = cfg.target, cfg.horizons
     targets, persist, extra = {}, {}, {}
-    for symbol, prices in dataset.prices.items():
-        close = prices["close"]
-        targets[symbol] = pd.concat([make_target(close, kind, h) for h in horizons], axis=1)
-        persist[symbol] = pd.concat([persistence(close, kind, h) for h in horizons], axis=1)
+    closes = {s: p["close"] for s, p in dataset.prices.items()}
+    panel = len(closes) >= MIN_CROSS_SECTION
+    if kind in CROSS_SECTIONAL and not panel:
+        raise InputError(f"--target {kind} compares symbols on each date: it needs at least {MIN_CROSS_SECTION} symbols "
+                         "(--symbols A,B,C, a long CSV without --symbol, or --source sample --symbols SP20)")
+    xs_y = {h: xs_target(closes, kind, h) for h in horizons} if kind in CROSS_SECTIONAL else {}
+    xs_ref = {h: xs_signals(closes, h, kind if kind in CROSS_SECTIONAL else "xs_rank") for h in horizons} if panel else {}
+    for symbol, close in closes.items():
+        if kind in CROSS_SECTIONAL:
+            targets[symbol] = pd.concat([xs_y[h][symbol] for h in horizons], axis=1)
+            persist[symbol] = pd.concat([xs_ref[h][symbol]["persistence"].rename(f"persist_h{h}") for h in horizons], axis=1)
+        else:
+            targets[symbol] = pd.concat([make_target(close, kind, h) for h in horizons], axis=1)
+            persist[symbol] = pd.concat([persistence(close, kind, h) for h in horizons], axis=1)
         extra[symbol] = {
             "close_t": close,
             "next_return": close.shift(-1) / close - 1.0,
             **{f"momentum_h{h}": momentum(close, h) for h in horizons},
+            **{f"fwd_return_h{h}": forward_return(close, h) for h in horizons},
         }
+        if panel:  # cross-sectional reference signals, known at t (the same for every horizon)
+            h0 = horizons[0]
+            extra[symbol]["xs_reversal"] = xs_ref[h0][symbol]["reversal"]
+            extra[symbol]["xs_momentum"] = xs_ref[h0][symbol]["momentum"]
     ws = make_windows({s: t.frame for s, t in dataset.tables.items()}, targets, persist, extra, cfg.window)
+    for name in ("xs_reversal", "xs_momentum"):
+        if name in ws.extra:  # a date where too few symbols had a past return: no view (rank 0.5)
+            ws.extra[name] = np.where(np.isfinite(ws.extra[name]), ws.extra[name], 0.5)
     if cfg.sample_start:
         ws = ws.subset(ws.dates >= np.datetime64(pd.Timestamp(cfg.sample_start)))
     where = f"{cfg.data or 'embedded sample'} ({', '.join(dataset.prices)})"
@@ -185,6 +204,11 @@ def run_baselines(exp: Experiment, fd: FoldData) -> tuple[dict[str, np.ndarray],
         fits = lgbm_fit(exp, fd)
         test["lightgbm"] = np.column_stack([f.pred for f in fits]) * fd.y_std + fd.y_mean
         val["lightgbm"] = np.column_stack([f.pred_val for f in fits]) * fd.y_std + fd.y_mean
+    if exp.cfg.target in CROSS_SECTIONAL:  # short-term reversal and momentum ranks (probabilities for xs_direction)
+        H = len(exp.cfg.horizons)
+        for name in ("reversal", "momentum"):
+            for part, idx in ((test, fold.test), (val, fold.val)):
+                part[name] = np.repeat(ws.extra[f"xs_{name}"][idx][:, None], H, axis=1)
     return test, val
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from features import FeatureInput, FeatureSpecError, FeatureTable, build_features, parse_feature_sets
 from pipeline.data import load_macro, load_prices
-from pipeline.errors import InputError
+from pipeline.errors import InputError, warn
 
 
 @dataclass
@@ -74,7 +74,13 @@ def build_dataset(
     tables = build_feature_tables(inputs, spec, jobs=2 if len(inputs) >= 8 else 1)
     column_sets = {tuple(t.columns) for t in tables.values()}
     if len(column_sets) > 1:
-        raise InputError("the symbols do not share the same feature columns (different user columns?); load them separately")
+        raise InputError("the symbols do not share the same feature columns (different user columns, or some "
+                         "symbols close-only?); load them separately")
+    left_out = {m: cols for t in tables.values() for m, cols in t.left_out.items()}
+    if left_out:
+        lacking = sorted({c for cols in left_out.values() for c in cols})
+        warn(f"the data have no {', '.join(lacking)}: left out the features that need them "
+             f"({', '.join(sorted(left_out))}); everything else runs as usual")
     return Dataset(prices, tables, spec)
 
 

@@ -5,14 +5,23 @@ Kinds: ``direction`` (1 if close[t+h] > close[t]), ``return`` (log return over h
 days relative to close[t]), ``drawdown`` (maximum drawdown over the next h days, <= 0) and ``volatility``
 (realized volatility, sqrt of the sum of squared daily log returns over the next h days). Columns are
 named ``<kind>_h<h>``; they never become features.
+
+Cross-sectional kinds compare each symbol with the others on the same date (several symbols needed):
+``xs_direction`` (1 if the symbol's h-day log return beats the cross-sectional median, as in Fischer &
+Krauss 2018) and ``xs_rank`` (its cross-sectional percentile rank, ``(rank - 0.5) / n``, in (0, 1)).
+Their reference signals, known at t: short-term *reversal* (rank of minus the last day's return) and
+*momentum* (rank of the return from t-21 to t-1, skipping the last day).
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-KINDS = ("direction", "return", "close", "mean_close", "drawdown", "volatility")
-CLASSIFICATION = {"direction"}
+KINDS = ("direction", "return", "close", "mean_close", "drawdown", "volatility", "xs_direction", "xs_rank")
+CLASSIFICATION = {"direction", "xs_direction"}
+CROSS_SECTIONAL = {"xs_direction", "xs_rank"}
+RETURN_LIKE = {"direction", "return", "close", "mean_close", "xs_direction", "xs_rank"}  # scores rank h-day returns
+MIN_CROSS_SECTION = 3  # symbols a date needs for cross-sectional targets, IC and portfolios
 
 
 def _forward_windows(values: np.ndarray, h: int) -> np.ndarray:
@@ -89,3 +98,60 @@ def momentum(close: pd.Series, h: int) -> pd.Series:
     out = np.full(len(c), np.nan)
     out[h:] = c[h:] - c[:-h]
     return pd.Series(out, index=close.index, name=f"momentum_h{h}")
+
+
+def forward_return(close: pd.Series, h: int) -> pd.Series:
+    """log(close[t+h] / close[t]): the realised h-day return every cross-sectional number is measured on."""
+    c = np.log(close.to_numpy(float))
+    out = np.full(len(c), np.nan)
+    out[: len(c) - h] = c[h:] - c[: len(c) - h]
+    return pd.Series(out, index=close.index, name=f"fwd_return_h{h}")
+
+
+def _panel(series: dict[str, pd.Series]) -> pd.DataFrame:
+    return pd.concat(series, axis=1, sort=True)
+
+
+def _split(panel: pd.DataFrame, index: dict[str, pd.Index], name: str) -> dict[str, pd.Series]:
+    return {s: panel[s].reindex(index[s]).rename(name) for s in index}
+
+
+def cross_sectional_rank(panel: pd.DataFrame) -> pd.DataFrame:
+    """Per date (row): percentile rank ``(rank - 0.5) / n`` of each symbol among those with a value; NaN on
+    dates with fewer than :data:`MIN_CROSS_SECTION` symbols."""
+    n = panel.notna().sum(axis=1)
+    ranks = panel.rank(axis=1, method="average").sub(0.5).div(n, axis=0)
+    return ranks.where(n >= MIN_CROSS_SECTION)
+
+
+def xs_target(closes: dict[str, pd.Series], kind: str, h: int) -> dict[str, pd.Series]:
+    """Cross-sectional target ``<kind>_h<h>`` for every symbol (see the module docstring)."""
+    panel = _panel({s: forward_return(c, h) for s, c in closes.items()})
+    n = panel.notna().sum(axis=1)
+    if kind == "xs_direction":
+        median = panel.median(axis=1)
+        y = panel.gt(median, axis=0).astype(float).where(panel.notna() & (n >= MIN_CROSS_SECTION).to_numpy()[:, None])
+    elif kind == "xs_rank":
+        y = cross_sectional_rank(panel)
+    else:
+        raise ValueError(f"not a cross-sectional target kind: {kind!r}")
+    return _split(y, {s: c.index for s, c in closes.items()}, f"{kind}_h{h}")
+
+
+def xs_signals(closes: dict[str, pd.Series], h: int, kind: str) -> dict[str, dict[str, pd.Series]]:
+    """Per symbol, the cross-sectional reference forecasts known at t, in the target's units:
+    ``reversal``, ``momentum`` and ``persistence`` (the rank of the past h-day return). For ``xs_rank``
+    they are percentile ranks; for ``xs_direction`` the same ranks read as a probability of beating the
+    median."""
+    logc = {s: np.log(c) for s, c in closes.items()}
+    past1 = _panel({s: l - l.shift(1) for s, l in logc.items()})
+    mom = _panel({s: l.shift(1) - l.shift(21) for s, l in logc.items()})
+    past_h = _panel({s: l - l.shift(h) for s, l in logc.items()})
+    index = {s: c.index for s, c in closes.items()}
+    ranks = {"reversal": cross_sectional_rank(-past1), "momentum": cross_sectional_rank(mom),
+             "persistence": cross_sectional_rank(past_h)}
+    out: dict[str, dict[str, pd.Series]] = {s: {} for s in closes}
+    for name, panel in ranks.items():
+        for s, series in _split(panel, index, name).items():
+            out[s][name] = series.round(0) if (kind == "xs_direction" and name == "persistence") else series
+    return out

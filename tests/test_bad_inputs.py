@@ -31,7 +31,7 @@ def _set(raw, row, col, value):
 CASES = {
     "empty": (lambda r: b"", ["is empty"]),
     "header_only": (lambda r: "Date,Open,High,Low,Close,Adj Close,Volume\n", ["header only"]),
-    "missing_column": (lambda r: r.drop(columns=["Volume"]), ["missing column", "volume"]),
+    "missing_column": (lambda r: r.drop(columns=["Close"]), ["missing column close"]),
     "non_numeric": (lambda r: _set(r, 10, "Close", "abc"), ["'close'", "non-numeric", "'abc'", "line 12"]),
     "bad_date": (lambda r: _set(r, 5, "Date", "2015-13-45"), ["unparseable", "'2015-13-45'", "line 7"]),
     "conflicting_duplicate": (

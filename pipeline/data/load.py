@@ -16,6 +16,7 @@ from pipeline.data.validate import validate_ohlcv
 from pipeline.errors import InputError, warn
 
 SAMPLE_SYMBOLS = ("SP500", "NASDAQ")
+SP20 = "SP20"  # the close-only panel of 20 S&P 500 constituents (sample/sp20.parquet)
 # Sample macro series: (freq, publication delay, change kind). Daily closes are used from the next
 # business day (VIX settles after the equity close; FRED posts WTI a day later); monthly averages and
 # CPI after their release following the month's end.
@@ -45,19 +46,29 @@ def _sample_path(name: str) -> Path:
 
 
 def load_sample_prices(symbols: list[str] | None = None) -> dict[str, pd.DataFrame]:
-    """The embedded S&P 500 / NASDAQ daily OHLCV (1999-2018, from ``arch.data``)."""
+    """The embedded samples: S&P 500 / NASDAQ daily OHLCV (1999-2018, from ``arch.data``) and the
+    close-only panel of 20 S&P 500 constituents (1990-2022, from ``skfolio``): ``SP20`` selects all 20,
+    a ticker such as ``AAPL`` one of them."""
     long = pd.read_parquet(_sample_path("prices.parquet"))
     long["symbol"] = long["symbol"].astype(str)
-    wanted = symbols or ["SP500"]
+    wanted = [s.upper() for s in (symbols or ["SP500"])]
+    panel = None
+    if any(s not in SAMPLE_SYMBOLS for s in wanted):
+        panel = pd.read_parquet(_sample_path("sp20.parquet"))
+        panel["symbol"] = panel["symbol"].astype(str)
+        members = sorted(panel["symbol"].unique())
+        wanted = [m for s in wanted for m in (members if s == SP20 else [s])]
     out = {}
-    for symbol in wanted:
-        part = long[long["symbol"] == symbol.upper()]
+    for symbol in dict.fromkeys(wanted):
+        part = long[long["symbol"] == symbol] if symbol in SAMPLE_SYMBOLS else panel[panel["symbol"] == symbol]
         if part.empty:
             raise InputError(
-                f"embedded sample: unknown symbol {symbol!r}; the sample holds {', '.join(SAMPLE_SYMBOLS)}"
+                f"embedded sample: unknown symbol {symbol!r}; the sample holds {', '.join(SAMPLE_SYMBOLS)}, and {SP20} "
+                f"(20 S&P 500 constituents: {', '.join(members)})"
             )
         frame = part.drop(columns="symbol").set_index("date")
-        out[symbol.upper()] = validate_ohlcv(frame, "embedded sample", symbol.upper())
+        frame.index = pd.DatetimeIndex(frame.index).astype("datetime64[ns]")
+        out[symbol] = validate_ohlcv(frame, "embedded sample", symbol)
     return out
 
 
@@ -119,10 +130,9 @@ def read_price_csv(path: str | Path, symbols: list[str] | None = None) -> dict[s
         raise InputError(f"{name}: header only, no data rows")
     if "date" not in raw.columns:
         raise InputError(f"{name}: no date column; expected a column named Date (columns: {', '.join(map(str, raw.columns))})")
-    missing = [c for c in ("open", "high", "low", "close", "volume") if c not in raw.columns]
-    if missing:
+    if "close" not in raw.columns:
         raise InputError(
-            f"{name}: missing column(s) {', '.join(missing)}; expected date, open, high, low, close, volume "
+            f"{name}: missing column close; expected date, close and, where you have them, open, high, low, volume "
             f"(found: {', '.join(map(str, raw.columns))})"
         )
     raw["_line"] = np.arange(len(raw)) + 2  # header is line 1

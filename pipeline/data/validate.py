@@ -2,6 +2,8 @@
 
 The checks follow the data contract of DESIGN.md: a tz-naive, sorted, unique ``DatetimeIndex`` named
 ``date``; float columns ``open high low close volume``; positive prices; ``high >= low``; no NaN or inf.
+Close-only data (the ``SP20`` sample, a CSV of closes) are accepted: the absent columns are kept empty
+(NaN) and listed in ``frame.attrs["absent_columns"]``; features that need them are left out.
 """
 from __future__ import annotations
 
@@ -38,13 +40,14 @@ def validate_ohlcv(frame: pd.DataFrame, source: str, symbol: str | None = None) 
     where = _where(source, symbol)
     if frame.empty:
         raise InputError(f"{where}: no data rows; check the file or the symbol/date range you asked for")
-    missing = [c for c in OHLCV if c not in frame.columns]
-    if missing:
-        raise InputError(
-            f"{where}: missing column(s) {', '.join(missing)}; expected date, open, high, low, close, volume"
-        )
+    if "close" not in frame.columns:
+        raise InputError(f"{where}: no close column; expected date, close and, where you have them, open, high, low, volume")
+    absent = [c for c in OHLCV if c not in frame.columns]  # close-only (or partial) data: kept as empty columns
+    frame = frame.copy()
+    for column in absent:
+        frame[column] = np.nan
     ordered = OHLCV + [c for c in frame.columns if c not in OHLCV]
-    frame = frame[ordered].copy()
+    frame = frame[ordered]
     if frame.index.tz is not None:
         frame.index = frame.index.tz_localize(None)
     frame.index.name = "date"
@@ -66,7 +69,7 @@ def validate_ohlcv(frame: pd.DataFrame, source: str, symbol: str | None = None) 
         warn(f"{where}: dropped {int(dup.sum())} exact duplicate row(s)")
         frame = frame[~dup]
 
-    for column in [c for c in frame.columns if c != "_line"]:
+    for column in [c for c in frame.columns if c != "_line" and c not in absent]:
         values = frame[column]
         if not pd.api.types.is_numeric_dtype(values):
             numeric = pd.to_numeric(values, errors="coerce")
@@ -112,13 +115,15 @@ def validate_ohlcv(frame: pd.DataFrame, source: str, symbol: str | None = None) 
         )
     _warn_split_like_jumps(frame, where)
     frame.attrs["symbol"] = symbol or frame.attrs.get("symbol", "")
+    frame.attrs["absent_columns"] = absent
     return frame
 
 
 def _warn_split_like_jumps(frame: pd.DataFrame, where: str, tolerance: float = 0.03) -> None:
     """Warn about overnight moves that look like unadjusted splits (close-to-open near 1/2, 1/3, ...)."""
     prev_close = frame["close"].shift(1).to_numpy()
-    ratio = frame["open"].to_numpy() / prev_close
+    start = frame["open"] if frame["open"].notna().all() else frame["close"]  # close-only: close-to-close
+    ratio = start.to_numpy() / prev_close
     hits = np.zeros(len(frame), dtype=bool)
     for r in SPLIT_RATIOS:
         hits |= np.abs(ratio - 1.0 / r) < tolerance / r
