@@ -13,7 +13,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("target and splits")
     g.add_argument("--target", default="direction",
                    help="direction (up/down), return (log return), close (price, trained as a return), mean_close, "
-                        "drawdown, volatility (default: direction)")
+                        "drawdown, volatility; with several symbols: xs_direction (beat the cross-sectional median "
+                        "return), xs_rank (cross-sectional percentile rank of the return) (default: direction)")
     g.add_argument("--horizons", type=int_list, default=[1, 5, 10], help="horizons in trading days (default 1,5,10)")
     g.add_argument("--window", type=int, default=60, help="days of history per sample (default 60)")
     g.add_argument("--folds", type=int, default=3, help="walk-forward test folds, expanding window (default 3)")
@@ -52,7 +53,10 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                         "interval instead")
     g.add_argument("--block", type=int, default=0,
                    help="bootstrap block length in test days (default 0: automatic, at least 6h and about 1.5 T^(1/3))")
-    g.add_argument("--cost-bps", type=float, default=5.0, help="strategy view: cost per unit of turnover, in bps")
+    g.add_argument("--cost-bps", type=float, default=5.0, help="strategy view and long-short book: cost per unit of turnover, in bps")
+    g.add_argument("--quantiles", type=int, default=5, help="cross-section (several symbols): score quantiles per date (default 5)")
+    g.add_argument("--top-k", type=int, default=0,
+                   help="cross-section: the long-short book holds the top and bottom k symbols (default 0: one quantile's worth)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
     p.add_argument("--config", metavar="TOML", help="read any of these flags from a TOML file; flags override it")
 
@@ -120,6 +124,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     for entry in metrics["horizon_results"]:
         print("  " + entry["verdict"])
         print("    " + entry["power"])
+    for xs in metrics.get("cross_section") or []:
+        print("  cross-section " + xs["sentence"])
     for warning in metrics.get("covariate_shift", {}).get("warnings", []):
         print("  warning: " + warning)
     s = metrics.get("strategy")

@@ -85,6 +85,8 @@ class RunConfig:
     bootstrap: int = 500
     block: int = 0               # bootstrap block length in test days; 0: automatic (>= 6h, ~1.5 T^(1/3))
     cost_bps: float = 5.0
+    quantiles: int = 5           # cross-section: score quantiles per date
+    top_k: int = 0               # cross-section: long the top k, short the bottom k (0: one quantile's worth)
     out: str | None = None
     overwrite: bool = False      # replace an existing featureproof folder at --out
     progress: bool = True
@@ -131,6 +133,8 @@ class RunConfig:
             (self.block >= 0, "--block must be 0 (automatic) or a positive number of test days"),
             (0 <= self.clip_quantile < 0.5, "--clip-quantile must be in [0, 0.5)"),
             (self.cost_bps >= 0, "--cost-bps must be 0 or positive"),
+            (2 <= self.quantiles <= 100, "--quantiles must be between 2 and 100"),
+            (self.top_k >= 0, "--top-k must be 0 (one quantile's worth) or a positive number of symbols"),
             (self.norm in ("none", "layer", "batch"), "--norm must be none, layer or batch"),
             (self.norm != "batch" or self.batch_size >= 2, "--norm batch needs --batch-size of at least 2"),
             (self.pool in ("last", "mean"), "--pool must be last or mean"),

@@ -15,6 +15,7 @@ from pipeline.experiment import Experiment
 from pipeline.inference import ALPHA
 from pipeline.metrics import DIRECTION_METRICS, REGRESSION_METRICS, compute_metrics
 from pipeline.strategy import long_flat
+from pipeline.targets import RETURN_LIKE
 
 # metrics that are a mean of per-sample values: their interval is the HAR interval of that mean over test
 # days (calibrated); the others (AUC, MCC, R², IC, ...) get a block-bootstrap interval
@@ -160,7 +161,30 @@ def evaluate(exp: Experiment) -> dict:
         entry["power"] = power_sentence(entry, clf)
         results.append(entry)
     return {"horizon_results": results, "strategy": strategy_view(exp, truth, model),
-            "covariate_shift": shift_summary(exp)}
+            "covariate_shift": shift_summary(exp), "cross_section": cross_section_view(exp, ensemble, base)}
+
+
+def cross_section_view(exp: Experiment, ensemble: np.ndarray, base: dict[str, np.ndarray]) -> list[dict] | None:
+    """Per horizon, for runs with several symbols per date and a target that ranks returns: IC, Rank IC,
+    quantile portfolios and the long-short book of the LSTM and of the reference scores (reversal,
+    momentum, LightGBM), and the LSTM's Rank IC against each (see :mod:`pipeline.cross_section`)."""
+    from pipeline.cross_section import cross_section, sentence
+
+    ws, idx, cfg = exp.ws, exp.test_idx, exp.cfg
+    if cfg.target not in RETURN_LIKE or "xs_reversal" not in ws.extra:
+        return None
+    dates, symbols = ws.dates[idx], ws.symbols[idx]
+    out = []
+    for j, h in enumerate(cfg.horizons):
+        scores = {"LSTM": ensemble[:, j], "reversal": ws.extra["xs_reversal"][idx], "momentum": ws.extra["xs_momentum"][idx]}
+        if "lightgbm" in base:
+            scores["lightgbm"] = base["lightgbm"][:, j]
+        xs = cross_section(dates, symbols, scores, ws.extra[f"fwd_return_h{h}"][idx], ws.extra["next_return"][idx], h,
+                           cfg.quantiles, cfg.top_k, cfg.cost_bps)
+        xs["horizon"] = h
+        xs["sentence"] = sentence(h, xs)
+        out.append(xs)
+    return out
 
 
 def _num(x: float, clf: bool) -> str:

@@ -95,3 +95,31 @@ def forest_plot(horizon_results: list[dict], classification: bool) -> str:
     ax.set_title("The LSTM's edge over each baseline, 95% intervals over test days (right of 0: LSTM better)", fontsize=10)
     fig.tight_layout()
     return to_data_uri(fig)
+
+
+def cross_section_chart(xs: dict) -> str:
+    """Alphalens-style: the LSTM's mean forward return per score quantile (95% intervals), and the
+    cumulative net return of every score's long-short book."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.4))
+    model = xs["scores"][xs["model"]]
+    q = model["quantiles"]
+    means = np.array([c["mean"] for c in q]) * 1e4
+    lo = means - np.array([c["ci_low"] for c in q]) * 1e4
+    hi = np.array([c["ci_high"] for c in q]) * 1e4 - means
+    ax1.bar(range(1, len(q) + 1), means, yerr=[np.nan_to_num(lo), np.nan_to_num(hi)], capsize=3, color="tab:blue", alpha=0.8)
+    ax1.axhline(0, color="black", lw=0.6)
+    ax1.set_xlabel("quantile of the LSTM's score (1 = lowest)")
+    ax1.set_ylabel(f"mean {xs['horizon']}-day return (bps)")
+    ax1.set_title(f"h={xs['horizon']}: forward return by quantile")
+    for name, res in xs["scores"].items():
+        book = res["book"]
+        if book["curve"]:
+            ax2.plot(pd.DatetimeIndex(book["curve_dates"]), book["curve"], lw=1.4 if name == xs["model"] else 0.9,
+                     label=f"{name} (Sharpe {book['sharpe']:.2f})")
+    ax2.axhline(0, color="black", lw=0.6)
+    ax2.set_title(f"long-short top/bottom {model['book']['k']}, net of {model['book']['cost_bps']:g} bps")
+    ax2.set_ylabel("cumulative return (sum)")
+    ax2.legend(fontsize=7)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return to_data_uri(fig)

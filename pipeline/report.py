@@ -63,6 +63,13 @@ def horizon_view(entry: dict, names: list[str], n_seeds: int) -> dict:
             "edge_units": "accuracy points" if clf else "MSE reduction"}
 
 
+def _test_ci(test: dict, scale: float = 1.0) -> str:
+    lo, hi = test.get("ci_low"), test.get("ci_high")
+    if lo is None or hi is None or not (np.isfinite(lo) and np.isfinite(hi)):
+        return ""
+    return f"[{scale * lo:+.4g}, {scale * hi:+.4g}]"
+
+
 def verdict_css(entry: dict) -> str:
     e = entry["edge"]
     if e["p_value"] < 0.05:
@@ -100,6 +107,22 @@ def render_run_report(exp: Experiment, metrics: dict, run_id: str, created: str,
             "b": {"annual_return": _pct(s["buy_and_hold"]["annual_return"]), "sharpe": _fmt(s["buy_and_hold"]["sharpe"], 3),
                   "max_drawdown": _pct(s["buy_and_hold"]["max_drawdown"])},
         }
+    cross = []
+    for xs in metrics.get("cross_section") or []:
+        rows = []
+        for name, r in xs["scores"].items():
+            a = xs["against"].get(name)
+            rows.append({
+                "name": name, "ic": _fmt(r["ic"]["mean"], 4), "ic_ci": _test_ci(r["ic"]), "ric": _fmt(r["rank_ic"]["mean"], 4),
+                "ric_ci": _test_ci(r["rank_ic"]), "icir": _fmt(r["rank_ic"]["ir"], 3), "ric_p": _fmt(r["rank_ic"]["p_value"], 3),
+                "spread": _fmt(1e4 * r["spread"]["mean"], 3), "spread_ci": _test_ci(r["spread"], 1e4),
+                "sharpe": _fmt(r["book"]["sharpe"], 3), "cum": _pct(r["book"]["cumulative_return"]),
+                "turnover": _fmt(r["book"]["turnover"], 3),
+                "vs": "" if a is None else f"{a['mean']:+.4f} [{a['ci_low']:+.4f}, {a['ci_high']:+.4f}], p_holm={a['p_holm']:.3g}",
+            })
+        cross.append({"horizon": xs["horizon"], "sentence": xs["sentence"], "rows": rows, "chart": figures.cross_section_chart(xs),
+                      "k": xs["scores"][xs["model"]]["book"]["k"], "quantiles": xs["quantiles"],
+                      "per_date": xs["scores"][xs["model"]]["symbols_per_date"]})
     symbols = ", ".join(exp.dataset.prices)
     first = min(pd.Timestamp(t.frame.index[0]) for t in exp.dataset.tables.values()).date()
     last = max(pd.Timestamp(t.frame.index[-1]) for t in exp.dataset.tables.values()).date()
@@ -121,7 +144,7 @@ def render_run_report(exp: Experiment, metrics: dict, run_id: str, created: str,
         forest=figures.forest_plot(metrics["horizon_results"], clf), setup=setup,
         shift_warnings=shift.get("warnings", []),
         shift_rows=[(g, f"{100 * v:.0f}%") for g, v in sorted(shift.get("worst", {}).items(), key=lambda kv: -kv[1])],
-        metric_names=list(names), horizons=horizons, strategy=strategy, figures=fig,
+        metric_names=list(names), horizons=horizons, strategy=strategy, figures=fig, cross=cross,
         folds=[f.describe(ws.dates) for f in exp.folds], purge=max(cfg.horizons), n_features=len(ws.columns),
         groups=[(g, ", ".join(c)) for g, c in exp.dataset.groups.items()], importance_link=importance_link,
     )

@@ -70,7 +70,7 @@ def checkpoint(exp: Experiment) -> dict:
 
 def _jsonable(obj):
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items() if k != "curves"}
+        return {str(k): _jsonable(v) for k, v in obj.items() if k not in ("curves", "curve", "curve_dates")}
     if isinstance(obj, (list, tuple)):
         return [_jsonable(v) for v in obj]
     if isinstance(obj, (np.floating, float)):
