@@ -1,6 +1,8 @@
 """CUDA path check, for a machine with a GPU: trainer throughput on CUDA against a bare nn.LSTM loop,
 a short run with ``--device cuda`` including the explain stage (LSTM SHAP with cuDNN disabled for the
-explanation pass), and CPU/CUDA agreement of one model's predictions.
+explanation pass), CPU/CUDA agreement of one model's predictions, and the panel shape: training
+samples/s on 500 symbols x 20 years of feature rows (2.5 M x 19, window 60), windows gathered per batch
+on the GPU from the rows held there (random rows: the GPU box need not have ``ta``).
 
     python benchmarks/gpu_check.py
 """
@@ -54,7 +56,32 @@ def check() -> int:
         cpu = predict(model, X, torch.device("cpu"))
         gpu = predict(model.to("cuda"), X, torch.device("cuda"))
         print(f"CPU vs CUDA predictions of the saved model: max |diff| {np.abs(cpu - gpu).max():.2e}")
+    panel_throughput()
     return 0
+
+
+def panel_throughput(n_rows: int = 2_515_500, n_features: int = 19, window: int = 60, epochs: int = 1) -> None:
+    """Trainer samples/s on the panel benchmark's shape, on CUDA, with lazy windows gathered on the device."""
+    from pipeline.train import TrainConfig, fit
+    from pipeline.windows import Windows
+
+    rng = np.random.default_rng(0)
+    rows = rng.normal(size=(n_rows, n_features)).astype(np.float32)
+    ends = np.arange(window - 1, n_rows)
+    n_val = len(ends) // 10
+    y = (rng.random((len(ends), 2)) > 0.5).astype(np.float32)
+    train = Windows(rows, ends[:-n_val], window)
+    val = Windows(rows, ends[-n_val:], window)
+    for batch in (128, 1024):
+        model = LSTMModel(ModelConfig(n_features=n_features, n_outputs=2))
+        cfg = TrainConfig(epochs=epochs, batch_size=batch, classification=True, progress=False, patience=5)
+        t0 = time.perf_counter()
+        res = fit(model, train, y[:-n_val], val, y[-n_val:], cfg, torch.device("cuda"))
+        torch.cuda.synchronize()
+        wall = time.perf_counter() - t0
+        print(f"panel on CUDA (batch {batch}): {len(train):,} training windows of {window} x {n_features}, "
+              f"{res.samples_per_s:,.0f} samples/s in the batch loop; epoch incl. validation {wall:.1f} s; "
+              f"GPU memory peak {torch.cuda.max_memory_allocated() / 1e9:.2f} GB")
 
 
 if __name__ == "__main__":

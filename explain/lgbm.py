@@ -29,14 +29,26 @@ class LgbmFoldResult:
 
 @dataclass
 class LgbmFit:
-    """One horizon's LightGBM fit on one fold."""
+    """One horizon's LightGBM fit on one fold. TreeSHAP (:attr:`contrib`) is computed on first use: the
+    baseline needs only the predictions, and on a 500-symbol panel TreeSHAP of every test row costs more
+    than the fit."""
 
     gain: np.ndarray            # (lags * F,)
     split: np.ndarray           # (lags * F,)
-    contrib: np.ndarray         # (n_test, lags * F) TreeSHAP values
     X_flat: np.ndarray          # (n_test, lags * F) flattened test rows
     pred: np.ndarray            # (n_test,) test predictions (probability of up, or training units)
     pred_val: np.ndarray        # (n_val,) validation predictions (the model early-stopped on these rows)
+    booster: object = None      # the fitted lightgbm.Booster
+    best_iteration: int | None = None
+    _contrib: np.ndarray | None = None
+
+    @property
+    def contrib(self) -> np.ndarray:
+        """(n_test, lags * F) TreeSHAP values (log-odds for classification), without the expected value."""
+        if self._contrib is None:
+            full = self.booster.predict(self.X_flat, pred_contrib=True, num_iteration=self.best_iteration)
+            self._contrib = full[:, :-1]  # the last column is the expected value
+        return self._contrib
 
 
 PARAMS = dict(n_estimators=300, learning_rate=0.03, num_leaves=15, min_child_samples=40, subsample=0.8,
@@ -64,9 +76,8 @@ def fit_explain(
         booster = model.booster_
         gain = booster.feature_importance("gain")
         split = booster.feature_importance("split").astype(float)
-        contrib = booster.predict(Fs, pred_contrib=True, num_iteration=model.best_iteration_ or None)
         predict = (lambda F: model.predict_proba(F)[:, 1]) if classification else model.predict
-        out.append(LgbmFit(gain, split, contrib[:, :-1], Fs, predict(Fs), predict(Fv)))  # contrib's last column: expected value
+        out.append(LgbmFit(gain, split, Fs, predict(Fs), predict(Fv), booster, model.best_iteration_ or None))
     return out
 
 

@@ -278,6 +278,24 @@ def planted_run_claims(p: Panel, h: int) -> dict[str, float]:
     return {f"run: planted signal beats always up (DM, HAR), h={h}": float(t.p_value < ALPHA and t.mean < 0)}
 
 
+def cross_section_claims(p: Panel, h: int, n_symbols: int, planted: bool = False) -> dict[str, float]:
+    """The cross-sectional tests of ``pipeline.cross_section`` (Rank IC, IC and the top-minus-bottom spread,
+    HAR over dates with the h-day overlap) on a persistent no-skill score (an AR(1) feature), or on the
+    planted signal (power)."""
+    from pipeline.cross_section import evaluate_score
+
+    score = p.signal if planted else p.noise_x
+    symbols = np.tile(np.arange(n_symbols), len(p.dates) // n_symbols)
+    nxt = np.zeros_like(score)
+    res = evaluate_score(p.dates, symbols, score, p.fwd[h], nxt, h, quantiles=min(5, n_symbols), cost_bps=0.0)
+    if planted:
+        return {f"cross-section: planted signal, Rank IC > 0 (HAR), h={h}": float(res["rank_ic"]["p_value"] < ALPHA
+                                                                                 and res["rank_ic"]["mean"] > 0)}
+    return {"cross-section: Rank IC, HAR over dates": float(res["rank_ic"]["p_value"] < ALPHA),
+            "cross-section: IC, HAR over dates": float(res["ic"]["p_value"] < ALPHA),
+            "cross-section: top-minus-bottom spread, HAR over dates": float(res["spread"]["p_value"] < ALPHA)}
+
+
 # --------------------------------------------------------------------------- the study
 def wilson(k: float, n: int) -> tuple[float, float]:
     if n == 0:
@@ -311,6 +329,8 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> pd.DataFrame:
                 add("size", h, s, {k: v for k, v in vals.items() if "covers" not in k})
                 add("coverage", h, s, {k: v for k, v in vals.items() if "covers" in k})
                 add("size", h, s, importance_claims(rng, p, h))
+                if s >= 3:
+                    add("size", h, s, cross_section_claims(p, h, s))
             if s == 1 and i < cfg.lgbm_sims:
                 add("size", 1, s, lightgbm_claims(rng, cfg.lgbm_days))
             cmp = compare_claims(rng, p, cfg.horizons, cfg.seeds)
@@ -323,6 +343,8 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> pd.DataFrame:
             for h in cfg.horizons:
                 add("power", h, s, planted_run_claims(p, h))
                 add("power", h, s, importance_claims(rng, p, h, planted=True))
+                if s >= 3:
+                    add("power", h, s, cross_section_claims(p, h, s, planted=True))
             add("power", min(cfg.horizons), s, compare_claims(rng, p, cfg.horizons, cfg.seeds, planted=True))
             if s == 1 and i < cfg.lgbm_sims:
                 add("power", 1, s, lightgbm_claims(rng, cfg.lgbm_days, planted=cfg.lgbm_beta))

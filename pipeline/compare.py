@@ -25,10 +25,11 @@ from pipeline.config import RunConfig
 from pipeline.errors import InputError
 from pipeline.evaluate import choose_comparator, headline_loss, headline_metric, metric_table
 from pipeline.executor import run_jobs
-from pipeline.experiment import Experiment, prepare
+from pipeline.experiment import Experiment, prepare, xs_reference
 from pipeline.io import atomic_dir, claim_dir, fresh_dir
 from pipeline.jobs import UnitJob, job_device, register_prepared, train_unit
 from pipeline.metrics import HIGHER_IS_BETTER, compute_metrics
+from pipeline.targets import CROSS_SECTIONAL
 from pipeline.inference import ALPHA, holm
 
 
@@ -67,11 +68,14 @@ def _baselines(exp: Experiment) -> tuple[dict[str, np.ndarray], dict[str, np.nda
                 "previous": ws.persist[exp.test_idx]}
         val = {"majority": np.concatenate([baselines.majority(ws.y[f.train], len(f.val)) for f in folds]),
                "previous": ws.persist[exp.val_idx]}
-        return test, val
-    test, val = {"persistence": ws.persist[exp.test_idx]}, {"persistence": ws.persist[exp.val_idx]}
-    if exp.cfg.target in ("return", "close"):
-        for part, idx in ((test, exp.test_idx), (val, exp.val_idx)):
-            part["momentum"] = np.column_stack([ws.extra[f"momentum_h{h}"][idx] for h in exp.cfg.horizons])
+    else:
+        test, val = {"persistence": ws.persist[exp.test_idx]}, {"persistence": ws.persist[exp.val_idx]}
+        if exp.cfg.target in ("return", "close"):
+            for part, idx in ((test, exp.test_idx), (val, exp.val_idx)):
+                part["momentum"] = np.column_stack([ws.extra[f"momentum_h{h}"][idx] for h in exp.cfg.horizons])
+    if exp.cfg.target in CROSS_SECTIONAL:  # reversal and momentum ranks, as in run
+        test.update(xs_reference(exp, exp.test_idx))
+        val.update(xs_reference(exp, exp.val_idx))
     return test, val
 
 

@@ -204,12 +204,17 @@ def run_baselines(exp: Experiment, fd: FoldData) -> tuple[dict[str, np.ndarray],
         fits = lgbm_fit(exp, fd)
         test["lightgbm"] = np.column_stack([f.pred for f in fits]) * fd.y_std + fd.y_mean
         val["lightgbm"] = np.column_stack([f.pred_val for f in fits]) * fd.y_std + fd.y_mean
-    if exp.cfg.target in CROSS_SECTIONAL:  # short-term reversal and momentum ranks (probabilities for xs_direction)
-        H = len(exp.cfg.horizons)
-        for name in ("reversal", "momentum"):
-            for part, idx in ((test, fold.test), (val, fold.val)):
-                part[name] = np.repeat(ws.extra[f"xs_{name}"][idx][:, None], H, axis=1)
+    if exp.cfg.target in CROSS_SECTIONAL:
+        test.update(xs_reference(exp, fold.test))
+        val.update(xs_reference(exp, fold.val))
     return test, val
+
+
+def xs_reference(exp: Experiment, idx: np.ndarray) -> dict[str, np.ndarray]:
+    """The cross-sectional reference forecasts of samples ``idx``, ``(n, H)``: short-term reversal and
+    momentum ranks (read as probabilities for ``xs_direction``), the same for every horizon."""
+    H = len(exp.cfg.horizons)
+    return {name: np.repeat(exp.ws.extra[f"xs_{name}"][idx][:, None], H, axis=1) for name in ("reversal", "momentum")}
 
 
 def covariate_shift(exp: Experiment, fold: Fold) -> dict[str, float]:

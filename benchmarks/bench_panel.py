@@ -1,0 +1,97 @@
+"""Panel benchmark: 500 symbols x 20 years (about 2.5 M rows), cross-sectional target, end to end.
+
+What it runs: the stages of ``python -m pipeline run --target xs_direction --horizons 1,5 --features
+ohlcv+technical --folds 1 --epochs 1`` on a synthetic panel (each symbol a 20-day block bootstrap of the
+real SP500 / NASDAQ bars, see ``bench_features.py``), with the default model (LSTM hidden 32, 1 layer,
+window 60, batch 128) and every default baseline (majority, previous, logistic, LightGBM on 5 lags,
+reversal, momentum) and evaluation (intervals, cross-section: IC, quantiles, long-short book), and writes
+the report. It prints the wall time of each stage (features, windows and folds, training with the
+baselines, evaluation, report) and the peak resident memory of this process and of the feature workers.
+
+    python benchmarks/bench_panel.py [--symbols 500] [--years 20] [--epochs 1] [--device auto]
+
+Run it on a quiet machine. Targets (2 cores, 24 GB): peak RSS <= 6 GB; features <= 5 s.
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_features import synthetic_universe  # noqa: E402
+
+from features import FeatureInput  # noqa: E402
+from pipeline.config import RunConfig  # noqa: E402
+from pipeline.evaluate import evaluate  # noqa: E402
+from pipeline.experiment import prepare, train_and_predict  # noqa: E402
+from pipeline.featureframe import Dataset, build_feature_tables  # noqa: E402
+from pipeline.run import write_run  # noqa: E402
+
+
+def peak_gb(who: int = resource.RUSAGE_SELF) -> float:
+    return resource.getrusage(who).ru_maxrss / 1e6  # Linux: KiB
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--symbols", type=int, default=500)
+    parser.add_argument("--years", type=int, default=20, help="years of daily bars (at most 20: the sample's length)")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--bootstrap", type=int, default=500)
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+
+    universe = synthetic_universe(args.symbols)
+    days = min(len(universe[0]), 252 * args.years)
+    universe = [f.iloc[-days:] for f in universe]
+    for f, name in zip(universe, [f.attrs["symbol"] for f in universe]):
+        f.attrs["symbol"] = name
+    rows = sum(len(f) for f in universe)
+    print(f"panel: {args.symbols} symbols x {days} days = {rows:,} rows; run --target xs_direction --horizons 1,5 "
+          f"--features ohlcv+technical --folds 1 --epochs {args.epochs} --device {args.device}")
+    times = {}
+
+    t0 = time.perf_counter()
+    prices = {f.attrs["symbol"]: f for f in universe}
+    tables = build_feature_tables({s: FeatureInput(f) for s, f in prices.items()}, "ohlcv+technical", jobs=2)
+    dataset = Dataset(prices, tables, "ohlcv+technical")
+    times["features"] = time.perf_counter() - t0
+
+    cfg = RunConfig(target="xs_direction", horizons=[1, 5], features="ohlcv+technical", folds=1, epochs=args.epochs,
+                    bootstrap=args.bootstrap, device=args.device, progress=True).validate()
+    t0 = time.perf_counter()
+    exp = prepare(cfg, dataset)
+    times["windows and folds"] = time.perf_counter() - t0
+    print(f"{exp.ws.n:,} windows of {cfg.window} x {len(exp.ws.columns)} features (never materialised: rows "
+          f"{exp.ws.rows.nbytes / 1e9:.2f} GB); device {exp.device}")
+
+    t0 = time.perf_counter()
+    train_and_predict(exp, log=lambda *a: None)
+    times["training (LSTM + baselines)"] = time.perf_counter() - t0
+    speed = [h.samples_per_s for h in exp.histories.values()]
+
+    t0 = time.perf_counter()
+    metrics = evaluate(exp)
+    times["evaluation"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        write_run(exp, metrics, Path(tmp) / "run")
+    times["report"] = time.perf_counter() - t0
+
+    for stage, seconds in times.items():
+        print(f"  {stage:<30} {seconds:8.1f} s")
+    print(f"  {'total':<30} {sum(times.values()):8.1f} s")
+    print(f"  LSTM training: {sum(speed) / len(speed):,.0f} samples/s (the trainer's own count, batches only)")
+    print(f"peak RSS: this process {peak_gb():.2f} GB, feature workers {peak_gb(resource.RUSAGE_CHILDREN):.2f} GB (target <= 6 GB)")
+    for xs in metrics.get("cross_section") or []:
+        print("  " + xs["sentence"])
+
+
+if __name__ == "__main__":
+    main()
