@@ -13,7 +13,7 @@ import pandas as pd
 from pipeline import inference
 from pipeline.experiment import Experiment
 from pipeline.inference import ALPHA
-from pipeline.metrics import DIRECTION_METRICS, REGRESSION_METRICS, compute_metrics
+from pipeline.metrics import DIRECTION_METRICS, REGRESSION_METRICS, WeightedMetrics, compute_metrics
 from pipeline.strategy import long_flat
 from pipeline.targets import RETURN_LIKE
 
@@ -79,9 +79,10 @@ def metric_table(clf: bool, y: np.ndarray, pred: np.ndarray, ref: np.ndarray, da
         t = inference.mean_test(inference.per_day((pred - y) ** 2, dates), h)
         ci["rmse"] = [float(np.sqrt(max(t.ci_low, 0.0))), float(np.sqrt(max(t.ci_high, 0.0)))]
     rest = [m for m in names if m not in ci]
+    weighted = WeightedMetrics(clf, y, pred, ref)  # = compute_metrics on the resampled rows, O(N) per resample
 
     def resampled(rows: np.ndarray) -> dict[str, float]:
-        every = compute_metrics(clf, y[rows], pred[rows], ref[rows])
+        every = weighted(np.bincount(rows, minlength=len(y)))
         return {m: every[m] for m in rest}
 
     boot = inference.metric_intervals(resampled, {m: values[m] for m in rest}, dates, h, n_boot, seed,

@@ -67,3 +67,86 @@ def compute_metrics(classification: bool, y: np.ndarray, pred: np.ndarray, ref: 
     if classification:
         return direction_metrics(y, pred)
     return regression_metrics(y, pred, ref if ref is not None else np.zeros_like(y))
+
+
+def _weighted_ranks(values: np.ndarray) -> "tuple[np.ndarray, np.ndarray]":
+    """What :func:`weighted_average_ranks` needs, computed once: the sort order and tie-group ids."""
+    order = np.argsort(values, kind="stable")
+    sorted_v = values[order]
+    group = np.r_[0, np.cumsum(sorted_v[1:] != sorted_v[:-1])]
+    return order, group
+
+
+def weighted_average_ranks(prep: "tuple[np.ndarray, np.ndarray]", w: np.ndarray) -> np.ndarray:
+    """Average ranks (1-based, ties averaged) that ``rankdata`` gives a sample repeated ``w[i]`` times."""
+    order, group = prep
+    gw = np.bincount(group, weights=w[order])
+    below = np.cumsum(gw) - gw
+    ranks = np.empty(len(w))
+    ranks[order] = (below + (gw + 1.0) / 2.0)[group]
+    return ranks
+
+
+def _weighted_corr(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> float:
+    W = w.sum()
+    ma, mb = (w * a).sum() / W, (w * b).sum() / W
+    va, vb = (w * (a - ma) ** 2).sum(), (w * (b - mb) ** 2).sum()
+    if va <= 1e-18 * W or vb <= 1e-18 * W:
+        return 0.0
+    return float((w * (a - ma) * (b - mb)).sum() / np.sqrt(va * vb))
+
+
+class WeightedMetrics:
+    """:func:`compute_metrics` of a bootstrap resample given as multiplicities ``w`` (N,): equal to
+    ``compute_metrics`` on the resampled rows, but O(N) per resample (sort orders are computed once), so
+    a 500-resample interval of AUC or IC on a 500-symbol panel takes seconds instead of minutes."""
+
+    def __init__(self, classification: bool, y: np.ndarray, pred: np.ndarray, ref: np.ndarray | None = None):
+        self.clf = classification
+        self.y, self.p = y.astype(float), pred.astype(float)
+        self.ref = np.zeros_like(self.y) if ref is None else ref.astype(float)
+        if classification:
+            self.prep = _weighted_ranks(self.p)
+            self.pos = self.y == 1
+            self.cell = 2 * (self.p > 0.5).astype(int) + self.pos.astype(int)  # 0 tn, 1 fn, 2 fp, 3 tp
+            pc = np.clip(self.p, 1e-7, 1 - 1e-7)
+            self.ll = -(self.y * np.log(pc) + (1 - self.y) * np.log(1 - pc))
+            self.sq = (self.p - self.y) ** 2
+        else:
+            self.change_pred, self.change_true = self.p - self.ref, self.y - self.ref
+            self.prep_a, self.prep_b = _weighted_ranks(self.change_pred), _weighted_ranks(self.change_true)
+
+    def __call__(self, w: np.ndarray) -> dict[str, float]:
+        w = w.astype(float)
+        W = w.sum()
+        y, p = self.y, self.p
+        if self.clf:
+            tn, fn, fp, tp = np.bincount(self.cell, weights=w, minlength=4)
+            tpr = tp / (tp + fn) if tp + fn else float("nan")
+            tnr = tn / (tn + fp) if tn + fp else float("nan")
+            denom = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+            n_pos, n_neg = tp + fn, tn + fp
+            if n_pos == 0 or n_neg == 0:
+                auc_w = float("nan")
+            else:
+                ranks = weighted_average_ranks(self.prep, w)
+                auc_w = float((np.dot(w * ranks, self.pos) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+            return {
+                "accuracy": float((tp + tn) / W),
+                "balanced_accuracy": float(np.nanmean([tpr, tnr])),
+                "auc": auc_w,
+                "mcc": float((tp * tn - fp * fn) / denom) if denom > 0 else 0.0,
+                "log_loss": float(np.dot(w, self.ll) / W),
+                "brier": float(np.dot(w, self.sq) / W),
+            }
+        err = p - y
+        sse_ref = float((w * (self.ref - y) ** 2).sum())
+        ra = weighted_average_ranks(self.prep_a, w)
+        rb = weighted_average_ranks(self.prep_b, w)
+        return {
+            "rmse": float(np.sqrt((w * err**2).sum() / W)),
+            "mae": float((w * np.abs(err)).sum() / W),
+            "r2": float(1 - (w * err**2).sum() / sse_ref) if sse_ref > 0 else float("nan"),
+            "sign_accuracy": float((w * (np.sign(self.change_pred) == np.sign(self.change_true))).sum() / W),
+            "ic": _weighted_corr(ra, rb, w),
+        }
