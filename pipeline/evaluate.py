@@ -100,7 +100,10 @@ def evaluate(exp: Experiment) -> dict:
     truth, model, base, ref = report_units(exp)
     ensemble = model.mean(axis=0)
     dates, symbols = ws.dates[idx], ws.symbols[idx]
-    n_symbols = len(set(symbols))
+    names_, codes = np.unique(symbols.astype(str), return_inverse=True)
+    order = np.argsort(codes, kind="stable")
+    by_symbol = dict(zip(names_, np.split(order, np.cumsum(np.bincount(codes))[:-1])))  # symbol -> its test rows
+    n_symbols = len(names_)
     results = []
     for j, h in enumerate(cfg.horizons):
         y, r, p = truth[:, j], ref[:, j], ensemble[:, j]
@@ -153,11 +156,10 @@ def evaluate(exp: Experiment) -> dict:
             entry["up_rate"] = float(y.mean())
         if n_symbols > 1:  # pooled model: the headline metric on each symbol's test days
             entry["per_symbol"] = {
-                str(s): {"n_test": int((symbols == s).sum()),
-                         "model": compute_metrics(clf, y[symbols == s], p[symbols == s], r[symbols == s])[head],
-                         "baselines": {n: compute_metrics(clf, y[symbols == s], b[symbols == s, j], r[symbols == s])[head]
-                                       for n, b in base.items()}}
-                for s in sorted(set(symbols))}
+                str(s): {"n_test": int(len(rows)),
+                         "model": compute_metrics(clf, y[rows], p[rows], r[rows])[head],
+                         "baselines": {n: compute_metrics(clf, y[rows], b[rows, j], r[rows])[head] for n, b in base.items()}}
+                for s, rows in by_symbol.items()}
         entry["verdict"] = verdict(entry, clf)
         entry["power"] = power_sentence(entry, clf)
         results.append(entry)

@@ -88,7 +88,9 @@ def test_bootstrap_zero_means_no_bootstrap_intervals(target, tiny_csv, tmp_path)
 
 FLAGS = {
     "--target": (st.sampled_from(["direction", "return", "volatility", "drawdown", "mean_close", "close"]),
-                 st.sampled_from(["price", "updown", ""])),
+                 st.sampled_from(["price", "updown", "", "xs_direction", "xs_rank"])),  # xs_*: one symbol here
+    "--quantiles": (st.sampled_from(["2", "5", "10"]), st.sampled_from(["1", "0", "-5"])),
+    "--top-k": (st.sampled_from(["0", "1", "3"]), st.sampled_from(["-1"])),
     "--horizons": (st.lists(st.integers(1, 12), min_size=1, max_size=3, unique=True).map(lambda v: ",".join(map(str, v))),
                    st.sampled_from(["0", "-1", "1,1", "a", "", "1,,", "400"])),
     "--window": (st.integers(2, 12).map(str), st.sampled_from(["1", "0", "-3", "x", "2.5", "99999"])),
