@@ -65,7 +65,7 @@ def test_model_against_references_is_tested_with_holm():
     assert set(xs["against"]) == {"noise", "half"} and xs["against"]["half"]["p_holm"] >= xs["against"]["half"]["p_value"]
 
 
-def _planted_panel_csv(path, n_sym=12, n_days=900, seed=0):
+def _planted_panel_csv(path, n_sym=12, n_days=900, seed=0, reversal=0.35):
     """A long CSV of close-only prices whose next-day return reverses part of today's (a planted
     cross-sectional reversal signal that the reversal baseline and the LSTM can find)."""
     rng = np.random.default_rng(seed)
@@ -75,7 +75,7 @@ def _planted_panel_csv(path, n_sym=12, n_days=900, seed=0):
         r = np.zeros(n_days)
         eps = rng.standard_t(5, size=n_days) * 0.012
         for t in range(1, n_days):
-            r[t] = -0.35 * eps[t - 1] + eps[t]
+            r[t] = -reversal * eps[t - 1] + eps[t]
         close = 50 * np.exp(np.cumsum(r))
         parts.append(pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "symbol": f"S{i:02d}", "close": close}))
     pd.concat(parts).to_csv(path, index=False)
@@ -100,6 +100,20 @@ def test_planted_panel_end_to_end_close_only(tmp_path, capsys):
     html = (out / "index.html").read_text()
     assert "Cross-section" in html and "Rank IC" in html and "long-short" in html
     assert set(metrics["horizon_results"][0]["baselines"]) >= {"reversal", "momentum", "lightgbm"}
+
+
+def test_random_walk_panel_end_to_end_finds_nothing(tmp_path):
+    """Independent random walks through the whole pipeline: every score's Rank IC interval covers zero."""
+    data = tmp_path / "panel.csv"
+    _planted_panel_csv(data, seed=4, reversal=0.0)
+    out = tmp_path / "run"
+    assert main(["run", "--data", str(data), "--target", "xs_rank", "--horizons", "1,5", "--features", "ohlcv",
+                 "--window", "5", "--hidden", "8", "--epochs", "4", "--folds", "1", "--bootstrap", "0", "--no-explain",
+                 "--ablation", "none", "--no-progress", "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    for xs in metrics["cross_section"]:
+        for name, res in xs["scores"].items():
+            assert res["rank_ic"]["ci_low"] < 0 < res["rank_ic"]["ci_high"], (xs["horizon"], name, res["rank_ic"])
 
 
 def test_xs_target_needs_several_symbols(tiny_csv, tmp_path, capsys):
