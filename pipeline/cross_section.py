@@ -165,6 +165,10 @@ def sentence(h: int, xs: dict) -> str:
         b = xs["scores"][best]["rank_ic"]["mean"]
         a = xs["against"][best]
         ref = (f"; the best reference, {best}, has {b:+.4f} (LSTM − {best}: {a['mean']:+.4f}, p_holm={a.get('p_holm', float('nan')):.3g})")
+    if 2 * book["k"] > m["symbols_per_date"]:
+        tail = f" No long-short book: top/bottom {book['k']} needs {2 * book['k']} symbols a day (lower --top-k)."
+    else:
+        tail = (f" Long-short top/bottom {book['k']}: Sharpe {book['sharpe']:.2f} after {book['cost_bps']:g} bps costs, "
+                f"turnover {book['turnover']:.2f} per day.")
     return (f"h={h}: Rank IC {ric['mean']:+.4f} (95% CI [{ric['ci_low']:+.4f}, {ric['ci_high']:+.4f}], ICIR {ric['ir']:.2f}, "
-            f"{m['n_dates']:,} dates), {verdict}{ref}. Long-short top/bottom {book['k']}: Sharpe {book['sharpe']:.2f} "
-            f"after {book['cost_bps']:g} bps costs, turnover {book['turnover']:.2f} per day.")
+            f"{m['n_dates']:,} dates), {verdict}{ref}.{tail}")
