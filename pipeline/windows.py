@@ -105,10 +105,25 @@ class Windows:
         if self._plain():
             return self.rows[self.blocks[0][2][idx][:, None] + offsets[None, :]]
         out = torch.empty((len(idx), len(offsets), self.n_features), dtype=self.rows.dtype, device=self.device)
-        for out_cols, src_cols, ends in self.blocks:
-            rows = self.rows[ends[idx][:, None] + offsets[None, :]]
-            out[:, :, torch.as_tensor(out_cols, device=self.device)] = rows[:, :, torch.as_tensor(src_cols, device=self.device)]
+        for k, (out_cols, _, ends) in enumerate(self.blocks):
+            out[:, :, self._out_cols(k)] = self._source_rows(k)[ends[idx][:, None] + offsets[None, :]]
         return out
+
+    def _source_rows(self, k: int) -> torch.Tensor:
+        """Block ``k``'s source columns of the rows, ``(R, len(src))``, made contiguous once: each batch then
+        gathers only the columns it needs."""
+        cache = self.__dict__.setdefault("_sub", {})
+        if k not in cache:
+            src = self.blocks[k][1]
+            full = len(src) == self.rows.shape[1] and bool((src == np.arange(len(src))).all())
+            cache[k] = self.rows if full else self.rows[:, torch.as_tensor(src, device=self.device)].contiguous()
+        return cache[k]
+
+    def _out_cols(self, k: int) -> torch.Tensor:
+        cache = self.__dict__.setdefault("_out", {})
+        if k not in cache:
+            cache[k] = torch.as_tensor(self.blocks[k][0], device=self.device)
+        return cache[k]
 
     def to(self, device: torch.device | str) -> "Windows":
         """The same windows with rows and ends on ``device`` (one copy of ``(R, F0)``; batches gather there)."""
