@@ -20,7 +20,7 @@ from pipeline.errors import InputError
 from pipeline.featureframe import Dataset, build_dataset
 from pipeline.model import LSTMModel, ModelConfig
 from pipeline.targets import (CLASSIFICATION, CROSS_SECTIONAL, MIN_CROSS_SECTION, forward_return, make_target, momentum,
-                              persistence, xs_signals, xs_target)
+                              persistence, xs_persistence, xs_signals, xs_target)
 from pipeline.train import TrainConfig, TrainResult, fit, predict, resolve_device, seed_everything
 from pipeline.windows import Fold, Preprocessor, Windows, WindowSet, make_windows, purged_walk_forward_folds, training_rows
 
@@ -111,11 +111,12 @@ def prepare(cfg: RunConfig, dataset: Dataset | None = None) -> Experiment:
         raise InputError(f"--target {kind} compares symbols on each date: it needs at least {MIN_CROSS_SECTION} symbols "
                          "(--symbols A,B,C, a long CSV without --symbol, or --source sample --symbols SP20)")
     xs_y = {h: xs_target(closes, kind, h) for h in horizons} if kind in CROSS_SECTIONAL else {}
-    xs_ref = {h: xs_signals(closes, h, kind if kind in CROSS_SECTIONAL else "xs_rank") for h in horizons} if panel else {}
+    xs_persist = {h: xs_persistence(closes, kind, h) for h in horizons} if kind in CROSS_SECTIONAL else {}
+    xs_ref = xs_signals(closes) if panel else {}  # reversal and momentum: the same for every horizon
     for symbol, close in closes.items():
         if kind in CROSS_SECTIONAL:
             targets[symbol] = pd.concat([xs_y[h][symbol] for h in horizons], axis=1)
-            persist[symbol] = pd.concat([xs_ref[h][symbol]["persistence"].rename(f"persist_h{h}") for h in horizons], axis=1)
+            persist[symbol] = pd.concat([xs_persist[h][symbol] for h in horizons], axis=1)
         else:
             targets[symbol] = pd.concat([make_target(close, kind, h) for h in horizons], axis=1)
             persist[symbol] = pd.concat([persistence(close, kind, h) for h in horizons], axis=1)
@@ -126,9 +127,8 @@ def prepare(cfg: RunConfig, dataset: Dataset | None = None) -> Experiment:
             **{f"fwd_return_h{h}": forward_return(close, h) for h in horizons},
         }
         if panel:  # cross-sectional reference signals, known at t (the same for every horizon)
-            h0 = horizons[0]
-            extra[symbol]["xs_reversal"] = xs_ref[h0][symbol]["reversal"]
-            extra[symbol]["xs_momentum"] = xs_ref[h0][symbol]["momentum"]
+            extra[symbol]["xs_reversal"] = xs_ref[symbol]["reversal"]
+            extra[symbol]["xs_momentum"] = xs_ref[symbol]["momentum"]
     ws = make_windows({s: t.frame for s, t in dataset.tables.items()}, targets, persist, extra, cfg.window)
     for name in ("xs_reversal", "xs_momentum"):
         if name in ws.extra:  # a date where too few symbols had a past return: no view (rank 0.5)

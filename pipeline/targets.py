@@ -138,20 +138,25 @@ def xs_target(closes: dict[str, pd.Series], kind: str, h: int) -> dict[str, pd.S
     return _split(y, {s: c.index for s, c in closes.items()}, f"{kind}_h{h}")
 
 
-def xs_signals(closes: dict[str, pd.Series], h: int, kind: str) -> dict[str, dict[str, pd.Series]]:
-    """Per symbol, the cross-sectional reference forecasts known at t, in the target's units:
-    ``reversal``, ``momentum`` and ``persistence`` (the rank of the past h-day return). For ``xs_rank``
-    they are percentile ranks; for ``xs_direction`` the same ranks read as a probability of beating the
-    median."""
+def xs_signals(closes: dict[str, pd.Series]) -> dict[str, dict[str, pd.Series]]:
+    """Per symbol, the cross-sectional reference forecasts known at t (the same for every horizon), as
+    percentile ranks: ``reversal`` (rank of minus the last day's return) and ``momentum`` (rank of the
+    return from t-21 to t-1). For ``xs_direction`` the ranks read as a probability of beating the median."""
     logc = {s: np.log(c) for s, c in closes.items()}
-    past1 = _panel({s: l - l.shift(1) for s, l in logc.items()})
-    mom = _panel({s: l.shift(1) - l.shift(21) for s, l in logc.items()})
-    past_h = _panel({s: l - l.shift(h) for s, l in logc.items()})
+    ranks = {"reversal": cross_sectional_rank(-_panel({s: l - l.shift(1) for s, l in logc.items()})),
+             "momentum": cross_sectional_rank(_panel({s: l.shift(1) - l.shift(21) for s, l in logc.items()}))}
     index = {s: c.index for s, c in closes.items()}
-    ranks = {"reversal": cross_sectional_rank(-past1), "momentum": cross_sectional_rank(mom),
-             "persistence": cross_sectional_rank(past_h)}
     out: dict[str, dict[str, pd.Series]] = {s: {} for s in closes}
     for name, panel in ranks.items():
         for s, series in _split(panel, index, name).items():
-            out[s][name] = series.round(0) if (kind == "xs_direction" and name == "persistence") else series
+            out[s][name] = series
     return out
+
+
+def xs_persistence(closes: dict[str, pd.Series], kind: str, h: int) -> dict[str, pd.Series]:
+    """The persistence forecast of a cross-sectional target: the rank of the past h-day return (rounded
+    to beat / not beat the median for ``xs_direction``)."""
+    logc = {s: np.log(c) for s, c in closes.items()}
+    rank = cross_sectional_rank(_panel({s: l - l.shift(h) for s, l in logc.items()}))
+    out = _split(rank, {s: c.index for s, c in closes.items()}, f"persist_h{h}")
+    return {s: v.round(0) for s, v in out.items()} if kind == "xs_direction" else out
