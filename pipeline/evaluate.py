@@ -79,7 +79,8 @@ def metric_table(clf: bool, y: np.ndarray, pred: np.ndarray, ref: np.ndarray, da
         t = inference.mean_test(inference.per_day((pred - y) ** 2, dates), h)
         ci["rmse"] = [float(np.sqrt(max(t.ci_low, 0.0))), float(np.sqrt(max(t.ci_high, 0.0)))]
     rest = [m for m in names if m not in ci]
-    weighted = WeightedMetrics(clf, y, pred, ref)  # = compute_metrics on the resampled rows, O(N) per resample
+    # = compute_metrics on the resampled rows, O(N) per resample; its sorts are only worth it with a bootstrap
+    weighted = WeightedMetrics(clf, y, pred, ref) if rest and n_boot > 0 else None
 
     def resampled(rows: np.ndarray) -> dict[str, float]:
         every = weighted(np.bincount(rows, minlength=len(y)))
