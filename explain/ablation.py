@@ -1,9 +1,11 @@
 """Ablation by feature group, measured as the change of a per-sample loss on the test windows, so the
 caller can judge it over test days (intervals, tests against a noise floor).
 
-* :func:`group_permutation`: on each fold's test windows, permute one group's *whole window* (all its
-  columns at every lag) across samples, ``n_repeats`` times, and record each sample's loss increase of
-  the fold's prediction (the seed ensemble). A group the model ignores scores exactly 0: that is its floor.
+* :func:`permutation_importance`: on each fold's test windows, permute a set of columns over a stretch of
+  lags (a group's *whole window*, a lag block of a group, a correlation cluster) across samples,
+  ``n_repeats`` times, and record each sample's loss increase of the fold's prediction (the seed
+  ensemble). Columns the model ignores score exactly 0: that is the floor. :func:`group_permutation`
+  is the whole-window case per group.
 * :func:`drop_group_retrain`: for each group, retrain every (fold, seed) unit without it and record each
   test sample's loss increase of the drop-group ensemble over the full ensemble. The noise floor is a
   reseeded full model: what retraining alone changes. The caller runs the jobs (local pool or Ray).
@@ -12,38 +14,72 @@ caller can judge it over test days (intervals, tests against a noise floor).
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Callable, Hashable, Iterable
 
 import numpy as np
 
 Loss = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
+def permutation_importance(
+    folds: Iterable[tuple[Callable[[np.ndarray], np.ndarray], np.ndarray, np.ndarray]],
+    targets: dict[Hashable, tuple[np.ndarray, slice | None]], horizons: list[int], loss: Loss, n_repeats: int = 10,
+    seed: int = 0, chunk: int = 8192,
+) -> dict[tuple[int, Hashable], list[np.ndarray]]:
+    """``folds``: (predict(X) -> (N, H), X_test (N, T, F), y_test (N, H)) per fold, in test order.
+    ``targets``: key -> (columns, time steps or ``None`` for the whole window); each is permuted across
+    samples (one permutation of the samples per repeat: the block moves as a whole). Predictions run on
+    chunks of ``chunk`` windows, all repeats of a key together. When a block leaves the first ``a`` steps
+    unchanged and ``predict`` has ``split(X, a, repeats) -> tail_predict | None``, the model runs those
+    steps once per chunk and only the remaining ones per repeat (exact for a one-directional LSTM).
+    Returns ``(horizon, key) -> [per-sample mean loss increase (N_fold,) per fold]``."""
+    rng = np.random.default_rng(seed)
+    out: dict[tuple[int, Hashable], list[np.ndarray]] = {}
+    H = len(horizons)
+    for predict, X, y in folds:
+        n, T = len(X), X.shape[1]
+        base = predict(X)
+        base_loss = np.column_stack([loss(y[:, j], base[:, j]) for j in range(H)])
+        perms = {key: [rng.permutation(n) for _ in range(n_repeats)] for key in targets}
+        inc = {key: np.zeros_like(base_loss) for key in targets}
+        lazy = {k for k, (_, steps) in targets.items() if steps is None and hasattr(X, "permuted")}
+        for key in lazy:  # lazy windows: the group reads other samples' windows, no copy
+            for perm in perms[key]:
+                pred = predict(X.permuted(targets[key][0], perm))
+                inc[key] += np.column_stack([loss(y[:, j], pred[:, j]) for j in range(H)]) - base_loss
+        by_start: dict[int, list[Hashable]] = {}
+        for key, (_, steps) in targets.items():
+            if key not in lazy:
+                by_start.setdefault(range(T)[steps or slice(None)].start, []).append(key)
+        per = max(1, chunk // n_repeats)
+        for i0 in range(0, n if by_start else 0, per):
+            idx = np.arange(i0, min(n, i0 + per))
+            own = np.asarray(X[idx], dtype=np.float32)
+            for a, keys in by_start.items():
+                tail = predict.split(own, a, n_repeats) if a > 0 and hasattr(predict, "split") else None
+                for key in keys:
+                    cols, steps = targets[key]
+                    steps = steps or slice(None)
+                    batch = np.concatenate([own] * n_repeats)
+                    for r, perm in enumerate(perms[key]):
+                        other = np.asarray(X[perm[idx]], dtype=np.float32)
+                        batch[r * len(idx):(r + 1) * len(idx), steps, cols] = other[:, steps][..., cols]
+                    pred = (tail(batch[:, a:]) if tail is not None else predict(batch)).reshape(n_repeats, len(idx), -1)
+                    for r in range(n_repeats):
+                        inc[key][idx] += np.column_stack([loss(y[idx, j], pred[r, :, j]) for j in range(H)]) - base_loss[idx]
+        for key in targets:
+            for j, h in enumerate(horizons):
+                out.setdefault((h, key), []).append(inc[key][:, j] / n_repeats)
+    return out
+
+
 def group_permutation(
     folds: Iterable[tuple[Callable[[np.ndarray], np.ndarray], np.ndarray, np.ndarray]],
     group_idx: dict[str, np.ndarray], horizons: list[int], loss: Loss, n_repeats: int = 10, seed: int = 0,
 ) -> dict[tuple[int, str], list[np.ndarray]]:
-    """``folds``: (predict(X) -> (N, H), X_test (N, T, F), y_test (N, H)) per fold, in test order.
-    Returns ``(horizon, group) -> [per-sample mean loss increase (N_fold,) per fold]``."""
-    rng = np.random.default_rng(seed)
-    out: dict[tuple[int, str], list[np.ndarray]] = {}
-    for predict, X, y in folds:
-        base = predict(X)
-        base_loss = np.column_stack([loss(y[:, j], base[:, j]) for j in range(len(horizons))])
-        for group, cols in group_idx.items():
-            inc = np.zeros_like(base_loss)
-            for _ in range(n_repeats):
-                perm = rng.permutation(len(X))
-                if hasattr(X, "permuted"):  # lazy windows: no copy of the test windows
-                    Xp = X.permuted(cols, perm)
-                else:
-                    Xp = X.copy()
-                    Xp[:, :, cols] = X[perm][:, :, cols]
-                pred = predict(Xp)
-                inc += np.column_stack([loss(y[:, j], pred[:, j]) for j in range(len(horizons))]) - base_loss
-            for j, h in enumerate(horizons):
-                out.setdefault((h, group), []).append(inc[:, j] / n_repeats)
-    return out
+    """Each group's whole window permuted: :func:`permutation_importance` with every lag."""
+    return permutation_importance(folds, {g: (cols, None) for g, cols in group_idx.items()}, horizons, loss,
+                                  n_repeats, seed)
 
 
 def drop_group_retrain(

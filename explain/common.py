@@ -14,7 +14,8 @@ class Importance:
     folds: ``basis``); ``floor``: the value a group with nothing to offer gets (permutation: 0; retrain: a
     reseeded full model; LightGBM and TreeSHAP: the largest time-shuffled shadow group); ``p_value``
     (Holm over groups) of "above the floor" where a calibrated test exists; ``clears``: whether the group
-    clears the floor; ``units``: per-fold (and seed) values, for stability."""
+    clears the floor; ``units``: per-fold (and seed) values, for stability; ``periods``: the value with its
+    interval over the test days of each fold (importance by period)."""
 
     horizon: int
     group: str
@@ -27,6 +28,8 @@ class Importance:
     p_value: float = float("nan")
     clears: bool | None = None
     basis: str = "test days"
+    block: str = ""                                   # lag block (temporal importance), "" = every lag
+    periods: dict[str, tuple[float, float, float]] = field(default_factory=dict)  # test period -> (mean, lo, hi)
 
 
 def group_indices(columns: list[str], groups: dict[str, list[str]]) -> dict[str, np.ndarray]:

@@ -51,33 +51,41 @@ class LgbmFit:
         return self._contrib
 
 
-PARAMS = dict(n_estimators=300, learning_rate=0.03, num_leaves=15, min_child_samples=40, subsample=0.8,
-              subsample_freq=1, colsample_bytree=0.8, reg_lambda=1.0, verbose=-1, deterministic=True,
-              force_row_wise=True, importance_type="gain")
+# 63 histogram bins: plenty for a few thousand rows, and half the training time of 255 (the fits run per
+# fold and horizon, and again with a shadow of every group in the explain stage).
+PARAMS = dict(learning_rate=0.03, num_leaves=15, min_data_in_leaf=40, bagging_fraction=0.8, bagging_freq=1,
+              feature_fraction=0.8, lambda_l2=1.0, max_bin=63, verbose=-1, deterministic=True, force_col_wise=True)
+ROUNDS, PATIENCE = 300, 30
 
 
 def fit_explain(
     X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, X_test: np.ndarray,
     classification: bool, lags: int, seed: int = 0, n_jobs: int = 2,
 ) -> list[LgbmFit]:
-    """One :class:`LgbmFit` per horizon (column of ``y_train``), on the last ``lags`` steps flattened."""
+    """One :class:`LgbmFit` per horizon (column of ``y_train``), on the last ``lags`` steps flattened,
+    early-stopped on the validation rows. The binned training and validation sets are built once and
+    shared by the horizons (only the labels change)."""
     import lightgbm as lgb
 
     lags = min(lags, X_train.shape[1])
-    flat = lambda X: X[:, -lags:, :].reshape(len(X), -1)  # noqa: E731
+    flat = lambda X: np.asarray(X[:, -lags:, :], dtype=np.float32).reshape(len(X), -1)  # noqa: E731
     Ft, Fv, Fs = flat(X_train), flat(X_val), flat(X_test)
+    params = {**PARAMS, "objective": "binary" if classification else "regression", "seed": seed, "num_threads": n_jobs}
+    train = lgb.Dataset(Ft, y_train[:, 0], params={"max_bin": PARAMS["max_bin"], "verbose": -1}, free_raw_data=False)
+    val = lgb.Dataset(Fv, y_val[:, 0], reference=train, free_raw_data=False)
     out = []
     for j in range(y_train.shape[1]):
-        cls = lgb.LGBMClassifier if classification else lgb.LGBMRegressor
-        model = cls(**{**PARAMS, "random_state": seed, "n_jobs": n_jobs})
+        train.set_label(y_train[:, j]) if j else None
+        val.set_label(y_val[:, j]) if j else None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model.fit(Ft, y_train[:, j], eval_set=[(Fv, y_val[:, j])], callbacks=[lgb.early_stopping(30, verbose=False)])
-        booster = model.booster_
-        gain = booster.feature_importance("gain")
-        split = booster.feature_importance("split").astype(float)
-        predict = (lambda F: model.predict_proba(F)[:, 1]) if classification else model.predict
-        out.append(LgbmFit(gain, split, Fs, predict(Fs), predict(Fv), booster, model.best_iteration_ or None))
+            booster = lgb.train(params, train, ROUNDS, valid_sets=[val],
+                                callbacks=[lgb.early_stopping(PATIENCE, verbose=False)])
+        best = booster.best_iteration or None
+        gain = booster.feature_importance("gain", iteration=best)
+        split = booster.feature_importance("split", iteration=best).astype(float)
+        predict = lambda F: booster.predict(F, num_iteration=best)  # noqa: E731  (probability of up, or values)
+        out.append(LgbmFit(gain, split, Fs, predict(Fs), predict(Fv), booster, best))
     return out
 
 

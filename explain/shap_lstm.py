@@ -1,10 +1,11 @@
-"""SHAP on the LSTM with expected gradients (``shap.GradientExplainer``).
+"""Summaries of gradient attributions on the LSTM, and ``shap.GradientExplainer`` as the reference.
 
-``shap.DeepExplainer`` does not support ``nn.LSTM`` (and fails its additivity check), so it is not used.
-The model is wrapped to return a 2-D tensor ``(N, H)`` and put in eval mode (dropout off). cuDNN's RNN
-backward refuses eval mode, so on CUDA the explanation pass runs with cuDNN disabled.
+The run computes expected gradients with the batched :func:`explain.gradients.expected_gradients` (the
+same estimator); :func:`reference_expected_gradients` calls ``shap.GradientExplainer`` itself and is kept
+to check it (``shap.DeepExplainer`` does not support ``nn.LSTM``). It loops over samples and outputs and
+runs with cuDNN disabled on CUDA.
 
-From attributions phi ``(N, T, F, H)``: per feature and group ``mean_n |sum_t phi|``, per lag
+From attributions phi ``(N, T, F, H)`` (expected or integrated gradients): per feature and group ``mean_n |sum_t phi|``, per lag
 ``mean_n |sum_f phi|``, a feature x lag heatmap ``mean_n |phi|``, and a beeswarm of ``sum_t phi``
 against the feature's last value.
 """
@@ -33,6 +34,8 @@ class TwoD(nn.Module):
 
 @dataclass
 class LstmShapResult:
+    """One (fold, seed) model's attributions on its explained test windows."""
+
     fold: int
     seed: int
     phi: np.ndarray      # (N, T, F, H)
@@ -40,10 +43,11 @@ class LstmShapResult:
     test_pos: np.ndarray  # (N,) positions of the explained windows in the run's test order
 
 
-def expected_gradients(
+def reference_expected_gradients(
     model: nn.Module, background: np.ndarray, X: np.ndarray, device: torch.device, nsamples: int = 64, seed: int = 0,
 ) -> np.ndarray:
-    """phi ``(N, T, F, H)`` of ``model`` on windows ``X`` against ``background`` windows."""
+    """phi ``(N, T, F, H)`` of ``model`` on windows ``X`` against ``background`` windows, by
+    ``shap.GradientExplainer`` (slow; the reference for :func:`explain.gradients.expected_gradients`)."""
     import shap
 
     wrapped = TwoD(model).to(device).eval()

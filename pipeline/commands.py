@@ -78,9 +78,17 @@ def add_explain_options(p: argparse.ArgumentParser) -> None:
                    help="group ablation: permute (default) shuffles a group's windows on the test set; retrain "
                         "retrains without each group (a training run per group, in parallel)")
     g.add_argument("--no-explain", dest="explain", action="store_false",
-                   help="skip LightGBM importance/TreeSHAP and SHAP on the LSTM")
-    g.add_argument("--permutation-repeats", type=int, default=10, help="repeats per group for permutation (default 10; fewer is noisier, never biased)")
-    g.add_argument("--shap-windows", type=int, default=500, help="test windows explained by LSTM SHAP (default 500)")
+                   help="skip LightGBM importance/TreeSHAP and the gradient attributions on the LSTM")
+    g.add_argument("--permutation-repeats", type=int, default=5,
+                   help="repeats per group for permutation (default 5, as in the calibration study; fewer is noisier, never biased)")
+    g.add_argument("--lag-repeats", type=int, default=2,
+                   help="repeats per group x lag block and per correlation cluster for permutation (default 2)")
+    g.add_argument("--shap-windows", type=int, default=500, help="test windows explained by expected gradients (default 500)")
+    g.add_argument("--ig-windows", type=int, default=100, help="test windows explained by integrated gradients (default 100)")
+    g.add_argument("--shap-floor", action="store_true",
+                   help="also train a twin LSTM per fold beside shadow features for an expected-gradients noise floor (slow)")
+    g.add_argument("--no-clusters", dest="clusters", action="store_false",
+                   help="skip the correlation clusters and their importance")
     add_executor_options(p)
 
 
@@ -91,13 +99,18 @@ def explain_config(args: argparse.Namespace):
 
     check_executor_options(args)
     if args.permutation_repeats < 1:
-        raise InputError("--permutation-repeats must be at least 1 (10 or more recommended)")
+        raise InputError("--permutation-repeats must be at least 1 (5 or more recommended)")
     if args.shap_windows < 1:
         raise InputError("--shap-windows must be at least 1")
+    if args.ig_windows < 1:
+        raise InputError("--ig-windows must be at least 1")
+    if args.lag_repeats < 1:
+        raise InputError("--lag-repeats must be at least 1")
     if args.lgbm_lags is not None and args.lgbm_lags < 1:
         raise InputError("--lgbm-lags must be at least 1")
     return ExplainConfig(ablation=args.ablation, explain=args.explain, n_repeats=args.permutation_repeats,
-                         shap_windows=args.shap_windows, jobs=args.jobs,
+                         lag_repeats=args.lag_repeats, shap_windows=args.shap_windows, ig_windows=args.ig_windows,
+                         shap_floor=args.shap_floor, clusters=args.clusters, jobs=args.jobs,
                          lgbm_lags=args.lgbm_lags if args.lgbm_lags is not None else 0,
                          executor=args.executor, ray_address=args.ray_address, gpus_per_job=args.gpus_per_job)
 

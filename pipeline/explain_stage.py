@@ -1,11 +1,15 @@
 """The explain stage of a run: wires the :class:`Experiment`'s models, trainer and fold data into the
-``explain`` package (as callables), judges every importance over test days with :mod:`pipeline.inference`,
-and writes ``importance.csv`` and ``importance.html``.
+``explain`` package (as callables), judges every importance over test days with :mod:`pipeline.inference`
+(:mod:`pipeline.explain_judge`), and writes ``importance.csv`` and ``importance.html``.
 
 Methods, each with an interval and a noise floor:
 
 * ``permutation`` (default): per-sample loss increase of the seed ensemble when a group's windows are
   shuffled across test samples; floor 0; one-sided HAR test over test days, Holm over groups.
+* temporal importance (with ``permutation``): the same for each lag block of each group (the last day,
+  days 2-5, 6-20, 21-60), Holm over the group x block cells; plus the expected-gradients mass per lag.
+* clustered importance: features clustered by correlation distance on the training rows (silhouette cut);
+  permutation and expected gradients per cluster, beside the groups; clusters that span groups are named.
 * ``ablation_retrain`` (``--ablation retrain|both``): loss increase of the drop-group ensemble over the
   full one; floor: the full model retrained with other seeds; the test compares the drop-group model
   with that reseeded model over test days, Holm over groups.
@@ -16,12 +20,14 @@ Methods, each with an interval and a noise floor:
   calibration study). TreeSHAP: interval over test days; a group clears when it is above the shadow
   floor *and* its signed attributions align with the realised outcomes out of sample (one-sided test of
   their covariance over test days, Holm over groups).
-* ``lstm_shap``: expected gradients on the run's LSTMs, interval over test days; the same out-of-sample
-  alignment test. Floor: a twin LSTM per fold trained alongside a time-shuffled shadow of every group; the
-  largest shadow's attribution, as a share of the twin's total, in the run's units.
+* ``lstm_shap`` (expected gradients) and ``integrated_gradients`` on the run's LSTMs
+  (:mod:`pipeline.explain_lstm`): interval over test days, the same out-of-sample alignment test; with
+  ``--shap-floor``, a floor from a twin LSTM trained alongside shadows. Sanity checks: model
+  randomisation and infidelity.
 
-Importance is a *finding* only where the model has skill over the comparator at that horizon (the skill
-gate, from the run's verdict) and the group clears the floor.
+Every test-day importance is also given per test period (fold). Importance is a *finding* only where the
+model has skill over the comparator at that horizon (the skill gate, from the run's verdict) and the
+group clears the floor.
 """
 from __future__ import annotations
 
@@ -34,28 +40,30 @@ import numpy as np
 import pandas as pd
 import torch
 
-from explain import ablation, agreement
+from explain import ablation, agreement, clusters as clustering, shap_lstm, temporal
 from explain import lgbm as lgbm_explain
-from explain import shap_lstm
 from explain.common import Importance, group_indices
-from pipeline import inference
-from pipeline.evaluate import DAY_MEAN_METRICS
 from pipeline.experiment import Experiment, to_model_units
-from pipeline.inference import ALPHA
-from pipeline.model import LSTMModel
-from pipeline.train import fit, predict, seed_everything
+from pipeline.explain_judge import alignment, fold_interval, holm_by, per_day_item, period_sentences, sample_loss, set_clears
+from pipeline.explain_lstm import gradient_attributions
+from pipeline.train import predict
 
 
 @dataclass
 class ExplainConfig:
     ablation: str = "permute"       # retrain | permute | both | none
-    explain: bool = True            # LightGBM + LSTM SHAP
-    n_repeats: int = 10
+    explain: bool = True            # LightGBM + gradient attributions on the LSTM
+    n_repeats: int = 5              # permutation repeats per group (the calibration study's setting)
+    lag_repeats: int = 2            # permutation repeats per group x lag block and per cluster
     lgbm_lags: int = 5
-    shap_windows: int = 500
-    shap_background: int = 100
-    shap_nsamples: int = 64
-    shap_floor: bool = True         # train a shadow twin per fold for the LSTM SHAP noise floor
+    shap_windows: int = 500         # test windows explained by expected gradients (over all models)
+    shap_background: int = 100      # training windows in the background
+    shap_nsamples: int = 8          # interpolation points per explained window
+    ig_windows: int = 100           # test windows explained by integrated gradients
+    ig_steps: int = 16              # Gauss-Legendre steps of integrated gradients
+    sanity_windows: int = 32        # windows of the randomisation and infidelity checks
+    shap_floor: bool = False        # train a shadow twin per fold for the LSTM SHAP noise floor
+    clusters: bool = True           # correlation clusters and their importance
     jobs: int = 2
     executor: str = "local"
     ray_address: str | None = None
@@ -65,31 +73,61 @@ class ExplainConfig:
 @dataclass
 class ExplainResult:
     items: list[Importance] = field(default_factory=list)
-    shap_results: list[shap_lstm.LstmShapResult] = field(default_factory=list)
+    lag_items: list[Importance] = field(default_factory=list)       # permutation per group x lag block
+    cluster_items: list[Importance] = field(default_factory=list)   # permutation / lstm_shap per cluster
+    clusters: clustering.Clusters | None = None
+    blocks: list[temporal.LagBlock] = field(default_factory=list)
+    shap_results: list[shap_lstm.LstmShapResult] = field(default_factory=list)   # expected gradients
+    ig_results: list[shap_lstm.LstmShapResult] = field(default_factory=list)
+    sanity: list[dict] = field(default_factory=list)
     lgbm_results: list[lgbm_explain.LgbmFoldResult] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
-    n_repeats: int = 10
+    n_repeats: int = 5
+    lag_repeats: int = 2
     lgbm_lags: int = 0
     skill: dict[int, bool] = field(default_factory=dict)     # horizon -> the model beat its comparator
+    periods: list[str] = field(default_factory=list)         # test period labels, one per fold
 
     def table(self) -> pd.DataFrame:
         return agreement.importance_table(self.items)
-
-
-def sample_loss(classification: bool) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """Per-sample loss importance is measured in: log loss (direction), squared error (regression)."""
-    if classification:
-        return lambda y, p: DAY_MEAN_METRICS["log_loss"](y, p, None)
-    return lambda y, p: (p - y) ** 2
 
 
 def _fold_models(exp: Experiment, fd) -> list:
     return [exp.models[(fd.fold.number, seed)] for seed in exp.seeds if (fd.fold.number, seed) in exp.models]
 
 
-def _ensemble_predict(exp: Experiment, fd, device: torch.device) -> Callable[[np.ndarray], np.ndarray]:
-    models = _fold_models(exp, fd)
-    return lambda X: np.mean([to_model_units(exp, predict(m, X, device), fd) for m in models], axis=0)
+class EnsemblePredict:
+    """The seed ensemble of one fold in model units: ``predict(X) -> (N, H)``; :meth:`split` lets the
+    permutation of late lag blocks run only the changed steps (see :func:`explain.ablation.permutation_importance`)."""
+
+    def __init__(self, exp: Experiment, fd, device: torch.device):
+        self.models = _fold_models(exp, fd)
+        self.units = lambda raw: to_model_units(exp, raw, fd)
+        self.device = device
+
+    def __call__(self, X) -> np.ndarray:
+        return np.mean([self.units(predict(m, X, self.device, batch_size=4096)) for m in self.models], axis=0)
+
+    def split(self, own: np.ndarray, start: int, repeats: int):
+        """For windows ``own`` ``(m, T, F)`` whose first ``start`` steps stay unchanged in ``repeats`` stacked
+        copies: a function of the stacked tails ``(repeats m, T - start, F)`` -> predictions; ``None`` where a
+        model cannot resume (bidirectional)."""
+        if not all(getattr(m, "resumable", False) for m in self.models):
+            return None
+        head = torch.as_tensor(own[:, :start], device=self.device)
+        prefixes = []
+        with torch.no_grad():
+            for m in self.models:
+                m.eval()
+                (h, c), total, steps = m.prefix(head)
+                prefixes.append(((h.repeat(1, repeats, 1), c.repeat(1, repeats, 1)), total.repeat(repeats, 1), steps))
+
+        def tail(X_tail: np.ndarray) -> np.ndarray:
+            x = torch.as_tensor(X_tail, device=self.device)
+            with torch.no_grad():
+                return np.mean([self.units(m.resume(x, p).float().cpu().numpy()) for m, p in zip(self.models, prefixes)], axis=0)
+
+        return tail
 
 
 def _test_positions(exp: Experiment) -> dict[int, np.ndarray]:
@@ -97,44 +135,27 @@ def _test_positions(exp: Experiment) -> dict[int, np.ndarray]:
     return {fd.fold.number: np.flatnonzero(exp.test_fold == fd.fold.number) for fd in exp.fold_data}
 
 
-def _per_day_item(h: int, group: str, method: str, values: np.ndarray, dates: np.ndarray, units: dict[str, float],
-                  floor: float = 0.0, test: np.ndarray | None = None) -> Importance:
-    """An importance judged over test days: ``values`` per sample (its mean is the importance); ``test``
-    per sample (defaults to ``values - floor``) is what the one-sided test "above the floor" is run on."""
-    t = inference.mean_test(inference.per_day(values, dates), h)
-    diff = values - floor if test is None else test
-    p = inference.mean_test(inference.per_day(diff, dates), h, alternative="greater").p_value
-    return Importance(h, group, method, t.mean, t.ci_low, t.ci_high, units, floor=floor, p_value=p)
+def _period_labels(exp: Experiment) -> dict[int, str]:
+    """fold -> its test period, ``YYYY-MM..YYYY-MM``."""
+    out = {}
+    for fd in exp.fold_data:
+        d = exp.ws.dates[fd.fold.test]
+        out[fd.fold.number] = f"{np.datetime_as_string(d.min(), unit='M')}..{np.datetime_as_string(d.max(), unit='M')}"
+    return out
 
 
-def _holm_by(items: list[Importance]) -> None:
-    """Holm over the groups of each (method, horizon); ``clears`` = adjusted p < ALPHA."""
-    keyed: dict[tuple[str, int], list[Importance]] = {}
-    for i in items:
-        keyed.setdefault((i.method, i.horizon), []).append(i)
-    for group in keyed.values():
-        adjusted = inference.holm(np.array([i.p_value for i in group]))
-        for i, p in zip(group, adjusted):
-            i.p_value = float(p)
-            i.clears = bool(p < ALPHA)
-
-
-def _fold_interval(values: list[float]) -> tuple[float, float, float]:
-    """Mean and t-interval over folds (gain and split shares have no per-test-day values)."""
-    from scipy import stats
-
-    v = np.asarray(values, float)
-    m = float(v.mean())
-    if len(v) < 2:
-        return m, float("nan"), float("nan")
-    half = float(stats.t.ppf(1 - ALPHA / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
-    return m, m - half, m + half
+def _clusters(exp: Experiment) -> clustering.Clusters:
+    """Correlation clusters of the features on the last fold's training rows (the last day of each training
+    window: every training row, scaled with the fold's training-only scaler)."""
+    fd = exp.fold_data[-1]
+    rows = np.asarray(fd.X_train[:, -1, :], dtype=np.float64)
+    return clustering.correlation_clusters(rows, list(exp.ws.columns), exp.dataset.groups)
 
 
 def run_explain(exp: Experiment, ecfg: ExplainConfig, log=print, skill: dict[int, bool] | None = None) -> ExplainResult:
     from tqdm.auto import tqdm
 
-    res = ExplainResult(n_repeats=ecfg.n_repeats, skill=dict(skill or {}))
+    res = ExplainResult(n_repeats=ecfg.n_repeats, lag_repeats=ecfg.lag_repeats, skill=dict(skill or {}))
     horizons, groups = exp.cfg.horizons, exp.dataset.groups
     gidx = group_indices(exp.ws.columns, groups)
     loss = sample_loss(exp.classification)
@@ -142,26 +163,57 @@ def run_explain(exp: Experiment, ecfg: ExplainConfig, log=print, skill: dict[int
     show = None if exp.cfg.progress else True
     positions = _test_positions(exp)
     test_dates = exp.ws.dates[exp.test_idx]
+    labels = _period_labels(exp)
+    res.periods = list(labels.values())
+    periods = np.array([labels[f] for f in exp.test_fold])
+    folds_order = [fd.fold.number for fd in exp.fold_data]
+    order = np.concatenate([positions[f] for f in folds_order])
 
-    def judged(raw: dict, method: str) -> list[Importance]:
-        """``(h, group) -> [per-fold per-sample arrays]`` -> Importance judged over test days (floor 0)."""
+    def judged(raw: dict, method: str, name=lambda key: (key, "")) -> list[Importance]:
+        """``(h, key) -> [per-fold per-sample arrays]`` -> Importance judged over test days (floor 0)."""
         out = []
-        for (h, g), parts in raw.items():
-            folds = [fd.fold.number for fd in exp.fold_data]
-            values = np.concatenate(parts)
-            dates = np.concatenate([test_dates[positions[f]] for f in folds])
-            units = {f"fold{f}": float(np.mean(v)) for f, v in zip(folds, parts)}
-            out.append(_per_day_item(h, g, method, values, dates, units))
+        for (h, key), parts in raw.items():
+            group, block = name(key)
+            units = {f"fold{f}": float(np.mean(v)) for f, v in zip(folds_order, parts)}
+            out.append(per_day_item(h, group, method, np.concatenate(parts), test_dates[order], units,
+                                    periods=periods[order], block=block))
         return out
+
+    if ecfg.clusters:
+        t0 = time.perf_counter()
+        res.clusters = _clusters(exp)
+        res.seconds["clusters"] = time.perf_counter() - t0
 
     if ecfg.ablation in ("permute", "both"):
         t0 = time.perf_counter()
-        folds = [(_ensemble_predict(exp, fd, cpu), fd.X_test, exp.ws.y[fd.fold.test]) for fd in exp.fold_data]
-        folds = tqdm(folds, desc="permutation", unit="fold", leave=False, disable=show)
-        items = judged(ablation.group_permutation(folds, gidx, horizons, loss, ecfg.n_repeats, exp.cfg.seed), "permutation")
-        _holm_by(items)
+        folds = [(EnsemblePredict(exp, fd, cpu), fd.X_test, exp.ws.y[fd.fold.test]) for fd in exp.fold_data]
+        raw = ablation.group_permutation(tqdm(folds, desc="permutation", unit="fold", leave=False, disable=show),
+                                         gidx, horizons, loss, ecfg.n_repeats, exp.cfg.seed)
+        items = judged(raw, "permutation")
+        holm_by(items)
         res.items += items
         res.seconds["permutation"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        res.blocks = temporal.lag_blocks(exp.cfg.window)
+        targets = {(g, b.label): (cols, b.steps(exp.cfg.window)) for g, cols in gidx.items() for b in res.blocks}
+        lag_raw = ablation.permutation_importance(tqdm(folds, desc="lag blocks", unit="fold", leave=False, disable=show),
+                                                  targets, horizons, loss, ecfg.lag_repeats, exp.cfg.seed + 1)
+        res.lag_items = judged(lag_raw, "lag_permutation", name=lambda key: key)
+        holm_by(res.lag_items)
+        res.seconds["lag_blocks"] = time.perf_counter() - t0
+
+        if res.clusters is not None:
+            t0 = time.perf_counter()
+            same = {c: g for c, g in res.clusters.groups.items()
+                    if len(g) == 1 and c == g[0] and set(res.clusters.members[c]) == set(gidx.get(c, []))}
+            todo = {c: (idx, None) for c, idx in res.clusters.members.items() if c not in same}
+            craw = ablation.permutation_importance(folds, todo, horizons, loss, ecfg.lag_repeats, exp.cfg.seed + 2) if todo else {}
+            craw.update({(h, c): raw[(h, c)] for c in same for h in horizons})
+            citems = judged(craw, "permutation")
+            holm_by(citems)
+            res.cluster_items += citems
+            res.seconds["cluster_permutation"] = time.perf_counter() - t0
 
     if ecfg.ablation in ("retrain", "both"):
         t0 = time.perf_counter()
@@ -174,113 +226,35 @@ def run_explain(exp: Experiment, ecfg: ExplainConfig, log=print, skill: dict[int
         res.items += _lightgbm(exp, res, gidx, positions, test_dates)
         res.seconds["lightgbm"] = time.perf_counter() - t0
 
-        t0 = time.perf_counter()
-        n_units = len(exp.fold_data) * len(exp.seeds)
-        per_unit = max(20, ecfg.shap_windows // n_units)
-        rng = np.random.default_rng(exp.cfg.seed)
-        bar = tqdm(total=n_units, desc="LSTM SHAP", unit="model", leave=False, disable=show)
-        for fd in exp.fold_data:
-            for seed in exp.seeds:
-                model = exp.models[(fd.fold.number, seed)]
-                n = len(fd.X_test)
-                take = np.unique(np.linspace(0, n - 1, min(per_unit, n)).astype(int))
-                bg = fd.X_train[rng.choice(len(fd.X_train), size=min(ecfg.shap_background, len(fd.X_train)), replace=False)]
-                phi = shap_lstm.expected_gradients(model, bg, fd.X_test[take], exp.device, ecfg.shap_nsamples, exp.cfg.seed)
-                res.shap_results.append(shap_lstm.LstmShapResult(fd.fold.number, seed, phi, fd.X_test[take],
-                                                                 positions[fd.fold.number][take]))
-                bar.update(1)
-        bar.close()
-        twins = _shadow_twins(exp, ecfg, gidx, positions, rng, show) if ecfg.shap_floor else []
-        for j, h in enumerate(horizons):
-            per_group: dict[str, list[np.ndarray]] = {}
-            pos = []
-            units: dict[str, dict[str, float]] = {}
-            for r in res.shap_results:
-                vals = shap_lstm.group_values(r, j, gidx)
-                for g, v in vals.items():
-                    per_group.setdefault(g, []).append(v)
-                    units.setdefault(g, {})[f"fold{r.fold}-seed{r.seed}"] = float(v.mean())
-                pos.append(r.test_pos)
-            dates = test_dates[np.concatenate(pos)]
-            y = exp.ws.y[exp.test_idx][np.concatenate(pos), j]
-            signed = {g: np.concatenate(v) for g, v in _signed_lstm(res.shap_results, j, gidx).items()}
-            items = []
-            for g, parts in per_group.items():
-                items.append(_per_day_item(h, g, "lstm_shap", np.concatenate(parts), dates, units[g], floor=float("nan"),
-                                           test=alignment(signed[g], y)))
-            if twins:
-                _twin_floor(items, twins, j, gidx)
-            _set_clears(items)
-            res.items += items
-        res.seconds["lstm_shap"] = time.perf_counter() - t0
+        grads = gradient_attributions(exp, ecfg, gidx, positions, test_dates, periods, show)
+        res.shap_results, res.ig_results, res.sanity = grads.eg, grads.ig, grads.sanity
+        res.items += grads.items
+        res.seconds.update(grads.seconds)
+        if res.clusters is not None:
+            from pipeline.explain_lstm import judge_attributions
+
+            test_y = exp.ws.y[exp.test_idx]
+            for j, h in enumerate(horizons):
+                citems = judge_attributions(res.shap_results, "lstm_shap", j, h, res.clusters.members, test_dates, test_y, periods)
+                set_clears(citems)
+                res.cluster_items += citems
     return res
 
 
-def _signed_lstm(results: list[shap_lstm.LstmShapResult], j: int, gidx) -> dict[str, list[np.ndarray]]:
-    out: dict[str, list[np.ndarray]] = {}
-    for r in results:
-        for g, v in shap_lstm.group_values(r, j, gidx, signed=True).items():
-            out.setdefault(g, []).append(v)
+def lag_shares(res: ExplainResult, j: int) -> np.ndarray | None:
+    """(T,) expected-gradients mass per lag for horizon index ``j`` over every explained window."""
+    if not res.shap_results:
+        return None
+    return temporal.lag_mass(np.concatenate([r.phi[..., j:j + 1] for r in res.shap_results]), 0)
+
+
+def block_totals(res: ExplainResult, h: int) -> dict[str, float]:
+    """Lag block -> permutation loss increase summed over groups at horizon ``h``."""
+    out: dict[str, float] = {}
+    for i in res.lag_items:
+        if i.horizon == h:
+            out[i.block] = out.get(i.block, 0.0) + i.value
     return out
-
-
-def _shadow_twins(exp: Experiment, ecfg: ExplainConfig, gidx, positions, rng, show) -> list[shap_lstm.LstmShapResult]:
-    """Per fold: an LSTM of the run's shape and first seed, trained on the real features plus a time-shuffled
-    shadow of every group (whole windows of other dates: same distribution, no relation to the target),
-    explained with expected gradients on test windows."""
-    from tqdm.auto import tqdm
-
-    from explain.common import with_shadows
-
-    out = []
-    seed = exp.seeds[0]
-    per_fold = max(20, ecfg.shap_windows // max(1, len(exp.fold_data) * len(exp.seeds)))
-    for fd in tqdm(exp.fold_data, desc="LSTM SHAP floor", unit="fold", leave=False, disable=show):
-        shuffle = np.random.default_rng(exp.cfg.seed + 104729 + fd.fold.number)
-        aug = lambda X: with_shadows(X, gidx, shuffle)  # noqa: E731
-        X_train, X_val, X_test = aug(fd.X_train), aug(fd.X_val), aug(fd.X_test)
-        mc = exp.model_config()
-        mc.n_features = X_train.shape[-1]
-        tcfg = exp.train_config(seed)
-        tcfg.progress = False
-        seed_everything(seed)
-        model = LSTMModel(mc)
-        fit(model, X_train, fd.y_train, X_val, fd.y_val, tcfg, exp.device)
-        model.cpu()
-        n = len(X_test)
-        take = np.unique(np.linspace(0, n - 1, min(per_fold, n)).astype(int))
-        bg = X_train[rng.choice(len(X_train), size=min(ecfg.shap_background, len(X_train)), replace=False)]
-        phi = shap_lstm.expected_gradients(model, bg, X_test[take], exp.device, ecfg.shap_nsamples, exp.cfg.seed)
-        out.append(shap_lstm.LstmShapResult(fd.fold.number, seed, phi, X_test[take], positions[fd.fold.number][take]))
-    return out
-
-
-def alignment(signed: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Per sample: the product of the centred signed attribution and the centred outcome. Its mean over test
-    days is the out-of-sample covariance: positive when the group pushes predictions the right way."""
-    return (signed - signed.mean()) * (y - y.mean())
-
-
-def _set_clears(items: list[Importance]) -> None:
-    """After Holm over groups: a group clears only if its test passed and its value is above the floor."""
-    _holm_by(items)
-    for i in items:
-        i.clears = bool(i.clears and (not np.isfinite(i.floor) or i.value > i.floor))
-
-
-def _twin_floor(items: list[Importance], twins: list[shap_lstm.LstmShapResult], j: int, gidx) -> None:
-    """Set the floor of the lstm_shap items of one horizon from the shadow twins."""
-    F = sum(len(c) for c in gidx.values())
-    n_real = twins[0].phi.shape[2] - F
-    sidx = lgbm_explain.shadow_group_idx(gidx, n_real)
-    vals = [shap_lstm.group_values(r, j, {**gidx, **sidx}) for r in twins]
-    twin = {g: np.concatenate([v[g] for v in vals]) for g in {**gidx, **sidx}}
-    largest = max(sidx, key=lambda g: twin[g].mean())
-    real_total = sum(twin[g].mean() for g in gidx)
-    run_total = sum(i.value for i in items)
-    floor = float(twin[largest].mean() / real_total * run_total) if real_total > 0 else float("nan")
-    for i in items:
-        i.floor = floor
 
 
 def _retrain(exp: Experiment, ecfg: ExplainConfig, gidx, loss, positions, test_dates, show) -> list[Importance]:
@@ -316,9 +290,9 @@ def _retrain(exp: Experiment, ecfg: ExplainConfig, gidx, loss, positions, test_d
         reseed = np.concatenate(floor[h])
         units = {f"fold{f}": float(np.mean(v)) for f, v in zip(folds, parts)}
         # the drop-group model against the reseeded full model: what dropping the group costs beyond retraining
-        items.append(_per_day_item(h, g, "ablation_retrain", values, dates, units, floor=float(np.mean(reseed)),
+        items.append(per_day_item(h, g, "ablation_retrain", values, dates, units, floor=float(np.mean(reseed)),
                                    test=values - reseed))
-    _holm_by(items)
+    holm_by(items)
     return items
 
 
@@ -353,7 +327,7 @@ def judge_lightgbm(results: list[lgbm_explain.LgbmFoldResult], gidx: dict[str, n
             shares = [lgbm_explain.to_groups(getattr(r, key) / max(getattr(r, key).sum(), 1e-12), n_all, lags, both) for r in rs]
             floors = [max(s[g] for g in sidx) for s in shares]
             for g in gidx:
-                m, lo, hi = _fold_interval([s[g] for s in shares])
+                m, lo, hi = fold_interval([s[g] for s in shares])
                 items.append(Importance(h, g, method, m, lo, hi, {f"fold{r.fold}": s[g] for r, s in zip(rs, shares)},
                                         floor=float(np.mean(floors)), basis="folds"))
         per_row = [lgbm_explain.group_shap(r, n_all, lags, both) for r in rs]
@@ -363,10 +337,10 @@ def judge_lightgbm(results: list[lgbm_explain.LgbmFoldResult], gidx: dict[str, n
         floor = max(float(np.concatenate([v[g] for v in per_row]).mean()) for g in sidx)
         part = []
         for g in gidx:
-            part.append(_per_day_item(h, g, "tree_shap", np.concatenate([v[g] for v in per_row]), dates,
+            part.append(per_day_item(h, g, "tree_shap", np.concatenate([v[g] for v in per_row]), dates,
                                       {f"fold{r.fold}": float(v[g].mean()) for r, v in zip(rs, per_row)}, floor=floor,
                                       test=alignment(np.concatenate([v[g] for v in signed]), y)))
-        _set_clears(part)
+        set_clears(part)
         tree += part
     return items + tree
 
@@ -396,12 +370,16 @@ def findings(exp: Experiment, res: ExplainResult) -> list[str]:
 
 
 def write_importance(exp: Experiment, res: ExplainResult, folder: Path) -> None:
-    """``importance.csv`` and the self-contained ``importance.html`` into ``folder``."""
-    from pipeline.importance_report import render_importance_report
+    """``importance.csv`` (one row per horizon, group and method), the temporal, cluster, period and
+    sanity-check tables, and the self-contained ``importance.html`` into ``folder``."""
+    from pipeline.importance_report import detail_tables, render_importance_report
 
     table = res.table()
     table[["horizon", "group", "method", "value", "ci_low", "ci_high", "rank", "floor", "p_holm", "clears_floor", "basis"]].to_csv(
         folder / "importance.csv", index=False)
+    for name, frame in detail_tables(exp, res).items():
+        if not frame.empty:
+            frame.to_csv(folder / name, index=False)
     (folder / "importance.html").write_text(render_importance_report(exp, res, table))
 
 
@@ -418,6 +396,9 @@ def explain_writer(ecfg: ExplainConfig, log=print) -> Callable[[Experiment, dict
         metrics["explain_seconds"] = time.perf_counter() - t0
         metrics["explain_timings"] = res.seconds
         metrics["importance_findings"] = findings(exp, res)
+        from pipeline.importance_report import conclusions
+
+        metrics["importance_conclusions"] = conclusions(exp, res)
         return lambda folder: write_importance(exp, res, folder)
 
     return stage

@@ -1,5 +1,8 @@
-"""Render ``importance.html``: the agreement table, Kendall tau between methods, stability, and figures
-(importance by method, LSTM SHAP feature x lag heatmap and per-lag profile, beeswarms)."""
+"""Render ``importance.html``, conclusions first (skill gate, agreement, how far back the model looks,
+correlation clusters, sanity checks of the attributions, stability over test periods), then the detail:
+the agreement table, Kendall tau between methods, stability, the group x lag-block chart, cluster and
+period tables, and figures (importance by method, expected-gradients feature x lag heatmap and per-lag
+profile, beeswarms). Also the detail tables written beside ``importance.csv``."""
 from __future__ import annotations
 
 import warnings
@@ -11,9 +14,91 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from explain import agreement, shap_lstm  # noqa: E402
+from explain import agreement, clusters as clustering, shap_lstm, temporal  # noqa: E402
 from pipeline.figures import to_data_uri  # noqa: E402
+from pipeline.explain_judge import period_sentences  # noqa: E402
+from pipeline.explain_lstm import METHOD_NAMES  # noqa: E402
 from pipeline.report import _fmt, render_template  # noqa: E402
+
+
+def conclusions(exp, res) -> dict[str, list[str]]:
+    """The report's lead, in sentences: ``skill`` (the gate and the groups that clear their floors),
+    ``agreement``, ``lags``, ``clusters``, ``sanity``, ``periods``."""
+    from pipeline.explain_stage import block_totals, findings, lag_shares
+
+    table = res.table()
+    out: dict[str, list[str]] = {"skill": findings(exp, res), "agreement": [], "lags": [], "clusters": [],
+                                 "sanity": [], "periods": []}
+    for j, h in enumerate(exp.cfg.horizons):
+        out["agreement"] += agreement.disagreements(table, h)
+        line = temporal.reliance_sentence(h, lag_shares(res, j), block_totals(res, h) or None)
+        if line:
+            out["lags"].append(line)
+        for method in ("permutation", "lstm_shap"):
+            out["periods"] += period_sentences(res.items, method, h)
+    if res.clusters is not None:
+        cl = res.clusters
+        out["clusters"].append(f"{len(exp.ws.columns)} features form {cl.k} correlation clusters on the training rows "
+                               f"(silhouette {_fmt(cl.silhouette, 2)}); {len(cl.cross_group())} of them span several groups.")
+        out["clusters"] += clustering.cluster_sentences(cl, list(exp.ws.columns))
+        for h in exp.cfg.horizons:
+            for method in ("permutation", "lstm_shap"):
+                part = [i for i in res.cluster_items if i.horizon == h and i.method == method]
+                if part:
+                    above = [i.group for i in sorted(part, key=lambda i: -i.value) if i.clears]
+                    out["clusters"].append(f"h={h}, {method} by cluster: "
+                                           + (f"above the floor — {', '.join(above)}." if above else "no cluster clears its floor."))
+    for row in res.sanity:
+        name = METHOD_NAMES.get(row["method"], row["method"])
+        if row["passed"] is None:
+            continue
+        verdict = ("passes the model-randomisation check" if row["passed"] else
+                   "FAILS the model-randomisation check: its attributions barely change when the weights are re-initialised")
+        ref = next((r["infidelity"] for r in res.sanity if r["passed"] is None), float("nan"))
+        out["sanity"].append(f"{name} {verdict} (signed rank correlation with a re-initialised LSTM {_fmt(row['signed_rho'], 2)}, "
+                             f"{row['windows']} windows); infidelity {row['infidelity']:.3g} vs {ref:.3g} for random attributions "
+                             f"({'more' if row['infidelity'] < ref else 'not more'} faithful than random).")
+    return out
+
+
+def detail_tables(exp, res) -> dict[str, pd.DataFrame]:
+    """The tables written beside ``importance.csv``: lag blocks, clusters, periods and attribution checks."""
+    lags = pd.DataFrame([{"horizon": i.horizon, "group": i.group, "block": i.block, "value": i.value, "ci_low": i.ci_low,
+                          "ci_high": i.ci_high, "p_holm": i.p_value, "clears_floor": i.clears} for i in res.lag_items])
+    members = res.clusters.members if res.clusters is not None else {}
+    cols = list(exp.ws.columns)
+    clusters = pd.DataFrame([{"horizon": i.horizon, "cluster": i.group, "method": i.method,
+                              "groups": " ".join(res.clusters.groups[i.group]), "columns": " ".join(cols[c] for c in members[i.group]),
+                              "value": i.value, "ci_low": i.ci_low, "ci_high": i.ci_high, "p_holm": i.p_value,
+                              "clears_floor": i.clears} for i in res.cluster_items])
+    periods = pd.DataFrame([{"horizon": i.horizon, "group": i.group, "method": i.method, "period": p, "value": v[0],
+                             "ci_low": v[1], "ci_high": v[2]} for i in res.items for p, v in i.periods.items()])
+    return {"importance_lags.csv": lags, "importance_clusters.csv": clusters, "importance_periods.csv": periods,
+            "attribution_checks.csv": pd.DataFrame(res.sanity)}
+
+
+def _lag_chart(res, horizon: int) -> str | None:
+    """Group x lag-block heatmap of the permutation loss increase (cells that clear the floor marked)."""
+    part = [i for i in res.lag_items if i.horizon == horizon]
+    if not part:
+        return None
+    blocks = [b.label for b in res.blocks]
+    groups = list(dict.fromkeys(i.group for i in part))
+    M = np.full((len(groups), len(blocks)), np.nan)
+    marks = np.zeros_like(M, dtype=bool)
+    for i in part:
+        M[groups.index(i.group), blocks.index(i.block)] = i.value
+        marks[groups.index(i.group), blocks.index(i.block)] = bool(i.clears)
+    fig, ax = plt.subplots(figsize=(7.5, 0.32 * len(groups) + 1.6))
+    lim = np.nanmax(np.abs(M)) or 1.0
+    im = ax.imshow(M, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim)
+    ax.set_yticks(range(len(groups)), groups, fontsize=8)
+    ax.set_xticks(range(len(blocks)), blocks, fontsize=8)
+    for r, c in zip(*np.nonzero(marks)):
+        ax.text(c, r, "●", ha="center", va="center", fontsize=9, color="black")
+    ax.set_title(f"h={horizon}: loss increase when a group's lag block is permuted (● clears the floor)", fontsize=9)
+    fig.colorbar(im, ax=ax)
+    return to_data_uri(fig)
 
 
 def _bars(table: pd.DataFrame, horizon: int) -> str:
@@ -80,19 +165,46 @@ def _tree_beeswarm(res, columns: list[str], horizon: int, lags: int) -> str | No
     return to_data_uri(plt.gcf())
 
 
-def render_importance_report(exp, res, table: pd.DataFrame) -> str:
-    from pipeline.explain_stage import findings
+def _period_table(res, horizon: int) -> dict | None:
+    """Group x test period values (permutation, else expected gradients) with their intervals."""
+    for method in ("permutation", "lstm_shap"):
+        part = [i for i in res.items if i.horizon == horizon and i.method == method and i.periods]
+        if part:
+            labels = list(part[0].periods)
+            rows = [{"group": i.group, "cells": [f"{_fmt(i.periods[p][0], 3)} [{_fmt(i.periods[p][1], 2)}, {_fmt(i.periods[p][2], 2)}]"
+                                                 for p in labels]} for i in sorted(part, key=lambda i: -i.value)]
+            return {"method": method, "periods": labels, "rows": rows}
+    return None
 
+
+def _cluster_table(res, horizon: int, columns: list[str]) -> list[dict]:
+    rows = []
+    if res.clusters is None:
+        return rows
+    for name, idx in res.clusters.members.items():
+        cells = {}
+        for i in res.cluster_items:
+            if i.horizon == horizon and i.group == name:
+                cells[i.method] = {"value": f"{_fmt(i.value, 3)} [{_fmt(i.ci_low, 2)}, {_fmt(i.ci_high, 2)}]",
+                                   "css": "above" if i.clears else "noise"}
+        rows.append({"cluster": name, "groups": ", ".join(res.clusters.groups[name]),
+                     "columns": ", ".join(columns[c] for c in idx[:8]) + (", ..." if len(idx) > 8 else ""),
+                     "cross": len(res.clusters.groups[name]) > 1, "cells": cells})
+    return rows
+
+
+def render_importance_report(exp, res, table: pd.DataFrame) -> str:
     cfg = exp.cfg
     horizons = []
-    summary = findings(exp, res)
+    lead = conclusions(exp, res)
+    summary = lead["skill"]
     stab = agreement.stability(res.items)
     for j, h in enumerate(cfg.horizons):
         part = table[table.horizon == h]
         if part.empty:
             continue
-        methods = [m for m in ("ablation_retrain", "permutation", "lgbm_gain", "lgbm_split", "tree_shap", "lstm_shap")
-                   if m in set(part.method)]
+        methods = [m for m in ("ablation_retrain", "permutation", "lgbm_gain", "lgbm_split", "tree_shap", "lstm_shap",
+                               "integrated_gradients") if m in set(part.method)]
         rows = []
         ranks = agreement.rank_matrix(table, h)
         order = ranks[methods].mean(axis=1).sort_values().index
@@ -125,8 +237,14 @@ def render_importance_report(exp, res, table: pd.DataFrame) -> str:
             "skill": res.skill.get(h, False),
             "stability": [{"method": r.method, "units": int(r.units), "tau": _fmt(r.stability_tau, 2)} for r in st.itertuples()],
             "notes": agreement.disagreements(table, h), "bars": _bars(table, h), "figures": figs,
+            "lag_chart": _lag_chart(res, h), "periods": _period_table(res, h),
+            "clusters": _cluster_table(res, h, list(exp.ws.columns)),
         })
     timings = [(k, f"{v:.1f} s") for k, v in res.seconds.items()]
+    sanity = [{"method": METHOD_NAMES.get(r["method"], r["method"]), "signed": _fmt(r["signed_rho"], 2), "abs": _fmt(r["abs_rho"], 2),
+               "feature": _fmt(r["feature_rho"], 2), "infidelity": f"{r['infidelity']:.3g}",
+               "verdict": "" if r["passed"] is None else ("passes" if r["passed"] else "FAILS")} for r in res.sanity]
     return render_template("importance.html", title=f"{', '.join(exp.dataset.prices)}: which feature groups carry the LSTM?",
-                           horizons=horizons, timings=timings, n_repeats=res.n_repeats, summary=summary,
+                           horizons=horizons, timings=timings, n_repeats=res.n_repeats, summary=summary, lead=lead,
+                           lag_repeats=res.lag_repeats, sanity=sanity, blocks=[b.label for b in res.blocks],
                            loss_name="log loss" if exp.classification else "squared error")

@@ -45,8 +45,30 @@ class LSTMModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, T, F) -> (N, H)."""
         out, _ = self.lstm(x)                      # (N, T, width)
+        return self._head(out, out.sum(dim=1), x.shape[1])
+
+    @property
+    def resumable(self) -> bool:
+        """Whether :meth:`prefix` / :meth:`resume` apply (a one-directional LSTM)."""
+        return not self.cfg.bidirectional
+
+    def prefix(self, x_head: torch.Tensor):
+        """The state after the first ``t`` steps ``x_head`` ``(N, t, F)``: ``(h, c)``, the sum of the outputs
+        (for mean pooling) and ``t``. With :meth:`resume` it computes ``forward`` exactly while running only the
+        remaining steps, e.g. when only the last days of the windows change."""
+        out, state = self.lstm(x_head)
+        return state, out.sum(dim=1), x_head.shape[1]
+
+    def resume(self, x_tail: torch.Tensor, prefix) -> torch.Tensor:
+        """``forward`` of the windows whose first steps gave ``prefix`` and whose remaining steps are
+        ``x_tail`` ``(N, T - t, F)``; ``(N, H)``."""
+        state, head_sum, head_steps = prefix
+        out, _ = self.lstm(x_tail, state)
+        return self._head(out, head_sum + out.sum(dim=1), head_steps + x_tail.shape[1])
+
+    def _head(self, out: torch.Tensor, out_sum: torch.Tensor, steps: int) -> torch.Tensor:
         if self.cfg.pool == "mean":
-            z = out.mean(dim=1)
+            z = out_sum / steps
         elif self.cfg.bidirectional:               # forward direction's last step, backward's first
             h = self.cfg.hidden
             z = torch.cat([out[:, -1, :h], out[:, 0, h:]], dim=1)
