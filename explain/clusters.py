@@ -44,8 +44,8 @@ def correlation_distance(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def correlation_clusters(rows: np.ndarray, columns: list[str], groups: dict[str, list[str]],
                          max_clusters: int = 30) -> Clusters:
     """Cluster the columns of ``rows`` ``(n, F)`` (training rows, scaled or not). Cluster names: the group's
-    name when a cluster is exactly one whole group, else the groups it spans joined by ``+`` (numbered when
-    repeated)."""
+    name when a cluster is exactly one whole group, the groups it spans joined by ``+``, or ``group: column``
+    / ``group (part)`` for part of one group (numbered when repeated)."""
     from scipy.cluster.hierarchy import fcluster, linkage
     from scipy.spatial.distance import squareform
     from sklearn.metrics import silhouette_score
@@ -73,7 +73,8 @@ def correlation_clusters(rows: np.ndarray, columns: list[str], groups: dict[str,
         idx = np.flatnonzero(labels == lab)
         gs = sorted({group_of.get(columns[i], columns[i]) for i in idx})
         whole = len(gs) == 1 and set(groups.get(gs[0], [])) == {columns[i] for i in idx}
-        name = gs[0] if whole else "+".join(gs) if len(gs) > 1 else f"{gs[0]} (part)"
+        name = (gs[0] if whole else "+".join(gs) if len(gs) > 1 else
+                f"{gs[0]}: {columns[idx[0]]}" if len(idx) == 1 else f"{gs[0]} (part)")
         base, n = name, 2
         while name in members:
             name, n = f"{base} #{n}", n + 1

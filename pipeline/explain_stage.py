@@ -165,7 +165,7 @@ def run_explain(exp: Experiment, ecfg: ExplainConfig, log=print, skill: dict[int
     test_dates = exp.ws.dates[exp.test_idx]
     labels = _period_labels(exp)
     res.periods = list(labels.values())
-    periods = np.array([labels[f] for f in exp.test_fold])
+    periods = np.array([labels.get(int(f), "") for f in exp.test_fold])  # (rerun: only the saved fold has data)
     folds_order = [fd.fold.number for fd in exp.fold_data]
     order = np.concatenate([positions[f] for f in folds_order])
 

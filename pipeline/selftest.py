@@ -4,7 +4,11 @@
    columns beside it). The LSTM must beat its comparator significantly (the run's verdict), every
    importance method but LightGBM's split counts must rank ``extra:signal`` first, and every method with
    a noise floor must put it above that floor.
-2. Random walk: the LSTM must show no significant skill, and the importance report must say so first.
+2. Lagged planted signal (at day ``lag`` of the window, beyond the baselines' view) with a perfectly
+   correlated copy of the signal column: the LSTM must beat its comparator; the lag-block permutation must
+   put the signal's largest loss increase in the block holding that day; expected and integrated
+   gradients must pass the model-randomisation check; the signal and its copy must share a cluster.
+3. Random walk: the LSTM must show no significant skill, and the importance report must say so first.
 Prints PASS / FAIL per check; exit code 1 on any failure.
 """
 from __future__ import annotations
@@ -22,15 +26,18 @@ SIZES = {
 }
 
 
-def planted_signal_frame(n: int, seed: int = 1, strength: float = 0.006, noise: float = 0.002, lag: int = 1) -> pd.DataFrame:
+def planted_signal_frame(n: int, seed: int = 1, strength: float = 0.006, noise: float = 0.002, lag: int = 1,
+                         copy: bool = False) -> pd.DataFrame:
     """Daily OHLCV whose return from t to t+1 is ``strength * signal[t - lag + 1] + N(0, noise)``; plus noise
-    columns. With ``lag`` beyond the baselines' view (logistic: the last day; LightGBM: ``--lgbm-lags``
-    days) but inside the LSTM's window, only the LSTM can use the signal."""
+    columns (and with ``copy`` a column ``signal_copy = 2 signal + 1``, perfectly correlated with it). With
+    ``lag`` beyond the baselines' view (logistic: the last day; LightGBM: ``--lgbm-lags`` days) but inside
+    the LSTM's window, only the LSTM can use the signal."""
     rng = np.random.default_rng(seed)
     signal = rng.normal(0, 1, n)
     drive = np.r_[np.zeros(lag - 1), signal[: n - lag + 1]]  # drive[t] = signal[t - lag + 1]
     ret = np.r_[0.0, strength * drive[:-1] + rng.normal(0, noise, n - 1)]
-    return _ohlcv(ret, rng, {"signal": signal, "noise_a": rng.normal(0, 1, n), "noise_b": rng.normal(0, 1, n)})
+    extra = {"signal": signal, "noise_a": rng.normal(0, 1, n), "noise_b": rng.normal(0, 1, n)}
+    return _ohlcv(ret, rng, {**extra, "signal_copy": 2 * signal + 1} if copy else extra)
 
 
 def random_walk_frame(n: int, seed: int = 2) -> pd.DataFrame:
@@ -48,6 +55,33 @@ def _ohlcv(ret: np.ndarray, rng: np.random.Generator, extra: dict) -> pd.DataFra
         "Low": np.minimum(open_, close) * (1 - np.abs(rng.normal(0, 0.002, n))), "Close": close,
         "Volume": rng.lognormal(15, 0.3, n), **extra})
     return frame
+
+
+def _lagged_explain_checks(folder: Path, lag: int) -> list[tuple[str, bool, str]]:
+    """The temporal, sanity and cluster controls on the lagged planted run's importance tables."""
+    from explain.temporal import lag_blocks
+
+    out = []
+    lags = pd.read_csv(folder / "importance_lags.csv")
+    part = lags[lags.group == "extra:signal"]
+    top = part.sort_values("value").iloc[-1] if len(part) else None
+    window = int(json.loads((folder / "config.json").read_text())["config"]["window"])
+    want = next(b.label for b in lag_blocks(window) if b.contains(lag))
+    out.append((f"lagged planted signal: lag-block permutation finds it in the block holding day {lag} ({want})",
+                top is not None and top["block"] == want and top["value"] > 0,
+                "top block: " + ("(missing)" if top is None else f"{top['block']}, loss increase {top['value']:.3g}, "
+                                 f"{'clears' if top['clears_floor'] else 'does not clear'} the floor after Holm over all cells")))
+    checks = pd.read_csv(folder / "attribution_checks.csv").set_index("method")
+    for method in ("lstm_shap", "integrated_gradients"):
+        ok = method in checks.index and bool(checks.loc[method, "passed"])
+        out.append((f"{method}: passes the model-randomisation check", ok,
+                    f"signed rank correlation with a re-initialised LSTM {checks.loc[method, 'signed_rho']:.2f}" if method in checks.index
+                    else "missing"))
+    clusters = pd.read_csv(folder / "importance_clusters.csv")
+    together = clusters["columns"].fillna("").str.split().apply(lambda c: "extra_signal" in c and "extra_signal_copy" in c).any()
+    out.append(("perfectly correlated copies (signal, signal_copy) land in one cluster", bool(together),
+                "; ".join(sorted(set(clusters["cluster"])))[:120]))
+    return out
 
 
 def selftest(size: str = "full", progress: bool = True, workdir: str | None = None) -> int:
@@ -84,8 +118,9 @@ def selftest(size: str = "full", progress: bool = True, workdir: str | None = No
                                f"top group: {name}" + ("" if top is None or pd.isna(top["floor"]) else
                                                        f", value {top['value']:.3g} vs floor {top['floor']:.3g}")))
         lagged = tmp / "lagged.csv"
-        planted_signal_frame(s["n"], lag=int(s["lag"])).to_csv(lagged, index=False)
-        rc = main(["run", "--data", str(lagged), "--features", "ohlcv+extra", "--ablation", "none", "--no-explain", *common,
+        lag = int(s["lag"])
+        planted_signal_frame(s["n"], lag=lag, copy=True).to_csv(lagged, index=False)
+        rc = main(["run", "--data", str(lagged), "--features", "ohlcv+extra", "--ablation", "permute", *common,
                    "--lgbm-lags", "2", "--out", str(tmp / "lagged")])
         checks.append(("lagged planted run finished", rc == 0, f"exit {rc}"))
         if rc == 0:
@@ -94,6 +129,7 @@ def selftest(size: str = "full", progress: bool = True, workdir: str | None = No
             checks.append((f"lagged planted signal (t-{int(s['lag']) - 1}, beyond the baselines' view): LSTM beats its comparator",
                            bool(h["skill"]), f"accuracy {h['model']['accuracy']:.3f} vs {h['comparator']} "
                            f"{h['baselines'][h['comparator']]['accuracy']:.3f}, edge {100 * e['mean']:+.1f} points, p={e['p_value']:.2g}"))
+            checks += _lagged_explain_checks(tmp / "lagged", lag)
         walk = tmp / "walk.csv"
         random_walk_frame(s["n"]).to_csv(walk, index=False)
         rc = main(["run", "--data", str(walk), "--features", "ohlcv", "--ablation", "permute", "--no-explain", *common,

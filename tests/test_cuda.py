@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from explain.shap_lstm import expected_gradients
+from explain.gradients import expected_gradients, integrated_gradients
 from pipeline.model import LSTMModel, ModelConfig
 from pipeline.train import TrainConfig, fit, predict, resolve_device, seed_everything
 
@@ -28,5 +28,10 @@ def test_train_predict_and_shap_on_cuda():
     gpu = predict(model, X, dev)
     cpu = predict(model.cpu(), X, torch.device("cpu"))
     np.testing.assert_allclose(gpu, cpu, atol=1e-4)
-    phi = expected_gradients(model, X[:50], X[200:210], dev, nsamples=32)  # cuDNN off for the backward in eval
+    # the eval-mode-safe path: cuDNN's RNN backward with the recurrent layers in training mode, dropout 0
+    phi = expected_gradients(model, X[:50], X[200:210], dev, nsamples=32, seed=0)
     assert phi.shape == (10, 12, 4, 1) and np.isfinite(phi).all()
+    ref = expected_gradients(model.cpu(), X[:50], X[200:210], torch.device("cpu"), nsamples=32, seed=0)
+    np.testing.assert_allclose(phi, ref, atol=1e-4)
+    ig = integrated_gradients(model, X[:50].mean(axis=0), X[200:210], dev)
+    np.testing.assert_allclose(ig, integrated_gradients(model.cpu(), X[:50].mean(axis=0), X[200:210], torch.device("cpu")), atol=1e-4)

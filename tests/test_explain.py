@@ -9,9 +9,12 @@ import torch
 from explain import agreement
 from explain.ablation import group_permutation
 from explain.common import Importance, group_indices, shadow_columns
-from explain.shap_lstm import expected_gradients
+from explain import clusters, gradients, temporal
+from explain.ablation import permutation_importance
+from explain.gradients import expected_gradients
+from explain.shap_lstm import reference_expected_gradients
 from pipeline.cli import main
-from pipeline.explain_stage import _holm_by, _per_day_item, sample_loss
+from pipeline.explain_judge import holm_by as _holm_by, per_day_item as _per_day_item, sample_loss
 from pipeline.model import LSTMModel, ModelConfig
 from pipeline.selftest import selftest
 from tests.conftest import TINY
@@ -63,6 +66,103 @@ def test_expected_gradients_shapes_and_completeness():
     assert np.corrcoef(total.ravel(), (fx - base).ravel())[0, 1] > 0.9
 
 
+def test_batched_expected_gradients_agree_with_shap():
+    """Same estimator as shap.GradientExplainer: per-feature mean |phi| rank correlation >= 0.95."""
+    from scipy.stats import spearmanr
+
+    torch.manual_seed(3)
+    model = LSTMModel(ModelConfig(6, 2, hidden=8, dropout=0.0))
+    rng = np.random.default_rng(3)
+    bg = rng.normal(size=(50, 10, 6)).astype(np.float32)
+    X = rng.normal(size=(40, 10, 6)).astype(np.float32)
+    X[:, :, 0] *= 3  # features of different importance
+    ours = expected_gradients(model, bg, X, torch.device("cpu"), nsamples=400, seed=1)
+    ref = reference_expected_gradients(model, bg, X, torch.device("cpu"), nsamples=400, seed=1)
+    assert ours.shape == ref.shape == (40, 10, 6, 2)
+    feat = lambda p: np.abs(p.sum(axis=1)).mean(axis=(0, 2))  # noqa: E731
+    assert spearmanr(feat(ours), feat(ref)).statistic >= 0.95
+    lag = lambda p: np.abs(p.sum(axis=2)).mean(axis=(0, 2))  # noqa: E731
+    assert spearmanr(lag(ours), lag(ref)).statistic >= 0.9
+
+
+def test_integrated_gradients_match_captum_and_are_complete():
+    torch.manual_seed(4)
+    model = LSTMModel(ModelConfig(3, 2, hidden=6, dropout=0.0, pool="mean"))
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(8, 12, 3)).astype(np.float32)
+    base = np.zeros((12, 3), np.float32)
+    ours = gradients.integrated_gradients(model, base, X, torch.device("cpu"), steps=32)
+    ref = gradients.captum_integrated_gradients(model, base, X, torch.device("cpu"), steps=32)
+    np.testing.assert_allclose(ours, ref, atol=1e-6)
+    with torch.no_grad():
+        gap = (model(torch.as_tensor(X)) - model(torch.as_tensor(base[None]))).numpy()
+    np.testing.assert_allclose(ours.sum(axis=(1, 2)), gap, atol=2e-3)  # completeness
+
+
+def test_randomisation_check_catches_an_attribution_that_ignores_the_model():
+    torch.manual_seed(5)
+    model = LSTMModel(ModelConfig(4, 1, hidden=8, dropout=0.0))
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(30, 10, 4)).astype(np.float32)
+    # train briefly so that the weights carry something
+    from pipeline.train import TrainConfig, fit
+    y = (X[:, -1, :1] > 0).astype(np.float32)
+    fit(model, X, y, X, y, TrainConfig(epochs=5, batch_size=16, progress=False), torch.device("cpu"))
+    bg = rng.normal(size=(20, 10, 4)).astype(np.float32)
+    eg = gradients.randomisation_check("eg", lambda m: expected_gradients(m, bg, X, torch.device("cpu"), 16, 0), model)
+    ig = gradients.randomisation_check(
+        "ig", lambda m: gradients.integrated_gradients(m, bg.mean(axis=0), X, torch.device("cpu")), model)
+    broken = gradients.randomisation_check("input x constant", lambda m: X[..., None] * 2.5, model)
+    assert eg.passed and ig.passed
+    assert not broken.passed and broken.signed_rho > 0.99
+
+
+def test_prefix_resume_is_exact_and_lag_blocks_find_a_planted_lag():
+    torch.manual_seed(6)
+    model = LSTMModel(ModelConfig(3, 1, hidden=8, dropout=0.0)).eval()
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(500, 20, 3)).astype(np.float32)
+    with torch.no_grad():
+        x = torch.as_tensor(X)
+        np.testing.assert_allclose(model.resume(x[:, 15:], model.prefix(x[:, :15])).numpy(), model(x).numpy(), atol=1e-6)
+    # a "model" that reads column 0 on day 5 (step T-5) only
+    y = (X[:, -5, 0] > 0).astype(float)[:, None]
+
+    class Lagged:
+        def __call__(self, Z):
+            return 1 / (1 + np.exp(-4 * np.asarray(Z)[:, -5, :1]))
+
+    blocks = temporal.lag_blocks(20)
+    assert [b.label for b in blocks] == ["last day", "day 2", "days 3-7", "days 8-20"]
+    targets = {(g, b.label): (cols, b.steps(20)) for g, cols in {"A": np.array([0]), "B": np.array([1, 2])}.items()
+               for b in blocks}
+    out = permutation_importance([(Lagged(), X, y)], targets, [1], sample_loss(True), n_repeats=3)
+    values = {key: v[0].mean() for (h, key), v in out.items()}
+    assert max(values, key=values.get) == ("A", "days 3-7")
+    assert all(values[k] == 0 for k in values if k != ("A", "days 3-7"))
+    share = np.zeros(20)
+    share[-5] = 1.0
+    assert temporal.days_holding(share) == 5 and "last 5 days" in temporal.reliance_sentence(1, share)
+
+
+def test_perfectly_correlated_copies_share_a_cluster():
+    rng = np.random.default_rng(7)
+    n = 800
+    lead = rng.normal(size=n)
+    trend = np.cumsum(rng.normal(size=n))
+    rows = np.column_stack([lead, 2 * lead + 1, trend, trend + rng.normal(0, 0.1, n), rng.normal(size=n),
+                            rng.normal(size=n)])
+    cols = ["lead", "lead_copy", "ma5", "ma10", "noise_a", "noise_b"]
+    groups = {"extra:lead": ["lead"], "extra:lead_copy": ["lead_copy"], "ma": ["ma5", "ma10"],
+              "extra:noise_a": ["noise_a"], "extra:noise_b": ["noise_b"]}
+    cl = clusters.correlation_clusters(rows, cols, groups)
+    where = {c: name for name, idx in cl.members.items() for c in (cols[i] for i in idx)}
+    assert where["lead"] == where["lead_copy"] and where["ma5"] == where["ma10"]
+    assert where["lead"] != where["noise_a"] and where["lead"] != where["ma5"]
+    assert cl.groups[where["lead"]] == ["extra:lead", "extra:lead_copy"] and where["ma5"] == "ma"
+    assert "extra:lead and extra:lead_copy move together" in " ".join(clusters.cluster_sentences(cl, cols))
+
+
 def test_agreement_table_and_kendall():
     items = [Importance(1, g, m, v, v, v, {"f1": v, "f2": v * 0.9}) for m, vals in
              {"permutation": [3, 2, 1], "lstm_shap": [3, 1, 2]}.items() for g, v in zip("xyz", vals)]
@@ -79,7 +179,7 @@ def test_selftest_finds_the_planted_signal_and_no_skill_on_a_random_walk(tmp_pat
     rc = selftest("small", progress=False, workdir=str(tmp_path))
     out = capsys.readouterr().out
     assert "FAIL" not in out, out
-    assert rc == 0 and out.count("PASS") == 12
+    assert rc == 0 and out.count("PASS") == 16
 
 
 @pytest.fixture(scope="module")
@@ -97,12 +197,23 @@ def test_importance_outputs(explained_run):
                                  "clears_floor", "basis"]
     assert (imp[imp.method == "permutation"].floor == 0).all()
     assert imp[imp.method.isin(["lgbm_gain", "tree_shap"])].floor.gt(0).all()  # the largest shadow
-    assert set(imp.method) == {"permutation", "lgbm_gain", "lgbm_split", "tree_shap", "lstm_shap"}
+    assert set(imp.method) == {"permutation", "lgbm_gain", "lgbm_split", "tree_shap", "lstm_shap", "integrated_gradients"}
     assert set(imp.group) == {"price", "volume", "ma", "rsi", "macd", "bollinger"}
     assert set(imp.horizon) == {1, 5}
     assert imp.groupby(["horizon", "method"])["rank"].min().eq(1).all()
     html = (explained_run / "importance.html").read_text()
     assert "Kendall" in html and "data:image/png;base64," in html and "Answer first" in html
+    lead = html.index("Answer first")
+    for question in ("Is there skill worth explaining?", "How far back does the model look?", "Which features move together?",
+                     "Can the gradient attributions be trusted?"):
+        assert lead < html.index(question) < html.index("How to read this")  # conclusions first, then the detail
+    lags = pd.read_csv(explained_run / "importance_lags.csv")
+    assert set(lags.block) == {"last day", "day 2", "days 3-7", "days 8-20"}  # a 20-day window (TINY)
+    assert set(pd.read_csv(explained_run / "importance_clusters.csv").method) == {"permutation", "lstm_shap"}
+    periods = pd.read_csv(explained_run / "importance_periods.csv")
+    assert periods.groupby(["horizon", "group", "method"]).period.nunique().eq(2).all()  # TINY has 2 folds
+    checks = pd.read_csv(explained_run / "attribution_checks.csv")
+    assert {"lstm_shap", "integrated_gradients"} <= set(checks.method) and checks.infidelity.notna().all()
     import json
     m = json.loads((explained_run / "metrics.json").read_text())
     for line, entry in zip(m["importance_findings"], m["horizon_results"]):
