@@ -268,6 +268,14 @@ def lightgbm_claims(rng: np.random.Generator, n_days: int, h: int = 1, planted: 
         else:
             out[f"importance: {method} calls a no-skill group important (above shadows, aligned out of sample), h={h}"] = float(
                 np.mean([i.clears for i in rows]))
+    # the alignment test alone (no floor): how lstm_shap and integrated_gradients are judged without --shap-floor
+    rows = [i for i in items if i.method == "tree_shap"]
+    if planted:
+        out[f"importance: the alignment test alone (gradient methods' rule) calls the planted group important, h={h}"] = float(
+            next(i for i in rows if i.group == "signal").p_value < ALPHA)
+    else:
+        out[f"importance: the alignment test alone (gradient methods' rule) calls a no-skill group important, h={h}"] = float(
+            np.mean([i.p_value < ALPHA for i in rows]))
     return out
 
 

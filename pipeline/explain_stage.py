@@ -44,7 +44,7 @@ from explain import ablation, agreement, clusters as clustering, shap_lstm, temp
 from explain import lgbm as lgbm_explain
 from explain.common import Importance, group_indices
 from pipeline.experiment import Experiment, to_model_units
-from pipeline.explain_judge import alignment, fold_interval, holm_by, per_day_item, period_sentences, sample_loss, set_clears
+from pipeline.explain_judge import alignment, fold_interval, holm_by, per_day_item, sample_loss, set_clears
 from pipeline.explain_lstm import gradient_attributions
 from pipeline.train import predict
 
@@ -152,9 +152,19 @@ def _clusters(exp: Experiment) -> clustering.Clusters:
     return clustering.correlation_clusters(rows, list(exp.ws.columns), exp.dataset.groups)
 
 
+def _prefetch(module: str) -> None:
+    """Import ``module`` in a daemon thread (a later import waits for it on the import lock)."""
+    import importlib
+    import threading
+
+    threading.Thread(target=importlib.import_module, args=(module,), daemon=True).start()
+
+
 def run_explain(exp: Experiment, ecfg: ExplainConfig, log=print, skill: dict[int, bool] | None = None) -> ExplainResult:
     from tqdm.auto import tqdm
 
+    if ecfg.explain and ecfg.sanity_windows > 0:
+        _prefetch("captum.metrics")  # ~1 s of imports, done in the background while the permutations run
     res = ExplainResult(n_repeats=ecfg.n_repeats, lag_repeats=ecfg.lag_repeats, skill=dict(skill or {}))
     horizons, groups = exp.cfg.horizons, exp.dataset.groups
     gidx = group_indices(exp.ws.columns, groups)

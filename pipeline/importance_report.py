@@ -34,7 +34,7 @@ def conclusions(exp, res) -> dict[str, list[str]]:
         line = temporal.reliance_sentence(h, lag_shares(res, j), block_totals(res, h) or None)
         if line:
             out["lags"].append(line)
-        for method in ("permutation", "lstm_shap"):
+        for method in ("permutation", "ablation_retrain"):  # the methods whose floor is a loss, testable per period
             out["periods"] += period_sentences(res.items, method, h)
     if res.clusters is not None:
         cl = res.clusters
