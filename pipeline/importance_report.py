@@ -41,13 +41,16 @@ def conclusions(exp, res) -> dict[str, list[str]]:
         out["clusters"].append(f"{len(exp.ws.columns)} features form {cl.k} correlation clusters on the training rows "
                                f"(silhouette {_fmt(cl.silhouette, 2)}); {len(cl.cross_group())} of them span several groups.")
         out["clusters"] += clustering.cluster_sentences(cl, list(exp.ws.columns))
+        cleared = []
         for h in exp.cfg.horizons:
             for method in ("permutation", "lstm_shap"):
-                part = [i for i in res.cluster_items if i.horizon == h and i.method == method]
-                if part:
-                    above = [i.group for i in sorted(part, key=lambda i: -i.value) if i.clears]
-                    out["clusters"].append(f"h={h}, {method} by cluster: "
-                                           + (f"above the floor — {', '.join(above)}." if above else "no cluster clears its floor."))
+                above = [i.group for i in sorted(res.cluster_items, key=lambda i: -i.value)
+                         if i.horizon == h and i.method == method and i.clears]
+                if above:
+                    cleared.append(f"h={h}, {method}: {', '.join(above)}")
+        if res.cluster_items:
+            out["clusters"].append("Clusters above their floor — " + "; ".join(cleared) + "." if cleared else
+                                   "No cluster clears its floor under permutation or expected gradients at any horizon.")
     for row in res.sanity:
         name = METHOD_NAMES.get(row["method"], row["method"])
         if row["passed"] is None:
