@@ -75,12 +75,12 @@ def reliance_sentence(horizon: int, share: np.ndarray | None, blocks: dict[str, 
     if share is not None and share.sum() > 0:
         n = days_holding(share)
         last5 = float(share[-5:].sum())
-        parts.append(f"h={horizon}: most of the model's reliance is on the last {n} day{'s' if n > 1 else ''} "
+        parts.append(f"most of the model's reliance is on the last {n} day{'s' if n > 1 else ''} "
                      f"(they hold half of the expected-gradients mass; the last 5 days hold {100 * last5:.0f}%)")
     if blocks:
         top = max(blocks, key=blocks.get)
         total = sum(max(v, 0.0) for v in blocks.values())
         share_top = max(blocks[top], 0.0) / total if total > 0 else float("nan")
-        parts.append(f"permuting lag blocks costs most for the {top}"
-                     + (f" ({100 * share_top:.0f}% of the summed loss increase)" if np.isfinite(share_top) else ""))
-    return ("; ".join(parts) + ".") if parts else ""
+        parts.append(f"of the lag blocks, permuting {'the last day' if top == 'last day' else top} costs the most"
+                     + (f" ({100 * share_top:.0f}% of the positive loss increases)" if np.isfinite(share_top) else ""))
+    return (f"h={horizon}: " + "; ".join(parts) + ".") if parts else ""

@@ -146,7 +146,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  strategy (h={s['horizon']}, long/flat): Sharpe {s['strategy']['sharpe']:.2f} vs buy-and-hold "
               f"{s['buy_and_hold']['sharpe']:.2f}")
     if metrics.get("importance_findings"):
-        for line in metrics["importance_findings"]:
+        for line in metrics["importance_findings"] + metrics.get("importance_conclusions", {}).get("lags", []):
             print("  " + line)
         print(f"  importance: {out_dir / 'importance.html'}")
     extra = f", explain {metrics['explain_seconds']:.0f} s" if "explain_seconds" in metrics else ""

@@ -179,7 +179,7 @@ def test_selftest_finds_the_planted_signal_and_no_skill_on_a_random_walk(tmp_pat
     rc = selftest("small", progress=False, workdir=str(tmp_path))
     out = capsys.readouterr().out
     assert "FAIL" not in out, out
-    assert rc == 0 and out.count("PASS") == 16
+    assert rc == 0 and out.count("PASS") == 17
 
 
 @pytest.fixture(scope="module")
