@@ -30,7 +30,7 @@ def conclusions(exp, res) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {"skill": findings(exp, res), "agreement": [], "lags": [], "clusters": [],
                                  "sanity": [], "periods": []}
     for j, h in enumerate(exp.cfg.horizons):
-        out["agreement"] += agreement.disagreements(table, h)
+        out["agreement"] += _agreement_line(table, h)
         line = temporal.reliance_sentence(h, lag_shares(res, j), block_totals(res, h) or None)
         if line:
             out["lags"].append(line)
@@ -62,6 +62,22 @@ def conclusions(exp, res) -> dict[str, list[str]]:
                              f"{row['windows']} windows); infidelity {row['infidelity']:.3g} vs {ref:.3g} for random attributions "
                              f"({'more' if row['infidelity'] < ref else 'not more'} faithful than random).")
     return out
+
+
+def _agreement_line(table: pd.DataFrame, h: int) -> list[str]:
+    """One sentence: which group the methods put first, and their mean rank agreement (Kendall tau)."""
+    ranks = agreement.rank_matrix(table, h)
+    if ranks.empty:
+        return []
+    tops = pd.Series({m: ranks[m].idxmin() for m in ranks.columns})
+    counts = tops.value_counts()
+    corr = agreement.method_correlations(table, h).to_numpy()
+    off = corr[~np.eye(len(corr), dtype=bool)]
+    tau = f"; mean Kendall τ between methods {np.nanmean(off):.2f}" if np.isfinite(off).any() else ""
+    if len(counts) == 1:
+        return [f"h={h}: every method ranks {counts.index[0]} first{tau}."]
+    return [f"h={h}: the methods disagree on the top group ({', '.join(f'{g}: {n}' for g, n in counts.items())} of "
+            f"{len(tops)} methods){tau}; see the horizon's section."]
 
 
 def detail_tables(exp, res) -> dict[str, pd.DataFrame]:
