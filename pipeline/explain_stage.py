@@ -46,6 +46,7 @@ from explain.common import Importance, group_indices
 from pipeline.experiment import Experiment, to_model_units
 from pipeline.explain_judge import alignment, fold_interval, holm_by, per_day_item, sample_loss, set_clears
 from pipeline.explain_lstm import gradient_attributions
+from pipeline.explain_summary import conclusions, findings
 from pipeline.train import predict
 
 
@@ -251,22 +252,6 @@ def run_explain(exp: Experiment, ecfg: ExplainConfig, log=print, skill: dict[int
     return res
 
 
-def lag_shares(res: ExplainResult, j: int) -> np.ndarray | None:
-    """(T,) expected-gradients mass per lag for horizon index ``j`` over every explained window."""
-    if not res.shap_results:
-        return None
-    return temporal.lag_mass(np.concatenate([r.phi[..., j:j + 1] for r in res.shap_results]), 0)
-
-
-def block_totals(res: ExplainResult, h: int) -> dict[str, float]:
-    """Lag block -> permutation loss increase summed over groups at horizon ``h``."""
-    out: dict[str, float] = {}
-    for i in res.lag_items:
-        if i.horizon == h:
-            out[i.block] = out.get(i.block, 0.0) + i.value
-    return out
-
-
 def _retrain(exp: Experiment, ecfg: ExplainConfig, gidx, loss, positions, test_dates, show) -> list[Importance]:
     from tqdm.auto import tqdm
 
@@ -355,30 +340,6 @@ def judge_lightgbm(results: list[lgbm_explain.LgbmFoldResult], gidx: dict[str, n
     return items + tree
 
 
-def findings(exp: Experiment, res: ExplainResult) -> list[str]:
-    """The CLI's and the report's summary, skill gate first: per horizon, whether importances may be read
-    as findings about the market, and which groups clear the floor under which methods."""
-    table = res.table()
-    lines = []
-    for h in exp.cfg.horizons:
-        part = table[table.horizon == h]
-        if part.empty:
-            continue
-        floored = [m for m in part.method.unique() if part[part.method == m]["clears_floor"].notna().any()]
-        cleared = {m: sorted(part[(part.method == m) & (part.clears_floor == True)]["group"]) for m in floored}  # noqa: E712
-        tested = [m for m in ("permutation", "ablation_retrain") if m in cleared]
-        over = "; ".join(f"{m}: {', '.join(g) if g else 'none'}" for m, g in cleared.items())
-        if not res.skill.get(h, False):
-            lines.append(f"h={h}: no skill over the comparator, so these importances describe what the model uses, not what "
-                         f"predicts the market. Above the noise floor — {over}.")
-            continue
-        agreed = set.intersection(*(set(cleared[m]) for m in tested)) if tested else set()
-        lines.append(f"h={h}: the model has skill. Groups above the noise floor — {over}."
-                     + (f" Confirmed on test days by {' and '.join(tested)}: {', '.join(sorted(agreed))}." if agreed else
-                        " No group clears the floor of the test-day ablations." if tested else ""))
-    return lines
-
-
 def write_importance(exp: Experiment, res: ExplainResult, folder: Path) -> None:
     """``importance.csv`` (one row per horizon, group and method), the temporal, cluster, period and
     sanity-check tables, and the self-contained ``importance.html`` into ``folder``."""
@@ -406,8 +367,6 @@ def explain_writer(ecfg: ExplainConfig, log=print) -> Callable[[Experiment, dict
         metrics["explain_seconds"] = time.perf_counter() - t0
         metrics["explain_timings"] = res.seconds
         metrics["importance_findings"] = findings(exp, res)
-        from pipeline.importance_report import conclusions
-
         metrics["importance_conclusions"] = conclusions(exp, res)
         return lambda folder: write_importance(exp, res, folder)
 

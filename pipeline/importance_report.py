@@ -14,70 +14,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from explain import agreement, clusters as clustering, shap_lstm, temporal  # noqa: E402
+from explain import agreement, shap_lstm  # noqa: E402
 from pipeline.figures import to_data_uri  # noqa: E402
-from pipeline.explain_judge import period_sentences  # noqa: E402
 from pipeline.explain_lstm import METHOD_NAMES  # noqa: E402
+from pipeline.explain_summary import conclusions  # noqa: E402
 from pipeline.report import _fmt, render_template  # noqa: E402
-
-
-def conclusions(exp, res) -> dict[str, list[str]]:
-    """The report's lead, in sentences: ``skill`` (the gate and the groups that clear their floors),
-    ``agreement``, ``lags``, ``clusters``, ``sanity``, ``periods``."""
-    from pipeline.explain_stage import block_totals, findings, lag_shares
-
-    table = res.table()
-    out: dict[str, list[str]] = {"skill": findings(exp, res), "agreement": [], "lags": [], "clusters": [],
-                                 "sanity": [], "periods": []}
-    for j, h in enumerate(exp.cfg.horizons):
-        out["agreement"] += _agreement_line(table, h)
-        line = temporal.reliance_sentence(h, lag_shares(res, j), block_totals(res, h) or None)
-        if line:
-            out["lags"].append(line)
-        for method in ("permutation", "ablation_retrain"):  # the methods whose floor is a loss, testable per period
-            out["periods"] += period_sentences(res.items, method, h)
-    if res.clusters is not None:
-        cl = res.clusters
-        out["clusters"].append(f"{len(exp.ws.columns)} features form {cl.k} correlation clusters on the training rows "
-                               f"(silhouette {_fmt(cl.silhouette, 2)}); {len(cl.cross_group())} of them span several groups.")
-        out["clusters"] += clustering.cluster_sentences(cl, list(exp.ws.columns))
-        cleared = []
-        for h in exp.cfg.horizons:
-            for method in ("permutation", "lstm_shap"):
-                above = [i.group for i in sorted(res.cluster_items, key=lambda i: -i.value)
-                         if i.horizon == h and i.method == method and i.clears]
-                if above:
-                    cleared.append(f"h={h}, {method}: {', '.join(above)}")
-        if res.cluster_items:
-            out["clusters"].append("Clusters above their floor — " + "; ".join(cleared) + "." if cleared else
-                                   "No cluster clears its floor under permutation or expected gradients at any horizon.")
-    for row in res.sanity:
-        name = METHOD_NAMES.get(row["method"], row["method"])
-        if row["passed"] is None:
-            continue
-        verdict = ("passes the model-randomisation check" if row["passed"] else
-                   "FAILS the model-randomisation check: its attributions barely change when the weights are re-initialised")
-        ref = next((r["infidelity"] for r in res.sanity if r["passed"] is None), float("nan"))
-        out["sanity"].append(f"{name} {verdict} (signed rank correlation with a re-initialised LSTM {_fmt(row['signed_rho'], 2)}, "
-                             f"{row['windows']} windows); infidelity {row['infidelity']:.3g} vs {ref:.3g} for random attributions "
-                             f"({'more' if row['infidelity'] < ref else 'not more'} faithful than random).")
-    return out
-
-
-def _agreement_line(table: pd.DataFrame, h: int) -> list[str]:
-    """One sentence: which group the methods put first, and their mean rank agreement (Kendall tau)."""
-    ranks = agreement.rank_matrix(table, h)
-    if ranks.empty:
-        return []
-    tops = pd.Series({m: ranks[m].idxmin() for m in ranks.columns})
-    counts = tops.value_counts()
-    corr = agreement.method_correlations(table, h).to_numpy()
-    off = corr[~np.eye(len(corr), dtype=bool)]
-    tau = f"; mean Kendall τ between methods {np.nanmean(off):.2f}" if np.isfinite(off).any() else ""
-    if len(counts) == 1:
-        return [f"h={h}: every method ranks {counts.index[0]} first{tau}."]
-    return [f"h={h}: the methods disagree on the top group ({', '.join(f'{g}: {n}' for g, n in counts.items())} of "
-            f"{len(tops)} methods){tau}; see the horizon's section."]
 
 
 def detail_tables(exp, res) -> dict[str, pd.DataFrame]:
