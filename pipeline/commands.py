@@ -45,6 +45,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seeds", type=int, default=1, help="train this many seeds; metrics are mean ± spread")
     g.add_argument("--seed", type=int, default=0, help="first seed")
     g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    g.add_argument("--threads", type=int, default=0, metavar="N",
+                   help="torch threads (default 0: one per training model, every available core for evaluation and "
+                        "the explain stage; idle threads sleep, so a busy machine does not slow the run down many times)")
     g = p.add_argument_group("evaluation")
     g.add_argument("--lgbm-lags", type=int, default=5, help="lags flattened for the LightGBM baseline")
     g.add_argument("--bootstrap", type=int, default=500,

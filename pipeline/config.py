@@ -80,6 +80,7 @@ class RunConfig:
     seeds: int = 1
     seed: int = 0
     device: str = "auto"
+    threads: int = 0             # torch threads: 0 = 1 per training model, every core for inference (pipeline.threads)
     # evaluation
     lgbm_lags: int = 5
     bootstrap: int = 500
@@ -126,6 +127,7 @@ class RunConfig:
             (self.patience >= 1, "--patience must be at least 1"),
             (self.clip_grad >= 0, "--clip-grad must be 0 (off) or positive"),
             (self.seeds >= 1, "--seeds must be at least 1"),
+            (0 <= self.threads <= 1024, "--threads must be 0 (automatic) or a positive number of threads"),
             (0 <= self.seed < 2**31 - 1, "--seed must be between 0 and 2147483646"),
             (self.lgbm_lags >= 1, "--lgbm-lags must be at least 1"),
             (self.lgbm_lags <= self.window, "--lgbm-lags must be at most --window"),

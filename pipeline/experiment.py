@@ -19,6 +19,7 @@ from pipeline.config import RunConfig
 from pipeline.errors import InputError
 from pipeline.featureframe import Dataset, build_dataset
 from pipeline.model import LSTMModel, ModelConfig
+from pipeline.threads import inference_threads, torch_threads, training_threads
 from pipeline.targets import (CLASSIFICATION, CROSS_SECTIONAL, MIN_CROSS_SECTION, forward_return, make_target, momentum,
                               persistence, xs_persistence, xs_signals, xs_target)
 from pipeline.train import TrainConfig, TrainResult, fit, predict, resolve_device, seed_everything
@@ -99,7 +100,9 @@ def memory_estimate_gb(n_rows: int, n_features: int, n_samples: int, cfg: RunCon
 
 
 def prepare(cfg: RunConfig, dataset: Dataset | None = None) -> Experiment:
-    """Load data, build features, targets, windows and folds (no training yet)."""
+    """Load data, build features, targets, windows and folds (no training yet). Sets the process's torch
+    threads for large-batch work (:func:`pipeline.threads.inference_threads`)."""
+    torch.set_num_threads(inference_threads(cfg.threads))
     if dataset is None:
         dataset = build_dataset(cfg.source, cfg.data, cfg.symbols, cfg.features, cfg.macro, cfg.start, cfg.end,
                                 cfg.cache_dir, cfg.offline)
@@ -266,7 +269,8 @@ def train_and_predict(exp: Experiment, log=print) -> Experiment:
             model = LSTMModel(exp.model_config())
             tcfg = exp.train_config(seed)
             desc = f"fold {fold.number}/{len(exp.folds)} seed {seed}"
-            exp.histories[(fold.number, seed)] = fit(model, fd.X_train, fd.y_train, fd.X_val, fd.y_val, tcfg, exp.device, desc)
+            with torch_threads(training_threads(exp.cfg.threads)):  # a small LSTM gains nothing from more threads
+                exp.histories[(fold.number, seed)] = fit(model, fd.X_train, fd.y_train, fd.X_val, fd.y_val, tcfg, exp.device, desc)
             raw = predict(model, fd.X_test, exp.device)
             fold_preds[k] = to_model_units(exp, raw, fd)
             exp.models[(fold.number, seed)] = model.cpu()

@@ -25,6 +25,7 @@ from explain.common import Importance
 from pipeline.explain_judge import alignment, per_day_item, set_clears
 from pipeline.experiment import Experiment
 from pipeline.model import LSTMModel
+from pipeline.threads import torch_threads, training_threads
 from pipeline.train import fit, seed_everything
 
 METHOD_NAMES = {"lstm_shap": "expected gradients", "integrated_gradients": "integrated gradients"}
@@ -158,7 +159,8 @@ def shadow_twins(exp: Experiment, ecfg, gidx, positions, rng, show) -> list[shap
         tcfg.progress = False
         seed_everything(seed)
         model = LSTMModel(mc)
-        fit(model, X_train, fd.y_train, X_val, fd.y_val, tcfg, exp.device)
+        with torch_threads(training_threads(exp.cfg.threads)):
+            fit(model, X_train, fd.y_train, X_val, fd.y_val, tcfg, exp.device)
         model.cpu()
         take = _explained(len(X_test), per_fold)
         bg = X_train[rng.choice(len(X_train), size=min(ecfg.shap_background, len(X_train)), replace=False)]
