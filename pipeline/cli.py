@@ -27,8 +27,27 @@ from pipeline.config import resolve_symbols
 from pipeline.errors import InputError, JobError
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions and examples keep their lines; every option with a default shows it, unless its help
+    already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        d = action.default
+        if "default" in text or d is None or d is argparse.SUPPRESS or isinstance(d, bool):
+            return text
+        if not action.option_strings and action.nargs not in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
+            return text
+        return text + " (default: %(default)s)"
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse, but a bad flag is one ``error:`` line (exit 2) instead of the usage block."""
+    """argparse, but a bad flag is one ``error:`` line (exit 2) instead of the usage block; help shows the
+    defaults (:class:`HelpFormatter`)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):  # type: ignore[override]
         raise InputError(f"{message} (see '{self.prog} --help')")
@@ -84,13 +103,21 @@ def cmd_features(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from pipeline import __version__
+
     parser = Parser(
         prog="python -m pipeline",
-        description="featureproof: does this LSTM beat simple baselines on this market, and which features carry it?",
+        description="featureproof: does this LSTM beat simple baselines on this market, and which features carry it?\n"
+                    "('featureproof' is the same command, installed as a console script.)",
+        epilog="examples:\n  python -m pipeline run --target direction\n  python -m pipeline run --help",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"featureproof {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    p = sub.add_parser("features", help="build the feature table and write it as CSV or parquet")
+    p = sub.add_parser("features", help="build the feature table and write it as CSV or parquet",
+                       description="Build the causal feature table (and the group map) from the prices and write it "
+                                   "as CSV or parquet, one row per date and symbol.",
+                       epilog="example:\n  python -m pipeline features --features ohlcv+technical --out features.parquet")
     add_data_options(p)
     p.add_argument("--out", required=True, metavar="FILE", help="output file, .csv, .csv.gz or .parquet")
     p.add_argument("--overwrite", action="store_true", help="replace --out if the file exists")
@@ -154,13 +181,19 @@ def _apply_config(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.
         raise InputError(f"{path}: not valid TOML ({exc})") from None
     known = vars(args)
     subparser = parser._subparsers._group_actions[0].choices[args.command]  # type: ignore[union-attr]
+    by_flag = {o.lstrip("-"): a for a in subparser._actions for o in a.option_strings}
     defaults = {}
     for key, value in values.items():
-        dest = key.replace("-", "_")
-        if dest not in known or dest in {"command", "func", "config"}:
+        # a key is a flag's spelling (no-explain = true, batch-size = 64) or a field name (explain = false)
+        flag = by_flag.get(key.replace("_", "-"))
+        dest = flag.dest if flag is not None else key.replace("-", "_")
+        if dest not in known or dest in {"command", "func", "config", "help", "version"}:
             raise InputError(f"{path}: unknown setting {key!r} for '{args.command}'; see --help for the flags")
-        action = next((a for a in subparser._actions if a.dest == dest), None)
-        defaults[dest] = _config_value(path, key, value, action) if action is not None else value
+        action = flag or next((a for a in subparser._actions if a.dest == dest), None)
+        value = _config_value(path, key, value, action) if action is not None else value
+        if isinstance(flag, argparse._StoreFalseAction):  # no-explain = true means --no-explain: explain is false
+            value = not value
+        defaults[dest] = value
     subparser.set_defaults(**defaults)
     return parser.parse_args(argv)
 
@@ -191,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _apply_config(parser, argv)
         return int(args.func(args) or 0)
+    except SystemExit as exc:  # --help and --version
+        return int(exc.code or 0) if isinstance(exc.code, (int, type(None))) else 2
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -206,13 +206,18 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def cmd_selftest(args: argparse.Namespace) -> int:
     from pipeline.selftest import selftest
 
-    return selftest(size=args.size, progress=args.progress)
+    return selftest(size=args.size, progress=args.progress, keep=args.keep)
 
 
 def register(sub: argparse._SubParsersAction, add_data_options: Callable[[argparse.ArgumentParser], None]) -> None:
     p = sub.add_parser("run", help="train the LSTM and baselines on walk-forward folds and write a report",
                        description="Train the LSTM and simple baselines on purged walk-forward folds, test them "
-                                   "on the same days, and write reports/<run>/index.html with metrics, intervals and tests.")
+                                   "on the same days, and write reports/<run>/index.html with metrics, intervals and tests.",
+                       epilog="examples:\n"
+                              "  python -m pipeline run --target direction\n"
+                              "  python -m pipeline run --data prices.csv --symbol IBM --target return --horizons 1,5\n"
+                              "  python -m pipeline run --source sample --symbols SP20 --target xs_direction\n"
+                              "  python -m pipeline run --config run.toml   # keys: flag names (no-explain = true) or fields")
     add_data_options(p)
     add_run_options(p)
     add_explain_options(p)
@@ -225,7 +230,10 @@ def register(sub: argparse._SubParsersAction, add_data_options: Callable[[argpar
                        description="Train every feature set on the same folds, seeds and test days and compare their "
                                    "seed ensembles with Diebold-Mariano tests on per-day losses (HAR variance), "
                                    "Holm-corrected over every pair and horizon. Separate sets with commas and combine "
-                                   "sets with +, e.g. --features ohlcv,ohlcv+technical,all.")
+                                   "sets with +, e.g. --features ohlcv,ohlcv+technical,all.",
+                       epilog="examples:\n"
+                              "  python -m pipeline compare --features ohlcv,ohlcv+technical,all --target direction --seeds 5\n"
+                              "  python -m pipeline compare --features ohlcv,ohlcv+macro --executor ray --jobs 8")
     add_data_options(p)
     add_run_options(p)
     add_executor_options(p)
@@ -233,9 +241,14 @@ def register(sub: argparse._SubParsersAction, add_data_options: Callable[[argpar
                    "existing folder must be empty, or a featureproof folder with --overwrite")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it holds an earlier featureproof folder")
     p.set_defaults(func=cmd_compare, features="ohlcv,ohlcv+technical,all", seeds=3)
+    for action in p._actions:
+        if action.dest == "features":
+            action.help = ("feature sets to compare, separated by commas; combine sets with + "
+                           "(sets: ohlcv, technical, macro, extra, all)")
 
     p = sub.add_parser("explain", help="run the explain stage again on a finished run folder",
-                       description="Recompute importances for RUN_DIR with its saved model (last fold) and data.")
+                       description="Recompute importances for RUN_DIR with its saved model (last fold) and data.",
+                       epilog="example:\n  python -m pipeline explain reports/20261128-120000-SP500-direction --ablation both")
     p.add_argument("run_dir", metavar="RUN_DIR")
     add_explain_options(p)
     p.add_argument("--lgbm-lags", type=int, default=None, help="lags for LightGBM (default: the run's)")
@@ -246,7 +259,8 @@ def register(sub: argparse._SubParsersAction, add_data_options: Callable[[argpar
                        description="Monte-Carlo study of the inference code paths run, compare and the explain stage use: "
                                    "empirical size on fat-tailed random walks with no-skill predictors (one symbol and "
                                    "pooled symbols, h = 1, 5, 10), coverage of every interval, and power on planted "
-                                   "signals. Writes calibration.csv and calibration.html; exit 1 if a cell misses.")
+                                   "signals. Writes calibration.csv and calibration.html; exit 1 if a cell misses.",
+                       epilog="examples:\n  python -m pipeline calibrate\n  python -m pipeline calibrate --sims 200 --days 800")
     p.add_argument("--sims", type=int, default=1000, help="simulations per cell (default 1000)")
     p.add_argument("--days", type=int, default=1500, help="test days per simulation (default 1500)")
     p.add_argument("--bootstrap", type=int, default=300, help="bootstrap resamples per interval (default 300)")
@@ -256,7 +270,15 @@ def register(sub: argparse._SubParsersAction, add_data_options: Callable[[argpar
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
     p.set_defaults(func=cmd_calibrate)
 
-    p = sub.add_parser("selftest", help="check that every method finds a planted signal and no skill on a random walk")
+    p = sub.add_parser("selftest", help="check that every method finds a planted signal and no skill on a random walk",
+                       description="The pipeline's own controls, end to end: a planted signal every method must find "
+                                   "(and a lagged one, with a correlated copy, for the temporal, sanity and cluster checks), "
+                                   "and a random walk on which the LSTM must show no skill. Prints PASS/FAIL per check; "
+                                   "exit 1 on any failure.",
+                       epilog="examples:\n  python -m pipeline selftest --size small\n"
+                              "  python -m pipeline selftest --keep selftest-reports")
+    p.add_argument("--keep", metavar="DIR", help="keep the selftest's runs and reports in DIR (default: a temporary "
+                   "folder, deleted at the end)")
     p.add_argument("--size", choices=["small", "full"], default="full", help="data size (small is what pytest runs)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
     p.set_defaults(func=cmd_selftest)

@@ -84,12 +84,22 @@ def _lagged_explain_checks(folder: Path, lag: int) -> list[tuple[str, bool, str]
     return out
 
 
-def selftest(size: str = "full", progress: bool = True, workdir: str | None = None) -> int:
+def selftest(size: str = "full", progress: bool = True, workdir: str | None = None, keep: str | None = None) -> int:
+    """Run the controls; ``keep``: a folder (absent or empty) that keeps the runs, else a temporary one."""
+    import contextlib
+
     from pipeline.cli import main
+    from pipeline.errors import InputError
 
     s = SIZES[size]
     checks: list[tuple[str, bool, str]] = []
-    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+    if keep is not None:
+        kept = Path(keep)
+        if kept.exists() and (not kept.is_dir() or any(kept.iterdir())):
+            raise InputError(f"{kept}: --keep needs a new or empty folder")
+        kept.mkdir(parents=True, exist_ok=True)
+    folder = contextlib.nullcontext(str(kept)) if keep is not None else tempfile.TemporaryDirectory(dir=workdir)
+    with folder as tmp:
         tmp = Path(tmp)
         common = ["--horizons", "1", "--window", s["window"], "--hidden", s["hidden"], "--epochs", s["epochs"],
                   "--patience", "6", "--lr", "5e-3", "--folds", s["folds"], "--bootstrap", "200", "--seeds", "1",
@@ -143,6 +153,10 @@ def selftest(size: str = "full", progress: bool = True, workdir: str | None = No
             checks.append(("random walk: the importance summary opens with 'no skill'", "no skill" in gate, gate[:90]))
     for name, ok, detail in checks:
         print(f"{'PASS' if ok else 'FAIL'}  {name}  ({detail})")
+    if keep is None:
+        print("(the runs above were written to a temporary folder, now deleted; --keep DIR keeps them)")
+    else:
+        print(f"runs and reports kept in {keep}")
     failed = sum(not ok for _, ok, _ in checks)
     print(f"selftest: {len(checks) - failed}/{len(checks)} checks passed")
     return 1 if failed else 0

@@ -189,3 +189,19 @@ def test_config_file_values_are_checked_like_flags(line, needle, tmp_path, tiny_
     assert main(["run", "--data", str(tiny_csv), "--config", str(toml), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and needle in err[0], err
+
+
+def test_config_keys_are_flag_spellings_or_field_names(tmp_path):
+    """``no-explain = true`` (the flag) and ``explain = false`` (the field) mean the same; both spellings of
+    other keys work too; --version and --help exit 0."""
+    from pipeline.cli import _apply_config, build_parser
+
+    for text in ('no-explain = true\nbatch-size = 64\nno_log_transform = true\n',
+                 'explain = false\nbatch_size = 64\nlog_transform = false\n'):
+        toml = tmp_path / "c.toml"
+        toml.write_text(text)
+        args = _apply_config(build_parser(), ["run", "--config", str(toml)])
+        assert args.explain is False and args.batch_size == 64 and args.log_transform is False
+    toml.write_text("no-explain = false\n")
+    assert _apply_config(build_parser(), ["run", "--config", str(toml)]).explain is True
+    assert main(["--version"]) == 0 and main(["run", "--help"]) == 0

@@ -79,11 +79,26 @@ def test_run_through_cli_with_macro(fake, tmp_path):
     assert {"macro_vix_dev", "macro_vix_chg", "rsi14"} <= set(table.columns)
 
 
-def test_unknown_ticker_is_a_clear_error(fake, tmp_path, capsys):
+def test_unknown_ticker_is_a_clear_error(fake, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(yfsrc, "yahoo_reachable", lambda symbol="", timeout=3.0: True)
     rc = main(["features", "--source", "yfinance", "--symbols", "NOPE", "--features", "ohlcv",
                "--cache-dir", str(tmp_path), "--out", str(tmp_path / "o.csv")])
     err = capsys.readouterr().err
-    assert rc == 2 and "no data for 'NOPE'" in err and "--source sample" in err and "Traceback" not in err
+    assert rc == 2 and "no data for 'NOPE'" in err and "unknown or delisted" in err and "--source sample" in err
+    assert "Traceback" not in err
+
+
+def test_no_network_is_named_as_such(fake, tmp_path, capsys, monkeypatch):
+    """yfinance prints network errors and returns an empty frame: the error must blame the network, not the ticker."""
+    import yfinance.shared as shared
+
+    monkeypatch.setitem(shared._ERRORS, "AAPL", "Failed to perform, curl: (6) Could not resolve host: query2.finance.yahoo.com")
+    monkeypatch.setattr(fake, "frames", {}, raising=False)
+    rc = main(["features", "--source", "yfinance", "--symbols", "AAPL", "--features", "ohlcv",
+               "--cache-dir", str(tmp_path), "--out", str(tmp_path / "o.csv")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "no network connection to Yahoo Finance" in err and "--offline" in err
+    assert "delisted" not in err
 
 
 def test_network_failure_is_a_clear_error(monkeypatch, tmp_path, capsys):

@@ -68,6 +68,31 @@ def _write_cache(path: Path, frame: pd.DataFrame, meta: dict) -> None:
         pq.write_table(table, tmp)
 
 
+YAHOO_HOST = "query2.finance.yahoo.com"
+NETWORK_ERRORS = ("resolve", "connection", "timed out", "timeout", "network", "unreachable", "ssl", "curl")
+
+
+def yahoo_reachable(symbol: str = "", timeout: float = 3.0) -> bool:
+    """Whether an empty answer may be the ticker's fault: ``False`` when yfinance recorded a network error for
+    ``symbol`` (it prints such errors and returns an empty frame instead of raising) or when Yahoo's host
+    cannot be reached at all."""
+    import socket
+
+    try:
+        import yfinance.shared as shared
+
+        recorded = str(getattr(shared, "_ERRORS", {}).get(symbol, "")).lower()
+    except ImportError:
+        recorded = ""
+    if any(word in recorded for word in NETWORK_ERRORS):
+        return False
+    try:
+        socket.create_connection((YAHOO_HOST, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
 def _download(symbol: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
     """One ``yfinance.download`` call, normalised to our lowercase columns (may be empty)."""
     import yfinance as yf
@@ -181,6 +206,10 @@ def fetch_cached(
             merged = merged[~merged.index.duplicated(keep="last")].sort_index()
             meta = {"downloaded_at": meta.get("downloaded_at", "unknown")}
     if merged.empty:
+        if not yahoo_reachable(symbol):
+            raise InputError(
+                f"yfinance: no data for {symbol!r}: there is no network connection to Yahoo Finance ({YAHOO_HOST}); "
+                "connect and try again, rerun with --offline to use the cache, or use --source sample")
         raise InputError(
             f"yfinance: no data for {symbol!r} between {want_start.date()} and {want_end.date()}: the ticker may "
             "be unknown or delisted, or Yahoo refused the request; check the ticker, try later, or use --source sample"
