@@ -179,7 +179,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     from pipeline.rerun import explain_run_dir
 
-    path = explain_run_dir(args.run_dir, explain_config(args), progress=args.progress)
+    path, lines = explain_run_dir(args.run_dir, explain_config(args), progress=args.progress)
+    for line in lines:
+        print("  " + line)
     print(f"importance: {path}")
     return 0
 

@@ -340,18 +340,20 @@ def judge_lightgbm(results: list[lgbm_explain.LgbmFoldResult], gidx: dict[str, n
     return items + tree
 
 
-def write_importance(exp: Experiment, res: ExplainResult, folder: Path) -> None:
-    """``importance.csv`` (one row per horizon, group and method), the temporal, cluster, period and
-    sanity-check tables, and the self-contained ``importance.html`` into ``folder``."""
+def write_importance(exp: Experiment, res: ExplainResult, folder: Path, stem: str = "importance", note: str = "") -> None:
+    """``<stem>.csv`` (one row per horizon, group and method), the temporal, cluster, period and sanity-check
+    tables (``<stem>_lags.csv``, ...), and the self-contained ``<stem>.html`` into ``folder``; ``note``: a
+    banner at the top of the page (e.g. what a rerun covers)."""
     from pipeline.importance_report import detail_tables, render_importance_report
 
     table = res.table()
     table[["horizon", "group", "method", "value", "ci_low", "ci_high", "rank", "floor", "p_holm", "clears_floor", "basis"]].to_csv(
-        folder / "importance.csv", index=False)
+        folder / f"{stem}.csv", index=False)
     for name, frame in detail_tables(exp, res).items():
         if not frame.empty:
-            frame.to_csv(folder / name, index=False)
-    (folder / "importance.html").write_text(render_importance_report(exp, res, table))
+            frame.to_csv(folder / name.replace("importance", stem, 1) if name.startswith("importance") else
+                         folder / (name if stem == "importance" else f"{stem}_{name}"), index=False)
+    (folder / f"{stem}.html").write_text(render_importance_report(exp, res, table, note=note))
 
 
 def explain_writer(ecfg: ExplainConfig, log=print) -> Callable[[Experiment, dict], Callable[[Path], None] | None]:

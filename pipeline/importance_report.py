@@ -153,7 +153,7 @@ def _cluster_table(res, horizon: int, columns: list[str]) -> list[dict]:
     return rows
 
 
-def render_importance_report(exp, res, table: pd.DataFrame) -> str:
+def render_importance_report(exp, res, table: pd.DataFrame, note: str = "") -> str:
     cfg = exp.cfg
     horizons = []
     lead = conclusions(exp, res)
@@ -205,6 +205,6 @@ def render_importance_report(exp, res, table: pd.DataFrame) -> str:
                "feature": _fmt(r["feature_rho"], 2), "infidelity": f"{r['infidelity']:.3g}",
                "verdict": "" if r["passed"] is None else ("passes" if r["passed"] else "FAILS")} for r in res.sanity]
     return render_template("importance.html", title=f"{', '.join(exp.dataset.prices)}: which feature groups carry the LSTM?",
-                           horizons=horizons, timings=timings, n_repeats=res.n_repeats, summary=summary, lead=lead,
+                           horizons=horizons, timings=timings, n_repeats=res.n_repeats, summary=summary, lead=lead, note=note,
                            lag_repeats=res.lag_repeats, sanity=sanity, blocks=[b.label for b in res.blocks],
                            loss_name="log loss" if exp.classification else "squared error")

@@ -1,21 +1,30 @@
 """``python -m pipeline explain RUN_DIR``: rebuild a finished run's data from its ``config.json``, check
-that the data did not change (hash), load ``model.pt`` (the last fold's model), and run the explain
-stage on that fold; ``importance.csv`` / ``importance.html`` are written atomically into RUN_DIR."""
+that the data did not change (hash), load ``model.pt`` (the last fold's first-seed model), and run the
+explain stage on that fold.
+
+The run folder keeps only that model, so a rerun sees one fold and one seed: fewer test days, no spread
+over folds. It never replaces the run's own importance (every fold and seed): where the run has one, the
+rerun writes ``importance_lastfold.*`` beside it; where it has none (``--no-explain``), it writes
+``importance.*``, labelled as last-fold only. Either way the folder changes atomically."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
+
 from pipeline.config import RunConfig
 from pipeline.errors import InputError
 from pipeline.experiment import fold_data, prepare
 from pipeline.explain_stage import ExplainConfig, run_explain, write_importance
+from pipeline.explain_summary import conclusions, findings
 from pipeline.io import read_manifest, update_dir
 from pipeline.model import LSTMModel, ModelConfig
 from pipeline.run import load_checkpoint
 
 
-def explain_run_dir(run_dir: str | Path, ecfg: ExplainConfig, progress: bool = True) -> Path:
+def explain_run_dir(run_dir: str | Path, ecfg: ExplainConfig, progress: bool = True) -> tuple[Path, list[str]]:
+    """Re-explain ``run_dir``; returns the page written and the summary lines (as ``run`` prints them)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise InputError(f"{run_dir}: no such run folder")
@@ -53,10 +62,17 @@ def explain_run_dir(run_dir: str | Path, ecfg: ExplainConfig, progress: bool = T
     except (OSError, ValueError, KeyError):
         skill = {}
     res = run_explain(exp, ecfg, skill=skill)
-    link = ' · <a href="importance.html">feature importance report</a>'
+    richer = (run_dir / "importance.csv").exists()
+    stem = "importance_lastfold" if richer else "importance"
+    d = exp.ws.dates[fold.test]
+    note = (f"Recomputed by 'explain RUN_DIR' from the saved model: fold {fold.number} only "
+            f"({np.datetime_as_string(d.min(), unit='D')} .. {np.datetime_as_string(d.max(), unit='D')}, {len(fold.test)} "
+            f"test windows), seed {cfg.seed}; intervals are over these test days only."
+            + (" The run's own importance over every fold and seed is in importance.html." if richer else ""))
+    link = f' · <a href="{stem}.html">feature importance report{" (last fold, rerun)" if richer else ""}</a>'
     with update_dir(run_dir) as tmp:  # the folder changes all at once, or not at all
-        write_importance(exp, res, tmp)
+        write_importance(exp, res, tmp, stem=stem, note=note)
         html = (tmp / "index.html").read_text()
         if link not in html:
             (tmp / "index.html").write_text(html.replace("<!--importance-link-->", "<!--importance-link-->" + link, 1))
-    return run_dir / "importance.html"
+    return run_dir / f"{stem}.html", findings(exp, res) + conclusions(exp, res)["lags"]

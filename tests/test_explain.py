@@ -231,6 +231,14 @@ def test_explain_rerun_on_a_finished_run(tmp_path):
     imp = pd.read_csv(out / "importance.csv")
     assert {"permutation", "lstm_shap", "tree_shap"} <= set(imp.method)
     assert 'href="importance.html"' in (out / "index.html").read_text()
+    assert "fold 2 only" in (out / "importance.html").read_text()  # says what the rerun covers
+    # a second rerun never replaces the richer result already there: it writes beside it
+    before = (out / "importance.csv").read_bytes()
+    assert main(["explain", str(out), "--shap-windows", "40", "--no-progress"]) == 0
+    assert (out / "importance.csv").read_bytes() == before
+    assert (out / "importance_lastfold.csv").exists() and (out / "importance_lastfold_lags.csv").exists()
+    assert "importance.html" in (out / "importance_lastfold.html").read_text()
+    assert 'href="importance_lastfold.html"' in (out / "index.html").read_text()
 
 
 def test_explain_on_a_non_run_folder(tmp_path, capsys):
