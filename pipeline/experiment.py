@@ -19,6 +19,7 @@ from pipeline.config import RunConfig
 from pipeline.errors import InputError
 from pipeline.featureframe import Dataset, build_dataset
 from pipeline.model import LSTMModel, ModelConfig
+from pipeline.progress import stage
 from pipeline.threads import inference_threads, torch_threads, training_threads
 from pipeline.targets import (CLASSIFICATION, CROSS_SECTIONAL, MIN_CROSS_SECTION, forward_return, make_target, momentum,
                               persistence, xs_persistence, xs_signals, xs_target)
@@ -269,13 +270,19 @@ def train_and_predict(exp: Experiment, log=print) -> Experiment:
             model = LSTMModel(exp.model_config())
             tcfg = exp.train_config(seed)
             desc = f"fold {fold.number}/{len(exp.folds)} seed {seed}"
+            t_fit = time.perf_counter()
             with torch_threads(training_threads(exp.cfg.threads)):  # a small LSTM gains nothing from more threads
-                exp.histories[(fold.number, seed)] = fit(model, fd.X_train, fd.y_train, fd.X_val, fd.y_val, tcfg, exp.device, desc)
+                hist = exp.histories[(fold.number, seed)] = fit(model, fd.X_train, fd.y_train, fd.X_val, fd.y_val, tcfg,
+                                                                exp.device, desc)
+            stage(exp.cfg.progress, f"{desc}: trained {len(hist.train_loss)} epochs in {time.perf_counter() - t_fit:.1f} s "
+                                    f"(best {hist.best_epoch})")
             raw = predict(model, fd.X_test, exp.device)
             fold_preds[k] = to_model_units(exp, raw, fd)
             exp.models[(fold.number, seed)] = model.cpu()
         preds.append(fold_preds)
+        t_base = time.perf_counter()
         test, val = run_baselines(exp, fd)
+        stage(exp.cfg.progress, f"fold {fold.number}/{len(exp.folds)}: baselines in {time.perf_counter() - t_base:.1f} s")
         for name in test:
             base.setdefault(name, []).append(test[name])
             base_val.setdefault(name, []).append(val[name])

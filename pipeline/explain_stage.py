@@ -47,6 +47,7 @@ from pipeline.experiment import Experiment, to_model_units
 from pipeline.explain_judge import alignment, fold_interval, holm_by, per_day_item, sample_loss, set_clears
 from pipeline.explain_lstm import gradient_attributions
 from pipeline.explain_summary import conclusions, findings
+from pipeline.progress import stage
 from pipeline.train import predict
 
 
@@ -249,6 +250,7 @@ def run_explain(exp: Experiment, ecfg: ExplainConfig, log=print, skill: dict[int
                 citems = judge_attributions(res.shap_results, "lstm_shap", j, h, res.clusters.members, test_dates, test_y, periods)
                 set_clears(citems)
                 res.cluster_items += citems
+    stage(exp.cfg.progress, "explain: " + ", ".join(f"{k} {v:.1f} s" for k, v in res.seconds.items()))
     return res
 
 

@@ -23,6 +23,7 @@ from pipeline.config import RunConfig
 from pipeline.evaluate import evaluate, predictions_frame
 from pipeline.experiment import Experiment, prepare, train_and_predict
 from pipeline.io import atomic_dir, claim_dir, fresh_dir
+from pipeline.progress import stage as progress_line
 from pipeline.report import render_run_report
 
 PACKAGES = ("numpy", "pandas", "torch", "ta", "lightgbm", "shap", "scikit-learn", "scipy", "yfinance")
@@ -139,10 +140,14 @@ def run(cfg: RunConfig, log=print, extra_stages=()) -> tuple[Path, Experiment, d
     log(f"{', '.join(exp.dataset.prices)}: {exp.ws.n} windows of {cfg.window} days x {len(exp.ws.columns)} features; "
         f"target {cfg.target} h={','.join(map(str, cfg.horizons))}; device {exp.device}")
     train_and_predict(exp, log)
+    t1 = time.perf_counter()
     metrics = evaluate(exp)
+    progress_line(cfg.progress, f"evaluation (metrics, intervals, tests) in {time.perf_counter() - t1:.1f} s")
     writers = [stage(exp, metrics) for stage in extra_stages]
     out_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg, list(exp.dataset.prices))
+    t1 = time.perf_counter()
     write_run(exp, metrics, out_dir, [w for w in writers if w])
+    progress_line(cfg.progress, f"reports written in {time.perf_counter() - t1:.1f} s")
     from pipeline.reports_index import update_index
 
     update_index(out_dir.parent)
