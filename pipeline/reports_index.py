@@ -12,36 +12,49 @@ from pipeline.report import _fmt, render_template
 MARKER = "<!-- featureproof reports index -->"
 
 
-def _run_row(folder: Path) -> dict | None:
+def _number(value) -> str:
+    """A sort key for a numeric cell ("" when there is no number)."""
+    return "" if value is None or not isinstance(value, (int, float)) else repr(float(value))
+
+
+def _run_rows(folder: Path) -> list[dict]:
+    """One row per horizon of a run folder."""
     try:
         m = json.loads((folder / "metrics.json").read_text())
     except (OSError, ValueError):
-        return None
-    h = (m.get("horizon_results") or [{}])[0]
-    head = h.get("headline_metric", "")
-    best = h.get("comparator", h.get("best_baseline", ""))
-    return {
-        "href": f"{folder.name}/index.html", "name": folder.name, "kind": "run", "date": m.get("created", ""),
-        "symbols": ", ".join(m.get("symbols", [])), "target": m.get("target", ""), "features": m.get("feature_spec", ""),
-        "horizon": h.get("horizon", ""), "metric": head, "value": _fmt(h.get("model", {}).get(head)),
-        "baseline": f"{best} {_fmt(h.get('baselines', {}).get(best, {}).get(head))}" if best else "",
-        "verdict": h.get("verdict", ""),
-    }
+        return []
+    rows = []
+    for h in m.get("horizon_results") or []:
+        head = h.get("headline_metric", "")
+        best = h.get("comparator", h.get("best_baseline", ""))
+        value = h.get("model", {}).get(head)
+        rows.append({
+            "href": f"{folder.name}/index.html", "name": folder.name, "kind": "run", "date": m.get("created", ""),
+            "symbols": ", ".join(m.get("symbols", [])), "target": m.get("target", ""), "features": m.get("feature_spec", ""),
+            "horizon": h.get("horizon", ""), "metric": head.replace("_", " "), "value": _fmt(value), "sort": _number(value),
+            "baseline": f"{best} {_fmt(h.get('baselines', {}).get(best, {}).get(head))}" if best else "",
+            "verdict": h.get("verdict", ""),
+        })
+    return rows
 
 
-def _compare_row(folder: Path) -> dict | None:
+def _compare_rows(folder: Path) -> list[dict]:
+    """One row per horizon of a comparison folder."""
     try:
         m = json.loads((folder / "compare.json").read_text())
     except (OSError, ValueError):
-        return None
-    h = str(m["horizons"][0])
-    return {
-        "href": f"{folder.name}/index.html", "name": folder.name, "kind": "compare", "date": m.get("created", ""),
-        "symbols": ", ".join(m.get("symbols", [])), "target": m.get("target", ""),
-        "features": " vs ".join(m.get("feature_sets", [])), "horizon": h, "metric": m.get("headline_metric", ""),
-        "value": "best: " + (m.get("ranking", {}).get(h) or ["?"])[0], "baseline": "",
-        "verdict": next((v for v in m.get("verdicts", []) if v.startswith(f"h={h}:")), ""),
-    }
+        return []
+    rows = []
+    for h in map(str, m.get("horizons", [])):
+        rows.append({
+            "href": f"{folder.name}/index.html", "name": folder.name, "kind": "compare", "date": m.get("created", ""),
+            "symbols": ", ".join(m.get("symbols", [])), "target": m.get("target", ""),
+            "features": " vs ".join(m.get("feature_sets", [])), "horizon": h,
+            "metric": m.get("headline_metric", "").replace("_", " "),
+            "value": "best: " + (m.get("ranking", {}).get(h) or ["?"])[0], "sort": "", "baseline": "",
+            "verdict": next((v for v in m.get("verdicts", []) if v.startswith(f"h={h}:")), ""),
+        })
+    return rows
 
 
 def _only_featureproof(root: Path) -> bool:
@@ -60,14 +73,15 @@ def update_index(root: Path) -> Path | None:
         return None
     rows = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        row = _compare_row(folder) if (folder / "compare.json").exists() else _run_row(folder)
-        if row:
-            rows.append(row)
+        rows += _compare_rows(folder) if (folder / "compare.json").exists() else _run_rows(folder)
     path = root / "index.html"
     if path.exists() and MARKER not in path.read_text(errors="replace")[:400]:
         return None  # someone else's index.html: never overwrite it
     if not path.exists() and not _only_featureproof(root):
         return None  # a folder that also holds the user's own things: do not add files to it
     with atomic_path(path) as tmp:
-        tmp.write_text(render_template("index.html", rows=sorted(rows, key=lambda r: r["date"], reverse=True)))
+        runs = len({r["name"] for r in rows if r["kind"] == "run"})
+        compares = len({r["name"] for r in rows if r["kind"] == "compare"})
+        tmp.write_text(render_template("index.html", rows=sorted(rows, key=lambda r: (r["date"], -int(r["horizon"] or 0)), reverse=True),
+                                       runs=runs, compares=compares))
     return path
