@@ -28,9 +28,6 @@ from pipeline.model import LSTMModel
 from pipeline.threads import torch_threads, training_threads
 from pipeline.train import fit, seed_everything
 
-METHOD_NAMES = {"lstm_shap": "expected gradients", "integrated_gradients": "integrated gradients"}
-
-
 @dataclass
 class GradientResult:
     eg: list[shap_lstm.LstmShapResult] = field(default_factory=list)

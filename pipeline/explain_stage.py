@@ -355,7 +355,11 @@ def write_importance(exp: Experiment, res: ExplainResult, folder: Path, stem: st
         if not frame.empty:
             frame.to_csv(folder / name.replace("importance", stem, 1) if name.startswith("importance") else
                          folder / (name if stem == "importance" else f"{stem}_{name}"), index=False)
-    (folder / f"{stem}.html").write_text(render_importance_report(exp, res, table, note=note))
+    from pipeline.report import run_nav
+    from pipeline.reports_index import index_href
+
+    nav = run_nav(stem, index_href(folder), (folder / "importance.html").exists() or stem == "importance")
+    (folder / f"{stem}.html").write_text(render_importance_report(exp, res, table, note=note, nav=nav))
 
 
 def explain_writer(ecfg: ExplainConfig, log=print) -> Callable[[Experiment, dict], Callable[[Path], None] | None]:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from explain import agreement, clusters as clustering, temporal
 from pipeline.explain_judge import period_sentences
-from pipeline.explain_lstm import METHOD_NAMES
+from pipeline.labels import label
 from pipeline.report import _fmt
 
 if TYPE_CHECKING:  # annotations only: explain_stage imports this module
@@ -47,14 +47,14 @@ def findings(exp: Experiment, res: ExplainResult) -> list[str]:
         floored = [m for m in part.method.unique() if part[part.method == m]["clears_floor"].notna().any()]
         cleared = {m: sorted(part[(part.method == m) & (part.clears_floor == True)]["group"]) for m in floored}  # noqa: E712
         tested = [m for m in ("permutation", "ablation_retrain") if m in cleared]
-        over = "; ".join(f"{m}: {', '.join(g) if g else 'none'}" for m, g in cleared.items())
+        over = "; ".join(f"{label(m)}: {', '.join(g) if g else 'none'}" for m, g in cleared.items())
         if not res.skill.get(h, False):
             lines.append(f"h={h}: no skill over the comparator, so these importances describe what the model uses, not what "
                          f"predicts the market. Above the noise floor — {over}.")
             continue
         agreed = set.intersection(*(set(cleared[m]) for m in tested)) if tested else set()
         lines.append(f"h={h}: the model has skill. Groups above the noise floor — {over}."
-                     + (f" Confirmed on test days by {' and '.join(tested)}: {', '.join(sorted(agreed))}." if agreed else
+                     + (f" Confirmed on test days by {' and '.join(map(label, tested))}: {', '.join(sorted(agreed))}." if agreed else
                         " No group clears the floor of the test-day ablations." if tested else ""))
     return lines
 
@@ -83,12 +83,12 @@ def conclusions(exp: Experiment, res: ExplainResult) -> dict[str, list[str]]:
                 above = [i.group for i in sorted(res.cluster_items, key=lambda i: -i.value)
                          if i.horizon == h and i.method == method and i.clears]
                 if above:
-                    cleared.append(f"h={h}, {method}: {', '.join(above)}")
+                    cleared.append(f"h={h}, {label(method)}: {', '.join(above)}")
         if res.cluster_items:
             out["clusters"].append("Clusters above their floor — " + "; ".join(cleared) + "." if cleared else
                                    "No cluster clears its floor under permutation or expected gradients at any horizon.")
     for row in res.sanity:
-        name = METHOD_NAMES.get(row["method"], row["method"])
+        name = label(row["method"])
         if row["passed"] is None:
             continue
         verdict = ("passes the model-randomisation check" if row["passed"] else

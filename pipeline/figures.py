@@ -10,103 +10,158 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from cycler import cycler  # noqa: E402
+
+from pipeline.labels import BLUE, GREEN, GREY, OKABE_ITO, ORANGE, VERMILLION, label  # noqa: E402
+
+# Reports are 1200 px wide: figures are drawn at that width (WIDE inches at DPI), with type a reader can read.
+DPI = 100
+WIDE = 11.6
+STYLE = {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 10, "xtick.labelsize": 10,
+         "ytick.labelsize": 10, "figure.titlesize": 12, "axes.prop_cycle": cycler(color=OKABE_ITO[:-1]),
+         "axes.spines.top": False, "axes.spines.right": False, "legend.frameon": False}
+plt.rcParams.update(STYLE)
+
+
+def text_colour(rgba) -> str:
+    """Black or white, whichever reads better on a cell of colour ``rgba`` (WCAG relative luminance)."""
+    r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgba[:3])
+    return "black" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.179 else "white"
 
 
 def to_data_uri(fig) -> str:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 def learning_curves(histories: dict) -> str:
-    fig, ax = plt.subplots(figsize=(7, 3.2))
+    fig, ax = plt.subplots(figsize=(WIDE, 3.8))
     for (fold, seed), h in sorted(histories.items()):
-        line, = ax.plot(range(1, len(h.train_loss) + 1), h.train_loss, lw=1, alpha=0.6, label=f"f{fold} s{seed} train")
-        ax.plot(range(1, len(h.val_loss) + 1), h.val_loss, lw=1.6, ls="--", color=line.get_color(), label=f"f{fold} s{seed} val")
-        ax.axvline(h.best_epoch, color=line.get_color(), lw=0.6, alpha=0.4)
+        line, = ax.plot(range(1, len(h.train_loss) + 1), h.train_loss, lw=1.2, alpha=0.7, label=f"fold {fold} seed {seed} train")
+        ax.plot(range(1, len(h.val_loss) + 1), h.val_loss, lw=1.8, ls="--", color=line.get_color(),
+                label=f"fold {fold} seed {seed} validation")
+        ax.axvline(h.best_epoch, color=line.get_color(), lw=0.8, alpha=0.5)
     ax.set_xlabel("epoch"); ax.set_ylabel("loss"); ax.set_title("Learning curves (dashed: validation; vertical: best epoch)")
-    ax.legend(fontsize=6, ncol=3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), ncol=1 if len(histories) <= 6 else 2)
     return to_data_uri(fig)
 
 
 def predicted_vs_true(dates: np.ndarray, truth: np.ndarray, pred: np.ndarray, classification: bool, title: str,
                       ylabel: str) -> str:
-    fig, ax = plt.subplots(figsize=(7, 3.2))
+    fig, ax = plt.subplots(figsize=(WIDE, 3.6))
     order = np.argsort(dates, kind="stable")
     d, y, p = pd.DatetimeIndex(dates[order]), truth[order], pred[order]
     if classification:
-        ax.plot(d, p, lw=0.8, label="predicted P(up)")
-        ax.scatter(d, y, s=3, c=np.where(y > 0.5, "tab:green", "tab:red"), alpha=0.4, label="realised (1 up / 0 down)")
-        ax.axhline(0.5, color="grey", lw=0.6)
+        ax.plot(d, p, lw=1.0, color=BLUE, label="predicted P(up)")
+        up = y > 0.5
+        ax.scatter(d[up], y[up], s=6, color=GREEN, alpha=0.5, label="realised up (1)")
+        ax.scatter(d[~up], y[~up], s=6, color=VERMILLION, alpha=0.5, marker="s", label="realised down (0)")
+        ax.axhline(0.5, color=GREY, lw=0.8)
     else:
-        ax.plot(d, y, lw=0.9, label="true")
-        ax.plot(d, p, lw=0.9, label="predicted", alpha=0.85)
-    ax.set_ylabel(ylabel); ax.set_title(title); ax.legend(fontsize=7)
+        ax.plot(d, y, lw=1.0, color=GREY, label="true")
+        ax.plot(d, p, lw=1.2, color=BLUE, label="predicted", alpha=0.9)
+    ax.set_ylabel(ylabel); ax.set_title(title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.autofmt_xdate()
     return to_data_uri(fig)
 
 
 def confusion_and_roc(y: np.ndarray, p: np.ndarray, title: str) -> str:
-    fig, (a, b) = plt.subplots(1, 2, figsize=(7, 3.0))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(WIDE * 0.75, 3.8), gridspec_kw={"width_ratios": [1, 1.2]})
     hat = p > 0.5
     cm = np.array([[np.sum(~hat & (y < 0.5)), np.sum(hat & (y < 0.5))], [np.sum(~hat & (y > 0.5)), np.sum(hat & (y > 0.5))]])
-    a.imshow(cm, cmap="Blues")
+    im = a.imshow(cm, cmap="Blues", vmin=0)
     for i in range(2):
-        for j in range(2):
-            a.text(j, i, str(cm[i, j]), ha="center", va="center")
-    a.set_xticks([0, 1], ["pred down", "pred up"]); a.set_yticks([0, 1], ["down", "up"]); a.set_title("confusion")
+        for j in range(2):  # the number in black or white, whichever contrasts with its cell
+            a.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=13, color=text_colour(im.cmap(im.norm(cm[i, j]))))
+    a.set_xticks([0, 1], ["predicted down", "predicted up"]); a.set_yticks([0, 1], ["down", "up"])
+    a.set_ylabel("realised"); a.set_title("confusion matrix (threshold 0.5)")
     order = np.argsort(-p, kind="stable")
     ys = (y[order] > 0.5).astype(float)
     tpr = np.r_[0, np.cumsum(ys) / max(ys.sum(), 1)]
     fpr = np.r_[0, np.cumsum(1 - ys) / max((1 - ys).sum(), 1)]
-    b.plot(fpr, tpr); b.plot([0, 1], [0, 1], color="grey", lw=0.6); b.set_xlabel("FPR"); b.set_ylabel("TPR"); b.set_title("ROC")
-    fig.suptitle(title, fontsize=9)
+    b.plot(fpr, tpr, color=BLUE, lw=1.8, label="LSTM"); b.plot([0, 1], [0, 1], color=GREY, lw=1, ls="--", label="no skill")
+    b.set_xlabel("false positive rate"); b.set_ylabel("true positive rate"); b.set_title("ROC curve"); b.legend(loc="lower right")
+    fig.suptitle(title)
+    fig.tight_layout()
     return to_data_uri(fig)
 
 
 def equity_curves(curves: pd.DataFrame, title: str) -> str:
-    fig, ax = plt.subplots(figsize=(7, 3.2))
+    fig, ax = plt.subplots(figsize=(WIDE, 3.6))
     for column in curves.columns:
-        ax.plot(pd.DatetimeIndex(curves.index), curves[column], label=column.replace("_", " "))
-    ax.set_ylabel("growth of 1"); ax.set_title(title); ax.legend(fontsize=7)
+        ax.plot(pd.DatetimeIndex(curves.index), curves[column], lw=1.4, label=column.replace("_", " "))
+    ax.set_ylabel("growth of 1"); ax.set_title(title); ax.legend(loc="upper left")
     fig.autofmt_xdate()
     return to_data_uri(fig)
 
 
-def forest_plot(horizon_results: list[dict], classification: bool) -> str:
-    """The LSTM's edge over every baseline per horizon, with 95% intervals over test days (comparator in bold
-    colour): the answer of the run in one picture. Right of zero = the LSTM is better."""
-    rows = []
-    for e in horizon_results:
-        for b, v in e["against_baselines"].items():
-            rows.append((e["horizon"], b, v["edge"], v["ci"][0], v["ci"][1], b == e["comparator"]))
+def _verdict_colour(edge: float, p: float) -> str:
+    return (GREEN if edge > 0 else VERMILLION) if p < 0.05 else ORANGE
+
+
+def _verdict_text_colour(edge: float, p: float) -> str:
+    """Darker shades of the verdict colours: text on white with a contrast ratio above 4.5."""
+    return ("#00694d" if edge > 0 else "#a33f00") if p < 0.05 else "#7a5500"
+
+
+def forest_plot(horizon_results: list[dict], classification: bool, kind: str = "") -> str:
+    """The run's answer in one picture: per horizon, the LSTM's edge over every baseline with its 95%
+    interval over test days (comparator first and in colour: green better, vermillion worse, orange not
+    significant; filled marker = significant after Holm over the baselines), and the grey band of edges
+    the comparator test would miss more than 20% of the time (its power). Right of 0: the LSTM is better."""
     scale = 100 if classification else 1
-    fig, ax = plt.subplots(figsize=(9, 0.32 * len(rows) + 1.4))
-    y = np.arange(len(rows))[::-1]
-    for yi, (h, b, m, lo, hi, comp) in zip(y, rows):
-        colour = "tab:blue" if comp else "#888"
-        ax.plot([scale * lo, scale * hi], [yi, yi], color=colour, lw=2.2 if comp else 1.4)
-        ax.plot(scale * m, yi, "o", color=colour, ms=6 if comp else 4)
-    ax.axvline(0, color="k", lw=0.8)
-    ax.set_yticks(y, [f"h={h}  vs {b}" + ("  (comparator)" if comp else "") for h, b, _, _, _, comp in rows], fontsize=9)
-    ax.set_xlabel("LSTM accuracy minus baseline accuracy (points)" if classification else "baseline MSE minus LSTM MSE",
-                  fontsize=10)
-    ax.set_title("The LSTM's edge over each baseline, 95% intervals over test days (right of 0: LSTM better)", fontsize=10)
-    fig.tight_layout()
+    n = [len(e["against_baselines"]) for e in horizon_results]
+    fig, axes = plt.subplots(len(horizon_results), 1, figsize=(WIDE, 0.3 * sum(n) + 0.5 * len(n) + 0.8), sharex=True,
+                             gridspec_kw={"height_ratios": n}, squeeze=False)
+    for ax, e in zip(axes[:, 0], horizon_results):
+        names = [e["comparator"]] + [b for b in e["against_baselines"] if b != e["comparator"]]
+        mde = scale * e["edge"].get("mde", np.nan)
+        if np.isfinite(mde):
+            ax.axvspan(-mde, mde, color="#e6e6e6", lw=0, label="undetectable at 80% power")
+        ax.axvline(0, color="black", lw=0.9)
+        for k, b in enumerate(names):
+            v = e["against_baselines"][b]
+            comp = b == e["comparator"]
+            p = v["p_value"] if comp else v["p_holm"]
+            colour = _verdict_colour(v["edge"], p) if comp else "#555555"
+            yk = len(names) - 1 - k
+            ax.plot([scale * v["ci"][0], scale * v["ci"][1]], [yk, yk], color=colour, lw=3 if comp else 1.8,
+                    solid_capstyle="butt")
+            ax.plot(scale * v["edge"], yk, "o", ms=8 if comp else 6, color=colour,
+                    markerfacecolor=colour if p < 0.05 else "white", markeredgewidth=2)
+        ax.set_yticks(range(len(names))[::-1], [label(b) + (" (comparator)" if b == e["comparator"] else "") for b in names])
+        ax.get_yticklabels()[0].set_fontweight("bold")
+        head = label(f"{kind}_h{e['horizon']}") if kind else f"h={e['horizon']}"
+        ax.set_title(f"{head}: {_short_verdict(e)}", loc="left", fontweight="bold",
+                     color=_verdict_text_colour(e["edge"]["mean"], e["edge"]["p_value"]))
+        ax.set_ylim(-0.6, len(names) - 0.4)
+    axes[-1, 0].set_xlabel("LSTM accuracy minus baseline accuracy (points); right of 0: the LSTM is better" if classification
+                           else "baseline MSE minus LSTM MSE; right of 0: the LSTM is better")
+    axes[0, 0].legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=9, handlelength=1.2)
+    fig.tight_layout(h_pad=0.3)
     return to_data_uri(fig)
+
+
+def _short_verdict(e: dict) -> str:
+    t = e["edge"]
+    if t["p_value"] >= 0.05:
+        return f"no evidence of skill over {label(e['comparator'])}"
+    return f"{'better' if t['mean'] > 0 else 'worse'} than {label(e['comparator'])}"
 
 
 def cross_section_chart(xs: dict) -> str:
     """Alphalens-style: the LSTM's mean forward return per score quantile (95% intervals), and the
     cumulative net return of every score's long-short book."""
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.4))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(WIDE, 4.0))
     model = xs["scores"][xs["model"]]
     q = model["quantiles"]
     means = np.array([c["mean"] for c in q]) * 1e4
     lo = means - np.array([c["ci_low"] for c in q]) * 1e4
     hi = np.array([c["ci_high"] for c in q]) * 1e4 - means
-    ax1.bar(range(1, len(q) + 1), means, yerr=[np.nan_to_num(lo), np.nan_to_num(hi)], capsize=3, color="tab:blue", alpha=0.8)
+    ax1.bar(range(1, len(q) + 1), means, yerr=[np.nan_to_num(lo), np.nan_to_num(hi)], capsize=3, color=BLUE, alpha=0.85)
     ax1.axhline(0, color="black", lw=0.6)
     ax1.set_xlabel("quantile of the LSTM's score (1 = lowest)")
     ax1.set_ylabel(f"mean {xs['horizon']}-day return (bps)")
@@ -115,11 +170,11 @@ def cross_section_chart(xs: dict) -> str:
         book = res["book"]
         if book["curve"]:
             ax2.plot(pd.DatetimeIndex(book["curve_dates"]), book["curve"], lw=1.4 if name == xs["model"] else 0.9,
-                     label=f"{name} (Sharpe {book['sharpe']:.2f})")
+                     label=f"{label(name)} (Sharpe {book['sharpe']:.2f})")
     ax2.axhline(0, color="black", lw=0.6)
     ax2.set_title(f"long-short top/bottom {model['book']['k']}, net of {model['book']['cost_bps']:g} bps")
     ax2.set_ylabel("cumulative return (sum)")
-    ax2.legend(fontsize=7)
+    ax2.legend(loc="upper left", fontsize=9)
     fig.autofmt_xdate()
     fig.tight_layout()
     return to_data_uri(fig)

@@ -15,8 +15,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from explain import agreement, shap_lstm  # noqa: E402
-from pipeline.figures import to_data_uri  # noqa: E402
-from pipeline.explain_lstm import METHOD_NAMES  # noqa: E402
+from pipeline.figures import WIDE, text_colour, to_data_uri  # noqa: E402
+from pipeline.labels import label  # noqa: E402
 from pipeline.explain_summary import conclusions  # noqa: E402
 from pipeline.report import _fmt, render_template  # noqa: E402
 
@@ -49,26 +49,66 @@ def _lag_chart(res, horizon: int) -> str | None:
     for i in part:
         M[groups.index(i.group), blocks.index(i.block)] = i.value
         marks[groups.index(i.group), blocks.index(i.block)] = bool(i.clears)
-    fig, ax = plt.subplots(figsize=(7.5, 0.32 * len(groups) + 1.6))
+    fig, ax = plt.subplots(figsize=(WIDE * 0.8, 0.36 * len(groups) + 1.8))
     lim = np.nanmax(np.abs(M)) or 1.0
     im = ax.imshow(M, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim)
-    ax.set_yticks(range(len(groups)), groups, fontsize=8)
-    ax.set_xticks(range(len(blocks)), blocks, fontsize=8)
+    ax.set_yticks(range(len(groups)), groups)
+    ax.set_xticks(range(len(blocks)), blocks)
     for r, c in zip(*np.nonzero(marks)):
-        ax.text(c, r, "●", ha="center", va="center", fontsize=9, color="black")
-    ax.set_title(f"h={horizon}: loss increase when a group's lag block is permuted (● clears the floor)", fontsize=9)
+        ax.text(c, r, "●", ha="center", va="center", fontsize=12, color=text_colour(im.cmap(im.norm(M[r, c]))))
+    ax.set_title(f"{horizon}-day horizon: loss increase when a group's lag block is permuted (● clears the floor)")
     fig.colorbar(im, ax=ax)
+    return to_data_uri(fig)
+
+
+METHOD_ORDER = ("ablation_retrain", "permutation", "lstm_shap", "integrated_gradients", "tree_shap", "lgbm_gain", "lgbm_split")
+
+
+def rank_overview(table: pd.DataFrame, skill: dict) -> str | None:
+    """The importance page's answer in one picture: per horizon, every group's rank under every method
+    (1 = most important; darker = higher), ★ where the group clears that method's noise floor, and the
+    skill gate in each panel's title. Rows: groups by mean rank over methods and horizons."""
+    horizons = sorted(table.horizon.unique())
+    if not horizons:
+        return None
+    methods = [m for m in METHOD_ORDER if m in set(table.method)]
+    order = table.groupby("group")["rank"].mean().sort_values().index.tolist()
+    n_groups = int(table.groupby("horizon")["group"].nunique().max())
+    fig, axes = plt.subplots(1, len(horizons), figsize=(WIDE, 0.3 * len(order) + 2.2), sharey=True, squeeze=False)
+    cmap = plt.get_cmap("Blues_r")
+    for ax, h in zip(axes[0], horizons):
+        part = table[table.horizon == h]
+        R = part.pivot(index="group", columns="method", values="rank").reindex(index=order, columns=methods)
+        C = part.pivot(index="group", columns="method", values="clears_floor").reindex(index=order, columns=methods)
+        im = ax.imshow(R.to_numpy(dtype=float), aspect="auto", cmap=cmap, vmin=1, vmax=max(n_groups, 2) * 1.15)
+        for r in range(len(order)):
+            for c in range(len(methods)):
+                v = R.iat[r, c]
+                if pd.notna(v):
+                    star = "★" if C.iat[r, c] is True or C.iat[r, c] == 1.0 else ""
+                    ax.text(c, r, f"{int(v)}{star}", ha="center", va="center", fontsize=9,
+                            color=text_colour(im.cmap(im.norm(v))))
+        ax.set_xticks(range(len(methods)), [label(m) for m in methods], rotation=35, ha="right")
+        ax.set_yticks(range(len(order)), order)
+        ax.tick_params(length=0)
+        gate = "model has skill" if skill.get(h, False) else "no skill: describes the model only"
+        ax.set_title(f"{h}-day horizon\n({gate})", fontsize=11, color="#00694d" if skill.get(h, False) else "#a33f00")
+        for side in ax.spines.values():
+            side.set_visible(False)
+    fig.suptitle("Rank of each feature group by method (1 = most important; ★ clears the method's noise floor)", x=0.01,
+                 ha="left")
+    fig.tight_layout()
     return to_data_uri(fig)
 
 
 def _bars(table: pd.DataFrame, horizon: int) -> str:
     part = table[table.horizon == horizon].pivot(index="group", columns="method", values="value")
-    norm = part / part.abs().max().replace(0, 1)
-    fig, ax = plt.subplots(figsize=(9, 0.4 * len(norm) + 1.8))
-    norm.sort_values(norm.columns[0]).plot.barh(ax=ax, width=0.8)
+    norm = (part / part.abs().max().replace(0, 1)).rename(columns=label)
+    fig, ax = plt.subplots(figsize=(WIDE, 0.22 * len(norm) * len(norm.columns) + 1.8))
+    norm.sort_values(norm.columns[0]).plot.barh(ax=ax, width=0.85)
     ax.set_xlabel("importance, scaled to each method's maximum")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    ax.set_title(f"h={horizon}: importance by group and method")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title="method")  # outside the axes: it covers no bar
+    ax.set_title(f"{horizon}-day horizon: importance by group and method")
     return to_data_uri(fig)
 
 
@@ -79,27 +119,27 @@ def _shap_figures(res, columns: list[str], j: int, horizon: int) -> list[str]:
     heat = shap_lstm.heatmap(res.shap_results, j)
     T = heat.shape[1]
     top = np.argsort(-heat.sum(axis=1))[:20]
-    fig, ax = plt.subplots(figsize=(7.5, 0.25 * len(top) + 1.5))
+    fig, ax = plt.subplots(figsize=(WIDE * 0.8, 0.3 * len(top) + 1.6))
     im = ax.imshow(heat[top], aspect="auto", cmap="viridis")
-    ax.set_yticks(range(len(top)), [columns[i] for i in top], fontsize=7)
+    ax.set_yticks(range(len(top)), [columns[i] for i in top], fontsize=9)
     ticks = np.linspace(0, T - 1, min(T, 7)).astype(int)
     ax.set_xticks(ticks, [f"t-{T - 1 - t}" for t in ticks])
-    ax.set_title(f"LSTM SHAP, h={horizon}: mean |φ| per feature and lag (top 20 features)")
+    ax.set_title(f"Expected gradients, {horizon}-day horizon: mean |φ| per feature and lag (top 20 features)")
     fig.colorbar(im, ax=ax)
     out.append(to_data_uri(fig))
     lag = shap_lstm.per_lag(res.shap_results, j)
-    fig, ax = plt.subplots(figsize=(7.5, 2.6))
-    ax.plot(np.arange(-T + 1, 1), lag)
+    fig, ax = plt.subplots(figsize=(WIDE * 0.8, 3.0))
+    ax.plot(np.arange(-T + 1, 1), lag, lw=1.8)
     ax.set_xlabel("lag (0 = the last day of the window)"); ax.set_ylabel("mean |Σ_f φ|")
-    ax.set_title(f"LSTM SHAP, h={horizon}: attribution by lag")
+    ax.set_title(f"Expected gradients, {horizon}-day horizon: attribution by lag")
     out.append(to_data_uri(fig))
     phi_sum = np.concatenate([r.phi[..., j].sum(axis=1) for r in res.shap_results])
     last = np.concatenate([r.X[:, -1, :] for r in res.shap_results])
     plt.figure()
     with warnings.catch_warnings():  # shap's plot warns about numpy's legacy global RNG
         warnings.simplefilter("ignore", FutureWarning)
-        shap.summary_plot(phi_sum, last, feature_names=columns, show=False, max_display=15, plot_size=(7.5, 5))
-    plt.title(f"LSTM SHAP, h={horizon}: Σ_t φ per window, coloured by the feature's last value", fontsize=9)
+        shap.summary_plot(phi_sum, last, feature_names=columns, show=False, max_display=15, plot_size=(WIDE * 0.8, 6))
+    plt.title(f"Expected gradients, {horizon}-day horizon: Σ_t φ per window, coloured by the feature's last value")
     out.append(to_data_uri(plt.gcf()))
     return out
 
@@ -120,8 +160,8 @@ def _tree_beeswarm(res, columns: list[str], horizon: int, lags: int) -> str | No
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         shap.summary_plot(np.concatenate([real(r.shap) for r in rs]), np.concatenate([real(r.X_flat) for r in rs]),
-                          feature_names=names, show=False, max_display=15, plot_size=(7.5, 5))
-    plt.title(f"LightGBM TreeSHAP, h={horizon}", fontsize=9)
+                          feature_names=names, show=False, max_display=15, plot_size=(WIDE * 0.8, 6))
+    plt.title(f"LightGBM TreeSHAP, {horizon}-day horizon")
     return to_data_uri(plt.gcf())
 
 
@@ -153,7 +193,7 @@ def _cluster_table(res, horizon: int, columns: list[str]) -> list[dict]:
     return rows
 
 
-def render_importance_report(exp, res, table: pd.DataFrame, note: str = "") -> str:
+def render_importance_report(exp, res, table: pd.DataFrame, note: str = "", nav: list[dict] | None = None) -> str:
     cfg = exp.cfg
     horizons = []
     lead = conclusions(exp, res)
@@ -201,10 +241,11 @@ def render_importance_report(exp, res, table: pd.DataFrame, note: str = "") -> s
             "clusters": _cluster_table(res, h, list(exp.ws.columns)),
         })
     timings = [(k, f"{v:.1f} s") for k, v in res.seconds.items()]
-    sanity = [{"method": METHOD_NAMES.get(r["method"], r["method"]), "signed": _fmt(r["signed_rho"], 2), "abs": _fmt(r["abs_rho"], 2),
+    sanity = [{"method": label(r["method"]), "signed": _fmt(r["signed_rho"], 2), "abs": _fmt(r["abs_rho"], 2),
                "feature": _fmt(r["feature_rho"], 2), "infidelity": f"{r['infidelity']:.3g}",
                "verdict": "" if r["passed"] is None else ("passes" if r["passed"] else "FAILS")} for r in res.sanity]
     return render_template("importance.html", title=f"{', '.join(exp.dataset.prices)}: which feature groups carry the LSTM?",
-                           horizons=horizons, timings=timings, n_repeats=res.n_repeats, summary=summary, lead=lead, note=note,
+                           horizons=horizons, timings=timings, n_repeats=res.n_repeats, summary=summary, lead=lead, note=note, nav=nav or [],
+                           overview=rank_overview(table, res.skill),
                            lag_repeats=res.lag_repeats, sanity=sanity, blocks=[b.label for b in res.blocks],
                            loss_name="log loss" if exp.classification else "squared error")

@@ -10,13 +10,22 @@ import pandas as pd
 from pipeline import __version__, figures
 from pipeline.evaluate import report_units
 from pipeline.experiment import Experiment
+from pipeline.labels import label, label_html, target_label
 from pipeline.metrics import DIRECTION_METRICS, REGRESSION_METRICS
 
 
+def _load(name: str) -> str:
+    return resources.files("pipeline").joinpath("templates").joinpath(name).read_text()
+
+
+_ENV = jinja2.Environment(loader=jinja2.FunctionLoader(_load), autoescape=True, undefined=jinja2.StrictUndefined)
+_ENV.filters["label"] = label_html
+
+
 def render_template(name: str, **context) -> str:
-    text = resources.files("pipeline").joinpath("templates").joinpath(name).read_text()
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    return env.from_string(text).render(**context)
+    """Render ``templates/<name>`` (which may include the shared ``_style.html`` and ``_nav.html``); every
+    data string is escaped, and ``{{ key|label }}`` shows a raw key's human label with the key as tooltip."""
+    return _ENV.get_template(name).render(**context)
 
 
 def _fmt(x, digits: int = 4) -> str:
@@ -37,11 +46,11 @@ def horizon_view(entry: dict, names: list[str], n_seeds: int) -> dict:
     """One horizon's tables for the template: metrics with intervals, tests against every baseline."""
     clf = entry["headline_metric"] == "accuracy"
     model_name = "LSTM" + (f" (ensemble of {n_seeds} seeds)" if n_seeds > 1 else "")
-    rows = [{"name": model_name, "css": "model", "cells": [
+    rows = [{"label": model_name, "css": "model", "cells": [
         {"value": _fmt(entry["model"][m]), "ci": _ci(entry["model_ci"].get(m))} for m in names]}]
     for b, vals in entry["baselines"].items():
         ci = entry["baselines_ci"][b]
-        rows.append({"name": b + (" (comparator)" if b == entry["comparator"] else ""), "css": "",
+        rows.append({"label": label_html(b) + (" (comparator)" if b == entry["comparator"] else ""), "css": "",
                      "cells": [{"value": _fmt(vals[m]), "ci": _ci(ci.get(m))} for m in names]})
     scale = 100 if clf else 1
     against = [{"name": b, "edge": _fmt(scale * v["edge"], 3), "ci": f"[{_fmt(scale * v['ci'][0], 3)}, {_fmt(scale * v['ci'][1], 3)}]",
@@ -70,6 +79,24 @@ def _test_ci(test: dict, scale: float = 1.0) -> str:
     return f"[{scale * lo:+.4g}, {scale * hi:+.4g}]"
 
 
+def answer_sentence(entry: dict, classification: bool, kind: str) -> str:
+    """The run's answer for one horizon in one sentence: the verdict against the comparator, its interval,
+    and the power (the smallest edge the test finds 80% of the time)."""
+    t = entry["edge"]
+    if classification:
+        num, unit = (lambda x, sign="+": f"{100 * x:{sign}.1f}"), " accuracy points"  # noqa: E731
+    else:
+        num, unit = (lambda x, sign="+": f"{x:{sign}.3g}"), " (baseline MSE − LSTM MSE)"  # noqa: E731
+    what, comp = target_label(kind, entry["horizon"]), label(entry["comparator"])
+    ci = f"95% CI [{num(t['ci_low'])}, {num(t['ci_high'])}], p = {t['p_value']:.2g}"
+    if t["p_value"] < 0.05:
+        how = "beats" if t["mean"] > 0 else "is worse than"
+        return f"{what}: the LSTM {how} the {comp} baseline by {num(abs(t['mean']), '')}{unit} ({ci})."
+    power = (f"; the test finds an edge of {num(t['mde'], '')}{unit} 80% of the time"
+             if np.isfinite(t.get("mde", np.nan)) else "")
+    return f"{what}: no evidence that the LSTM beats the {comp} baseline; edge {num(t['mean'])}{unit} ({ci}){power}."
+
+
 def verdict_css(entry: dict) -> str:
     e = entry["edge"]
     if e["p_value"] < 0.05:
@@ -77,12 +104,26 @@ def verdict_css(entry: dict) -> str:
     return "meh"
 
 
-def render_run_report(exp: Experiment, metrics: dict, run_id: str, created: str, importance_link: bool = False) -> str:
+def run_nav(page: str, index_href: str | None, importance: bool) -> list[dict]:
+    """The links at the top of a run's pages: the reports index, the run report, its importance report
+    (``page``: "index", "importance" or another page's stem, e.g. "importance_lastfold")."""
+    items = [{"href": index_href, "text": "all reports"}] if index_href else []
+    items.append({"href": None if page == "index" else "index.html", "text": "run report"})
+    if importance:
+        items.append({"href": None if page == "importance" else "importance.html", "text": "feature importance"})
+    if page not in ("index", "importance"):
+        items.append({"href": None, "text": page.replace("importance_lastfold", "feature importance, last fold (rerun)")})
+    return items
+
+
+def render_run_report(exp: Experiment, metrics: dict, run_id: str, created: str, importance_link: bool = False,
+                      index_href: str | None = None) -> str:
     cfg, ws, idx = exp.cfg, exp.ws, exp.test_idx
     clf = exp.classification
     names = list(DIRECTION_METRICS if clf else REGRESSION_METRICS)
     horizons = [horizon_view(e, names, cfg.seeds) for e in metrics["horizon_results"]]
     verdicts = [{"text": e["verdict"], "power": e["power"], "css": verdict_css(e)} for e in metrics["horizon_results"]]
+    answers = [{"text": answer_sentence(e, clf, cfg.target), "css": verdict_css(e)} for e in metrics["horizon_results"]]
     truth, model, _, _ = report_units(exp)
     mean_pred = model.mean(axis=0)
     dates = ws.dates[idx]
@@ -141,10 +182,14 @@ def render_run_report(exp: Experiment, metrics: dict, run_id: str, created: str,
     shift = metrics.get("covariate_shift", {})
     return render_template(
         "report.html", title=title, run_id=run_id, created=created, version=__version__, verdicts=verdicts,
-        forest=figures.forest_plot(metrics["horizon_results"], clf), setup=setup,
+        answers=answers, nav=run_nav("index", index_href, importance_link),
+        n_test_days=f"{metrics['horizon_results'][0]['n_days']:,}",
+        setup_line=f"{len(exp.folds)} walk-forward folds, {len(exp.seeds)} seed{'s' if len(exp.seeds) > 1 else ''}, "
+                   f"features {exp.dataset.spec}",
+        forest=figures.forest_plot(metrics["horizon_results"], clf, cfg.target), setup=setup,
         shift_warnings=shift.get("warnings", []),
         shift_rows=[(g, f"{100 * v:.0f}%") for g, v in sorted(shift.get("worst", {}).items(), key=lambda kv: -kv[1])],
         metric_names=list(names), horizons=horizons, strategy=strategy, figures=fig, cross=cross,
         folds=[f.describe(ws.dates) for f in exp.folds], purge=max(cfg.horizons), n_features=len(ws.columns),
-        groups=[(g, ", ".join(c)) for g, c in exp.dataset.groups.items()], importance_link=importance_link,
+        groups=[(g, ", ".join(c)) for g, c in exp.dataset.groups.items()],
     )

@@ -57,11 +57,22 @@ def _compare_rows(folder: Path) -> list[dict]:
     return rows
 
 
-def _only_featureproof(root: Path) -> bool:
-    """True when every visible entry of ``root`` is a featureproof output folder."""
+def _only_featureproof(root: Path, being_written: str = "") -> bool:
+    """True when every visible entry of ``root`` (but ``being_written``) is a featureproof output folder."""
     from pipeline.io import read_manifest
 
-    return all(p.is_dir() and read_manifest(p) is not None for p in root.iterdir() if not p.name.startswith("."))
+    return all(p.is_dir() and read_manifest(p) is not None for p in root.iterdir()
+               if not p.name.startswith(".") and p.name != being_written)
+
+
+def index_href(folder: Path) -> str | None:
+    """``"../index.html"`` for the pages of ``folder`` (being written) when :func:`update_index` will keep a
+    featureproof index beside it, else None (no link to a page that is not ours, or will not exist)."""
+    folder = Path(folder)
+    root, path = folder.parent, folder.parent / "index.html"
+    if path.exists():
+        return "../index.html" if MARKER in path.read_text(errors="replace")[:400] else None
+    return "../index.html" if not root.exists() or _only_featureproof(root, folder.name) else None
 
 
 def update_index(root: Path) -> Path | None:

@@ -114,6 +114,8 @@ def write_run(exp: Experiment, metrics: dict, out_dir: Path, extra_writers=()) -
         "config": cfg.to_dict(), "data_hash": exp.dataset.fingerprint(), "versions": package_versions(), "seeds": exp.seeds,
         "device": str(exp.device), "command": " ".join(sys.argv), "created": created,
     }
+    from pipeline.reports_index import index_href
+
     with atomic_dir(out_dir, "run", overwrite=cfg.overwrite) as tmp:
         (tmp / "config.json").write_text(json.dumps(_jsonable(config), indent=2))
         (tmp / "metrics.json").write_text(json.dumps(_jsonable(summary), indent=2))
@@ -121,7 +123,8 @@ def write_run(exp: Experiment, metrics: dict, out_dir: Path, extra_writers=()) -
         torch.save(checkpoint(exp), tmp / "model.pt")
         for writer in extra_writers:
             writer(tmp)
-        html = render_run_report(exp, metrics, run_id, created, importance_link=(tmp / "importance.html").exists())
+        html = render_run_report(exp, metrics, run_id, created, importance_link=(tmp / "importance.html").exists(),
+                                 index_href=index_href(out_dir))
         (tmp / "index.html").write_text(html)
     return out_dir
 
