@@ -175,8 +175,9 @@ def summarise(set_results: dict[str, SetResult], base_test: dict[str, np.ndarray
                 for m, v in values.items():
                     rows.append({"feature_set": name, "symbol": scope, "horizon": h, "metric": m, "mean": v,
                                  "ci_low": ci[m][0], "ci_high": ci[m][1], "stability_sd": unit_sd if m == head else float("nan")})
-        # paired tests on the pooled scope: every pair of sets, and every set against the comparator
-        pairs = [(a, b) for a, b in combinations(set_results, 2)] + [(a, f"baseline:{comparator}") for a in set_results]
+        # paired tests on the pooled scope, always "A − B" with B the earlier set (the first set is the reference):
+        # every pair of sets, and every set against the comparator baseline
+        pairs = [(b, a) for a, b in combinations(set_results, 2)] + [(a, f"baseline:{comparator}") for a in set_results]
         for a, b in pairs:
             pa = preds[a][:, j]
             pb = preds[b][:, j] if b in preds else base_test[comparator][:, j]
@@ -191,9 +192,8 @@ def summarise(set_results: dict[str, SetResult], base_test: dict[str, np.ndarray
     cdf = pd.DataFrame(rows)
     verdicts, ranking = [], {}
     for h in cfg.horizons:
-        part = cdf[(cdf.horizon == h) & (cdf.metric == head) & (cdf.symbol == "all")
-                   & (~cdf.feature_set.str.startswith("baseline:") | (cdf.feature_set == f"baseline:{comparators[str(h)]}"))]
-        ranking[str(h)] = part.sort_values("mean", ascending=not HIGHER_IS_BETTER[head])["feature_set"].tolist()
+        part = cdf[(cdf.horizon == h) & (cdf.metric == head) & (cdf.symbol == "all")]  # baselines included
+        ranking[str(h)] = part.sort_values("mean", ascending=not HIGHER_IS_BETTER[head], kind="stable")["feature_set"].tolist()
         for row in tdf[tdf.horizon == h].itertuples():
             verdicts.append(pair_sentence(row, clf))
     return {"headline_metric": head, "ranking": ranking, "verdicts": verdicts, "table": cdf, "tests": tdf,
@@ -201,23 +201,24 @@ def summarise(set_results: dict[str, SetResult], base_test: dict[str, np.ndarray
 
 
 def pair_sentence(row, clf: bool) -> str:
-    """One sentence per pair, always ``A − B`` in the order the pair is listed."""
-    scale, what = (100, "accuracy points") if clf else (1, "MSE")
+    """One sentence per pair, always ``A − B`` with A the subject: "A better by …" or "A worse by …"."""
+    scale, what = (100, "accuracy points") if clf else (1, "in MSE")
     better = row.diff > 0 if clf else row.diff < 0
     if row.diff == 0 and row.ci_low == row.ci_high:
-        return f"h={row.horizon}: {row.set_a} and {row.set_b} make the same calls on every test day; no difference."
-    v = lambda x: f"{scale * x + 0.0:+.3g}"  # noqa: E731  (+0.0: no '-0')
-    text = (f"h={row.horizon}: {row.set_a} − {row.set_b}: {v(row.diff)} {what} "
-            f"(95% CI [{v(row.ci_low)}, {v(row.ci_high)}] unadjusted, p_holm={row.p_holm:.3g})")
-    if row.p_holm < ALPHA:
-        return text + f": {row.set_a if better else row.set_b} is significantly better."
-    return text + ": no significant difference."
+        return f"h={row.horizon}: {row.set_a} − {row.set_b} = 0: they make the same calls on every test day; no difference."
+    digits = ".2f" if clf else ".3g"  # accuracy points to 1/100; MSE to 3 significant digits
+    v = lambda x: f"{float(f'{scale * x:{digits}}') + 0.0:+{digits}}"  # noqa: E731  (+0.0: no '-0.00')
+    size = f"{abs(scale * row.diff):{digits}}" + (" points" if clf else "")
+    text = (f"h={row.horizon}: {row.set_a} − {row.set_b} = {v(row.diff)} {what} "
+            f"(95% CI [{v(row.ci_low)}, {v(row.ci_high)}] unadjusted, p_holm = {row.p_holm:.3g}): "
+            f"{row.set_a} {'better' if better else 'worse'} by {size}")
+    return text + (", significant after Holm." if row.p_holm < ALPHA else ", not significant after Holm.")
 
 
 def write_compare(out_dir: Path, summary: dict, set_results: dict[str, SetResult], ref: Experiment,
                   overwrite: bool = False) -> None:
     from pipeline.compare_report import render_compare_report
-    from pipeline.reports_index import update_index
+    from pipeline.reports_index import index_href, update_index
 
     table, tests = summary["table"], summary["tests"]
     with atomic_dir(out_dir, "compare", overwrite=overwrite) as tmp:
@@ -226,5 +227,5 @@ def write_compare(out_dir: Path, summary: dict, set_results: dict[str, SetResult
                "n_days"]].to_csv(tmp / "compare_tests.csv", index=False)
         meta = {k: v for k, v in summary.items() if k not in ("table", "tests")}
         (tmp / "compare.json").write_text(json.dumps(meta, indent=2, default=float))
-        (tmp / "index.html").write_text(render_compare_report(summary, out_dir.name))
+        (tmp / "index.html").write_text(render_compare_report(summary, out_dir.name, index_href(out_dir)))
     update_index(out_dir.parent)

@@ -1,5 +1,7 @@
-"""Render a comparison's ``index.html``: ranking and verdicts, bar chart with intervals, per-fold lines,
-metric tables per horizon (pooled and per symbol), and the paired tests."""
+"""Render a comparison's ``index.html``: first the set x horizon matrix of differences against the
+reference set (the first of ``--features``) with intervals and Holm significance marks, then the ranking
+(baselines included) and one sentence per pair, then bar charts with intervals, per-fold lines, metric
+tables per horizon (pooled and per symbol), and the paired tests."""
 from __future__ import annotations
 
 import matplotlib
@@ -8,38 +10,74 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from pipeline.figures import to_data_uri  # noqa: E402
+from pipeline.figures import BLUE, GREY, WIDE, to_data_uri  # noqa: E402
+from pipeline.inference import ALPHA  # noqa: E402
+from pipeline.labels import label, target_label  # noqa: E402
 from pipeline.report import _fmt, render_template  # noqa: E402
+
+
+def difference_matrix(summary: dict) -> dict:
+    """Rows: every set but the reference, then the comparator baseline; columns: horizons; cells: row −
+    reference on the headline metric (accuracy points, or MSE), its 95% interval over test days, and ★
+    when significant after Holm over every pair and horizon."""
+    tests, sets = summary["tests"], summary["feature_sets"]
+    ref, clf = sets[0], summary["headline_metric"] == "accuracy"
+    scale = 100 if clf else 1
+    num = (lambda x: f"{round(scale * x, 1) + 0.0:+.1f}") if clf else (lambda x: f"{x + 0.0:+.3g}")  # noqa: E731 (no "-0.0")
+
+    def cell(row, sign: int) -> dict:
+        d, lo, hi = sign * row["diff"], *sorted((sign * row["ci_low"], sign * row["ci_high"]))
+        sig = row["p_holm"] < ALPHA
+        better = d > 0 if clf else d < 0
+        return {"value": num(d), "ci": f"[{num(lo)}, {num(hi)}]", "star": "★" if sig else "",
+                "css": ("good" if better else "bad") if sig else "", "note": "", "p": f"p_holm = {row['p_holm']:.3g}"}
+
+    rows = []
+    for spec in sets[1:]:
+        cells = [cell(tests[(tests.horizon == h) & (tests.set_a == spec) & (tests.set_b == ref)].iloc[0], 1)
+                 for h in summary["horizons"]]
+        rows.append({"name": spec, "cells": cells, "baseline": False})
+    comps = summary["comparators"]
+    cells = []
+    for h in summary["horizons"]:
+        row = tests[(tests.horizon == h) & (tests.set_a == ref) & (tests.set_b == f"baseline:{comps[str(h)]}")].iloc[0]
+        cells.append({**cell(row, -1), "note": label(comps[str(h)])})
+    names = sorted(set(comps.values()))
+    rows.append({"name": f"comparator baseline ({', '.join(map(label, names))})", "cells": cells, "baseline": True})
+    unit = "accuracy points, higher is better" if clf else "MSE, lower is better"
+    return {"reference": ref, "rows": rows, "horizons": [target_label(summary["target"], h) for h in summary["horizons"]],
+            "unit": unit}
 
 
 def _bar(table, h: int, head: str) -> str:
     part = table[(table.horizon == h) & (table.metric == head) & (table.symbol == "all")]
-    fig, ax = plt.subplots(figsize=(7, 0.45 * len(part) + 1.2))
+    fig, ax = plt.subplots(figsize=(WIDE, 0.42 * len(part) + 1.3))
     y = np.arange(len(part))
-    colors = ["#999" if s.startswith("baseline:") else "tab:blue" for s in part.feature_set]
+    colors = [GREY if s.startswith("baseline:") else BLUE for s in part.feature_set]
     ax.barh(y, part["mean"], xerr=[part["mean"] - part.ci_low, part.ci_high - part["mean"]], color=colors, capsize=3)
-    ax.set_yticks(y, part.feature_set)
+    ax.set_yticks(y, [label(s) for s in part.feature_set])
     lo = min(part.ci_low.min(), part["mean"].min())
     hi = max(part.ci_high.max(), part["mean"].max())
     pad = (hi - lo) * 0.2 + 1e-9
     ax.set_xlim(lo - pad, hi + pad)
-    ax.set_xlabel(head); ax.set_title(f"h={h}: {head} by feature set (grey: baselines)")
+    ax.set_xlabel(label(head)); ax.set_title(f"{h}-day horizon: {label(head)} by feature set (grey: baselines), 95% intervals")
     return to_data_uri(fig)
 
 
 def _lines(units: dict, sets: list[str], h: int, n_folds: int, n_seeds: int, head: str) -> str:
-    fig, ax = plt.subplots(figsize=(7, 2.8))
+    fig, ax = plt.subplots(figsize=(WIDE, 3.2))
     for spec in sets:
         vals = np.array(units.get(f"all|{spec}|{h}", []))
         if len(vals) == n_folds * n_seeds:
             per_fold = vals.reshape(n_folds, n_seeds).mean(axis=1)
             ax.plot(range(1, n_folds + 1), per_fold, marker="o", label=spec)
-    ax.set_xticks(range(1, n_folds + 1)); ax.set_xlabel("fold"); ax.set_ylabel(head)
-    ax.set_title(f"h={h}: {head} per fold (mean over seeds)"); ax.legend(fontsize=7)
+    ax.set_xticks(range(1, n_folds + 1)); ax.set_xlabel("fold"); ax.set_ylabel(label(head))
+    ax.set_title(f"{h}-day horizon: {label(head)} per fold (mean over seeds; stability, not evidence)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return to_data_uri(fig)
 
 
-def render_compare_report(summary: dict, run_id: str) -> str:
+def render_compare_report(summary: dict, run_id: str, index_href: str | None = None) -> str:
     table, tests, head = summary["table"], summary["tests"], summary["headline_metric"]
     sets = summary["feature_sets"]
     metrics = list(dict.fromkeys(table.metric))
@@ -54,15 +92,16 @@ def render_compare_report(summary: dict, run_id: str) -> str:
                     r = part[(part.feature_set == name) & (part.metric == m)].iloc[0]
                     cells.append({"v": _fmt(r["mean"]), "ci": f"[{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]"})
                 rows.append({"name": name, "cells": cells})
-            blocks.append({"title": f"h={h}, {'all symbols pooled' if scope == 'all' else 'symbol ' + scope}",
+            blocks.append({"title": f"{h}-day horizon, {'all symbols pooled' if scope == 'all' else 'symbol ' + scope}",
                            "metrics": metrics, "rows": rows})
     n_folds, n_seeds = len(summary["folds"]), len(summary["seeds"])
     return render_template(
         "compare.html", title=f"{', '.join(summary['symbols'])}: which feature set helps the LSTM on {summary['target']}?",
         created=summary["created"], target=summary["target"], n_test=summary["n_test"],
         seeds=", ".join(map(str, summary["seeds"])), executor=summary["executor"], wall=f"{summary['wall_seconds']:.0f} s",
-        ranking=[(h, " > ".join(order)) for h, order in summary["ranking"].items()], head=head,
-        verdicts=[{"text": v, "css": "sig" if v.endswith("significantly better.") else ""} for v in summary["verdicts"]],
+        ranking=[(h, order) for h, order in summary["ranking"].items()], head=head, matrix=difference_matrix(summary),
+        verdicts=[{"text": v, "css": ("good" if " better by " in v else "bad") if v.endswith(", significant after Holm.") else ""}
+                  for v in summary["verdicts"]], nav=([{"href": index_href, "text": "all reports"}] if index_href else []) + [{"href": None, "text": "comparison"}],
         comparators=", ".join(f"h={h}: {c}" for h, c in summary["comparators"].items()),
         bars=[_bar(table, h, head) for h in summary["horizons"]],
         lines=[_lines(summary["units"], sets, h, n_folds, n_seeds, head) for h in summary["horizons"]],

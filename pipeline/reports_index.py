@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from pipeline.io import atomic_path
+from pipeline.labels import label
 from pipeline.report import _fmt, render_template
 
 
@@ -31,8 +32,8 @@ def _run_rows(folder: Path) -> list[dict]:
         rows.append({
             "href": f"{folder.name}/index.html", "name": folder.name, "kind": "run", "date": m.get("created", ""),
             "symbols": ", ".join(m.get("symbols", [])), "target": m.get("target", ""), "features": m.get("feature_spec", ""),
-            "horizon": h.get("horizon", ""), "metric": head.replace("_", " "), "value": _fmt(value), "sort": _number(value),
-            "baseline": f"{best} {_fmt(h.get('baselines', {}).get(best, {}).get(head))}" if best else "",
+            "horizon": h.get("horizon", ""), "metric": label(head), "value": _fmt(value), "sort": _number(value),
+            "baseline": f"{label(best)} {_fmt(h.get('baselines', {}).get(best, {}).get(head))}" if best else "",
             "verdict": h.get("verdict", ""),
         })
     return rows
@@ -50,8 +51,8 @@ def _compare_rows(folder: Path) -> list[dict]:
             "href": f"{folder.name}/index.html", "name": folder.name, "kind": "compare", "date": m.get("created", ""),
             "symbols": ", ".join(m.get("symbols", [])), "target": m.get("target", ""),
             "features": " vs ".join(m.get("feature_sets", [])), "horizon": h,
-            "metric": m.get("headline_metric", "").replace("_", " "),
-            "value": "best: " + (m.get("ranking", {}).get(h) or ["?"])[0], "sort": "", "baseline": "",
+            "metric": label(m.get("headline_metric", "")),
+            "value": "best: " + label((m.get("ranking", {}).get(h) or ["?"])[0]), "sort": "", "baseline": "",
             "verdict": next((v for v in m.get("verdicts", []) if v.startswith(f"h={h}:")), ""),
         })
     return rows

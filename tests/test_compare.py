@@ -29,18 +29,24 @@ def test_planted_signal_set_wins_significantly(tmp_path):
     tests = pd.read_csv(out / "compare_tests.csv")
     assert list(tests.columns[:7]) == ["horizon", "set_a", "set_b", "metric", "diff", "p_value", "p_holm"]
     assert set(tests.test) == {"diebold_mariano"}
-    dm = tests[(tests.set_a == "ohlcv") & (tests.set_b == "ohlcv+extra")].iloc[0]
-    assert dm.p_holm < 0.05 and dm["diff"] < 0 and dm.ci_high < 0  # ohlcv's accuracy is lower
+    dm = tests[(tests.set_a == "ohlcv+extra") & (tests.set_b == "ohlcv")].iloc[0]  # always later set − earlier set
+    assert dm.p_holm < 0.05 and dm["diff"] > 0 and dm.ci_low > 0  # ohlcv+extra's accuracy is higher
     table = pd.read_csv(out / "compare.csv")
     acc = table[(table.metric == "accuracy") & (table.symbol == "all")].set_index("feature_set")
     assert acc.loc["ohlcv+extra", "mean"] > 0.8 > acc.loc["ohlcv", "mean"]
     assert {"feature_set", "horizon", "metric", "mean", "ci_low", "ci_high"} <= set(table.columns)
     meta = json.loads((out / "compare.json").read_text())
     assert meta["ranking"]["1"][0] == "ohlcv+extra"
-    assert any(v.startswith("h=1: ohlcv − ohlcv+extra:") and v.endswith("ohlcv+extra is significantly better.")
-               for v in meta["verdicts"])
+    assert {"baseline:majority", "baseline:previous"} <= set(meta["ranking"]["1"])  # baselines stay in the ranking
+    assert any(v.startswith("h=1: ohlcv+extra − ohlcv = +") and "ohlcv+extra better by" in v
+               and v.endswith(", significant after Holm.") for v in meta["verdicts"])
     html = (out / "index.html").read_text()
     assert "data:image/png;base64," in html and "Holm" in html
+    # the page opens with the set x horizon matrix against the reference set, significance marked
+    matrix = html[html.index('<table class="matrix">'):]
+    matrix = matrix[:matrix.index("</table>")]
+    assert html.index('<table class="matrix">') < html.index("Ranking and every pair")
+    assert "set − ohlcv" in matrix and "ohlcv+extra" in matrix and "★" in matrix and "comparator baseline" in matrix
 
 
 def test_random_walk_no_pair_is_significant(tmp_path):
@@ -52,7 +58,9 @@ def test_random_walk_no_pair_is_significant(tmp_path):
     # significance is judged over test days (Diebold-Mariano on the seed ensembles, Holm over pairs x horizons)
     assert (tests.p_holm >= 0.05).all(), tests
     meta = json.loads((out / "compare.json").read_text())
-    assert all(v.endswith("no significant difference.") or "same calls" in v for v in meta["verdicts"])
+    assert all(v.endswith(", not significant after Holm.") or "same calls" in v for v in meta["verdicts"])
+    html = (out / "index.html").read_text()
+    assert "★" not in html[html.index('<table class="matrix">'):html.index("Differences in")]
 
 
 def _small_compare(tmp_path, name, *extra):
