@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from pipeline.progress import say
 from pipeline import inference
 from pipeline.inference import ALPHA
 from pipeline.evaluate import headline_loss
@@ -398,7 +399,7 @@ def summary_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def calibrate(cfg: StudyConfig, out: str | Path | None = None, progress: bool = True, log=print,
+def calibrate(cfg: StudyConfig, out: str | Path | None = None, progress: bool = True, log=say,
               overwrite: bool = False) -> tuple[Path | None, pd.DataFrame]:
     """Run the study, print it, write ``calibration.csv``, ``calibration.html`` and ``calibration.md`` (the
     per-claim summary the README quotes) into ``out``."""

@@ -25,6 +25,7 @@ from pipeline.config import csv_list as _csv_list
 from pipeline.config import int_list as _int_list
 from pipeline.config import resolve_symbols
 from pipeline.errors import InputError, JobError
+from pipeline.progress import NORMAL, QUIET, result, say, set_verbosity, verbosity
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -34,7 +35,7 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         d = action.default
-        if "default" in text or d is None or d is argparse.SUPPRESS or isinstance(d, bool):
+        if "default" in text or d is None or d is argparse.SUPPRESS or isinstance(d, bool) or isinstance(action, argparse._CountAction):
             return text
         if not action.option_strings and action.nargs not in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
             return text
@@ -90,12 +91,13 @@ def cmd_features(args: argparse.Namespace) -> int:
     dataset = dataset_from_args(args)
     frame = long_feature_frame(dataset)
     write_table(frame, args.out, overwrite=args.overwrite)
-    print(f"wrote {len(frame)} rows x {len(dataset.columns)} features to {args.out}")
+    result("features", args.out)
+    say(f"  {len(frame)} rows x {len(dataset.columns)} features")
     for group, columns in dataset.groups.items():
-        print(f"  {group:<18} {len(columns):>2}  {', '.join(columns)}")
+        say(f"  {group:<18} {len(columns):>2}  {', '.join(columns)}")
     for symbol, table in dataset.tables.items():
         f = table.frame
-        print(
+        say(
             f"  {symbol}: {f.index[0].date()} .. {f.index[-1].date()}, {len(f)} rows; "
             f"warm-up rows dropped: {table.warmup_dropped}, rows with gaps dropped: {table.gaps_dropped}"
         )
@@ -127,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     from pipeline import commands
 
     commands.register(sub, add_data_options)
+    for command in sub.choices.values():
+        g = command.add_argument_group("output")
+        g.add_argument("-q", "--quiet", action="store_true",
+                       help="print nothing but the path of what was written (and errors): for scripts")
+        g.add_argument("-v", "--verbose", action="count", default=0,
+                       help="also print the stage lines on a terminal, and every epoch's losses and learning rate")
     return parser
 
 
@@ -187,7 +195,7 @@ def _apply_config(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.
         # a key is a flag's spelling (no-explain = true, batch-size = 64) or a field name (explain = false)
         flag = by_flag.get(key.replace("_", "-"))
         dest = flag.dest if flag is not None else key.replace("-", "_")
-        if dest not in known or dest in {"command", "func", "config", "help", "version"}:
+        if dest not in known or dest in {"command", "func", "config", "help", "version", "verbose"}:
             raise InputError(f"{path}: unknown setting {key!r} for '{args.command}'; see --help for the flags")
         action = flag or next((a for a in subparser._actions if a.dest == dest), None)
         value = _config_value(path, key, value, action) if action is not None else value
@@ -216,6 +224,7 @@ def _internal_error(exc: BaseException) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    before = verbosity()
     previous = signal.getsignal(signal.SIGTERM)
     try:
         signal.signal(signal.SIGTERM, _terminate)
@@ -223,6 +232,11 @@ def main(argv: list[str] | None = None) -> int:
         previous = None
     try:
         args = _apply_config(parser, argv)
+        if args.quiet and args.verbose:
+            raise InputError("--quiet and --verbose contradict each other; choose one")
+        set_verbosity(QUIET if args.quiet else NORMAL + min(args.verbose, 1))
+        if args.quiet and hasattr(args, "progress"):
+            args.progress = False
         return int(args.func(args) or 0)
     except SystemExit as exc:  # --help and --version
         return int(exc.code or 0) if isinstance(exc.code, (int, type(None))) else 2
@@ -247,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return _internal_error(exc)
     finally:
+        set_verbosity(before)  # main() may be called again in the same process (selftest, tests, notebooks)
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 

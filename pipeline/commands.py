@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Callable
 
 from pipeline.config import int_list
+from pipeline.progress import result, say
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
@@ -136,24 +137,24 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cfg = RunConfig.from_args(args)
     out_dir, exp, metrics = run(cfg, extra_stages=[explain_writer(explain_config(args))])
-    print(f"\nreport: {out_dir / 'index.html'}")
+    result("report", out_dir / "index.html")
     for entry in metrics["horizon_results"]:
-        print("  " + entry["verdict"])
-        print("    " + entry["power"])
+        say("  " + entry["verdict"])
+        say("    " + entry["power"])
     for xs in metrics.get("cross_section") or []:
-        print("  cross-section " + xs["sentence"])
+        say("  cross-section " + xs["sentence"])
     for warning in metrics.get("covariate_shift", {}).get("warnings", []):
-        print("  warning: " + warning)
+        say("  warning: " + warning)
     s = metrics.get("strategy")
     if s:
-        print(f"  strategy (h={s['horizon']}, long/flat): Sharpe {s['strategy']['sharpe']:.2f} vs buy-and-hold "
+        say(f"  strategy (h={s['horizon']}, long/flat): Sharpe {s['strategy']['sharpe']:.2f} vs buy-and-hold "
               f"{s['buy_and_hold']['sharpe']:.2f}")
     if metrics.get("importance_findings"):
         for line in metrics["importance_findings"] + metrics.get("importance_conclusions", {}).get("lags", []):
-            print("  " + line)
-        print(f"  importance: {out_dir / 'importance.html'}")
+            say("  " + line)
+        say(f"  importance: {out_dir / 'importance.html'}")
     extra = f", explain {metrics['explain_seconds']:.0f} s" if "explain_seconds" in metrics else ""
-    print(f"  wall time {metrics['wall_seconds']:.0f} s (training {exp.train_seconds:.0f} s{extra})")
+    say(f"  wall time {metrics['wall_seconds']:.0f} s (training {exp.train_seconds:.0f} s{extra})")
     return 0
 
 
@@ -167,12 +168,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     check_executor_options(args)
     out_dir, summary = run_compare(base, sets, args.executor, args.jobs, args.ray_address, args.out,
                                    gpus_per_job=args.gpus_per_job)
-    print(f"\ncomparison: {out_dir / 'index.html'}")
+    result("comparison", out_dir / "index.html")
     for h, order in summary["ranking"].items():
-        print(f"  h={h} ranking by {summary['headline_metric']}: {' > '.join(order)}")
+        say(f"  h={h} ranking by {summary['headline_metric']}: {' > '.join(order)}")
     for line in summary["verdicts"]:
-        print("  " + line)
-    print(f"  wall time {summary['wall_seconds']:.0f} s")
+        say("  " + line)
+    say(f"  wall time {summary['wall_seconds']:.0f} s")
     return 0
 
 
@@ -180,9 +181,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from pipeline.rerun import explain_run_dir
 
     path, lines = explain_run_dir(args.run_dir, explain_config(args), progress=args.progress)
+    result("importance", path)
     for line in lines:
-        print("  " + line)
-    print(f"importance: {path}")
+        say("  " + line)
     return 0
 
 
@@ -201,7 +202,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         claim_dir(args.out, args.overwrite)
     out = args.out or fresh_dir(Path("reports"), "calibration")
     path, table = calibrate(cfg, out, progress=args.progress, overwrite=args.overwrite)
-    print(f"calibration: {path / 'calibration.html'}")
+    result("calibration", path / "calibration.html")
     return 0 if table.ok.all() else 1
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.progress import say
 from pipeline import baselines, inference
 from pipeline.config import RunConfig
 from pipeline.errors import InputError
@@ -80,7 +81,7 @@ def _baselines(exp: Experiment) -> tuple[dict[str, np.ndarray], dict[str, np.nda
 
 
 def run_compare(base: RunConfig, sets: list[str], executor: str = "local", n_jobs: int = 1, ray_address: str | None = None,
-                out: str | None = None, log=print, gpus_per_job: float = 0.0) -> tuple[Path, dict]:
+                out: str | None = None, log=say, gpus_per_job: float = 0.0) -> tuple[Path, dict]:
     from tqdm.auto import tqdm
 
     if gpus_per_job and executor != "ray":

@@ -19,7 +19,7 @@ from pipeline.config import RunConfig
 from pipeline.errors import InputError
 from pipeline.featureframe import Dataset, build_dataset
 from pipeline.model import LSTMModel, ModelConfig
-from pipeline.progress import stage
+from pipeline.progress import say, stage
 from pipeline.threads import inference_threads, torch_threads, training_threads
 from pipeline.targets import (CLASSIFICATION, CROSS_SECTIONAL, MIN_CROSS_SECTION, forward_return, make_target, momentum,
                               persistence, xs_persistence, xs_signals, xs_target)
@@ -252,7 +252,7 @@ def lgbm_fit(exp: Experiment, fd: FoldData, lags: int | None = None) -> list:
     return fits
 
 
-def train_and_predict(exp: Experiment, log=print) -> Experiment:
+def train_and_predict(exp: Experiment, log=say) -> Experiment:
     """Train every (fold, seed) LSTM, run the baselines per fold, gather out-of-sample predictions."""
     seeds, H = exp.seeds, len(exp.cfg.horizons)
     preds: list[np.ndarray] = []

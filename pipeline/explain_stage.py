@@ -47,7 +47,7 @@ from pipeline.experiment import Experiment, to_model_units
 from pipeline.explain_judge import alignment, fold_interval, holm_by, per_day_item, sample_loss, set_clears
 from pipeline.explain_lstm import gradient_attributions
 from pipeline.explain_summary import conclusions, findings
-from pipeline.progress import stage
+from pipeline.progress import say, stage
 from pipeline.train import predict
 
 
@@ -162,7 +162,7 @@ def _prefetch(module: str) -> None:
     threading.Thread(target=importlib.import_module, args=(module,), daemon=True).start()
 
 
-def run_explain(exp: Experiment, ecfg: ExplainConfig, log=print, skill: dict[int, bool] | None = None) -> ExplainResult:
+def run_explain(exp: Experiment, ecfg: ExplainConfig, log=say, skill: dict[int, bool] | None = None) -> ExplainResult:
     from tqdm.auto import tqdm
 
     if ecfg.explain and ecfg.sanity_windows > 0:
@@ -362,7 +362,7 @@ def write_importance(exp: Experiment, res: ExplainResult, folder: Path, stem: st
     (folder / f"{stem}.html").write_text(render_importance_report(exp, res, table, note=note, nav=nav))
 
 
-def explain_writer(ecfg: ExplainConfig, log=print) -> Callable[[Experiment, dict], Callable[[Path], None] | None]:
+def explain_writer(ecfg: ExplainConfig, log=say) -> Callable[[Experiment, dict], Callable[[Path], None] | None]:
     """A stage for :func:`pipeline.run.run`: compute importances now (gated by the run's verdicts), write
     them into the run folder."""
 

@@ -23,7 +23,7 @@ from pipeline.config import RunConfig
 from pipeline.evaluate import evaluate, predictions_frame
 from pipeline.experiment import Experiment, prepare, train_and_predict
 from pipeline.io import atomic_dir, claim_dir, fresh_dir
-from pipeline.progress import stage as progress_line
+from pipeline.progress import say, stage as progress_line
 from pipeline.report import render_run_report
 
 PACKAGES = ("numpy", "pandas", "torch", "ta", "lightgbm", "shap", "scikit-learn", "scipy", "yfinance")
@@ -134,7 +134,7 @@ def load_checkpoint(path: str | Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def run(cfg: RunConfig, log=print, extra_stages=()) -> tuple[Path, Experiment, dict]:
+def run(cfg: RunConfig, log=say, extra_stages=()) -> tuple[Path, Experiment, dict]:
     """The main job: prepare, train, evaluate, run ``extra_stages`` (explain), write the run folder."""
     t0 = time.perf_counter()
     if cfg.out:

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.progress import QUIET, say, verbosity
+
 SIZES = {
     "small": dict(n=1300, window="10", hidden="16", epochs="20", folds="1", repeats="10", shap="120", lag="5"),
     "full": dict(n=2500, window="20", hidden="32", epochs="30", folds="2", repeats="10", shap="300", lag="8"),
@@ -104,6 +106,7 @@ def selftest(size: str = "full", progress: bool = True, workdir: str | None = No
         common = ["--horizons", "1", "--window", s["window"], "--hidden", s["hidden"], "--epochs", s["epochs"],
                   "--patience", "6", "--lr", "5e-3", "--folds", s["folds"], "--bootstrap", "200", "--seeds", "1",
                   "--permutation-repeats", s["repeats"], "--shap-windows", s["shap"]] + ([] if progress else ["--no-progress"])
+        common += ["--quiet"] if verbosity() == QUIET else []
         planted = tmp / "planted.csv"
         planted_signal_frame(s["n"]).to_csv(planted, index=False)
         rc = main(["run", "--data", str(planted), "--features", "ohlcv+extra", "--ablation", "both", *common,
@@ -152,9 +155,9 @@ def selftest(size: str = "full", progress: bool = True, workdir: str | None = No
             gate = (m.get("importance_findings") or [""])[0]
             checks.append(("random walk: the importance summary opens with 'no skill'", "no skill" in gate, gate[:90]))
     for name, ok, detail in checks:
-        print(f"{'PASS' if ok else 'FAIL'}  {name}  ({detail})")
+        say(f"{'PASS' if ok else 'FAIL'}  {name}  ({detail})")
     if keep is None:
-        print("(the runs above were written to a temporary folder, now deleted; --keep DIR keeps them)")
+        say("(the runs above were written to a temporary folder, now deleted; --keep DIR keeps them)")
     else:
         print(f"runs and reports kept in {keep}")
     failed = sum(not ok for _, ok, _ in checks)

@@ -140,6 +140,8 @@ def fit(
 
     from tqdm.auto import tqdm
 
+    from pipeline.progress import detail
+
     gen = seed_everything(cfg.seed)
     model.to(device)
     Xt = on_device(X_train, device)
@@ -198,6 +200,8 @@ def fit(
         else:
             since_best += 1
         bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}", best=result.best_epoch)
+        detail(f"{desc or 'training'}: epoch {epoch + 1}: train loss {train_loss:.4f}, validation loss {val_loss:.4f}, "
+               f"lr {result.lr[-1]:.2e}, best epoch {result.best_epoch}")
         if since_best >= cfg.patience:
             break
     bar.close()

@@ -205,3 +205,16 @@ def test_config_keys_are_flag_spellings_or_field_names(tmp_path):
     toml.write_text("no-explain = false\n")
     assert _apply_config(build_parser(), ["run", "--config", str(toml)]).explain is True
     assert main(["--version"]) == 0 and main(["run", "--help"]) == 0
+
+
+def test_quiet_prints_only_the_path_and_verbose_adds_epochs(tiny_csv, tmp_path, capfd):
+    plain = [a for a in FAST if a != "--no-progress"] + ["--epochs", "2", "--ablation", "none", "--no-explain"]
+    assert main(["run", "--data", str(tiny_csv), *plain, "--quiet", "--out", str(tmp_path / "q")]) == 0
+    out, err = capfd.readouterr()
+    assert out.strip() == str(tmp_path / "q" / "index.html") and err == ""  # one line for scripts, nothing else
+    assert main(["run", "--data", str(tiny_csv), *plain, "-v", "--out", str(tmp_path / "v")]) == 0
+    out, err = capfd.readouterr()
+    assert "epoch 1: train loss" in err and "epoch 2: train loss" in err and "trained 2 epochs" in err
+    assert "report: " in out and "h=1: LSTM accuracy" in out
+    assert main(["run", "-q", "-v", "--out", str(tmp_path / "x")]) == 2
+    assert capfd.readouterr().err.strip() == "error: --quiet and --verbose contradict each other; choose one"
