@@ -63,7 +63,7 @@ def predicted_vs_true(dates: np.ndarray, truth: np.ndarray, pred: np.ndarray, cl
         ax.plot(d, y, lw=1.0, color=GREY, label="true")
         ax.plot(d, p, lw=1.2, color=BLUE, label="predicted", alpha=0.9)
     ax.set_ylabel(ylabel); ax.set_title(title)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), markerscale=2.5)
     fig.autofmt_xdate()
     return to_data_uri(fig)
 

@@ -133,9 +133,10 @@ def render_run_report(exp: Experiment, metrics: dict, run_id: str, created: str,
     unit = {"direction": "P(up)", "close": "price", "return": "log return"}.get(cfg.target, cfg.target)
     for j, h in enumerate(cfg.horizons):
         pred_figs.append(figures.predicted_vs_true(
-            dates[mask], truth[mask, j], mean_pred[mask, j], clf, f"{first_symbol}: {cfg.target}_h{h}, predicted vs true (test folds)", unit))
+            dates[mask], truth[mask, j], mean_pred[mask, j], clf,
+            f"{first_symbol}: {target_label(cfg.target, h)}, predicted vs true (test folds)", unit))
         if clf:
-            roc_figs.append(figures.confusion_and_roc(truth[:, j], mean_pred[:, j], f"{cfg.target}_h{h}"))
+            roc_figs.append(figures.confusion_and_roc(truth[:, j], mean_pred[:, j], target_label(cfg.target, h)))
     fig = {"learning": figures.learning_curves(exp.histories), "pred": pred_figs, "roc": roc_figs}
     strategy = None
     if metrics.get("strategy"):
