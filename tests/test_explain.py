@@ -204,9 +204,10 @@ def test_importance_outputs(explained_run):
     html = (explained_run / "importance.html").read_text()
     assert "Kendall" in html and "data:image/png;base64," in html and "Answer first" in html
     lead = html.index("Answer first")
-    for question in ("Is there skill worth explaining?", "How far back does the model look?", "Which features move together?",
+    for question in ("Is there skill worth explaining", "How far back does the model look?", "Which features move together?",
                      "Can the gradient attributions be trusted?"):
         assert lead < html.index(question) < html.index("How to read this")  # conclusions first, then the detail
+    assert lead < html.index('alt="rank of each feature group') < html.index("How far back")  # the one picture, near the top
     lags = pd.read_csv(explained_run / "importance_lags.csv")
     assert set(lags.block) == {"last day", "day 2", "days 3-7", "days 8-20"}  # a 20-day window (TINY)
     assert set(pd.read_csv(explained_run / "importance_clusters.csv").method) == {"permutation", "lstm_shap"}
