@@ -45,7 +45,22 @@ def difference_matrix(summary: dict) -> dict:
     names = sorted(set(comps.values()))
     rows.append({"name": f"comparator baseline ({', '.join(map(label, names))})", "cells": cells, "baseline": True})
     unit = "accuracy points, higher is better" if clf else "MSE, lower is better"
-    return {"reference": ref, "rows": rows, "horizons": [target_label(summary["target"], h) for h in summary["horizons"]],
+    stars = [(r["name"], h, c) for r in rows if not r["baseline"] for h, c in zip(summary["horizons"], r["cells"]) if c["star"]]
+    vs_base = tests[tests.set_b.str.startswith("baseline:") & (tests.p_holm < ALPHA)]
+    pts = "points" if clf else "in MSE"
+    parts = []
+    if stars:
+        parts.append(f"against {ref}, significant after Holm: " + "; ".join(
+            f"{name} at h={h} ({c['value']} {pts}, {'better' if c['css'] == 'good' else 'worse'})" for name, h, c in stars))
+    else:
+        parts.append(f"no set differs significantly from {ref} at any horizon (Holm over every pair and horizon)")
+    if len(vs_base):
+        parts.append("against the comparator baseline: " + "; ".join(
+            f"{r.set_a} {'better' if (r.diff > 0) == clf else 'worse'} at h={r.horizon}" for r in vs_base.itertuples()))
+    else:
+        parts.append("no set differs significantly from the comparator baseline")
+    headline = parts[0][0].upper() + "; ".join(parts)[1:] + "."
+    return {"reference": ref, "rows": rows, "headline": headline, "horizons": [target_label(summary["target"], h) for h in summary["horizons"]],
             "unit": unit}
 
 

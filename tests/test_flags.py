@@ -157,7 +157,7 @@ def quick_figures(mp: pytest.MonkeyPatch, draw: bool) -> None:
         mp.setattr(imp, "_shap_figures", lambda *a, **k: [])
 
 
-@settings(max_examples=200, deadline=None, derandomize=True, database=None,
+@settings(max_examples=150, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(flags=argv_strategy(), draw=st.integers(0, 3).map(lambda k: k == 0))  # figures drawn on one example in four
 def test_any_flag_combination_exits_0_with_outputs_or_2_with_one_line(flags, draw, tiny_csv, tmp_path, capfd):
