@@ -58,8 +58,9 @@ def stability(items: list[Importance]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def disagreements(table: pd.DataFrame, horizon: int) -> list[str]:
-    """Plain sentences about where methods disagree on the top group."""
+def disagreements(table: pd.DataFrame, horizon: int, name=str) -> list[str]:
+    """Plain sentences about where methods disagree on the top group; ``name`` maps a method's key to the
+    words a report shows (e.g. ``lstm_shap`` -> "expected gradients")."""
     ranks = rank_matrix(table, horizon)
     if ranks.empty:
         return []
@@ -68,10 +69,10 @@ def disagreements(table: pd.DataFrame, horizon: int) -> list[str]:
     if len(distinct) == 1:
         return [f"h={horizon}: every method ranks '{distinct[0]}' first."]
     lines = [f"h={horizon}: the methods disagree on the most important group: "
-             + "; ".join(f"{m} → {g}" for m, g in tops.items()) + "."]
+             + "; ".join(f"{name(m)} → {g}" for m, g in tops.items()) + "."]
     corr = method_correlations(table, horizon)
     low = [(a, b, corr.loc[a, b]) for a, b in combinations(corr.columns, 2) if np.isfinite(corr.loc[a, b]) and corr.loc[a, b] < 0.2]
     if low:
         lines.append("Weak or negative rank agreement (Kendall τ < 0.2) between: "
-                     + ", ".join(f"{a} and {b} (τ={t:.2f})" for a, b, t in low) + ".")
+                     + ", ".join(f"{name(a)} and {name(b)} (τ={t:.2f})" for a, b, t in low) + ".")
     return lines

@@ -236,7 +236,7 @@ def render_importance_report(exp, res, table: pd.DataFrame, note: str = "", nav:
             "horizon": h, "target": f"{cfg.target}_h{h}", "methods": methods, "rows": rows, "tau": tau,
             "skill": res.skill.get(h, False),
             "stability": [{"method": r.method, "units": int(r.units), "tau": _fmt(r.stability_tau, 2)} for r in st.itertuples()],
-            "notes": agreement.disagreements(table, h), "bars": _bars(table, h), "figures": figs,
+            "notes": agreement.disagreements(table, h, label), "bars": _bars(table, h), "figures": figs,
             "lag_chart": _lag_chart(res, h), "periods": _period_table(res, h),
             "clusters": _cluster_table(res, h, list(exp.ws.columns)),
         })

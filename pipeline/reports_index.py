@@ -53,7 +53,7 @@ def _compare_rows(folder: Path) -> list[dict]:
             "features": " vs ".join(m.get("feature_sets", [])), "horizon": h,
             "metric": label(m.get("headline_metric", "")),
             "value": "best: " + label((m.get("ranking", {}).get(h) or ["?"])[0]), "sort": "", "baseline": "",
-            "verdict": next((v for v in m.get("verdicts", []) if v.startswith(f"h={h}:")), ""),
+            "verdict": m.get("headline") or next((v for v in m.get("verdicts", []) if v.startswith(f"h={h}:")), ""),
         })
     return rows
 
