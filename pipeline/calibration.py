@@ -28,7 +28,7 @@ from pipeline.progress import say
 from pipeline import inference
 from pipeline.inference import ALPHA
 from pipeline.evaluate import headline_loss
-from pipeline.metrics import auc
+from pipeline.metrics import WeightedMetrics, auc
 
 HORIZONS = (1, 5, 10)
 
@@ -146,8 +146,9 @@ def run_claims(p: Panel, h: int, n_symbols: int, n_boot: int, boot: bool, rng_se
     out["run: 95% interval of the model's accuracy covers 0.5 (HAR)"] = float(acc.ci_low <= 0.5 <= acc.ci_high)
     if boot:
         score = 1 / (1 + np.exp(-p.noise_x))
-        ci = inference.metric_intervals(lambda rows: {"auc": auc(y[rows], score[rows])}, {"auc": auc(y, score)}, d, h,
-                                        n_boot=n_boot, seed=rng_seed)
+        weighted = WeightedMetrics(True, y, score)  # as run resamples: multiplicities, equal to AUC of the rows
+        ci = inference.metric_intervals(lambda rows: {"auc": weighted(np.bincount(rows, minlength=len(y)))["auc"]},
+                                        {"auc": auc(y, score)}, d, h, n_boot=n_boot, seed=rng_seed)
         out["run: 95% interval of the model's AUC covers 0.5 (block bootstrap)"] = float(ci["auc"][0] <= 0.5 <= ci["auc"][1])
     return out
 

@@ -23,8 +23,11 @@ ANNUAL = 252
 
 
 def _pivot(dates: np.ndarray, symbols: np.ndarray, values: np.ndarray) -> pd.DataFrame:
-    frame = pd.DataFrame({"d": dates, "s": symbols, "v": values})
-    return frame.pivot_table(index="d", columns="s", values="v", aggfunc="first", sort=True)
+    """dates x symbols (both sorted) of the first finite value per (date, symbol); rows and columns with no
+    finite value dropped (what ``pivot_table(aggfunc="first")`` gives, several times faster)."""
+    frame = pd.DataFrame({"d": dates, "s": symbols, "v": values}).dropna(subset=["v"])
+    table = frame.drop_duplicates(["d", "s"]).set_index(["d", "s"])["v"].unstack("s").sort_index().sort_index(axis=1)
+    return table.dropna(how="all").dropna(how="all", axis=1)
 
 
 def _row_corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
