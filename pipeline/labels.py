@@ -37,7 +37,7 @@ METHODS = {
 }
 TARGETS = {
     "direction": "direction", "return": "return", "close": "close", "mean_close": "mean close",
-    "drawdown": "drawdown", "volatility": "volatility", "xs_return": "cross-sectional return",
+    "drawdown": "drawdown", "volatility": "volatility", "xs_direction": "cross-sectional direction",
     "xs_rank": "cross-sectional rank",
 }
 _ALL = {**METRICS, **TESTS, **BASELINES, **METHODS}

@@ -233,3 +233,14 @@ def test_reports_index_rows_per_horizon_sort_keys_and_filter(tmp_path):
     assert html.count('<tr class="run">') == 4 and "2 runs and 0 comparisons" in html
     assert 'data-sort="2025-01-02T10:00:00"' in html and 'data-sort="0.45"' in html
     # sorting and filtering in a real browser: tests/test_browser.py
+
+
+def test_human_labels_keep_the_raw_key_as_tooltip():
+    from pipeline.labels import label, label_html
+
+    assert label("balanced_accuracy") == "balanced accuracy" and label("mcnemar_vs_comparator") == "McNemar vs comparator baseline"
+    assert label("direction_h5") == "5-day direction" and label("xs_direction_h10") == "10-day cross-sectional direction"
+    assert label("baseline:majority") == "majority class (baseline)" and label("lstm_shap") == "expected gradients"
+    assert label("my_own_feature") == "my own feature" and label("ohlcv+technical") == "ohlcv+technical"
+    assert str(label_html("auc")) == '<span class="key" title="auc">ROC AUC</span>'
+    assert str(label_html("<b>x</b>")) == "&lt;b&gt;x&lt;/b&gt;"  # escaped, no tooltip when nothing to explain
