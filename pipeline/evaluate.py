@@ -13,6 +13,7 @@ import pandas as pd
 from pipeline import inference
 from pipeline.experiment import Experiment
 from pipeline.inference import ALPHA
+from pipeline.labels import label
 from pipeline.metrics import DIRECTION_METRICS, REGRESSION_METRICS, WeightedMetrics, compute_metrics
 from pipeline.strategy import long_flat
 from pipeline.targets import RETURN_LIKE
@@ -197,12 +198,13 @@ def _num(x: float, clf: bool) -> str:
 
 def verdict(entry: dict, clf: bool) -> str:
     """One honest sentence: does the seed ensemble beat the comparator (chosen on validation days)?"""
-    head, comp = entry["headline_metric"], entry["comparator"]
-    m, b = entry["model"][head], entry["baselines"][comp][head]
+    head, key = entry["headline_metric"], entry["comparator"]
+    m, b = entry["model"][head], entry["baselines"][key][head]
+    comp = label(key)  # the human name ("majority class"); metrics.json keeps the key in "comparator"
     e = entry["edge"]
     what = "accuracy edge" if clf else "reduction of the mean squared error"
     unit = " points" if clf else ""
-    text = (f"h={entry['horizon']}: LSTM {head} {m:.4g} vs {comp} {b:.4g} (the baseline best on validation days); "
+    text = (f"h={entry['horizon']}: LSTM {label(head)} {m:.4g} vs {comp} {b:.4g} (the baseline best on validation days); "
             f"{what} {_num(e['mean'], clf)}{unit}, 95% CI [{_num(e['ci_low'], clf)}, {_num(e['ci_high'], clf)}], p={e['p_value']:.3g}.")
     if e["p_value"] < ALPHA and e["mean"] > 0:
         return text + f" The LSTM beats {comp}, and the difference is significant."
@@ -220,11 +222,11 @@ def power_sentence(entry: dict, clf: bool) -> str:
         return f"With {days}, the test has no power to speak of."
     if clf:
         return (f"With {days}, this test detects an accuracy edge of ≥ {100 * e['mde']:.1f} points at 80% power "
-                f"(the LSTM and {entry['comparator']} make different calls on {100 * e['disagreement']:.0f}% of test samples); "
+                f"(the LSTM and {label(entry['comparator'])} make different calls on {100 * e['disagreement']:.0f}% of test samples); "
                 f"the LSTM's edge was {100 * e['mean']:+.1f} (95% CI [{100 * e['ci_low']:+.1f}, {100 * e['ci_high']:+.1f}]).")
     base_mse = entry["baselines"][entry["comparator"]]["rmse"] ** 2
     share = e["mde"] / base_mse if base_mse > 0 else float("nan")
-    return (f"With {days}, this test detects an MSE reduction of ≥ {e['mde']:.3g} ({100 * share:.1f}% of {entry['comparator']}'s "
+    return (f"With {days}, this test detects an MSE reduction of ≥ {e['mde']:.3g} ({100 * share:.1f}% of {label(entry['comparator'])}'s "
             f"MSE) at 80% power; the LSTM's was {e['mean']:+.3g} (95% CI [{e['ci_low']:+.3g}, {e['ci_high']:+.3g}]).")
 
 
