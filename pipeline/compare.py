@@ -227,7 +227,8 @@ def write_compare(out_dir: Path, summary: dict, set_results: dict[str, SetResult
         tests[["horizon", "set_a", "set_b", "metric", "diff", "p_value", "p_holm", "test", "ci_low", "ci_high", "mde",
                "n_days"]].to_csv(tmp / "compare_tests.csv", index=False)
         meta = {k: v for k, v in summary.items() if k not in ("table", "tests")}
-        meta["headline"] = difference_matrix(summary)["headline"]  # the page's one-sentence answer, for the index
+        matrix = difference_matrix(summary)
+        meta["headline"] = matrix["headline"]  # the page's one-sentence answer, for the index
         (tmp / "compare.json").write_text(json.dumps(meta, indent=2, default=float))
-        (tmp / "index.html").write_text(render_compare_report(summary, out_dir.name, index_href(out_dir)))
+        (tmp / "index.html").write_text(render_compare_report(summary, out_dir.name, index_href(out_dir), matrix))
     update_index(out_dir.parent)

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from pipeline.figures import BLUE, GREY, WIDE, to_data_uri  # noqa: E402
-from pipeline.inference import ALPHA  # noqa: E402
+from pipeline.inference import ALPHA, outcome  # noqa: E402
 from pipeline.labels import label, target_label  # noqa: E402
 from pipeline.report import _fmt, render_template  # noqa: E402
 
@@ -27,10 +27,10 @@ def difference_matrix(summary: dict) -> dict:
 
     def cell(row, sign: int) -> dict:
         d, lo, hi = sign * row["diff"], *sorted((sign * row["ci_low"], sign * row["ci_high"]))
-        sig = row["p_holm"] < ALPHA
-        better = d > 0 if clf else d < 0
-        return {"value": num(d), "ci": f"[{num(lo)}, {num(hi)}]", "star": "★" if sig else "",
-                "css": ("good" if better else "bad") if sig else "", "note": "", "p": f"p_holm = {row['p_holm']:.3g}"}
+        verdict = outcome(d if clf else -d, row["p_holm"])  # accuracy: higher is better; MSE: lower
+        return {"value": num(d), "ci": f"[{num(lo)}, {num(hi)}]", "star": "" if verdict == "none" else "★",
+                "css": {"better": "good", "worse": "bad", "none": ""}[verdict], "note": "",
+                "p": f"p_holm = {row['p_holm']:.3g}"}
 
     rows = []
     for spec in sets[1:]:
@@ -56,7 +56,7 @@ def difference_matrix(summary: dict) -> dict:
         parts.append(f"no set differs significantly from {ref} at any horizon (Holm over every pair and horizon)")
     if len(vs_base):
         parts.append("against the comparator baseline: " + "; ".join(
-            f"{r.set_a} {'better' if (r.diff > 0) == clf else 'worse'} at h={r.horizon}" for r in vs_base.itertuples()))
+            f"{r.set_a} {outcome(r.diff if clf else -r.diff, r.p_holm)} at h={r.horizon}" for r in vs_base.itertuples()))
     else:
         parts.append("no set differs significantly from the comparator baseline")
     headline = parts[0][0].upper() + "; ".join(parts)[1:] + "."
@@ -92,8 +92,10 @@ def _lines(units: dict, sets: list[str], h: int, n_folds: int, n_seeds: int, hea
     return to_data_uri(fig)
 
 
-def render_compare_report(summary: dict, run_id: str, index_href: str | None = None) -> str:
+def render_compare_report(summary: dict, run_id: str, index_href: str | None = None, matrix: dict | None = None) -> str:
+    """``matrix``: :func:`difference_matrix` of ``summary`` when the caller already has it."""
     table, tests, head = summary["table"], summary["tests"], summary["headline_metric"]
+    clf = head == "accuracy"
     sets = summary["feature_sets"]
     metrics = list(dict.fromkeys(table.metric))
     blocks = []
@@ -114,9 +116,10 @@ def render_compare_report(summary: dict, run_id: str, index_href: str | None = N
         "compare.html", title=f"{', '.join(summary['symbols'])}: which feature set helps the LSTM on {summary['target']}?",
         created=summary["created"], target=summary["target"], n_test=summary["n_test"],
         seeds=", ".join(map(str, summary["seeds"])), executor=summary["executor"], wall=f"{summary['wall_seconds']:.0f} s",
-        ranking=[(h, order) for h, order in summary["ranking"].items()], head=head, matrix=difference_matrix(summary),
-        verdicts=[{"text": v, "css": ("good" if " better by " in v else "bad") if v.endswith(", significant after Holm.") else ""}
-                  for v in summary["verdicts"]], nav=([{"href": index_href, "text": "all reports"}] if index_href else []) + [{"href": None, "text": "comparison"}],
+        ranking=[(h, order) for h, order in summary["ranking"].items()], head=head, matrix=matrix or difference_matrix(summary),
+        verdicts=[{"text": v, "css": {"better": "good", "worse": "bad", "none": ""}[
+                       outcome(t.diff if clf else -t.diff, t.p_holm)]}  # one sentence per test row, in its order
+                  for v, t in zip(summary["verdicts"], tests.itertuples(), strict=True)], nav=([{"href": index_href, "text": "all reports"}] if index_href else []) + [{"href": None, "text": "comparison"}],
         comparators=", ".join(f"h={h}: {c}" for h, c in summary["comparators"].items()),
         bars=[_bar(table, h, head) for h in summary["horizons"]],
         lines=[_lines(summary["units"], sets, h, n_folds, n_seeds, head) for h in summary["horizons"]],

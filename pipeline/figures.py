@@ -12,7 +12,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from cycler import cycler  # noqa: E402
 
-from pipeline.labels import BLUE, GREEN, GREY, OKABE_ITO, ORANGE, VERMILLION, label  # noqa: E402
+from pipeline.inference import outcome  # noqa: E402
+from pipeline.labels import BLUE, GREEN, GREY, OKABE_ITO, ORANGE, TEXT, VERMILLION, label  # noqa: E402
 
 # Reports are 1200 px wide: figures are drawn at that width (WIDE inches at DPI), with type a reader can read.
 DPI = 100
@@ -98,13 +99,7 @@ def equity_curves(curves: pd.DataFrame, title: str) -> str:
     return to_data_uri(fig)
 
 
-def _verdict_colour(edge: float, p: float) -> str:
-    return (GREEN if edge > 0 else VERMILLION) if p < 0.05 else ORANGE
-
-
-def _verdict_text_colour(edge: float, p: float) -> str:
-    """Darker shades of the verdict colours: text on white with a contrast ratio above 4.5."""
-    return ("#00694d" if edge > 0 else "#a33f00") if p < 0.05 else "#7a5500"
+_VERDICT = {"better": GREEN, "worse": VERMILLION, "none": ORANGE}
 
 
 def forest_plot(horizon_results: list[dict], classification: bool, kind: str = "") -> str:
@@ -125,31 +120,26 @@ def forest_plot(horizon_results: list[dict], classification: bool, kind: str = "
         for k, b in enumerate(names):
             v = e["against_baselines"][b]
             comp = b == e["comparator"]
-            p = v["p_value"] if comp else v["p_holm"]
-            colour = _verdict_colour(v["edge"], p) if comp else "#555555"
+            verdict = outcome(v["edge"], v["p_value"] if comp else v["p_holm"])
+            colour = _VERDICT[verdict] if comp else "#555555"
             yk = len(names) - 1 - k
             ax.plot([scale * v["ci"][0], scale * v["ci"][1]], [yk, yk], color=colour, lw=3 if comp else 1.8,
                     solid_capstyle="butt")
             ax.plot(scale * v["edge"], yk, "o", ms=8 if comp else 6, color=colour,
-                    markerfacecolor=colour if p < 0.05 else "white", markeredgewidth=2)
+                    markerfacecolor="white" if verdict == "none" else colour, markeredgewidth=2)
         ax.set_yticks(range(len(names))[::-1], [label(b) + (" (comparator)" if b == e["comparator"] else "") for b in names])
         ax.get_yticklabels()[0].set_fontweight("bold")
         head = label(f"{kind}_h{e['horizon']}") if kind else f"h={e['horizon']}"
-        ax.set_title(f"{head}: {_short_verdict(e)}", loc="left", fontweight="bold",
-                     color=_verdict_text_colour(e["edge"]["mean"], e["edge"]["p_value"]))
+        verdict = outcome(e["edge"]["mean"], e["edge"]["p_value"])
+        comp = label(e["comparator"])
+        short = {"none": f"no evidence of skill over {comp}", "better": f"better than {comp}", "worse": f"worse than {comp}"}
+        ax.set_title(f"{head}: {short[verdict]}", loc="left", fontweight="bold", color=TEXT[verdict])
         ax.set_ylim(-0.6, len(names) - 0.4)
     axes[-1, 0].set_xlabel("LSTM accuracy minus baseline accuracy (points); right of 0: the LSTM is better" if classification
                            else "baseline MSE minus LSTM MSE; right of 0: the LSTM is better")
     axes[0, 0].legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=9, handlelength=1.2)
     fig.tight_layout(h_pad=0.3)
     return to_data_uri(fig)
-
-
-def _short_verdict(e: dict) -> str:
-    t = e["edge"]
-    if t["p_value"] >= 0.05:
-        return f"no evidence of skill over {label(e['comparator'])}"
-    return f"{'better' if t['mean'] > 0 else 'worse'} than {label(e['comparator'])}"
 
 
 def cross_section_chart(xs: dict) -> str:

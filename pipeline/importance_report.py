@@ -16,7 +16,7 @@ import pandas as pd  # noqa: E402
 
 from explain import agreement, shap_lstm  # noqa: E402
 from pipeline.figures import WIDE, text_colour, to_data_uri  # noqa: E402
-from pipeline.labels import label  # noqa: E402
+from pipeline.labels import TEXT, label  # noqa: E402
 from pipeline.explain_summary import conclusions  # noqa: E402
 from pipeline.report import _fmt, render_template  # noqa: E402
 
@@ -92,7 +92,7 @@ def rank_overview(table: pd.DataFrame, skill: dict) -> str | None:
         ax.set_yticks(range(len(order)), order)
         ax.tick_params(length=0)
         gate = "model has skill" if skill.get(h, False) else "no skill: describes the model only"
-        ax.set_title(f"{h}-day horizon\n({gate})", fontsize=11, color="#00694d" if skill.get(h, False) else "#a33f00")
+        ax.set_title(f"{h}-day horizon\n({gate})", fontsize=11, color=TEXT["better" if skill.get(h, False) else "worse"])
         for side in ax.spines.values():
             side.set_visible(False)
     fig.suptitle("Rank of each feature group by method (1 = most important; ★ clears the method's noise floor)", x=0.01,

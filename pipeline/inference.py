@@ -215,6 +215,14 @@ def metric_intervals(
     return out
 
 
+
+def outcome(edge: float, p_value: float, alpha: float = ALPHA) -> str:
+    """``"better"``, ``"worse"`` or ``"none"``: how a test of an edge (positive = the LSTM or set A is
+    better) reads at level ``alpha``; every verdict, colour and mark in the reports goes through it."""
+    if not p_value < alpha:
+        return "none"
+    return "better" if edge > 0 else "worse"
+
 # --------------------------------------------------------------------------- multiplicity
 def holm(p: np.ndarray) -> np.ndarray:
     """Holm-Bonferroni adjusted p-values (monotone, capped at 1)."""

@@ -14,6 +14,8 @@ import markupsafe
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 BLUE, ORANGE, GREEN, VERMILLION, PURPLE, SKY, YELLOW, BLACK = OKABE_ITO
 GREY = "#7f7f7f"
+# darker shades of green, vermillion and orange for text on white (contrast above 4.5), by verdict
+TEXT = {"better": "#00694d", "worse": "#a33f00", "none": "#7a5500"}
 
 METRICS = {
     "accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "auc": "ROC AUC",

@@ -10,6 +10,7 @@ import pandas as pd
 from pipeline import __version__, figures
 from pipeline.evaluate import report_units
 from pipeline.experiment import Experiment
+from pipeline.inference import outcome
 from pipeline.labels import label, label_html, target_label
 from pipeline.metrics import DIRECTION_METRICS, REGRESSION_METRICS
 
@@ -55,7 +56,7 @@ def horizon_view(entry: dict, names: list[str], n_seeds: int) -> dict:
     scale = 100 if clf else 1
     against = [{"name": b, "edge": _fmt(scale * v["edge"], 3), "ci": f"[{_fmt(scale * v['ci'][0], 3)}, {_fmt(scale * v['ci'][1], 3)}]",
                 "p": _fmt(v["p_value"], 3), "p_holm": _fmt(v["p_holm"], 3),
-                "sig": ("LSTM better" if v["edge"] > 0 else "LSTM worse") if v["p_holm"] < 0.05 else "not significant"}
+                "sig": {"better": "LSTM better", "worse": "LSTM worse", "none": "not significant"}[outcome(v["edge"], v["p_holm"])]}
                for b, v in entry["against_baselines"].items()]
     extra = [{"name": k, "baseline": v.get("baseline", "independence"), "statistic": _fmt(v["statistic"], 3),
               "p_value": _fmt(v["p_value"], 3)} for k, v in entry["tests"].items()]
@@ -89,8 +90,9 @@ def answer_sentence(entry: dict, classification: bool, kind: str) -> str:
         num, unit = (lambda x, sign="+": f"{x:{sign}.3g}"), " (baseline MSE − LSTM MSE)"  # noqa: E731
     what, comp = target_label(kind, entry["horizon"]), label(entry["comparator"])
     ci = f"95% CI [{num(t['ci_low'])}, {num(t['ci_high'])}], p = {t['p_value']:.2g}"
-    if t["p_value"] < 0.05:
-        how = "beats" if t["mean"] > 0 else "is worse than"
+    verdict = outcome(t["mean"], t["p_value"])
+    if verdict != "none":
+        how = "beats" if verdict == "better" else "is worse than"
         return f"{what}: the LSTM {how} the {comp} baseline by {num(abs(t['mean']), '')}{unit} ({ci})."
     power = (f"; the test finds an edge of {num(t['mde'], '')}{unit} 80% of the time"
              if np.isfinite(t.get("mde", np.nan)) else "")
@@ -98,10 +100,7 @@ def answer_sentence(entry: dict, classification: bool, kind: str) -> str:
 
 
 def verdict_css(entry: dict) -> str:
-    e = entry["edge"]
-    if e["p_value"] < 0.05:
-        return "good" if e["mean"] > 0 else "bad"
-    return "meh"
+    return {"better": "good", "worse": "bad", "none": "meh"}[outcome(entry["edge"]["mean"], entry["edge"]["p_value"])]
 
 
 def run_nav(page: str, index_href: str | None, importance: bool) -> list[dict]:

@@ -47,6 +47,7 @@ def test_planted_signal_set_wins_significantly(tmp_path):
     matrix = matrix[:matrix.index("</table>")]
     assert html.index('<table class="matrix">') < html.index("Ranking and every pair")
     assert "set − ohlcv" in matrix and "ohlcv+extra" in matrix and "★" in matrix and "comparator baseline" in matrix
+    assert '<div class="verdict good">h=1: ohlcv+extra − ohlcv = +' in html  # the significant pair, marked better
 
 
 def test_random_walk_no_pair_is_significant(tmp_path):
