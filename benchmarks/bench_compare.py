@@ -12,7 +12,7 @@ import time
 
 import pandas as pd
 
-from pipeline.cli import main
+from pipeline.cli.main import main
 
 
 def timed(sets: str, seeds: str, jobs: int, tmp: str) -> tuple[float, pd.DataFrame]:

@@ -16,7 +16,7 @@ import resource
 import tempfile
 import time
 
-from pipeline.cli import main
+from pipeline.cli.main import main
 
 
 def run() -> None:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from features import FeatureInput
 from pipeline.data.load import load_sample_macro, load_sample_prices
-from pipeline.featureframe import build_feature_tables
+from pipeline.data.dataset import build_feature_tables
 
 
 def synthetic_universe(n_tickers: int, seed: int = 0) -> list[pd.DataFrame]:

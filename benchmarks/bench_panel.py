@@ -31,11 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_features import synthetic_universe  # noqa: E402
 
 from features import FeatureInput  # noqa: E402
-from pipeline.config import RunConfig  # noqa: E402
-from pipeline.evaluate import evaluate  # noqa: E402
-from pipeline.experiment import prepare, train_and_predict  # noqa: E402
-from pipeline.featureframe import Dataset, build_feature_tables  # noqa: E402
-from pipeline.run import write_run  # noqa: E402
+from pipeline.config.schema import RunConfig  # noqa: E402
+from pipeline.stages.evaluate import evaluate  # noqa: E402
+from pipeline.stages.prepare import prepare, train_and_predict  # noqa: E402
+from pipeline.data.dataset import Dataset, build_feature_tables  # noqa: E402
+from pipeline.reporting.run_folder import write_run  # noqa: E402
 
 
 def peak_gb(who: int = resource.RUSAGE_SELF) -> float:

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 
-from pipeline.cli import main
+from pipeline.cli.main import main
 
 
 def timed(args: list[str]) -> tuple[int, float]:

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipeline.model import LSTMModel, ModelConfig
-from pipeline.train import TrainConfig, fit, resolve_device
+from pipeline.models.lstm import LSTMModel, ModelConfig
+from pipeline.models.trainer import TrainConfig, fit, resolve_device
 
 
 def bare_loop(X: torch.Tensor, y: torch.Tensor, hidden: int, epochs: int, batch: int, device: torch.device) -> float:

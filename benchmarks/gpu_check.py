@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipeline.cli import main
-from pipeline.model import LSTMModel, ModelConfig
-from pipeline.run import load_checkpoint
-from pipeline.train import predict
+from pipeline.cli.main import main
+from pipeline.models.lstm import LSTMModel, ModelConfig
+from pipeline.reporting.run_folder import load_checkpoint
+from pipeline.models.trainer import predict
 
 
 def check() -> int:
@@ -102,8 +102,8 @@ def gradient_pass(n: int = 500, window: int = 60, n_features: int = 27) -> None:
 
 def panel_throughput(n_rows: int = 2_515_500, n_features: int = 19, window: int = 60, epochs: int = 1) -> None:
     """Trainer samples/s on the panel benchmark's shape, on CUDA, with lazy windows gathered on the device."""
-    from pipeline.train import TrainConfig, fit
-    from pipeline.windows import Windows
+    from pipeline.models.trainer import TrainConfig, fit
+    from pipeline.splits.windows import Windows
 
     rng = np.random.default_rng(0)
     rows = rng.normal(size=(n_rows, n_features)).astype(np.float32)

@@ -40,7 +40,7 @@ def group_indices(columns: list[str], groups: dict[str, list[str]]) -> dict[str,
 
 def with_shadows(X, group_idx: dict[str, np.ndarray], rng: np.random.Generator):
     """``X`` followed by :func:`shadow_columns` of it: lazily for windows that can (``X.with_shadows``,
-    e.g. ``pipeline.windows.Windows``), else concatenated as float32."""
+    e.g. ``pipeline.splits.windows.Windows``), else concatenated as float32."""
     if hasattr(X, "with_shadows"):
         return X.with_shadows(group_idx, rng)
     return np.concatenate([X, shadow_columns(X, group_idx, rng)], axis=-1).astype(np.float32)

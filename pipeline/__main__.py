@@ -1,4 +1,4 @@
 """``python -m pipeline``: the command-line entry point."""
-from pipeline.cli import main
+from pipeline.cli.main import main
 
 raise SystemExit(main())

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.cli import main
+from pipeline.cli.main import main
 from tests.conftest import yahoo_layout
 
 

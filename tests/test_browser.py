@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from conftest import FAST
-from pipeline.cli import main
+from pipeline.cli.main import main
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install -e '.[dev]')")
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 
-from pipeline.cli import main
-from pipeline.selftest import planted_signal_frame, random_walk_frame
+from pipeline.cli.main import main
+from pipeline.cli.selftest import planted_signal_frame, random_walk_frame
 from tests.conftest import TINY
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.cli import main
-from pipeline.cross_section import cross_section, evaluate_score
+from pipeline.cli.main import main
+from pipeline.evaluation.cross_section import cross_section, evaluate_score
 
 
 def _panel(n_dates: int, n_sym: int, rng: np.random.Generator, signal: float = 0.0, h: int = 1):

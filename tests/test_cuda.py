@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from explain.gradients import expected_gradients, integrated_gradients
-from pipeline.model import LSTMModel, ModelConfig
-from pipeline.train import TrainConfig, fit, predict, resolve_device, seed_everything
+from pipeline.models.lstm import LSTMModel, ModelConfig
+from pipeline.models.trainer import TrainConfig, fit, predict, resolve_device, seed_everything
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 

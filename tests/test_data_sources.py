@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipeline.cli import main
+from pipeline.cli.main import main
 from pipeline.data import load_macro, load_prices
 from pipeline.data.load import read_price_csv
 from tests.conftest import yahoo_layout

@@ -13,10 +13,10 @@ from explain import clusters, gradients, temporal
 from explain.ablation import permutation_importance
 from explain.gradients import expected_gradients
 from explain.shap_lstm import reference_expected_gradients
-from pipeline.cli import main
-from pipeline.explain_judge import holm_by as _holm_by, per_day_item as _per_day_item, sample_loss
-from pipeline.model import LSTMModel, ModelConfig
-from pipeline.selftest import selftest
+from pipeline.cli.main import main
+from pipeline.evaluation.importance_tests import holm_by as _holm_by, per_day_item as _per_day_item, sample_loss
+from pipeline.models.lstm import LSTMModel, ModelConfig
+from pipeline.cli.selftest import selftest
 from tests.conftest import TINY
 
 
@@ -105,7 +105,7 @@ def test_randomisation_check_catches_an_attribution_that_ignores_the_model():
     rng = np.random.default_rng(5)
     X = rng.normal(size=(30, 10, 4)).astype(np.float32)
     # train briefly so that the weights carry something
-    from pipeline.train import TrainConfig, fit
+    from pipeline.models.trainer import TrainConfig, fit
     y = (X[:, -1, :1] > 0).astype(np.float32)
     fit(model, X, y, X, y, TrainConfig(epochs=5, batch_size=16, progress=False), torch.device("cpu"))
     bg = rng.normal(size=(20, 10, 4)).astype(np.float32)

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # the test can kill the process at a known point. Everything else is the real code path.
 WRAPPER = textwrap.dedent("""
     import sys, time
-    import pipeline.run as run
+    import pipeline.reporting.run_folder as run
     stage = sys.argv[1]
     if stage == "training":
         real = run.train_and_predict
@@ -37,7 +37,7 @@ WRAPPER = textwrap.dedent("""
             time.sleep(120)
             return real_render(*a, **k)
         run.render_run_report = hold
-    from pipeline.cli import main
+    from pipeline.cli.main import main
     raise SystemExit(main(sys.argv[2:]))
 """)
 
@@ -65,7 +65,7 @@ def _wait_for(proc: subprocess.Popen, marker: str, timeout: float = 120) -> None
 
 @pytest.fixture
 def earlier_run(tmp_path, tiny_csv):
-    from pipeline.cli import main
+    from pipeline.cli.main import main
 
     out = tmp_path / "reports" / "run"
     argv = ["run", "--data", str(tiny_csv), *FAST, "--ablation", "none", "--no-explain", "--out", str(out)]
@@ -98,7 +98,7 @@ def test_killed_run_leaves_the_earlier_outputs_intact(stage, sig, earlier_run, t
     else:
         assert len(left) == 1 and left[0].startswith(".run.fp-") and left[0].endswith(".tmp")  # hidden, swept later
     # the next run works, replaces the folder and sweeps what the killed process left
-    from pipeline.cli import main
+    from pipeline.cli.main import main
 
     assert main([*argv, "--overwrite", "--seed", "3"]) == 0
     assert json.loads((out / "config.json").read_text())["config"]["seed"] == 3
@@ -167,7 +167,7 @@ def test_killed_cache_write_leaves_the_cache_readable(tmp_path):
 def test_ray_retries_a_job_whose_worker_was_killed_and_names_one_that_keeps_dying(tmp_path):
     ray = pytest.importorskip("ray")
     from pipeline.errors import JobError
-    from pipeline.executor import RAY_MAX_RETRIES, run_jobs
+    from pipeline.stages.executor import RAY_MAX_RETRIES, run_jobs
 
     marker_dir = str(tmp_path)
 

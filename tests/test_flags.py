@@ -12,19 +12,19 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from conftest import FAST
-from pipeline.cli import main
+from pipeline.cli.main import main
 
 RUN_FILES = {"config.json", "metrics.json", "predictions.csv", "model.pt", "index.html", "featureproof.json"}
 
 
 @pytest.fixture
 def no_work(monkeypatch):
-    import pipeline.experiment
+    import pipeline.stages.prepare
 
     def boom(*a, **k):
         raise AssertionError("work started before the flags were checked")
 
-    monkeypatch.setattr(pipeline.experiment, "build_dataset", boom)
+    monkeypatch.setattr(pipeline.stages.prepare, "build_dataset", boom)
 
 
 BAD = [
@@ -138,20 +138,20 @@ def quick_figures(mp: pytest.MonkeyPatch, draw: bool) -> None:
     drawn (so an odd flag mix that breaks a figure is caught), otherwise skipped altogether."""
     import matplotlib.pyplot as plt
 
-    import pipeline.figures
-    import pipeline.importance_report as imp
+    import pipeline.reporting.figures
+    import pipeline.reporting.importance_page as imp
 
     def no_png(fig):
         plt.close(fig)
         return "data:image/png;base64,"
 
-    for module in (pipeline.figures, imp):
+    for module in (pipeline.reporting.figures, imp):
         mp.setattr(module, "to_data_uri", no_png)
     if not draw:
         blank = lambda *a, **k: "data:image/png;base64,"  # noqa: E731
         for name in ("learning_curves", "predicted_vs_true", "confusion_and_roc", "equity_curves", "forest_plot",
                      "cross_section_chart"):
-            mp.setattr(pipeline.figures, name, blank)
+            mp.setattr(pipeline.reporting.figures, name, blank)
         for name in ("_bars", "_lag_chart", "_tree_beeswarm", "rank_overview"):
             mp.setattr(imp, name, blank)
         mp.setattr(imp, "_shap_figures", lambda *a, **k: [])
@@ -204,7 +204,7 @@ def test_config_file_values_are_checked_like_flags(line, needle, tmp_path, tiny_
 def test_config_keys_are_flag_spellings_or_field_names(tmp_path):
     """``no-explain = true`` (the flag) and ``explain = false`` (the field) mean the same; both spellings of
     other keys work too; --version and --help exit 0."""
-    from pipeline.cli import _apply_config, build_parser
+    from pipeline.cli.main import _apply_config, build_parser
 
     for text in ('no-explain = true\nbatch-size = 64\nno_log_transform = true\n',
                  'explain = false\nbatch_size = 64\nlog_transform = false\n'):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline import inference
-from pipeline.calibration import StudyConfig, run_study
+from pipeline.evaluation import inference
+from pipeline.calibration.study import StudyConfig, run_study
 
 
 def test_per_day_averages_symbols_of_a_day():
@@ -97,7 +97,7 @@ def test_reduced_calibration_keeps_power_and_shows_why_the_old_tests_went(study)
 def test_weighted_resample_metrics_equal_the_resampled_rows(clf):
     """The bootstrap's O(N) metrics from multiplicities equal compute_metrics on the resampled rows, ties
     included (AUC and IC from average ranks)."""
-    from pipeline.metrics import WeightedMetrics, compute_metrics
+    from pipeline.evaluation.metrics import WeightedMetrics, compute_metrics
 
     rng = np.random.default_rng(5)
     n = 2000

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from conftest import yahoo_layout
-from pipeline.config import RunConfig
+from pipeline.config.schema import RunConfig
 from pipeline.errors import InputError, JobError
-from pipeline.executor import run_jobs
-from pipeline.experiment import fold_data, prepare
-from pipeline import jobs as fpjobs
+from pipeline.stages.executor import run_jobs
+from pipeline.stages.prepare import fold_data, prepare
+from pipeline.stages import jobs as fpjobs
 
 
 def _cfg(path, **kw) -> RunConfig:
@@ -77,7 +77,8 @@ def test_a_failing_job_is_named_in_one_line(n_jobs):
 def test_retrain_ablation_trains_full_and_dropped_models_on_one_path_and_device(csv, monkeypatch):
     """With the run on CUDA, every retrain job (full, drop-group and reseeded) asks for CUDA and runs in the
     driver process; nothing uses the run's own models. Simulated: the device is recorded, not used."""
-    from pipeline import executor, explain_stage
+    from pipeline.stages import executor
+    from pipeline.stages import explain as explain_stage
 
     exp = prepare(_cfg(csv, seeds=2))
     exp.fold_data = [fold_data(exp, exp.folds[0])]

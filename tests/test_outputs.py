@@ -9,18 +9,18 @@ import pytest
 
 from conftest import FAST
 from pipeline import io as fpio
-from pipeline.cli import main
+from pipeline.cli.main import main
 from pipeline.errors import InputError
 
 
 def _no_training(monkeypatch):
     """Make any attempt to load data fail loudly: the checks must happen before any work."""
-    import pipeline.experiment
+    import pipeline.stages.prepare
 
     def boom(*a, **k):
         raise AssertionError("work started before the output folder was checked")
 
-    monkeypatch.setattr(pipeline.experiment, "build_dataset", boom)
+    monkeypatch.setattr(pipeline.stages.prepare, "build_dataset", boom)
 
 
 def _run(tiny_csv, out, *extra):
@@ -71,17 +71,17 @@ def test_own_folder_with_a_foreign_file_is_never_replaced(tmp_path, tiny_csv, ca
 
 def test_a_file_appearing_during_the_run_is_kept_and_so_are_the_results(tmp_path, tiny_csv, monkeypatch, capsys):
     """The folder is checked again just before publishing; the new results then go to a side folder."""
-    import pipeline.run
+    import pipeline.reporting.run_folder
 
     out = tmp_path / "run"
     assert _run(tiny_csv, out) == 0
-    real = pipeline.run.render_run_report
+    real = pipeline.reporting.run_folder.render_run_report
 
     def render_and_meddle(*a, **k):
         (out / "added_meanwhile.txt").write_text("mine")
         return real(*a, **k)
 
-    monkeypatch.setattr(pipeline.run, "render_run_report", render_and_meddle)
+    monkeypatch.setattr(pipeline.reporting.run_folder, "render_run_report", render_and_meddle)
     assert _run(tiny_csv, out, "--overwrite") == 2
     err = capsys.readouterr().err
     assert "added_meanwhile.txt" in err and "new results are in" in err
@@ -113,7 +113,7 @@ def test_features_out_file_needs_overwrite(tmp_path, tiny_csv, monkeypatch, caps
 
 
 def test_interrupted_write_leaves_the_old_folder(tmp_path, tiny_csv, monkeypatch, capsys):
-    import pipeline.run
+    import pipeline.reporting.run_folder
 
     out = tmp_path / "run"
     assert _run(tiny_csv, out) == 0
@@ -122,7 +122,7 @@ def test_interrupted_write_leaves_the_old_folder(tmp_path, tiny_csv, monkeypatch
     def interrupted(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pipeline.run, "render_run_report", interrupted)
+    monkeypatch.setattr(pipeline.reporting.run_folder, "render_run_report", interrupted)
     assert _run(tiny_csv, out, "--overwrite") == 130
     assert "no output was written or replaced" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
@@ -197,12 +197,12 @@ def test_unwritable_out_is_refused_before_work(tmp_path, tiny_csv, monkeypatch, 
 def test_disk_errors_while_writing_are_one_line(tmp_path, tiny_csv, monkeypatch, capsys):
     import errno
 
-    import pipeline.run
+    import pipeline.reporting.run_folder
 
     def full(*a, **k):
         raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "x" / "index.html"))
 
-    monkeypatch.setattr(pipeline.run, "render_run_report", full)
+    monkeypatch.setattr(pipeline.reporting.run_folder, "render_run_report", full)
     assert _run(tiny_csv, tmp_path / "x") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "No space left on device" in err[0]
@@ -225,7 +225,7 @@ def _fake_run(root, name: str, created: str, accuracy: dict[int, float]) -> None
 
 def test_reports_index_rows_per_horizon_sort_keys_and_filter(tmp_path):
     """Every horizon gets a row; dates and numbers carry sort keys (the browser test sorts by them)."""
-    from pipeline.reports_index import update_index
+    from pipeline.reporting.index import update_index
 
     _fake_run(tmp_path, "b", "2026-11-28T09:00:00", {1: 0.51, 5: 0.62})
     _fake_run(tmp_path, "a", "2025-01-02T10:00:00", {1: 0.7, 10: 0.45})

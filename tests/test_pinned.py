@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.cli import main
+from pipeline.cli.main import main
 
 PINNED = Path(__file__).with_name("pinned_metrics.json")
 

@@ -51,7 +51,7 @@ def test_config_files_work_without_tomllib(tmp_path, tiny_csv):
     config = tmp_path / "c.toml"
     config.write_text('features = "ohlcv"\nstart = "2015-01-01"\n')
     code = ("import sys; sys.modules['tomllib'] = None\n"
-            "from pipeline.cli import main\n"
+            "from pipeline.cli.main import main\n"
             f"raise SystemExit(main(['features', '--data', {str(tiny_csv)!r}, '--config', {str(config)!r}, "
             f"'--out', {str(tmp_path / 'f.csv')!r}]))")
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)

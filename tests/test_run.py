@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline.cli import main
-from pipeline.model import LSTMModel, ModelConfig
-from pipeline.run import load_checkpoint
+from pipeline.cli.main import main
+from pipeline.models.lstm import LSTMModel, ModelConfig
+from pipeline.reporting.run_folder import load_checkpoint
 from tests.conftest import TINY, nyse_layout
 
 
@@ -155,8 +155,8 @@ def test_too_many_windows_for_memory_is_a_clear_error(tmp_path, monkeypatch, cap
 
 
 def test_covariate_shift_flags_price_levels_not_returns():
-    from pipeline.config import RunConfig
-    from pipeline.experiment import covariate_shift, prepare
+    from pipeline.config.schema import RunConfig
+    from pipeline.stages.prepare import covariate_shift, prepare
 
     cfg = RunConfig(features="ohlcv+levels", start="2003-01-01", end="2007-12-31", window=20, folds=2, horizons=[1]).validate()
     exp = prepare(cfg)

@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline.config import RunConfig
-from pipeline.experiment import fold_data, prepare
-from pipeline.targets import make_target, momentum, persistence
-from pipeline.windows import Preprocessor, training_rows
+from pipeline.config.schema import RunConfig
+from pipeline.stages.prepare import fold_data, prepare
+from pipeline.targets.core import make_target, momentum, persistence
+from pipeline.splits.windows import Preprocessor, training_rows
 
 
 def test_target_definitions():
@@ -100,7 +100,7 @@ def test_lazy_windows_gather_exactly_the_materialised_windows():
     """Every way the pipeline reads windows (batches, last-k steps, one step, column subsets, permuted
     groups, shadows, subsets) equals the same operation on the materialised (N, T, F) array, bit for bit."""
     from explain.common import shadow_columns
-    from pipeline.windows import Windows
+    from pipeline.splits.windows import Windows
 
     rng = np.random.default_rng(0)
     R, F, T = 400, 7, 6
@@ -148,9 +148,9 @@ def _permute(X, cols, perm):
 
 def test_pipeline_windows_match_the_reference_gather(sp500):
     """The run's fold data read the same windows as WindowSet.gather."""
-    from pipeline.config import RunConfig
-    from pipeline.experiment import fold_data, prepare
-    from pipeline.featureframe import build_dataset
+    from pipeline.config.schema import RunConfig
+    from pipeline.stages.prepare import fold_data, prepare
+    from pipeline.data.dataset import build_dataset
 
     cfg = RunConfig(features="ohlcv+technical", window=12, folds=2, progress=False).validate()
     dataset = build_dataset("sample", None, ["SP500"], cfg.features, None, "2010-01-01", "2013-01-01")

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.model import LSTMModel, ModelConfig
-from pipeline.train import TrainConfig, TrainingError, _batches, fit, predict, seed_everything
+from pipeline.models.lstm import LSTMModel, ModelConfig
+from pipeline.models.trainer import TrainConfig, TrainingError, _batches, fit, predict, seed_everything
 
 
 def _data(n=203, t=12, f=4, seed=0):
@@ -56,7 +56,7 @@ def test_early_stopping_restores_best_weights():
     cfg = TrainConfig(epochs=40, batch_size=16, lr=1e-2, patience=3, progress=False, warmup_epochs=0)
     res = fit(model, X[:150], y_noise[:150], X[150:], y_noise[150:], cfg, torch.device("cpu"))
     assert len(res.val_loss) < 40  # stopped early
-    from pipeline.train import evaluate_loss
+    from pipeline.models.trainer import evaluate_loss
 
     restored = evaluate_loss(model, torch.as_tensor(X[150:]), torch.as_tensor(y_noise[150:]), cfg)
     assert restored == pytest.approx(min(res.val_loss), rel=1e-5)

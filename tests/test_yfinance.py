@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.cli import main
+from pipeline.cli.main import main
 from pipeline.data import yf as yfsrc
 
 

@@ -1,0 +1,425 @@
+"""``python -m pipeline calibrate``: a Monte-Carlo study of the inference code paths that ``run``,
+``compare`` and the explain stage use (:mod:`pipeline.evaluation.inference`), on data with nothing to learn and on
+planted signals.
+
+Null data: fat-tailed (Student t, 4 df) driftless random walks, one symbol or several pooled symbols that
+share a market factor (correlation 0.5), labels over h = 1, 5, 10 days (overlapping). No-skill predictors
+are causal and persistent: 20-day momentum, a slowly mean-reverting noise signal (AR(1), phi = 0.95),
+"always up" and "previous h days" (the baselines). On a driftless walk every one of them is right half the
+time, so every claim of a difference is false. Planted data: the next day's return of each symbol follows
+a known signal ``s_t`` (``r_{t+1} = beta * s_t + noise``), and a predictor that reads ``s_t`` has skill.
+
+Every cell (claim x horizon x symbols) reports the empirical rejection rate with a Wilson 95 % interval
+(size on null data, power on planted data), and every interval's coverage. Cheap vectorised predictors
+stand in for trained models: what is tested is the inference, not the training.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from pipeline.progress import say
+from pipeline.evaluation import inference
+from pipeline.evaluation.inference import ALPHA
+from pipeline.stages.evaluate import headline_loss
+from pipeline.evaluation.metrics import WeightedMetrics, auc
+
+HORIZONS = (1, 5, 10)
+
+
+@dataclass
+class StudyConfig:
+    sims: int = 1000            # simulations per cell
+    n_days: int = 1500          # test days per simulation (the default run has about 1,400)
+    symbols: tuple[int, ...] = (1, 5)
+    horizons: tuple[int, ...] = HORIZONS
+    n_boot: int = 300           # bootstrap resamples per interval
+    boot_sims: int | None = None  # simulations for the (slower) bootstrap cells; default: sims
+    seeds: int = 3              # seeds per feature set in the compare cells
+    beta: float = 0.12          # planted signal: share of the daily volatility explained per unit of s
+    lgbm_sims: int = 1000       # simulations of the LightGBM importance cells (one LightGBM fit each)
+    lgbm_days: int = 900        # days per LightGBM simulation: train 2/3, validation 1/6, test 1/3
+    lgbm_beta: float = 0.3      # planted signal of the LightGBM cells (its test has only 300 test days)
+    seed: int = 0
+
+
+# --------------------------------------------------------------------------- simulated markets
+def _t4(rng: np.random.Generator, shape) -> np.ndarray:
+    return rng.standard_t(4, size=shape) / np.sqrt(2.0)  # unit variance
+
+
+def simulate(rng: np.random.Generator, n_days: int, n_symbols: int, planted: float = 0.0, pad: int = 40, max_h: int = 10):
+    """Daily returns ``(pad + n_days + max_h, S)``, a public signal ``s`` of the same shape, with
+    ``r[t+1] = planted * s[t] * vol + vol * noise`` (``planted = 0``: a driftless fat-tailed walk)."""
+    n = pad + n_days + max_h
+    vol = 0.01
+    common = _t4(rng, (n, 1))
+    eps = np.sqrt(0.5) * common + np.sqrt(0.5) * _t4(rng, (n, n_symbols)) if n_symbols > 1 else _t4(rng, (n, 1))
+    s = rng.normal(size=(n, n_symbols))
+    r = vol * eps
+    r[1:] += planted * vol * s[:-1]
+    return r, s
+
+
+def _rolling_sum(r: np.ndarray, w: int) -> np.ndarray:
+    """Sum of r[t-w+1 .. t] (NaN before)."""
+    c = np.vstack([np.zeros((1, r.shape[1])), np.cumsum(r, axis=0)])
+    out = np.full_like(r, np.nan)
+    out[w - 1:] = c[w:] - c[:-w]
+    return out
+
+
+def _ar1(rng: np.random.Generator, shape, phi: float = 0.95) -> np.ndarray:
+    from scipy.signal import lfilter
+
+    return lfilter([1.0], [1.0, -phi], rng.normal(size=shape), axis=0)
+
+
+@dataclass
+class Panel:
+    """One simulated test period: labels and predictors ``(T, S)`` per horizon, flattened to rows."""
+
+    dates: np.ndarray            # (T*S,) day index of each row
+    up: dict[int, np.ndarray]    # h -> (T*S,) 1 if the h-day return is positive
+    fwd: dict[int, np.ndarray]   # h -> (T*S,) h-day log return
+    pred: dict[str, np.ndarray]  # name -> (T*S,) or h-dependent "name@h"
+    signal: np.ndarray           # (T*S,) the planted public signal
+    noise_x: np.ndarray          # (T*S,) a persistent no-skill feature
+
+
+def panel(rng: np.random.Generator, n_days: int, n_symbols: int, horizons, planted: float = 0.0) -> Panel:
+    pad = 40
+    r, s = simulate(rng, n_days, n_symbols, planted, pad, max(horizons))
+    t0, t1 = pad, pad + n_days
+    flat = lambda a: a[t0:t1].ravel()  # noqa: E731  rows: day-major, symbols within a day
+    up, fwd = {}, {}
+    for h in horizons:
+        f = np.full_like(r, np.nan)
+        c = np.vstack([np.zeros((1, r.shape[1])), np.cumsum(r, axis=0)])
+        f[: len(r) - h] = c[1 + h:] - c[1:len(r) - h + 1]  # r[t+1] + ... + r[t+h]
+        fwd[h] = flat(f)
+        up[h] = (fwd[h] > 0).astype(float)
+    x = _ar1(rng, r.shape)
+    pred = {"momentum": flat(_rolling_sum(r, 20) > 0).astype(float), "noise": flat(x > 0).astype(float),
+            "always_up": np.ones(n_days * n_symbols)}
+    for h in horizons:
+        pred[f"previous@{h}"] = flat(_rolling_sum(r, h) > 0).astype(float)
+        pred[f"momentum_return@{h}"] = flat(_rolling_sum(r, 20)) * h / 20
+    dates = np.repeat(np.arange(n_days), n_symbols)
+    return Panel(dates, up, fwd, pred, flat(s), flat(x))
+
+
+# --------------------------------------------------------------------------- claims
+def _wrong(p: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Misclassification per sample: the run's headline loss for direction."""
+    return headline_loss(True)(y, p)
+
+
+def run_claims(p: Panel, h: int, n_symbols: int, n_boot: int, boot: bool, rng_seed: int) -> dict[str, float]:
+    """Rejections (1/0) and coverages (1/0) of one simulated run, horizon h (null data)."""
+    y, d = p.up[h], p.dates
+    out: dict[str, float] = {}
+    pairs = {"momentum vs always up": ("momentum", "always_up"), "noise vs previous": ("noise", f"previous@{h}"),
+             "momentum vs previous": ("momentum", f"previous@{h}")}
+    for name, (a, b) in pairs.items():
+        t = inference.paired_loss_test(_wrong(p.pred[a], y), _wrong(p.pred[b], y), d, h)
+        out[f"run: accuracy difference (DM, HAR), {name}"] = float(t.p_value < ALPHA)
+        out[f"run: 95% interval of the accuracy difference covers 0, {name}"] = float(t.ci_low <= 0 <= t.ci_high)
+    # regression: two forecasts with equal expected loss (momentum and its mirror image)
+    m = p.pred[f"momentum_return@{h}"]
+    fy = p.fwd[h]
+    t = inference.paired_loss_test((m - fy) ** 2, (-m - fy) ** 2, d, h)
+    out["run: squared-error difference (DM, HAR), momentum vs mirrored momentum"] = float(t.p_value < ALPHA)
+    if inference.iid_tests_valid(h, n_symbols):
+        out["run: Pesaran-Timmermann, momentum"] = float(inference.pesaran_timmermann(p.pred["momentum"] > 0.5, y > 0.5)["p_value"] < ALPHA)
+        right_m, right_b = p.pred["momentum"] == y, p.pred["always_up"] == y
+        out["run: McNemar, momentum vs always up"] = float(inference.mcnemar_binomial(right_m, right_b)["p_value"] < ALPHA)
+    # intervals of the model's metrics, built as run builds them: accuracy (a mean over days) from the
+    # HAR interval, AUC (not a mean) from the block bootstrap; truth 0.5 for both
+    acc = inference.mean_test(inference.per_day(1 - _wrong(p.pred["momentum"], y), d), h)
+    out["run: 95% interval of the model's accuracy covers 0.5 (HAR)"] = float(acc.ci_low <= 0.5 <= acc.ci_high)
+    if boot:
+        score = 1 / (1 + np.exp(-p.noise_x))
+        weighted = WeightedMetrics(True, y, score)  # as run resamples: multiplicities, equal to AUC of the rows
+        ci = inference.metric_intervals(lambda rows: {"auc": weighted(np.bincount(rows, minlength=len(y)))["auc"]},
+                                        {"auc": auc(y, score)}, d, h, n_boot=n_boot, seed=rng_seed)
+        out["run: 95% interval of the model's AUC covers 0.5 (block bootstrap)"] = float(ci["auc"][0] <= 0.5 <= ci["auc"][1])
+    return out
+
+
+def _set_ensemble(rng: np.random.Generator, x: np.ndarray, seeds: int, planted: np.ndarray | None = None) -> np.ndarray:
+    """A feature set's seed-ensemble probability: each seed reads the set's feature with its own noise."""
+    base = x if planted is None else x + 3.0 * planted
+    probs = [1 / (1 + np.exp(-(base + rng.normal(scale=0.5, size=len(x))))) for _ in range(seeds)]
+    return np.mean(probs, axis=0)
+
+
+def compare_claims(rng: np.random.Generator, p: Panel, horizons, seeds: int, planted: bool = False) -> dict[str, float]:
+    """Three feature sets (no skill on null data; on planted data the third reads the signal): DM on
+    per-day 0/1 loss of the seed ensembles, Holm over pairs x horizons. Also the naive test the project
+    used before (Wilcoxon over seeds x folds), to show why it is gone."""
+    n = len(p.dates)
+    feats = [_ar1(rng, (n, 1))[:, 0] * 0.3 for _ in range(2)]
+    sets = {"A": _set_ensemble(rng, feats[0], seeds), "B": _set_ensemble(rng, feats[1], seeds),
+            "C": _set_ensemble(rng, p.noise_x * 0.3, seeds, p.signal if planted else None)}
+    pvals, keys = [], []
+    for h in horizons:
+        y = p.up[h]
+        for a, b in combinations(sets, 2):
+            t = inference.paired_loss_test(_wrong(sets[a], y), _wrong(sets[b], y), p.dates, h)
+            pvals.append(t.p_value)
+            keys.append((h, a, b, t.mean))
+    adj = inference.holm(np.array(pvals))
+    out = {}
+    if planted:  # power: C (reads the signal) beats A at h = 1 after Holm
+        k = next(i for i, (h, a, b, _) in enumerate(keys) if h == min(horizons) and (a, b) == ("A", "C"))
+        out["compare: set with the planted signal beats a no-skill set (DM, Holm), h=1"] = float(adj[k] < ALPHA and keys[k][3] > 0)
+        return out
+    out["compare: any pair x horizon significant (DM, HAR, Holm) [family-wise]"] = float((adj < ALPHA).any())
+    for h in horizons:
+        sel = [i for i, k in enumerate(keys) if k[0] == h]
+        out[f"compare: pair significant (DM, HAR, Holm), h={h}"] = float(np.mean(adj[sel] < ALPHA))
+    # legacy: units = 3 folds x seeds sharing the same test days
+    y = p.up[min(horizons)]
+    folds = np.array_split(np.arange(n), 3)
+    ua, ub = [], []
+    for f in folds:
+        for _ in range(seeds):
+            pa = 1 / (1 + np.exp(-(feats[0][f] + rng.normal(scale=0.5, size=len(f)))))
+            pb = 1 / (1 + np.exp(-(feats[1][f] + rng.normal(scale=0.5, size=len(f)))))
+            ua.append(1 - _wrong(pa, y[f]).mean())
+            ub.append(1 - _wrong(pb, y[f]).mean())
+    out["legacy (not used): Wilcoxon over seeds x folds, h=1"] = float(stats.wilcoxon(ua, ub, zero_method="zsplit", method="approx").pvalue < ALPHA)
+    return out
+
+
+def importance_claims(rng: np.random.Generator, p: Panel, h: int, planted: bool = False) -> dict[str, float]:
+    """Permutation importance over test days: the model reads a persistent feature (null: no skill; planted:
+    the signal); the group is called important when the one-sided test of the per-day log-loss increase
+    under permutation rejects (after Holm over the two groups)."""
+    y, d = p.up[h], p.dates
+    x = p.signal if planted else p.noise_x
+    other = _ar1(rng, (len(x), 1))[:, 0]
+    logit = lambda a, b: 1 / (1 + np.exp(-(0.8 * a + 0.3 * b)))  # noqa: E731
+    loss = lambda q: -(y * np.log(q) + (1 - y) * np.log(1 - q))  # noqa: E731
+    base = loss(logit(x, other))
+    tests = []
+    for k in range(2):
+        inc = np.zeros(len(y))
+        for _ in range(5):
+            perm = rng.permutation(len(y))
+            inc += loss(logit(x[perm], other) if k == 0 else logit(x, other[perm])) - base
+        tests.append(inference.paired_loss_test(inc / 5, np.zeros(len(y)), d, h, alternative="greater"))
+    adj = inference.holm(np.array([t.p_value for t in tests]))
+    if planted:
+        return {f"importance: permutation calls the planted group important, h={h}": float(adj[0] < ALPHA)}
+    return {f"importance: permutation calls a no-skill group important, h={h}": float(adj[0] < ALPHA)}
+
+
+def lightgbm_claims(rng: np.random.Generator, n_days: int, h: int = 1, planted: float = 0.0, lags: int = 3) -> dict[str, float]:
+    """The LightGBM importance claims (gain, split, TreeSHAP against time-shuffled shadows, as the explain
+    stage judges them) on one simulated series: three causal no-skill groups (momentum, volatility, a
+    persistent noise feature); on planted data a fourth group holds the signal the next return follows."""
+    from explain import lgbm as lgbm_explain
+    from pipeline.stages.explain import judge_lightgbm
+
+    n_train, n_val = 2 * n_days // 3, n_days // 6
+    total = n_train + n_val + n_days // 3 + 2 * h
+    r, s = simulate(rng, total, 1, planted, pad=40, max_h=h)
+    feats = {"momentum": np.column_stack([_rolling_sum(r, 20)[:, 0], _rolling_sum(r, 5)[:, 0]]),
+             "volatility": np.sqrt(_rolling_sum(r**2, 10)),
+             "noise": _ar1(rng, (len(r), 1))}
+    if planted:
+        feats["signal"] = s
+    cols = np.column_stack(list(feats.values()))
+    gidx, k = {}, 0
+    for g, v in feats.items():
+        gidx[g] = np.arange(k, k + v.shape[1])
+        k += v.shape[1]
+    c = np.vstack([np.zeros((1, 1)), np.cumsum(r, axis=0)])
+    up = np.full(len(r), np.nan)
+    up[: len(r) - h] = (c[1 + h:, 0] - c[1:len(r) - h + 1, 0] > 0)
+    t = np.arange(40 + lags, len(r) - h)
+    X = np.stack([cols[t - lags + 1 + i] for i in range(lags)], axis=1)  # (N, lags, F)
+    X = (X - X[:n_train].mean(axis=(0, 1))) / X[:n_train].std(axis=(0, 1))
+    y = up[t][:, None]
+    tr, va = slice(0, n_train), slice(n_train + h, n_train + h + n_val)
+    te = slice(n_train + n_val + 2 * h, len(t))
+    fits = lgbm_explain.fit_with_shadows(X[tr], y[tr], X[va], y[va], X[te], True, lags, gidx,
+                                         seed=int(rng.integers(1 << 30)), n_jobs=1)
+    n_test = len(range(*te.indices(len(t))))
+    results = [lgbm_explain.LgbmFoldResult(1, h, f.gain, f.split, f.contrib, f.X_flat, np.arange(n_test)) for f in fits]
+    items = judge_lightgbm(results, gidx, cols.shape[1], lags, [h], np.arange(n_test), y[te])
+    out = {}
+    for method in ("lgbm_gain", "tree_shap"):
+        rows = [i for i in items if i.method == method]
+        if method == "lgbm_gain":  # no claim is made on it; shown to explain why (legacy = what a shadow floor alone says)
+            above = [i.value > i.floor for i in rows if i.group != "signal"]
+            if not planted:
+                out["legacy (not used): a no-skill group's LightGBM gain above the largest shadow (Boruta floor alone), h=1"] = float(np.mean(above))
+            continue
+        if planted:
+            out[f"importance: {method} calls the planted group important (above shadows, aligned out of sample), h={h}"] = float(
+                next(i for i in rows if i.group == "signal").clears)
+        else:
+            out[f"importance: {method} calls a no-skill group important (above shadows, aligned out of sample), h={h}"] = float(
+                np.mean([i.clears for i in rows]))
+    # the alignment test alone (no floor): how lstm_shap and integrated_gradients are judged without --shap-floor
+    rows = [i for i in items if i.method == "tree_shap"]
+    if planted:
+        out[f"importance: the alignment test alone (gradient methods' rule) calls the planted group important, h={h}"] = float(
+            next(i for i in rows if i.group == "signal").p_value < ALPHA)
+    else:
+        out[f"importance: the alignment test alone (gradient methods' rule) calls a no-skill group important, h={h}"] = float(
+            np.mean([i.p_value < ALPHA for i in rows]))
+    return out
+
+
+def planted_run_claims(p: Panel, h: int) -> dict[str, float]:
+    y = p.up[h]
+    model = (p.signal > 0).astype(float)
+    t = inference.paired_loss_test(_wrong(model, y), _wrong(p.pred["always_up"], y), p.dates, h)
+    return {f"run: planted signal beats always up (DM, HAR), h={h}": float(t.p_value < ALPHA and t.mean < 0)}
+
+
+def cross_section_claims(p: Panel, h: int, n_symbols: int, planted: bool = False) -> dict[str, float]:
+    """The cross-sectional tests of ``pipeline.evaluation.cross_section`` (Rank IC, IC and the top-minus-bottom spread,
+    HAR over dates with the h-day overlap) on a persistent no-skill score (an AR(1) feature), or on the
+    planted signal (power)."""
+    from pipeline.evaluation.cross_section import evaluate_score
+
+    score = p.signal if planted else p.noise_x
+    symbols = np.tile(np.arange(n_symbols), len(p.dates) // n_symbols)
+    nxt = np.zeros_like(score)
+    res = evaluate_score(p.dates, symbols, score, p.fwd[h], nxt, h, quantiles=min(5, n_symbols), cost_bps=0.0)
+    if planted:
+        return {f"cross-section: planted signal, Rank IC > 0 (HAR), h={h}": float(res["rank_ic"]["p_value"] < ALPHA
+                                                                                 and res["rank_ic"]["mean"] > 0)}
+    return {"cross-section: Rank IC, HAR over dates": float(res["rank_ic"]["p_value"] < ALPHA),
+            "cross-section: IC, HAR over dates": float(res["ic"]["p_value"] < ALPHA),
+            "cross-section: top-minus-bottom spread, HAR over dates": float(res["spread"]["p_value"] < ALPHA)}
+
+
+# --------------------------------------------------------------------------- the study
+def wilson(k: float, n: int) -> tuple[float, float]:
+    if n == 0:
+        return (np.nan, np.nan)
+    z = stats.norm.ppf(0.975)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(centre - half), float(centre + half)
+
+
+def run_study(cfg: StudyConfig, progress: bool = True) -> pd.DataFrame:
+    """Rows ``claim, kind (size|coverage|power), horizon, symbols, rate, low, high, nominal, sims, ok``."""
+    from tqdm.auto import tqdm
+
+    rng = np.random.default_rng(cfg.seed)
+    acc: dict[tuple[str, str, object, int], list[float]] = {}
+    boot_sims = cfg.sims if cfg.boot_sims is None else cfg.boot_sims
+
+    def add(kind: str, h, s: int, values: dict[str, float]):
+        for claim, v in values.items():
+            acc.setdefault((claim, kind, h, s), []).append(v)
+
+    total = cfg.sims * len(cfg.symbols) * 2
+    bar = tqdm(total=total, desc="calibrate", unit="sim", disable=None if progress else True)
+    for s in cfg.symbols:
+        for i in range(cfg.sims):
+            p = panel(rng, cfg.n_days, s, cfg.horizons)
+            for h in cfg.horizons:
+                vals = run_claims(p, h, s, cfg.n_boot, boot=i < boot_sims, rng_seed=cfg.seed + i)
+                add("size", h, s, {k: v for k, v in vals.items() if "covers" not in k})
+                add("coverage", h, s, {k: v for k, v in vals.items() if "covers" in k})
+                add("size", h, s, importance_claims(rng, p, h))
+                if s >= 3:
+                    add("size", h, s, cross_section_claims(p, h, s))
+            if s == 1 and i < cfg.lgbm_sims:
+                add("size", 1, s, lightgbm_claims(rng, cfg.lgbm_days))
+            cmp = compare_claims(rng, p, cfg.horizons, cfg.seeds)
+            add("size", "all", s, {k: v for k, v in cmp.items() if "h=" not in k or "legacy" in k})
+            for h in cfg.horizons:
+                add("size", h, s, {k: v for k, v in cmp.items() if k.endswith(f"h={h}") and "legacy" not in k})
+            bar.update(1)
+        for i in range(cfg.sims):  # planted signals: power
+            p = panel(rng, cfg.n_days, s, cfg.horizons, planted=cfg.beta)
+            for h in cfg.horizons:
+                add("power", h, s, planted_run_claims(p, h))
+                add("power", h, s, importance_claims(rng, p, h, planted=True))
+                if s >= 3:
+                    add("power", h, s, cross_section_claims(p, h, s, planted=True))
+            add("power", min(cfg.horizons), s, compare_claims(rng, p, cfg.horizons, cfg.seeds, planted=True))
+            if s == 1 and i < cfg.lgbm_sims:
+                add("power", 1, s, lightgbm_claims(rng, cfg.lgbm_days, planted=cfg.lgbm_beta))
+            bar.update(1)
+    bar.close()
+    rows = []
+    for (claim, kind, h, s), values in acc.items():
+        n = len(values)
+        k = float(np.sum(values))
+        lo, hi = wilson(k, n)
+        rate = k / n
+        if kind == "size":
+            nominal, ok = ALPHA, ("legacy" in claim) or lo <= ALPHA
+        elif kind == "coverage":
+            nominal, ok = 1 - ALPHA, rate >= 0.93
+        else:
+            nominal, ok = np.nan, True
+        rows.append({"claim": claim, "kind": kind, "horizon": str(h).replace("@", ""), "symbols": s, "rate": rate,
+                     "low": lo, "high": hi, "nominal": nominal, "sims": n, "ok": bool(ok)})
+    return pd.DataFrame(rows)
+
+
+def render_html(table: pd.DataFrame, cfg: StudyConfig, seconds: float) -> str:
+    from pipeline.reporting.run_page import render_template
+
+    rows = [{"claim": r.claim, "kind": r.kind, "horizon": r.horizon, "symbols": r.symbols, "rate": f"{100 * r.rate:.1f}%",
+             "ci": f"[{100 * r.low:.1f}, {100 * r.high:.1f}]", "nominal": "" if not np.isfinite(r.nominal) else f"{100 * r.nominal:.0f}%",
+             "sims": r.sims, "css": "" if r.ok else "bad", "ok": "" if r.kind == "power" else ("ok" if r.ok else "FAIL")}
+            for r in table.itertuples()]
+    return render_template("calibration.html", rows=rows, cfg=cfg, seconds=f"{seconds:.0f}")
+
+
+def summary_markdown(table: pd.DataFrame) -> str:
+    """One row per claim: its cells (h x symbols), the worst rate (largest size, smallest coverage, smallest
+    power) with its Wilson interval, and whether every cell is within its nominal rate."""
+    lines = ["| claim | kind | cells | worst cell | 95% interval | all cells ok |", "|---|---|---|---|---|---|"]
+    for (kind, claim), part in table.groupby(["kind", "claim"], sort=False):
+        worst = part.loc[part.rate.idxmax()] if kind == "size" else part.loc[part.rate.idxmin()]
+        where = f"h={worst.horizon}, {worst.symbols} symbol{'s' if worst.symbols > 1 else ''}"
+        ok = "—" if kind == "power" or claim.startswith("legacy") else ("yes" if part.ok.all() else "**no**")
+        lines.append(f"| {claim} | {kind} | {len(part)} | {100 * worst.rate:.1f}% ({where}) | "
+                     f"[{100 * worst.low:.1f}, {100 * worst.high:.1f}] | {ok} |")
+    return "\n".join(lines) + "\n"
+
+
+def calibrate(cfg: StudyConfig, out: str | Path | None = None, progress: bool = True, log=say,
+              overwrite: bool = False) -> tuple[Path | None, pd.DataFrame]:
+    """Run the study, print it, write ``calibration.csv``, ``calibration.html`` and ``calibration.md`` (the
+    per-claim summary the README quotes) into ``out``."""
+    from pipeline.io import atomic_dir
+
+    t0 = time.perf_counter()
+    table = run_study(cfg, progress)
+    seconds = time.perf_counter() - t0
+    for r in table.sort_values(["kind", "claim", "symbols", "horizon"]).itertuples():
+        flag = "" if r.kind == "power" else ("  ok" if r.ok else "  FAIL")
+        log(f"{r.kind:<8} {r.claim:<90} h={r.horizon:<3} symbols={r.symbols}  {100 * r.rate:5.1f}% "
+            f"[{100 * r.low:4.1f}, {100 * r.high:4.1f}]{flag}")
+    path = None
+    if out:
+        path = Path(out)
+        with atomic_dir(path, "calibration", overwrite=overwrite) as tmp:
+            table.to_csv(tmp / "calibration.csv", index=False)
+            (tmp / "calibration.html").write_text(render_html(table, cfg, seconds))
+            (tmp / "calibration.md").write_text(summary_markdown(table))
+    failed = int((~table.ok).sum())
+    log(f"calibration: {len(table)} cells, {failed} outside their nominal rate, {cfg.sims} simulations per cell, {seconds:.0f} s")
+    return path, table

@@ -1,0 +1,1 @@
+"""``python -m pipeline ...``: parsing from the schema and the commands as compositions of stages."""

@@ -1,0 +1,165 @@
+"""``python -m pipeline selftest``: the pipeline's own controls, end to end.
+
+1. Planted signal: prices whose next-day direction follows a user column ``signal`` (two pure-noise
+   columns beside it). The LSTM must beat its comparator significantly (the run's verdict), every
+   importance method but LightGBM's split counts must rank ``extra:signal`` first, and every method with
+   a noise floor must put it above that floor.
+2. Lagged planted signal (at day ``lag`` of the window, beyond the baselines' view) with a perfectly
+   correlated copy of the signal column: the LSTM must beat its comparator; the lag-block permutation must
+   put the signal's largest loss increase in the block holding that day; expected and integrated
+   gradients must pass the model-randomisation check; the signal and its copy must share a cluster.
+3. Random walk: the LSTM must show no significant skill, and the importance report must say so first.
+Prints PASS / FAIL per check; exit code 1 on any failure.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.progress import QUIET, say, verbosity
+
+SIZES = {
+    "small": dict(n=1300, window="10", hidden="16", epochs="20", folds="1", repeats="10", shap="120", lag="5"),
+    "full": dict(n=2500, window="20", hidden="32", epochs="30", folds="2", repeats="10", shap="300", lag="8"),
+}
+
+
+def planted_signal_frame(n: int, seed: int = 1, strength: float = 0.006, noise: float = 0.002, lag: int = 1,
+                         copy: bool = False) -> pd.DataFrame:
+    """Daily OHLCV whose return from t to t+1 is ``strength * signal[t - lag + 1] + N(0, noise)``; plus noise
+    columns (and with ``copy`` a column ``signal_copy = 2 signal + 1``, perfectly correlated with it). With
+    ``lag`` beyond the baselines' view (logistic: the last day; LightGBM: ``--lgbm-lags`` days) but inside
+    the LSTM's window, only the LSTM can use the signal."""
+    rng = np.random.default_rng(seed)
+    signal = rng.normal(0, 1, n)
+    drive = np.r_[np.zeros(lag - 1), signal[: n - lag + 1]]  # drive[t] = signal[t - lag + 1]
+    ret = np.r_[0.0, strength * drive[:-1] + rng.normal(0, noise, n - 1)]
+    extra = {"signal": signal, "noise_a": rng.normal(0, 1, n), "noise_b": rng.normal(0, 1, n)}
+    return _ohlcv(ret, rng, {**extra, "signal_copy": 2 * signal + 1} if copy else extra)
+
+
+def random_walk_frame(n: int, seed: int = 2) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return _ohlcv(np.r_[0.0, rng.normal(0, 0.01, n - 1)], rng, {})
+
+
+def _ohlcv(ret: np.ndarray, rng: np.random.Generator, extra: dict) -> pd.DataFrame:
+    n = len(ret)
+    close = 100 * np.exp(np.cumsum(ret))
+    open_ = close * np.exp(rng.normal(0, 0.001, n))
+    frame = pd.DataFrame({
+        "Date": pd.bdate_range("2005-01-03", periods=n).strftime("%Y-%m-%d"), "Open": open_,
+        "High": np.maximum(open_, close) * (1 + np.abs(rng.normal(0, 0.002, n))),
+        "Low": np.minimum(open_, close) * (1 - np.abs(rng.normal(0, 0.002, n))), "Close": close,
+        "Volume": rng.lognormal(15, 0.3, n), **extra})
+    return frame
+
+
+def _lagged_explain_checks(folder: Path, lag: int) -> list[tuple[str, bool, str]]:
+    """The temporal, sanity and cluster controls on the lagged planted run's importance tables."""
+    from explain.temporal import lag_blocks
+
+    out = []
+    lags = pd.read_csv(folder / "importance_lags.csv")
+    part = lags[lags.group == "extra:signal"]
+    top = part.sort_values("value").iloc[-1] if len(part) else None
+    window = int(json.loads((folder / "config.json").read_text())["config"]["window"])
+    want = next(b.label for b in lag_blocks(window) if b.contains(lag))
+    out.append((f"lagged planted signal: lag-block permutation finds it in the block holding day {lag} ({want})",
+                top is not None and top["block"] == want and top["value"] > 0,
+                "top block: " + ("(missing)" if top is None else f"{top['block']}, loss increase {top['value']:.3g}, "
+                                 f"{'clears' if top['clears_floor'] else 'does not clear'} the floor after Holm over all cells")))
+    checks = pd.read_csv(folder / "attribution_checks.csv").set_index("method")
+    for method in ("lstm_shap", "integrated_gradients"):
+        ok = method in checks.index and bool(checks.loc[method, "passed"])
+        out.append((f"{method}: passes the model-randomisation check", ok,
+                    f"signed rank correlation with a re-initialised LSTM {checks.loc[method, 'signed_rho']:.2f}" if method in checks.index
+                    else "missing"))
+    clusters = pd.read_csv(folder / "importance_clusters.csv")
+    together = clusters["columns"].fillna("").str.split().apply(lambda c: "extra_signal" in c and "extra_signal_copy" in c).any()
+    out.append(("perfectly correlated copies (signal, signal_copy) land in one cluster", bool(together),
+                "; ".join(sorted(set(clusters["cluster"])))[:120]))
+    return out
+
+
+def selftest(size: str = "full", progress: bool = True, workdir: str | None = None, keep: str | None = None) -> int:
+    """Run the controls; ``keep``: a folder (absent or empty) that keeps the runs, else a temporary one."""
+    import contextlib
+
+    from pipeline.cli.main import main
+    from pipeline.errors import InputError
+
+    s = SIZES[size]
+    checks: list[tuple[str, bool, str]] = []
+    if keep is not None:
+        kept = Path(keep)
+        if kept.exists() and (not kept.is_dir() or any(kept.iterdir())):
+            raise InputError(f"{kept}: --keep needs a new or empty folder")
+        kept.mkdir(parents=True, exist_ok=True)
+    folder = contextlib.nullcontext(str(kept)) if keep is not None else tempfile.TemporaryDirectory(dir=workdir)
+    with folder as tmp:
+        tmp = Path(tmp)
+        common = ["--horizons", "1", "--window", s["window"], "--hidden", s["hidden"], "--epochs", s["epochs"],
+                  "--patience", "6", "--lr", "5e-3", "--folds", s["folds"], "--bootstrap", "200", "--seeds", "1",
+                  "--permutation-repeats", s["repeats"], "--shap-windows", s["shap"]] + ([] if progress else ["--no-progress"])
+        common += ["--quiet"] if verbosity() == QUIET else []
+        planted = tmp / "planted.csv"
+        planted_signal_frame(s["n"]).to_csv(planted, index=False)
+        rc = main(["run", "--data", str(planted), "--features", "ohlcv+extra", "--ablation", "both", *common,
+                   "--out", str(tmp / "planted")])
+        checks.append(("planted run finished", rc == 0, f"exit {rc}"))
+        if rc == 0:
+            h = json.loads((tmp / "planted" / "metrics.json").read_text())["horizon_results"][0]
+            free = {b: v for b, v in h["against_baselines"].items() if b in ("majority", "previous")}
+            checks.append(("planted: LSTM beats the feature-free baselines significantly (Holm)",
+                           all(v["p_holm"] < 0.05 and v["edge"] > 0 for v in free.values()),
+                           "; ".join(f"{b} edge {100 * v['edge']:+.1f} points, p_holm={v['p_holm']:.2g}" for b, v in free.items())))
+            imp = pd.read_csv(tmp / "planted" / "importance.csv")
+            for method in ("ablation_retrain", "permutation", "lgbm_gain", "tree_shap", "lstm_shap", "integrated_gradients"):
+                part = imp[imp.method == method]
+                top = part.sort_values("rank").iloc[0] if len(part) else None
+                name = top["group"] if top is not None else "(missing)"
+                # methods with a test must pass it; the others (gain) must lie above their shadow floor
+                floor_ok = top is not None and (bool(top["clears_floor"]) if pd.notna(top["clears_floor"])
+                                                else pd.isna(top["floor"]) or top["value"] > top["floor"])
+                checks.append((f"planted: {method} ranks extra:signal first, above its noise floor",
+                               name == "extra:signal" and floor_ok,
+                               f"top group: {name}" + ("" if top is None or pd.isna(top["floor"]) else
+                                                       f", value {top['value']:.3g} vs floor {top['floor']:.3g}")))
+        lagged = tmp / "lagged.csv"
+        lag = int(s["lag"])
+        planted_signal_frame(s["n"], lag=lag, copy=True).to_csv(lagged, index=False)
+        rc = main(["run", "--data", str(lagged), "--features", "ohlcv+extra", "--ablation", "permute", *common,
+                   "--lgbm-lags", "2", "--out", str(tmp / "lagged")])
+        checks.append(("lagged planted run finished", rc == 0, f"exit {rc}"))
+        if rc == 0:
+            h = json.loads((tmp / "lagged" / "metrics.json").read_text())["horizon_results"][0]
+            e = h["edge"]
+            checks.append((f"lagged planted signal (t-{int(s['lag']) - 1}, beyond the baselines' view): LSTM beats its comparator",
+                           bool(h["skill"]), f"accuracy {h['model']['accuracy']:.3f} vs {h['comparator']} "
+                           f"{h['baselines'][h['comparator']]['accuracy']:.3f}, edge {100 * e['mean']:+.1f} points, p={e['p_value']:.2g}"))
+            checks += _lagged_explain_checks(tmp / "lagged", lag)
+        walk = tmp / "walk.csv"
+        random_walk_frame(s["n"]).to_csv(walk, index=False)
+        rc = main(["run", "--data", str(walk), "--features", "ohlcv", "--ablation", "permute", "--no-explain", *common,
+                   "--out", str(tmp / "walk")])
+        checks.append(("random-walk run finished", rc == 0, f"exit {rc}"))
+        if rc == 0:
+            m = json.loads((tmp / "walk" / "metrics.json").read_text())
+            h = m["horizon_results"][0]
+            checks.append(("random walk: no significant skill", not h["skill"], h["verdict"]))
+            gate = (m.get("importance_findings") or [""])[0]
+            checks.append(("random walk: the importance summary opens with 'no skill'", "no skill" in gate, gate[:90]))
+    for name, ok, detail in checks:
+        say(f"{'PASS' if ok else 'FAIL'}  {name}  ({detail})")
+    if keep is None:
+        say("(the runs above were written to a temporary folder, now deleted; --keep DIR keeps them)")
+    else:
+        print(f"runs and reports kept in {keep}")
+    failed = sum(not ok for _, ok, _ in checks)
+    print(f"selftest: {len(checks) - failed}/{len(checks)} checks passed")
+    return 1 if failed else 0

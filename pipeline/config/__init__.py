@@ -1,0 +1,1 @@
+"""The configuration schema: every setting, its default, its flag and its help, written once."""

@@ -1,0 +1,1 @@
+"""Pages, figures, templates, run folders and the reports index."""

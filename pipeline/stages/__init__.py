@@ -1,0 +1,1 @@
+"""The stages of a run as functions of typed, immutable results: prepare, fit, evaluate, explain."""

@@ -1,0 +1,182 @@
+"""The explain stage's gradient methods on the run's LSTMs.
+
+* ``lstm_shap``: expected gradients (:func:`explain.gradients.expected_gradients`, the estimator of
+  ``shap.GradientExplainer``, batched) of every (fold, seed) model on evenly spaced test windows against
+  a background of its training windows.
+* ``integrated_gradients``: captum's integrated gradients from the mean background window, on a subset of
+  the same windows.
+* Both judged over test days: mean ``|sum_{t, f in group} phi|`` with its interval (and per test period);
+  a group clears when its signed attributions align with the realised outcomes (one-sided test of their
+  covariance over test days, Holm over groups) and, with ``--shap-floor``, when it is above the largest
+  shadow of a twin LSTM trained alongside a time-shuffled shadow of every group.
+* Sanity checks on the last fold's first-seed model: model randomisation (Adebayo et al. 2018) and
+  infidelity (Yeh et al. 2019) of each method, beside random attributions.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from explain import gradients, shap_lstm
+from explain import lgbm as lgbm_explain
+from explain.common import Importance
+from pipeline.evaluation.importance_tests import alignment, per_day_item, set_clears
+from pipeline.stages.prepare import Experiment
+from pipeline.models.lstm import LSTMModel
+from pipeline.models.device import torch_threads, training_threads
+from pipeline.models.trainer import fit, seed_everything
+
+@dataclass
+class GradientResult:
+    eg: list[shap_lstm.LstmShapResult] = field(default_factory=list)
+    ig: list[shap_lstm.LstmShapResult] = field(default_factory=list)
+    items: list[Importance] = field(default_factory=list)
+    sanity: list[dict] = field(default_factory=list)     # per method: randomisation and infidelity figures
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _explained(n: int, k: int) -> np.ndarray:
+    return np.unique(np.linspace(0, n - 1, min(k, n)).astype(int))
+
+
+def gradient_attributions(exp: Experiment, ecfg, gidx: dict[str, np.ndarray], positions: dict[int, np.ndarray],
+                          test_dates: np.ndarray, periods: np.ndarray, show) -> GradientResult:
+    """Expected and integrated gradients of every (fold, seed) model, judged per horizon and group;
+    ``periods`` ``(n_test,)`` labels the test period of each test sample (run test order)."""
+    from tqdm.auto import tqdm
+
+    out = GradientResult()
+    n_units = len(exp.fold_data) * len(exp.seeds)
+    per_unit = max(20, ecfg.shap_windows // n_units)
+    per_unit_ig = max(10, ecfg.ig_windows // n_units)
+    rng = np.random.default_rng(exp.cfg.seed)
+    t_eg = t_ig = 0.0
+    last = None
+    bar = tqdm(total=n_units, desc="gradient attributions", unit="model", leave=False, disable=show)
+    for fd in exp.fold_data:
+        for seed in exp.seeds:
+            model = exp.models[(fd.fold.number, seed)]
+            take = _explained(len(fd.X_test), per_unit)
+            X = np.asarray(fd.X_test[take], dtype=np.float32)
+            bg = np.asarray(fd.X_train[np.sort(rng.choice(len(fd.X_train), size=min(ecfg.shap_background, len(fd.X_train)),
+                                                          replace=False))], dtype=np.float32)
+            t0 = time.perf_counter()
+            phi = gradients.expected_gradients(model, bg, X, exp.device, ecfg.shap_nsamples, exp.cfg.seed)
+            t_eg += time.perf_counter() - t0
+            out.eg.append(shap_lstm.LstmShapResult(fd.fold.number, seed, phi, X, positions[fd.fold.number][take]))
+            sub = _explained(len(take), per_unit_ig)
+            t0 = time.perf_counter()
+            ig = gradients.integrated_gradients(model, bg.mean(axis=0), X[sub], exp.device, ecfg.ig_steps)
+            t_ig += time.perf_counter() - t0
+            out.ig.append(shap_lstm.LstmShapResult(fd.fold.number, seed, ig, X[sub], positions[fd.fold.number][take[sub]]))
+            last = (model, bg, X)
+            bar.update(1)
+    bar.close()
+    out.seconds.update({"expected_gradients": t_eg, "integrated_gradients": t_ig})
+    twins = []
+    if ecfg.shap_floor:
+        t0 = time.perf_counter()
+        twins = shadow_twins(exp, ecfg, gidx, positions, rng, show)
+        out.seconds["shap_floor_twins"] = time.perf_counter() - t0
+    test_y = exp.ws.y[exp.test_idx]
+    for method, results in (("lstm_shap", out.eg), ("integrated_gradients", out.ig)):
+        for j, h in enumerate(exp.cfg.horizons):
+            items = judge_attributions(results, method, j, h, gidx, test_dates, test_y, periods)
+            if twins and method == "lstm_shap":
+                twin_floor(items, twins, j, gidx)
+            set_clears(items)
+            out.items += items
+    if last is not None and ecfg.sanity_windows > 0:
+        t0 = time.perf_counter()
+        out.sanity = sanity_checks(*last, exp.device, ecfg, exp.cfg.seed)
+        out.seconds["sanity_checks"] = time.perf_counter() - t0
+    return out
+
+
+def judge_attributions(results: list[shap_lstm.LstmShapResult], method: str, j: int, h: int, gidx: dict[str, np.ndarray],
+                       test_dates: np.ndarray, test_y: np.ndarray, periods: np.ndarray) -> list[Importance]:
+    """Per group: mean |group attribution| over the explained windows, judged over their test days; the test
+    is the alignment of the signed group attribution with the outcome (floor nan until a twin sets it)."""
+    pos = np.concatenate([r.test_pos for r in results])
+    dates, y, labels = test_dates[pos], test_y[pos, j], periods[pos]
+    absolute = [shap_lstm.group_values(r, j, gidx) for r in results]
+    signed = [shap_lstm.group_values(r, j, gidx, signed=True) for r in results]
+    items = []
+    for g in gidx:
+        units = {f"fold{r.fold}-seed{r.seed}": float(v[g].mean()) for r, v in zip(results, absolute)}
+        items.append(per_day_item(h, g, method, np.concatenate([v[g] for v in absolute]), dates, units,
+                                  floor=float("nan"), test=alignment(np.concatenate([v[g] for v in signed]), y),
+                                  periods=labels))
+    return items
+
+
+def sanity_checks(model, background: np.ndarray, X: np.ndarray, device, ecfg, seed: int) -> list[dict]:
+    """Model randomisation and infidelity of both gradient methods on ``ecfg.sanity_windows`` windows of one
+    model; one row per method (and one for random attributions)."""
+    X = X[_explained(len(X), ecfg.sanity_windows)]
+    base = background.mean(axis=0)
+    methods = {
+        "lstm_shap": lambda m: gradients.expected_gradients(m, background, X, device, ecfg.shap_nsamples, seed),
+        "integrated_gradients": lambda m: gradients.integrated_gradients(m, base, X, device, ecfg.ig_steps),
+    }
+    rows = []
+    for name, attribute in methods.items():
+        phi = attribute(model)
+        check = gradients.randomisation_check(name, attribute, model, trained=phi, seed=seed + 12345)
+        rows.append({"method": name, "signed_rho": check.signed_rho, "abs_rho": check.abs_rho,
+                     "feature_rho": check.feature_rho, "passed": check.passed, "windows": check.n_windows,
+                     "infidelity": gradients.infidelity(model, X, phi, base, device, seed=seed)})
+        shape = phi.shape
+    rows.append({"method": "random attributions (reference)", "signed_rho": float("nan"), "abs_rho": float("nan"),
+                 "feature_rho": float("nan"), "passed": None, "windows": len(X),
+                 "infidelity": gradients.random_infidelity(model, X, base, shape, device, seed=seed)})
+    return rows
+
+
+def shadow_twins(exp: Experiment, ecfg, gidx, positions, rng, show) -> list[shap_lstm.LstmShapResult]:
+    """Per fold: an LSTM of the run's shape and first seed, trained on the real features plus a time-shuffled
+    shadow of every group (whole windows of other dates: same distribution, no relation to the target),
+    explained with expected gradients on test windows."""
+    from tqdm.auto import tqdm
+
+    from explain.common import with_shadows
+
+    out = []
+    seed = exp.seeds[0]
+    per_fold = max(20, ecfg.shap_windows // max(1, len(exp.fold_data) * len(exp.seeds)))
+    for fd in tqdm(exp.fold_data, desc="LSTM SHAP floor", unit="fold", leave=False, disable=show):
+        shuffle = np.random.default_rng(exp.cfg.seed + 104729 + fd.fold.number)
+        aug = lambda X: with_shadows(X, gidx, shuffle)  # noqa: E731
+        X_train, X_val, X_test = aug(fd.X_train), aug(fd.X_val), aug(fd.X_test)
+        mc = exp.model_config()
+        mc.n_features = X_train.shape[-1]
+        tcfg = exp.train_config(seed)
+        tcfg.progress = False
+        seed_everything(seed)
+        model = LSTMModel(mc)
+        with torch_threads(training_threads(exp.cfg.threads)):
+            fit(model, X_train, fd.y_train, X_val, fd.y_val, tcfg, exp.device)
+        model.cpu()
+        take = _explained(len(X_test), per_fold)
+        bg = X_train[rng.choice(len(X_train), size=min(ecfg.shap_background, len(X_train)), replace=False)]
+        phi = gradients.expected_gradients(model, bg, X_test[take], exp.device, ecfg.shap_nsamples, exp.cfg.seed)
+        out.append(shap_lstm.LstmShapResult(fd.fold.number, seed, phi, np.asarray(X_test[take]), positions[fd.fold.number][take]))
+    return out
+
+
+def twin_floor(items: list[Importance], twins: list[shap_lstm.LstmShapResult], j: int, gidx) -> None:
+    """Set the floor of the lstm_shap items of one horizon from the shadow twins: the largest shadow's
+    attribution as a share of the twin's total, in the run's units."""
+    F = sum(len(c) for c in gidx.values())
+    n_real = twins[0].phi.shape[2] - F
+    sidx = lgbm_explain.shadow_group_idx(gidx, n_real)
+    vals = [shap_lstm.group_values(r, j, {**gidx, **sidx}) for r in twins]
+    twin = {g: np.concatenate([v[g] for v in vals]) for g in {**gidx, **sidx}}
+    largest = max(sidx, key=lambda g: twin[g].mean())
+    real_total = sum(twin[g].mean() for g in gidx)
+    run_total = sum(i.value for i in items)
+    floor = float(twin[largest].mean() / real_total * run_total) if real_total > 0 else float("nan")
+    for i in items:
+        i.floor = floor
