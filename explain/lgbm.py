@@ -8,8 +8,8 @@ For importance, LightGBM is trained alongside a time-shuffled shadow of every gr
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -27,78 +27,18 @@ class LgbmFoldResult:
     test_pos: np.ndarray        # (n_test,) positions of the rows in the run's test order
 
 
-@dataclass
-class LgbmFit:
-    """One horizon's LightGBM fit on one fold. TreeSHAP (:attr:`contrib`) is computed on first use: the
-    baseline needs only the predictions, and on a 500-symbol panel TreeSHAP of every test row costs more
-    than the fit."""
-
-    gain: np.ndarray            # (lags * F,)
-    split: np.ndarray           # (lags * F,)
-    X_flat: np.ndarray          # (n_test, lags * F) flattened test rows
-    pred: np.ndarray            # (n_test,) test predictions (probability of up, or training units)
-    pred_val: np.ndarray        # (n_val,) validation predictions (the model early-stopped on these rows)
-    booster: object = None      # the fitted lightgbm.Booster
-    best_iteration: int | None = None
-    _contrib: np.ndarray | None = None
-
-    @property
-    def contrib(self) -> np.ndarray:
-        """(n_test, lags * F) TreeSHAP values (log-odds for classification), without the expected value."""
-        if self._contrib is None:
-            full = self.booster.predict(self.X_flat, pred_contrib=True, num_iteration=self.best_iteration)
-            self._contrib = full[:, :-1]  # the last column is the expected value
-        return self._contrib
-
-
-PARAMS = dict(learning_rate=0.03, num_leaves=15, min_data_in_leaf=40, bagging_fraction=0.8, bagging_freq=1,
-              feature_fraction=0.8, lambda_l2=1.0, max_bin=255, verbose=-1, deterministic=True, force_row_wise=True)
-ROUNDS, PATIENCE = 300, 30
 # The explain stage's shadow-augmented fits (twice the columns, per fold and horizon) use 63 histogram bins
 # and column-wise histograms (half the time, plenty of bins for a few thousand rows) and stop after 20
 # rounds without improvement. The baseline keeps LightGBM's default 255 bins and a patience of 30.
-EXPLAIN_PARAMS = {**PARAMS, "max_bin": 63, "force_row_wise": False, "force_col_wise": True}
+EXPLAIN_PARAMS = {"max_bin": 63, "force_row_wise": False, "force_col_wise": True}  # over the baseline's
 EXPLAIN_PATIENCE = 20
 
 
-def fit_explain(
-    X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, X_test: np.ndarray,
-    classification: bool, lags: int, seed: int = 0, n_jobs: int = 2, params: dict | None = None,
-    patience: int = PATIENCE,
-) -> list[LgbmFit]:
-    """One :class:`LgbmFit` per horizon (column of ``y_train``), on the last ``lags`` steps flattened,
-    early-stopped on the validation rows. The binned training and validation sets are built once and
-    shared by the horizons (only the labels change). ``params``: LightGBM's (default :data:`PARAMS`)."""
-    import lightgbm as lgb
-
-    lags = min(lags, X_train.shape[1])
-    flat = lambda X: np.asarray(X[:, -lags:, :], dtype=np.float32).reshape(len(X), -1)  # noqa: E731
-    Ft, Fv, Fs = flat(X_train), flat(X_val), flat(X_test)
-    base = PARAMS if params is None else params
-    params = {**base, "objective": "binary" if classification else "regression", "seed": seed, "num_threads": n_jobs}
-    train = lgb.Dataset(Ft, y_train[:, 0], params={"max_bin": base["max_bin"], "verbose": -1}, free_raw_data=False)
-    val = lgb.Dataset(Fv, y_val[:, 0], reference=train, free_raw_data=False)
-    out = []
-    for j in range(y_train.shape[1]):
-        train.set_label(y_train[:, j]) if j else None
-        val.set_label(y_val[:, j]) if j else None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            booster = lgb.train(params, train, ROUNDS, valid_sets=[val],
-                                callbacks=[lgb.early_stopping(patience, verbose=False)])
-        best = booster.best_iteration or None
-        gain = booster.feature_importance("gain", iteration=best)
-        split = booster.feature_importance("split", iteration=best).astype(float)
-        predict = lambda F: booster.predict(F, num_iteration=best)  # noqa: E731  (probability of up, or values)
-        out.append(LgbmFit(gain, split, Fs, predict(Fs), predict(Fv), booster, best))
-    return out
-
-
 def fit_with_shadows(
-    X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, X_test: np.ndarray,
+    fit: Callable[..., list], X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, X_test: np.ndarray,
     classification: bool, lags: int, group_idx: dict[str, np.ndarray], seed: int = 0, n_jobs: int = 2,
-) -> list[LgbmFit]:
-    """LightGBM trained alongside a time-shuffled shadow of every group (Boruta): the shadows' importance
+) -> list:
+    """LightGBM (``fit``: :func:`pipeline.models.lightgbm.fit_lightgbm`, passed in) trained alongside a time-shuffled shadow of every group (Boruta): the shadows' importance
     is what a group with no relation to the target gets. Columns: the real ``F``, then the shadows in the
     order of ``group_idx``."""
     from explain.common import shadow_columns
@@ -106,7 +46,7 @@ def fit_with_shadows(
     rng = np.random.default_rng(seed + 7919)
     lags = min(lags, X_train.shape[1])
     aug = lambda X: np.concatenate([X[:, -lags:, :], shadow_columns(X[:, -lags:, :], group_idx, rng)], axis=-1)  # noqa: E731
-    return fit_explain(aug(X_train), y_train, aug(X_val), y_val, aug(X_test), classification, lags, seed, n_jobs,
+    return fit(aug(X_train), y_train, aug(X_val), y_val, aug(X_test), classification, lags, seed, n_jobs,
                        params=EXPLAIN_PARAMS, patience=EXPLAIN_PATIENCE)
 
 

@@ -6,6 +6,8 @@ raw key (what ``metrics.json`` and the CSVs call it) stays one hover away.
 """
 from __future__ import annotations
 
+import math
+
 import re
 
 import markupsafe
@@ -71,3 +73,25 @@ def label_html(key) -> markupsafe.Markup:
     if human == str(key):
         return markupsafe.escape(human)
     return markupsafe.Markup('<span class="key" title="{}">{}</span>').format(str(key), human)
+
+
+def fmt(x, digits: int = 4) -> str:
+    """A number for a report cell: ``digits`` significant digits, an en dash for a missing or infinite value."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    return f"{x:.{digits}g}"
+
+
+def symbols_text(symbols, show: int = 4) -> str:
+    """A heading's list of symbols: all of a few, else the first ``show`` and "and N more" (the full list
+    stays in the set-up table and ``config.json``)."""
+    symbols = list(symbols)
+    if len(symbols) <= show + 1:
+        return ", ".join(symbols)
+    return f"{', '.join(symbols[:show])} and {len(symbols) - show} more"
+
+
+def seeds_text(seeds) -> str:
+    """``1 seed (0)``, ``3 seeds (0, 1, 2)``."""
+    seeds = list(seeds)
+    return f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))})"

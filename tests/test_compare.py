@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.cli.main import main
 from pipeline.evaluation.inference import holm
-from pipeline.cli.selftest import planted_signal_frame, random_walk_frame
+from pipeline.calibration.simulate import planted_signal_frame, random_walk_frame
 
 SMALL = ["--horizons", "1", "--window", "10", "--hidden", "16", "--epochs", "12", "--patience", "4", "--lr", "5e-3",
          "--folds", "2", "--seeds", "2", "--no-progress"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from pipeline.cli.main import main
-from pipeline.cli.selftest import planted_signal_frame, random_walk_frame
+from pipeline.calibration.simulate import planted_signal_frame, random_walk_frame
 from tests.conftest import TINY
 
 

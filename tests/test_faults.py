@@ -23,13 +23,14 @@ ROOT = Path(__file__).resolve().parents[1]
 WRAPPER = textwrap.dedent("""
     import sys, time
     import pipeline.reporting.run_folder as run
+    import pipeline.stages.fit as fit_stage
     stage = sys.argv[1]
     if stage == "training":
-        real = run.train_and_predict
-        def announce(exp, log):
+        real = fit_stage.fit
+        def announce(prepared, log):
             print("STAGE training", flush=True)
-            return real(exp, log)
-        run.train_and_predict = announce
+            return real(prepared, log)
+        fit_stage.fit = announce
     elif stage == "writing":
         real_render = run.render_run_report
         def hold(*a, **k):  # config.json, metrics.json, predictions.csv, model.pt are written by now

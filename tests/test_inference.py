@@ -68,13 +68,25 @@ def test_exact_tests_only_where_days_are_independent():
 
 @pytest.fixture(scope="module")
 def study():
-    return run_study(StudyConfig(sims=120, n_days=500, n_boot=100, lgbm_sims=40, lgbm_days=600, seed=3), progress=False)
+    return run_study(StudyConfig(sims=120, n_days=500, n_boot=100, lgbm_sims=40, lgbm_days=600, e2e_sims=40, e2e_days=1500,
+                                 seed=3), progress=False)
 
 
 def test_reduced_calibration_every_claim_keeps_its_size(study):
     size = study[(study.kind == "size") & ~study.claim.str.startswith("legacy")]
     assert len(size) >= 40
     assert (size.low <= 0.05).all(), size[size.low > 0.05]   # no size above 5% beyond simulation error
+
+
+def test_reduced_calibration_runs_the_real_stages_and_marks_what_it_does_not_calibrate(study):
+    stages = study[study.claim.str.startswith("stages:")]
+    assert set(stages.kind) == {"size", "power"} and (stages.path.str.startswith("real stages")).all()
+    assert set(stages[stages.kind == "size"].horizon) == {"1", "5"}
+    assert (study[study.claim.str.startswith("run:")].path.str.startswith("analytic")).all()
+    uncal = study[study.kind == "uncalibrated"]
+    assert len(uncal) >= 4 and not uncal.ok.any() and uncal.rate.isna().all()
+    compare = study[study.claim.str.contains("set against the comparator")]
+    assert len(compare) >= 3  # compare's whole family: pairs and every set against the comparator
 
 
 def test_reduced_calibration_every_interval_covers(study):

@@ -1,6 +1,8 @@
-"""Jobs verify their inputs and fail by name: the data fingerprint, the job's identity on errors, and the
-retrain ablation's single job path and device."""
+"""Jobs: the driver's data travel with them (once per worker), a failing job is named in one line, and the
+retrain ablation trains on the one job path and device."""
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -8,10 +10,11 @@ import torch
 
 from conftest import yahoo_layout
 from pipeline.config.schema import RunConfig
-from pipeline.errors import InputError, JobError
+from pipeline.errors import JobError
+from pipeline.stages import fit as fit_stage
 from pipeline.stages.executor import run_jobs
-from pipeline.stages.prepare import fold_data, prepare
-from pipeline.stages import jobs as fpjobs
+from pipeline.stages.prepare import prepare
+from pipeline.stages.results import Fitted
 
 
 def _cfg(path, **kw) -> RunConfig:
@@ -27,28 +30,20 @@ def csv(tmp_path, sp500):
     return path
 
 
-@pytest.mark.parametrize("n_jobs", [1, 2], ids=["in-process", "local-pool"])
-def test_a_worker_whose_data_differ_refuses_to_train(csv, sp500, n_jobs):
-    """The driver's fingerprint travels with every job; a worker that rebuilds the data (as a Ray node
-    does) from a file that changed meanwhile stops with one line naming the job."""
-    exp = prepare(_cfg(csv))
-    key, fingerprint = fpjobs.config_key(exp.cfg), exp.dataset.fingerprint()
-    fpjobs._CACHE.pop(key, None)  # a fresh worker: it has to rebuild the data itself
+def test_workers_train_on_the_drivers_data_even_when_the_file_changed(csv, sp500):
+    """The prepared data travel with the jobs (a forked worker inherits them, a Ray worker reads them from
+    the object store): a file that changes after ``prepare`` cannot make a worker train on other data, and
+    a local pool gives the numbers of one process."""
+    exp = prepare(_cfg(csv, seeds=2))
     changed = sp500.loc["2014":"2015"].copy()
-    changed.loc[changed.index[100], "close"] *= 1.01  # one revised close
+    changed.loc[changed.index[100], "close"] *= 1.5
     yahoo_layout(changed).to_csv(csv, index=False)
-    units = [fpjobs.UnitJob(key, exp.folds[0].number, seed, data_hash=fingerprint) for seed in (0, 1)]
-    with pytest.raises(InputError, match=r"job \(feature set ohlcv, fold 1, seed 0, on cpu\) failed: the data on this "
-                                         r"worker differ from the driver's"):
-        run_jobs(fpjobs.train_unit, units, "local", n_jobs)
-    fpjobs._CACHE.pop(key, None)
-
-
-def test_matching_fingerprint_trains(csv):
-    exp = prepare(_cfg(csv))
-    key = fpjobs.register_prepared(exp)
-    [result] = run_jobs(fpjobs.train_unit, [fpjobs.UnitJob(key, 1, 0, data_hash=exp.dataset.fingerprint())])
-    assert result.pred.shape == (len(exp.folds[0].test), 1) and np.isfinite(result.pred).all()
+    units = [(exp.folds[0].number, seed, None) for seed in (0, 1)]
+    one = fit_stage.fit_units(exp, units, "local", 1)
+    two = fit_stage.fit_units(exp, units, "local", 2)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a.test_pred, b.test_pred)
+        assert a.test_pred.shape == (len(exp.folds[0].test), 1) and np.isfinite(a.test_pred).all()
 
 
 class Job:
@@ -77,32 +72,29 @@ def test_a_failing_job_is_named_in_one_line(n_jobs):
 def test_retrain_ablation_trains_full_and_dropped_models_on_one_path_and_device(csv, monkeypatch):
     """With the run on CUDA, every retrain job (full, drop-group and reseeded) asks for CUDA and runs in the
     driver process; nothing uses the run's own models. Simulated: the device is recorded, not used."""
-    from pipeline.stages import executor
     from pipeline.stages import explain as explain_stage
 
     exp = prepare(_cfg(csv, seeds=2))
-    exp.fold_data = [fold_data(exp, exp.folds[0])]
-    exp.models = {}  # the full model must come from the job path, not from the run
-    exp.cfg.device = "cuda"
-    monkeypatch.setattr(fpjobs, "resolve_device", lambda name: torch.device("cuda" if name == "cuda" else "cpu"))
+    exp = dataclasses.replace(exp, cfg=dataclasses.replace(exp.cfg, device="cuda"))
+    fitted = Fitted((), (), (0, 1), "cpu", 0.0)  # the full model must come from the job path, not from the run
+    monkeypatch.setattr(fit_stage, "resolve_device", lambda name: torch.device("cuda" if name == "cuda" else "cpu"))
     seen = []
 
-    def record(fn, jobs, executor_name="local", n_jobs=1, *a, progress=None, **k):
-        seen.append((list(jobs), n_jobs))
+    def record(fn, jobs, executor_name="local", n_jobs=1, *a, progress=None, shared=None, **k):
+        seen.append((list(jobs), n_jobs, shared))
         n = len(exp.folds[0].test)
         out = []
         for job in jobs:
             if progress:
                 progress()
-            out.append(fpjobs.UnitResult(job, exp.folds[0].test, np.full((n, 1), 0.5), 0.0))
+            out.append(fit_stage.Unit(job.fold, job.seed, job.drop_group, None, None, np.full((n, 1), 0.5), 0.0))
         return out
 
-    monkeypatch.setattr(executor, "run_jobs", record)
+    monkeypatch.setattr(fit_stage, "run_jobs", record)
     ecfg = explain_stage.ExplainConfig(ablation="retrain", explain=False, jobs=2)
-    res = explain_stage.run_explain(exp, ecfg, log=lambda *a: None)
-    [(jobs, workers)] = seen
-    assert {j.device for j in jobs} == {"cuda"} and workers == 1
-    assert {j.data_hash for j in jobs} == {exp.dataset.fingerprint()}
+    res = explain_stage.explain(exp, fitted, None, ecfg, log=lambda *a: None, skill={1: False})
+    [(jobs, workers, shared)] = seen
+    assert {j.device for j in jobs} == {"cuda"} and workers == 1 and shared is exp
     full = {(j.fold, j.seed) for j in jobs if j.drop_group is None}
     assert {(1, 0), (1, 1)} <= full and {(1, 1000), (1, 1001)} <= full  # full and reseeded, both through jobs
     assert {j.drop_group for j in jobs} == set(exp.dataset.groups) | {None}
@@ -110,6 +102,6 @@ def test_retrain_ablation_trains_full_and_dropped_models_on_one_path_and_device(
 
 
 def test_job_device_follows_the_run_locally_and_the_gpu_request_on_ray():
-    assert fpjobs.job_device("cpu", "local", 0.0) == "cpu"
-    assert fpjobs.job_device("auto", "local", 0.0) == ("cuda" if torch.cuda.is_available() else "cpu")
-    assert fpjobs.job_device("auto", "ray", 0.5) == "cuda" and fpjobs.job_device("cuda", "ray", 0.0) == "cpu"
+    assert fit_stage.job_device("cpu", "local", 0.0) == "cpu"
+    assert fit_stage.job_device("auto", "local", 0.0) == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert fit_stage.job_device("auto", "ray", 0.5) == "cuda" and fit_stage.job_device("cuda", "ray", 0.0) == "cpu"

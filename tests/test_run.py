@@ -156,10 +156,10 @@ def test_too_many_windows_for_memory_is_a_clear_error(tmp_path, monkeypatch, cap
 
 def test_covariate_shift_flags_price_levels_not_returns():
     from pipeline.config.schema import RunConfig
-    from pipeline.stages.prepare import covariate_shift, prepare
+    from pipeline.stages.prepare import prepare
 
     cfg = RunConfig(features="ohlcv+levels", start="2003-01-01", end="2007-12-31", window=20, folds=2, horizons=[1]).validate()
     exp = prepare(cfg)
-    shift = covariate_shift(exp, exp.folds[-1])  # a bull market: the last test fold sits above every training level
+    shift = exp.fold_data[-1].shift  # a bull market: the last test fold sits above every training level
     assert shift["ma_level"] > 0.5 and shift["bollinger_level"] > 0.5
     assert shift["price"] < 0.25 and shift["volume"] < 0.25  # returns leave the range only in a volatility break

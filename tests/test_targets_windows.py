@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from pipeline.config.schema import RunConfig
-from pipeline.stages.prepare import fold_data, prepare
+from pipeline.stages.prepare import prepare
 from pipeline.targets.core import make_target, momentum, persistence
 from pipeline.splits.windows import Preprocessor, training_rows
 
@@ -72,7 +72,7 @@ def test_windows_never_cross_symbols(exp):
 
 def test_scaler_statistics_come_from_training_rows_only(exp):
     ws, fold = exp.ws, exp.folds[0]
-    fd = fold_data(exp, fold)
+    fd = exp.fold(fold.number)
     last_train_date = ws.dates[fold.train].max()
     first_window_date = ws.row_dates[ws.ends[fold.train].min() - ws.window + 1]
     mask = (ws.row_dates <= last_train_date) & (ws.row_dates >= first_window_date)
@@ -149,13 +149,13 @@ def _permute(X, cols, perm):
 def test_pipeline_windows_match_the_reference_gather(sp500):
     """The run's fold data read the same windows as WindowSet.gather."""
     from pipeline.config.schema import RunConfig
-    from pipeline.stages.prepare import fold_data, prepare
+    from pipeline.stages.prepare import prepare
     from pipeline.data.dataset import build_dataset
 
     cfg = RunConfig(features="ohlcv+technical", window=12, folds=2, progress=False).validate()
     dataset = build_dataset("sample", None, ["SP500"], cfg.features, None, "2010-01-01", "2013-01-01")
     exp = prepare(cfg, dataset)
-    fd = fold_data(exp, exp.folds[0])
+    fd = exp.fold_data[0]
     rows = fd.pre.transform(exp.ws.rows).astype(np.float32)
     for part, idx in ((fd.X_train, exp.folds[0].train), (fd.X_test, exp.folds[0].test)):
         np.testing.assert_array_equal(np.asarray(part), exp.ws.gather(rows, idx))

@@ -5,118 +5,30 @@ import argparse
 from pathlib import Path
 from typing import Callable
 
-from pipeline.config.schema import int_list
+from pipeline.config.schema import (EVALUATION, EXECUTION, EXPLAIN, MODEL, SPLITS, TRAINING, ExplainConfig,
+                                    add_options)
 from pipeline.progress import result, say
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
-    """Target, split, model, training and evaluation flags shared by run / compare."""
-    g = p.add_argument_group("target and splits")
-    g.add_argument("--target", default="direction",
-                   help="direction (up/down), return (log return), close (price, trained as a return), mean_close, "
-                        "drawdown, volatility; with several symbols: xs_direction (beat the cross-sectional median "
-                        "return), xs_rank (cross-sectional percentile rank of the return) (default: direction)")
-    g.add_argument("--horizons", type=int_list, default=[1, 5, 10], help="horizons in trading days (default 1,5,10)")
-    g.add_argument("--window", type=int, default=60, help="days of history per sample (default 60)")
-    g.add_argument("--folds", type=int, default=3, help="walk-forward test folds, expanding window (default 3)")
-    g.add_argument("--test-fraction", type=float, default=0.3, help="share of dates in the test folds (default 0.3)")
-    g.add_argument("--val-fraction", type=float, default=0.15, help="share of pre-test dates used for validation (default 0.15)")
-    g.add_argument("--scaler", default="standard", choices=["standard", "robust", "minmax"],
-                   help="feature scaler, fit on each fold's training rows only")
-    g.add_argument("--no-log-transform", dest="log_transform", action="store_false",
-                   help="do not log-transform price-level features (MA, Bollinger bands)")
-    g.add_argument("--clip-quantile", type=float, default=0.0, help="clip features at training quantiles q and 1-q (e.g. 0.01)")
-    g = p.add_argument_group("model")
-    g.add_argument("--hidden", type=int, default=32, help="LSTM hidden size (default 32)")
-    g.add_argument("--layers", type=int, default=1, help="LSTM layers (default 1)")
-    g.add_argument("--dropout", type=float, default=0.1, help="dropout between layers and before the heads (default 0.1)")
-    g.add_argument("--norm", default="none", choices=["none", "layer", "batch"], help="normalisation of the pooled state")
-    g.add_argument("--bidirectional", action="store_true", help="bidirectional LSTM")
-    g.add_argument("--pool", default="last", choices=["last", "mean"], help="last hidden state or mean over time")
-    g = p.add_argument_group("training")
-    g.add_argument("--epochs", type=int, default=30, help="maximum epochs (early stopping usually ends sooner)")
-    g.add_argument("--batch-size", type=int, default=128, help="training batch size; the last partial batch is kept (default 128)")
-    g.add_argument("--lr", type=float, default=2e-3, help="AdamW learning rate (default 2e-3)")
-    g.add_argument("--lr-scaling", default="none", choices=["none", "linear"],
-                   help="linear: --lr is stated for batch 256 and scaled by batch-size/256")
-    g.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay (default 1e-4)")
-    g.add_argument("--warmup-epochs", type=float, default=1.0, help="linear LR warm-up length in epochs")
-    g.add_argument("--patience", type=int, default=5, help="early-stopping patience in epochs (best weights restored)")
-    g.add_argument("--clip-grad", type=float, default=1.0, help="gradient-norm clipping (0: off)")
-    g.add_argument("--seeds", type=int, default=1, help="train this many seeds; metrics are mean ± spread")
-    g.add_argument("--seed", type=int, default=0, help="first seed")
-    g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    g.add_argument("--threads", type=int, default=0, metavar="N",
-                   help="torch threads (default 0: one per training model, every available core for evaluation and "
-                        "the explain stage; idle threads sleep, so a busy machine does not slow the run down many times)")
-    g = p.add_argument_group("evaluation")
-    g.add_argument("--lgbm-lags", type=int, default=5, help="lags flattened for the LightGBM baseline")
-    g.add_argument("--bootstrap", type=int, default=500,
-                   help="block-bootstrap resamples for the intervals of AUC, MCC, balanced accuracy, R², IC (default 500; "
-                        "0: none). Means over days (accuracy, Brier, log loss, RMSE, ...) and every test use the HAR "
-                        "interval instead")
-    g.add_argument("--block", type=int, default=0,
-                   help="bootstrap block length in test days (default 0: automatic, at least 6h and about 1.5 T^(1/3))")
-    g.add_argument("--cost-bps", type=float, default=5.0, help="strategy view and long-short book: cost per unit of turnover, in bps")
-    g.add_argument("--quantiles", type=int, default=5, help="cross-section (several symbols): score quantiles per date (default 5)")
-    g.add_argument("--top-k", type=int, default=0,
-                   help="cross-section: the long-short book holds the top and bottom k symbols (default 0: one quantile's worth)")
+    """Target, split, model, training and evaluation flags shared by run / compare (from the schema)."""
+    add_options(p, [SPLITS, MODEL, TRAINING, EVALUATION])
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
     p.add_argument("--config", metavar="TOML", help="read any of these flags from a TOML file; flags override it")
 
 
 def add_executor_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("execution")
-    g.add_argument("--jobs", type=int, default=2, help="local worker processes for independent jobs (default 2)")
-    g.add_argument("--executor", default="local", choices=["local", "ray"],
-                   help="run independent jobs in a local process pool (default) or as Ray tasks")
-    g.add_argument("--ray-address", default=None, metavar="ADDR",
-                   help="Ray cluster to join (e.g. 10.0.0.5:6379, from 'ray start --head'); default: a local Ray instance")
-    g.add_argument("--gpus-per-job", type=float, default=0.0, metavar="G",
-                   help="with --executor ray: GPUs each job requests (e.g. 0.25); jobs then train on CUDA")
+    add_options(p, [EXECUTION], ExplainConfig)
 
 
 def add_explain_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("explain")
-    g.add_argument("--ablation", default="permute", choices=["retrain", "permute", "both", "none"],
-                   help="group ablation: permute (default) shuffles a group's windows on the test set; retrain "
-                        "retrains without each group (a training run per group, in parallel)")
-    g.add_argument("--no-explain", dest="explain", action="store_false",
-                   help="skip LightGBM importance/TreeSHAP and the gradient attributions on the LSTM")
-    g.add_argument("--permutation-repeats", type=int, default=5,
-                   help="repeats per group for permutation (default 5, as in the calibration study; fewer is noisier, never biased)")
-    g.add_argument("--lag-repeats", type=int, default=2,
-                   help="repeats per group x lag block and per correlation cluster for permutation (default 2)")
-    g.add_argument("--shap-windows", type=int, default=500, help="test windows explained by expected gradients (default 500)")
-    g.add_argument("--ig-windows", type=int, default=100, help="test windows explained by integrated gradients (default 100)")
-    g.add_argument("--shap-floor", action="store_true",
-                   help="also train a twin LSTM per fold beside shadow features for an expected-gradients noise floor (slow)")
-    g.add_argument("--no-clusters", dest="clusters", action="store_false",
-                   help="skip the correlation clusters and their importance")
-    add_executor_options(p)
+    add_options(p, [EXPLAIN, EXECUTION], ExplainConfig)
 
 
-def explain_config(args: argparse.Namespace):
+def explain_config(args: argparse.Namespace) -> ExplainConfig:
     """The explain stage's settings from the flags, checked before any work."""
-    from pipeline.errors import InputError
-    from pipeline.stages.explain import ExplainConfig
-
     check_executor_options(args)
-    if args.permutation_repeats < 1:
-        raise InputError("--permutation-repeats must be at least 1 (5 or more recommended)")
-    if args.shap_windows < 1:
-        raise InputError("--shap-windows must be at least 1")
-    if args.ig_windows < 1:
-        raise InputError("--ig-windows must be at least 1")
-    if args.lag_repeats < 1:
-        raise InputError("--lag-repeats must be at least 1")
-    if args.lgbm_lags is not None and args.lgbm_lags < 1:
-        raise InputError("--lgbm-lags must be at least 1")
-    return ExplainConfig(ablation=args.ablation, explain=args.explain, n_repeats=args.permutation_repeats,
-                         lag_repeats=args.lag_repeats, shap_windows=args.shap_windows, ig_windows=args.ig_windows,
-                         shap_floor=args.shap_floor, clusters=args.clusters, jobs=args.jobs,
-                         lgbm_lags=args.lgbm_lags if args.lgbm_lags is not None else 0,
-                         executor=args.executor, ray_address=args.ray_address, gpus_per_job=args.gpus_per_job)
+    return ExplainConfig.from_args(args)
 
 
 def check_executor_options(args: argparse.Namespace) -> None:
@@ -132,11 +44,11 @@ def check_executor_options(args: argparse.Namespace) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.config.schema import RunConfig
-    from pipeline.stages.explain import explain_writer
-    from pipeline.reporting.run_folder import run
+
+    from pipeline.cli.compose import run
 
     cfg = RunConfig.from_args(args)
-    out_dir, exp, metrics = run(cfg, extra_stages=[explain_writer(explain_config(args))])
+    out_dir, metrics = run(cfg, explain_config(args))
     result("report", out_dir / "index.html")
     for entry in metrics["horizon_results"]:
         say("  " + entry["verdict"])
@@ -154,14 +66,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             say("  " + line)
         say(f"  importance: {out_dir / 'importance.html'}")
     extra = f", explain {metrics['explain_seconds']:.0f} s" if "explain_seconds" in metrics else ""
-    say(f"  wall time {metrics['wall_seconds']:.0f} s (training {exp.train_seconds:.0f} s{extra})")
+    say(f"  wall time {metrics['wall_seconds']:.0f} s (training {metrics['train_seconds']:.0f} s{extra})")
     return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-
-    from pipeline.stages.compare import run_compare
     from pipeline.config.schema import RunConfig
+
+    from pipeline.cli.compose import run_compare
 
     sets = [s.strip() for s in args.features.split(",") if s.strip()]
     base = RunConfig.from_args(args)
@@ -188,7 +100,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from pipeline.calibration.study import StudyConfig, calibrate
+    from pipeline.calibration.study import StudyConfig, calibrate, failed_cells
+    from pipeline.reporting.calibration_page import write_calibration
     from pipeline.errors import InputError
 
     from pipeline.io import claim_dir, fresh_dir
@@ -201,9 +114,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.out:
         claim_dir(args.out, args.overwrite)
     out = args.out or fresh_dir(Path("reports"), "calibration")
-    path, table = calibrate(cfg, out, progress=args.progress, overwrite=args.overwrite)
+    table, seconds = calibrate(cfg, progress=args.progress)
+    path = write_calibration(out, table, cfg, seconds, overwrite=args.overwrite)
     result("calibration", path / "calibration.html")
-    return 0 if table.ok.all() else 1
+    return 1 if len(failed_cells(table)) else 0
 
 
 def cmd_selftest(args: argparse.Namespace) -> int:
@@ -213,6 +127,8 @@ def cmd_selftest(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction, add_data_options: Callable[[argparse.ArgumentParser], None]) -> None:
+    from pipeline.calibration.study import StudyConfig
+
     p = sub.add_parser("run", help="train the LSTM and baselines on walk-forward folds and write a report",
                        description="Train the LSTM and simple baselines on purged walk-forward folds, test them "
                                    "on the same days, and write reports/<run>/index.html with metrics, intervals and tests.",
@@ -264,10 +180,11 @@ def register(sub: argparse._SubParsersAction, add_data_options: Callable[[argpar
                                    "pooled symbols, h = 1, 5, 10), coverage of every interval, and power on planted "
                                    "signals. Writes calibration.csv and calibration.html; exit 1 if a cell misses.",
                        epilog="examples:\n  python -m pipeline calibrate\n  python -m pipeline calibrate --sims 200 --days 800")
-    p.add_argument("--sims", type=int, default=1000, help="simulations per cell (default 1000)")
-    p.add_argument("--days", type=int, default=1500, help="test days per simulation (default 1500)")
-    p.add_argument("--bootstrap", type=int, default=300, help="bootstrap resamples per interval (default 300)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    study = StudyConfig()  # the study's defaults, written once in pipeline.calibration.study
+    p.add_argument("--sims", type=int, default=study.sims, help="simulations per cell")
+    p.add_argument("--days", type=int, default=study.n_days, help="test days per simulation")
+    p.add_argument("--bootstrap", type=int, default=study.n_boot, help="bootstrap resamples per interval")
+    p.add_argument("--seed", type=int, default=study.seed, help="random seed")
     p.add_argument("--out", metavar="DIR", help="output folder (default reports/<stamp>-calibration)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it holds an earlier featureproof folder")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")

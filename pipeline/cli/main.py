@@ -23,7 +23,7 @@ except ModuleNotFoundError:  # Python 3.10: the same parser, from PyPI
 
 from pipeline.config.schema import csv_list as _csv_list
 from pipeline.config.schema import int_list as _int_list
-from pipeline.config.schema import resolve_symbols
+from pipeline.config.schema import DATA, add_options, resolve_symbols
 from pipeline.errors import InputError, JobError
 from pipeline.progress import NORMAL, QUIET, result, say, set_verbosity, verbosity
 
@@ -39,6 +39,8 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
             return text
         if not action.option_strings and action.nargs not in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
             return text
+        if isinstance(d, list):  # --horizons 1,5,10: the spelling the flag takes
+            return text + f" (default: {','.join(map(str, d))})"
         return text + " (default: %(default)s)"
 
 
@@ -55,23 +57,9 @@ class Parser(argparse.ArgumentParser):
 
 
 def add_data_options(p: argparse.ArgumentParser) -> None:
-    """Flags shared by every command that reads data."""
-    g = p.add_argument_group("data")
-    g.add_argument("--source", choices=["sample", "csv", "yfinance"], default="sample",
-                   help="where prices come from: the embedded S&P 500/NASDAQ sample (default, offline), "
-                        "a CSV file (--data), or yfinance (--symbols, cached on disk)")
-    g.add_argument("--data", metavar="PATH", help="CSV file: NYSE long layout with a symbol column, or a Yahoo export")
-    g.add_argument("--symbol", help="one symbol to use (from the sample, a long CSV or yfinance)")
-    g.add_argument("--symbols", type=_csv_list, help="several symbols, comma-separated; they pool into one training set")
-    g.add_argument("--features", default="all",
-                   help="feature sets: ohlcv, technical, macro, extra, all; combine with + (default: all)")
-    g.add_argument("--macro", type=_csv_list, default=None,
-                   help="macro series: sample names (wti,aaa,baa,core_cpi,vix) or yfinance tickers "
-                        "(^VIX,^TNX,DX-Y.NYB,GC=F,CL=F); empty string for none")
-    g.add_argument("--start", help="first date (YYYY-MM-DD)")
-    g.add_argument("--end", help="last date, exclusive for yfinance (YYYY-MM-DD)")
-    g.add_argument("--cache-dir", help="yfinance cache folder (default ~/.cache/featureproof/yfinance)")
-    g.add_argument("--offline", action="store_true", help="yfinance: use the cache only, never the network")
+    """Flags shared by every command that reads data (from the schema's data group, plus ``--symbol``)."""
+    add_options(p, [DATA])
+    p.add_argument("--symbol", help="one symbol to use (from the sample, a long CSV or yfinance)")
 
 
 def dataset_from_args(args: argparse.Namespace):

@@ -8,6 +8,7 @@ rerun writes ``importance_lastfold.*`` beside it; where it has none (``--no-expl
 ``importance.*``, labelled as last-fold only. Either way the folder changes atomically."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -15,12 +16,15 @@ import numpy as np
 
 from pipeline.config.schema import RunConfig
 from pipeline.errors import InputError
-from pipeline.stages.prepare import fold_data, prepare
-from pipeline.stages.explain import ExplainConfig, run_explain, write_importance
-from pipeline.stages.explain_summary import conclusions, findings
 from pipeline.io import read_manifest, update_dir
-from pipeline.models.lstm import LSTMModel, ModelConfig
-from pipeline.reporting.run_folder import load_checkpoint
+from pipeline.models.families import build
+from pipeline.models.lstm import ModelConfig
+from pipeline.models.trainer import TrainResult, predict, resolve_device
+from pipeline.reporting.run_folder import load_checkpoint, write_importance
+from pipeline.config.schema import ExplainConfig
+from pipeline.stages.explain import explain
+from pipeline.stages.prepare import prepare
+from pipeline.stages.results import Fitted, Unit
 
 
 def explain_run_dir(run_dir: str | Path, ecfg: ExplainConfig, progress: bool = True) -> tuple[Path, list[str]]:
@@ -39,29 +43,30 @@ def explain_run_dir(run_dir: str | Path, ecfg: ExplainConfig, progress: bool = T
         ck = load_checkpoint(run_dir / "model.pt")
     except Exception as exc:
         raise InputError(f"{run_dir}: cannot read the run's config.json or model.pt ({type(exc).__name__}: {exc})") from None
-    cfg = RunConfig.from_dict(saved["config"])
-    cfg.progress = progress
-    cfg.seeds, cfg.seed = 1, int(ck["seed"])
-    exp = prepare(cfg.validate())
+    cfg = RunConfig.from_dict({**saved["config"], "progress": progress, "seeds": 1, "seed": int(ck["seed"])}).validate()
+    exp = prepare(cfg)
     if exp.dataset.fingerprint() != saved.get("data_hash"):
         raise InputError(f"{run_dir}: the input data changed since this run (hash differs); rerun 'python -m pipeline run'")
     if list(exp.ws.columns) != list(ck["columns"]):
         raise InputError(f"{run_dir}: the feature columns differ from the saved model's; rerun 'python -m pipeline run'")
-    fold = next(f for f in exp.folds if f.number == ck["fold"])
-    exp.folds = [fold]
-    fd = fold_data(exp, fold)
-    exp.fold_data = [fd]
-    model = LSTMModel(ModelConfig(**ck["model_config"]))
+    exp = exp.only_fold(int(ck["fold"]))  # the saved model's fold: a saved Fitted of one unit
+    fd = exp.fold_data[0]
+    fold = fd.fold
+    model = build(str(ck.get("model", "lstm")), ModelConfig(**ck["model_config"]), cfg.window)
     model.load_state_dict(ck["state_dict"])
-    exp.models = {(fold.number, cfg.seed): model}
+    model.eval()
+    device = resolve_device(cfg.device)
+    test_pred = exp.to_model_units(predict(model, fd.X_test, device), fd)
+    model.cpu()
+    fitted = Fitted((Unit(fold.number, cfg.seed, None, model, TrainResult(), test_pred, 0.0),), (), (cfg.seed,), device.type, 0.0)
     if not ecfg.lgbm_lags:
-        ecfg.lgbm_lags = cfg.lgbm_lags
+        ecfg = dataclasses.replace(ecfg, lgbm_lags=cfg.lgbm_lags)
     try:
         saved_metrics = json.loads((run_dir / "metrics.json").read_text())
         skill = {int(e["horizon"]): bool(e.get("skill", False)) for e in saved_metrics.get("horizon_results", [])}
     except (OSError, ValueError, KeyError):
         skill = {}
-    res = run_explain(exp, ecfg, skill=skill)
+    res = explain(exp, fitted, None, ecfg, skill=skill)
     richer = (run_dir / "importance.csv").exists()
     stem = "importance_lastfold" if richer else "importance"
     d = exp.ws.dates[fold.test]
@@ -75,4 +80,4 @@ def explain_run_dir(run_dir: str | Path, ecfg: ExplainConfig, progress: bool = T
         html = (tmp / "index.html").read_text()
         if link not in html:
             (tmp / "index.html").write_text(html.replace("<!--importance-link-->", "<!--importance-link-->" + link, 1))
-    return run_dir / f"{stem}.html", findings(exp, res) + conclusions(exp, res)["lags"]
+    return run_dir / f"{stem}.html", list(res.findings) + list(res.conclusions["lags"])

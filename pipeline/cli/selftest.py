@@ -20,43 +20,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.calibration.simulate import planted_signal_frame, random_walk_frame
 from pipeline.progress import QUIET, say, verbosity
 
 SIZES = {
     "small": dict(n=1300, window="10", hidden="16", epochs="20", folds="1", repeats="10", shap="120", lag="5"),
     "full": dict(n=2500, window="20", hidden="32", epochs="30", folds="2", repeats="10", shap="300", lag="8"),
 }
-
-
-def planted_signal_frame(n: int, seed: int = 1, strength: float = 0.006, noise: float = 0.002, lag: int = 1,
-                         copy: bool = False) -> pd.DataFrame:
-    """Daily OHLCV whose return from t to t+1 is ``strength * signal[t - lag + 1] + N(0, noise)``; plus noise
-    columns (and with ``copy`` a column ``signal_copy = 2 signal + 1``, perfectly correlated with it). With
-    ``lag`` beyond the baselines' view (logistic: the last day; LightGBM: ``--lgbm-lags`` days) but inside
-    the LSTM's window, only the LSTM can use the signal."""
-    rng = np.random.default_rng(seed)
-    signal = rng.normal(0, 1, n)
-    drive = np.r_[np.zeros(lag - 1), signal[: n - lag + 1]]  # drive[t] = signal[t - lag + 1]
-    ret = np.r_[0.0, strength * drive[:-1] + rng.normal(0, noise, n - 1)]
-    extra = {"signal": signal, "noise_a": rng.normal(0, 1, n), "noise_b": rng.normal(0, 1, n)}
-    return _ohlcv(ret, rng, {**extra, "signal_copy": 2 * signal + 1} if copy else extra)
-
-
-def random_walk_frame(n: int, seed: int = 2) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    return _ohlcv(np.r_[0.0, rng.normal(0, 0.01, n - 1)], rng, {})
-
-
-def _ohlcv(ret: np.ndarray, rng: np.random.Generator, extra: dict) -> pd.DataFrame:
-    n = len(ret)
-    close = 100 * np.exp(np.cumsum(ret))
-    open_ = close * np.exp(rng.normal(0, 0.001, n))
-    frame = pd.DataFrame({
-        "Date": pd.bdate_range("2005-01-03", periods=n).strftime("%Y-%m-%d"), "Open": open_,
-        "High": np.maximum(open_, close) * (1 + np.abs(rng.normal(0, 0.002, n))),
-        "Low": np.minimum(open_, close) * (1 - np.abs(rng.normal(0, 0.002, n))), "Close": close,
-        "Volume": rng.lognormal(15, 0.3, n), **extra})
-    return frame
 
 
 def _lagged_explain_checks(folder: Path, lag: int) -> list[tuple[str, bool, str]]:
@@ -90,8 +60,22 @@ def selftest(size: str = "full", progress: bool = True, workdir: str | None = No
     """Run the controls; ``keep``: a folder (absent or empty) that keeps the runs, else a temporary one."""
     import contextlib
 
-    from pipeline.cli.main import main
-    from pipeline.errors import InputError
+    from pipeline.cli.compose import run
+    from pipeline.config.schema import RunConfig
+    from pipeline.errors import InputError, JobError
+    from pipeline.config.schema import ExplainConfig
+
+    def attempt(cfg: dict, explain: dict) -> int:
+        """One run of the composition ``run`` (prepare -> fit -> evaluate -> explain -> write): its exit code."""
+        try:
+            run(RunConfig(**cfg).validate(), ExplainConfig(**explain), log=lambda *a: None)
+            return 0
+        except InputError as exc:
+            say(f"error: {exc}")
+            return 2
+        except JobError as exc:
+            say(f"error: {exc}")
+            return 1
 
     s = SIZES[size]
     checks: list[tuple[str, bool, str]] = []
@@ -103,14 +87,13 @@ def selftest(size: str = "full", progress: bool = True, workdir: str | None = No
     folder = contextlib.nullcontext(str(kept)) if keep is not None else tempfile.TemporaryDirectory(dir=workdir)
     with folder as tmp:
         tmp = Path(tmp)
-        common = ["--horizons", "1", "--window", s["window"], "--hidden", s["hidden"], "--epochs", s["epochs"],
-                  "--patience", "6", "--lr", "5e-3", "--folds", s["folds"], "--bootstrap", "200", "--seeds", "1",
-                  "--permutation-repeats", s["repeats"], "--shap-windows", s["shap"]] + ([] if progress else ["--no-progress"])
-        common += ["--quiet"] if verbosity() == QUIET else []
+        common = dict(horizons=[1], window=int(s["window"]), hidden=int(s["hidden"]), epochs=int(s["epochs"]), patience=6,
+                      lr=5e-3, folds=int(s["folds"]), bootstrap=200, seeds=1, progress=progress and verbosity() != QUIET)
+        explain = dict(n_repeats=int(s["repeats"]), shap_windows=int(s["shap"]))
         planted = tmp / "planted.csv"
         planted_signal_frame(s["n"]).to_csv(planted, index=False)
-        rc = main(["run", "--data", str(planted), "--features", "ohlcv+extra", "--ablation", "both", *common,
-                   "--out", str(tmp / "planted")])
+        rc = attempt(dict(data=str(planted), features="ohlcv+extra", out=str(tmp / "planted"), **common),
+                     dict(ablation="both", **explain))
         checks.append(("planted run finished", rc == 0, f"exit {rc}"))
         if rc == 0:
             h = json.loads((tmp / "planted" / "metrics.json").read_text())["horizon_results"][0]
@@ -133,8 +116,8 @@ def selftest(size: str = "full", progress: bool = True, workdir: str | None = No
         lagged = tmp / "lagged.csv"
         lag = int(s["lag"])
         planted_signal_frame(s["n"], lag=lag, copy=True).to_csv(lagged, index=False)
-        rc = main(["run", "--data", str(lagged), "--features", "ohlcv+extra", "--ablation", "permute", *common,
-                   "--lgbm-lags", "2", "--out", str(tmp / "lagged")])
+        rc = attempt(dict(data=str(lagged), features="ohlcv+extra", lgbm_lags=2, out=str(tmp / "lagged"), **common),
+                     dict(ablation="permute", lgbm_lags=2, **explain))
         checks.append(("lagged planted run finished", rc == 0, f"exit {rc}"))
         if rc == 0:
             h = json.loads((tmp / "lagged" / "metrics.json").read_text())["horizon_results"][0]
@@ -145,8 +128,8 @@ def selftest(size: str = "full", progress: bool = True, workdir: str | None = No
             checks += _lagged_explain_checks(tmp / "lagged", lag)
         walk = tmp / "walk.csv"
         random_walk_frame(s["n"]).to_csv(walk, index=False)
-        rc = main(["run", "--data", str(walk), "--features", "ohlcv", "--ablation", "permute", "--no-explain", *common,
-                   "--out", str(tmp / "walk")])
+        rc = attempt(dict(data=str(walk), features="ohlcv", out=str(tmp / "walk"), **common),
+                     dict(ablation="permute", explain=False, **explain))
         checks.append(("random-walk run finished", rc == 0, f"exit {rc}"))
         if rc == 0:
             m = json.loads((tmp / "walk" / "metrics.json").read_text())

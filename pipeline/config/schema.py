@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 
 import pandas as pd
 
@@ -39,60 +39,92 @@ def resolve_symbols(args: argparse.Namespace) -> list[str] | None:
     return args.symbols
 
 
+def opt(default, help: str = "", group: str | None = None, flag: str | None = None, choices=None, type=None,
+        metavar: str | None = None):
+    """A setting of the schema: its one default, and (when ``group`` is set) the flag argparse, ``--help``
+    and TOML keys are made from. ``flag``: the spelling when it is not ``--field-name`` (``--no-explain``)."""
+    meta = {"help": help, "group": group, "flag": flag, "choices": choices, "type": type, "metavar": metavar}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+DATA, SPLITS, MODEL, TRAINING, EVALUATION = "data", "target and splits", "model", "training", "evaluation"
+EXPLAIN, EXECUTION = "explain", "execution"
+
+
 @dataclass
 class RunConfig:
-    # data
-    source: str = "sample"
-    data: str | None = None
-    symbols: list[str] | None = None
-    features: str = "all"
-    macro: list[str] | None = None
-    start: str | None = None
-    end: str | None = None
-    cache_dir: str | None = None
-    offline: bool = False
+    """Every setting of a run, resolved once (flags over TOML over these defaults) and written to
+    ``config.json``. The only place a default is written: argparse flags, ``--help``, TOML keys and the
+    trainer's and model's configurations all read it from here."""
+
+    # data (the flags of the data group are shared by every command that reads data)
+    source: str = opt("sample", "where prices come from: the embedded S&P 500/NASDAQ sample (offline), a CSV file "
+                      "(--data), or yfinance (--symbols, cached on disk)", DATA, choices=["sample", "csv", "yfinance"])
+    data: str | None = opt(None, "CSV file: NYSE long layout with a symbol column, or a Yahoo export", DATA, metavar="PATH")
+    symbols: list[str] | None = opt(None, "several symbols, comma-separated; they pool into one training set", DATA,
+                                    type="csv")
+    features: str = opt("all", "feature sets: ohlcv, technical, macro, extra, all; combine with +", DATA)
+    macro: list[str] | None = opt(None, "macro series: sample names (wti,aaa,baa,core_cpi,vix) or yfinance tickers "
+                                  "(^VIX,^TNX,DX-Y.NYB,GC=F,CL=F); empty string for none", DATA, type="csv")
+    start: str | None = opt(None, "first date (YYYY-MM-DD)", DATA)
+    end: str | None = opt(None, "last date, exclusive for yfinance (YYYY-MM-DD)", DATA)
+    cache_dir: str | None = opt(None, "yfinance cache folder (default ~/.cache/featureproof/yfinance)", DATA)
+    offline: bool = opt(False, "yfinance: use the cache only, never the network", DATA)
     # target and splits
-    target: str = "direction"
-    horizons: list[int] = field(default_factory=lambda: [1, 5, 10])
-    window: int = 60
-    folds: int = 3
-    test_fraction: float = 0.3
-    val_fraction: float = 0.15
-    scaler: str = "standard"
-    log_transform: bool = True
-    clip_quantile: float = 0.0
+    target: str = opt("direction", "direction (up/down), return (log return), close (price, trained as a return), "
+                      "mean_close, drawdown, volatility; with several symbols: xs_direction (beat the cross-sectional "
+                      "median return), xs_rank (cross-sectional percentile rank of the return)", SPLITS)
+    horizons: list[int] = opt([1, 5, 10], "horizons in trading days", SPLITS, type="ints")
+    window: int = opt(60, "days of history per sample", SPLITS)
+    folds: int = opt(3, "walk-forward test folds, expanding window", SPLITS)
+    test_fraction: float = opt(0.3, "share of dates in the test folds", SPLITS)
+    val_fraction: float = opt(0.15, "share of pre-test dates used for validation", SPLITS)
+    scaler: str = opt("standard", "feature scaler, fit on each fold's training rows only", SPLITS,
+                      choices=["standard", "robust", "minmax"])
+    log_transform: bool = opt(True, "do not log-transform price-level features (MA, Bollinger bands)", SPLITS,
+                              flag="--no-log-transform")
+    clip_quantile: float = opt(0.0, "clip features at training quantiles q and 1-q (e.g. 0.01; 0: off)", SPLITS)
     # model
-    hidden: int = 32
-    layers: int = 1
-    dropout: float = 0.1
-    norm: str = "none"
-    bidirectional: bool = False
-    pool: str = "last"
+    model: str = opt("lstm")    # network family (pipeline.models.families); "linear" is the calibration study's model
+    hidden: int = opt(32, "LSTM hidden size", MODEL)
+    layers: int = opt(1, "LSTM layers", MODEL)
+    dropout: float = opt(0.1, "dropout between layers and before the heads", MODEL)
+    norm: str = opt("none", "normalisation of the pooled state", MODEL, choices=["none", "layer", "batch"])
+    bidirectional: bool = opt(False, "bidirectional LSTM", MODEL)
+    pool: str = opt("last", "last hidden state or mean over time", MODEL, choices=["last", "mean"])
     # training
-    epochs: int = 30
-    batch_size: int = 128
-    lr: float = 2e-3
-    lr_scaling: str = "none"
-    weight_decay: float = 1e-4
-    warmup_epochs: float = 1.0
-    patience: int = 5
-    clip_grad: float = 1.0
-    seeds: int = 1
-    seed: int = 0
-    device: str = "auto"
-    threads: int = 0             # torch threads: 0 = 1 per training model, every core for inference (pipeline.models.device)
+    epochs: int = opt(30, "maximum epochs (early stopping usually ends sooner)", TRAINING)
+    batch_size: int = opt(128, "training batch size; the last partial batch is kept", TRAINING)
+    lr: float = opt(2e-3, "AdamW learning rate", TRAINING)
+    lr_scaling: str = opt("none", "linear: --lr is stated for batch 256 and scaled by batch-size/256", TRAINING,
+                          choices=["none", "linear"])
+    weight_decay: float = opt(1e-4, "AdamW weight decay", TRAINING)
+    warmup_epochs: float = opt(1.0, "linear LR warm-up length in epochs", TRAINING)
+    patience: int = opt(5, "early-stopping patience in epochs (best weights restored)", TRAINING)
+    clip_grad: float = opt(1.0, "gradient-norm clipping (0: off)", TRAINING)
+    seeds: int = opt(1, "train this many seeds; their predictions are averaged into one ensemble", TRAINING)
+    seed: int = opt(0, "first seed", TRAINING)
+    device: str = opt("auto", "auto: CUDA when torch sees a GPU, else the CPU", TRAINING, choices=["auto", "cpu", "cuda"])
+    threads: int = opt(0, "torch threads (0: one per training model, every available core for evaluation and the explain "
+                       "stage; idle threads sleep, so a busy machine does not slow the run down many times)", TRAINING,
+                       metavar="N")
     # evaluation
-    lgbm_lags: int = 5
-    bootstrap: int = 500
-    block: int = 0               # bootstrap block length in test days; 0: automatic (>= 6h, ~1.5 T^(1/3))
-    cost_bps: float = 5.0
-    quantiles: int = 5           # cross-section: score quantiles per date
-    top_k: int = 0               # cross-section: long the top k, short the bottom k (0: one quantile's worth)
-    out: str | None = None
-    overwrite: bool = False      # replace an existing featureproof folder at --out
-    progress: bool = True
+    lgbm_lags: int = opt(5, "lags flattened for the LightGBM baseline", EVALUATION)
+    bootstrap: int = opt(500, "block-bootstrap resamples for the intervals of AUC, MCC, balanced accuracy, R², IC (0: none). "
+                         "Means over days (accuracy, Brier, log loss, RMSE, ...) and every test use the HAR interval "
+                         "instead", EVALUATION)
+    block: int = opt(0, "bootstrap block length in test days (0: automatic, at least 6h and about 1.5 T^(1/3))", EVALUATION)
+    cost_bps: float = opt(5.0, "strategy view and long-short book: cost per unit of turnover, in bps", EVALUATION)
+    quantiles: int = opt(5, "cross-section (several symbols): score quantiles per date", EVALUATION)
+    top_k: int = opt(0, "cross-section: the long-short book holds the top and bottom k symbols (0: one quantile's worth)",
+                     EVALUATION)
+    out: str | None = opt(None)
+    overwrite: bool = opt(False)      # replace an existing featureproof folder at --out
+    progress: bool = opt(True)
     # first sample date; set by compare so that every feature set has the same samples, folds and test days
-    sample_start: str | None = None
+    sample_start: str | None = opt(None)
 
     def validate(self) -> "RunConfig":
         """Check every setting, alone and in combination, before any work; raise InputError naming the flag."""
@@ -140,6 +172,7 @@ class RunConfig:
             (self.norm in ("none", "layer", "batch"), "--norm must be none, layer or batch"),
             (self.norm != "batch" or self.batch_size >= 2, "--norm batch needs --batch-size of at least 2"),
             (self.pool in ("last", "mean"), "--pool must be last or mean"),
+            (self.model in ("lstm", "linear"), "model must be lstm or linear"),
             (self.scaler in ("standard", "robust", "minmax"), "--scaler must be standard, robust or minmax"),
             (self.lr_scaling in ("none", "linear"), "--lr-scaling must be none or linear"),
             (self.device in ("auto", "cpu", "cuda"), "--device must be auto, cpu or cuda"),
@@ -178,3 +211,99 @@ class RunConfig:
     def from_dict(cls, values: dict) -> "RunConfig":
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in names})
+
+
+@dataclass
+class ExplainConfig:
+    """The explain stage's settings (and the executor of its retrain jobs); the fields without a group are
+    internal constants of the methods, not flags."""
+
+    ablation: str = opt("permute", "group ablation: permute shuffles a group's windows on the test set; retrain retrains "
+                        "without each group (a training run per group, in parallel); both; none", EXPLAIN,
+                        choices=["retrain", "permute", "both", "none"])
+    explain: bool = opt(True, "skip LightGBM importance/TreeSHAP and the gradient attributions on the LSTM", EXPLAIN,
+                        flag="--no-explain")
+    n_repeats: int = opt(5, "repeats per group for permutation (5 is the calibration study's setting; fewer is noisier, "
+                         "never biased)", EXPLAIN, flag="--permutation-repeats", metavar="N")
+    lag_repeats: int = opt(2, "repeats per group x lag block and per correlation cluster for permutation", EXPLAIN)
+    lgbm_lags: int = opt(0)         # LightGBM's lags in the explain stage (0: the run's --lgbm-lags)
+    shap_windows: int = opt(500, "test windows explained by expected gradients", EXPLAIN)
+    shap_background: int = opt(100)  # training windows in the background
+    shap_nsamples: int = opt(8)      # interpolation points per explained window
+    ig_windows: int = opt(100, "test windows explained by integrated gradients", EXPLAIN)
+    ig_steps: int = opt(16)          # Gauss-Legendre steps of integrated gradients
+    sanity_windows: int = opt(32)    # windows of the randomisation and infidelity checks
+    shap_floor: bool = opt(False, "also train a twin LSTM per fold beside shadow features for an expected-gradients "
+                           "noise floor (slow)", EXPLAIN)
+    clusters: bool = opt(True, "skip the correlation clusters and their importance", EXPLAIN, flag="--no-clusters")
+    jobs: int = opt(2, "local worker processes for independent jobs", EXECUTION)
+    executor: str = opt("local", "run independent jobs in a local process pool or as Ray tasks", EXECUTION,
+                        choices=["local", "ray"])
+    ray_address: str | None = opt(None, "Ray cluster to join (e.g. 10.0.0.5:6379, from 'ray start --head'); default: a "
+                                  "local Ray instance", EXECUTION, metavar="ADDR")
+    gpus_per_job: float = opt(0.0, "with --executor ray: GPUs each job requests (e.g. 0.25); jobs then train on CUDA",
+                              EXECUTION, metavar="G")
+
+    def validate(self) -> "ExplainConfig":
+        checks = [
+            (self.n_repeats >= 1, "--permutation-repeats must be at least 1 (5 or more recommended)"),
+            (self.shap_windows >= 1, "--shap-windows must be at least 1"),
+            (self.ig_windows >= 1, "--ig-windows must be at least 1"),
+            (self.lag_repeats >= 1, "--lag-repeats must be at least 1"),
+            (self.lgbm_lags >= 0, "--lgbm-lags must be at least 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise InputError(message)
+        return self
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "ExplainConfig":
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in vars(args).items() if k in names and k != "lgbm_lags"}
+        lags = getattr(args, "lgbm_lags", None)
+        if lags is not None and lags < 1:
+            raise InputError("--lgbm-lags must be at least 1")
+        return cls(**values, lgbm_lags=lags or 0).validate()
+
+
+DEFAULTS = RunConfig()  # the schema's defaults as values (the trainer's and model's configurations read them)
+
+
+def field_default(cls, f):
+    return f.default_factory() if f.default is MISSING else f.default
+
+
+def add_options(parser: argparse.ArgumentParser, groups: list[str], cls=None) -> None:
+    """Add the flags of the schema's ``groups`` (of ``cls``, default :class:`RunConfig`) to ``parser``, in
+    argparse groups of those names; defaults, choices and help come from the schema."""
+    cls = cls or RunConfig
+    made = {}
+    for f in fields(cls):
+        meta = f.metadata
+        if meta.get("group") not in groups:
+            continue
+        g = made.get(meta["group"]) or made.setdefault(meta["group"], parser.add_argument_group(meta["group"]))
+        default = field_default(cls, f)
+        flag = meta.get("flag") or "--" + f.name.replace("_", "-")
+        kwargs = {"dest": f.name, "help": meta.get("help") or None}
+        if isinstance(default, bool):
+            kwargs["action"] = "store_false" if default else "store_true"
+        else:
+            kwargs["default"] = default
+            kind = meta.get("type")
+            if kind == "ints":
+                kwargs["type"] = int_list
+            elif kind == "csv":
+                kwargs["type"] = csv_list
+            elif isinstance(default, bool):
+                pass
+            elif isinstance(default, int):
+                kwargs["type"] = int
+            elif isinstance(default, float):
+                kwargs["type"] = float
+            if meta.get("choices"):
+                kwargs["choices"] = meta["choices"]
+            if meta.get("metavar"):
+                kwargs["metavar"] = meta["metavar"]
+        g.add_argument(flag, **kwargs)

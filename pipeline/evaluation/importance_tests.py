@@ -9,7 +9,7 @@ import numpy as np
 
 from explain.common import Importance
 from pipeline.evaluation import inference
-from pipeline.stages.evaluate import DAY_MEAN_METRICS
+from pipeline.evaluation.tables import DAY_MEAN_METRICS
 from pipeline.evaluation.inference import ALPHA
 
 

@@ -8,17 +8,19 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from pipeline.config.schema import DEFAULTS
+
 
 @dataclass
 class ModelConfig:
     n_features: int
     n_outputs: int
-    hidden: int = 32
-    layers: int = 1
-    dropout: float = 0.1
-    norm: str = "none"          # none | layer | batch
-    bidirectional: bool = False
-    pool: str = "last"          # last | mean
+    hidden: int = DEFAULTS.hidden              # the schema's defaults (pipeline.config.schema)
+    layers: int = DEFAULTS.layers
+    dropout: float = DEFAULTS.dropout
+    norm: str = DEFAULTS.norm                  # none | layer | batch
+    bidirectional: bool = DEFAULTS.bidirectional
+    pool: str = DEFAULTS.pool                  # last | mean
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pipeline.config.schema import DEFAULTS
 from pipeline.errors import InputError
 from pipeline.splits.windows import Windows
 
@@ -24,19 +25,21 @@ class TrainingError(InputError):
 
 @dataclass
 class TrainConfig:
-    epochs: int = 30
-    batch_size: int = 128
-    lr: float = 2e-3
-    lr_scaling: str = "none"        # none | linear (lr is stated for batch 256 and scaled)
-    weight_decay: float = 1e-4
-    warmup_epochs: float = 1.0
-    patience: int = 5
-    plateau_patience: int = 2
+    """The trainer's settings; the defaults are the schema's (:data:`pipeline.config.schema.DEFAULTS`)."""
+
+    epochs: int = DEFAULTS.epochs
+    batch_size: int = DEFAULTS.batch_size
+    lr: float = DEFAULTS.lr
+    lr_scaling: str = DEFAULTS.lr_scaling   # none | linear (lr is stated for batch 256 and scaled)
+    weight_decay: float = DEFAULTS.weight_decay
+    warmup_epochs: float = DEFAULTS.warmup_epochs
+    patience: int = DEFAULTS.patience
+    plateau_patience: int = 2               # ReduceLROnPlateau (not a setting of the schema)
     plateau_factor: float = 0.5
-    clip_grad: float = 1.0
+    clip_grad: float = DEFAULTS.clip_grad
     classification: bool = True
-    seed: int = 0
-    progress: bool = True
+    seed: int = DEFAULTS.seed
+    progress: bool = DEFAULTS.progress
 
     def effective_lr(self) -> float:
         return self.lr * self.batch_size / 256 if self.lr_scaling == "linear" else self.lr

@@ -4,6 +4,9 @@ reference set (the first of ``--features``) with intervals and Holm significance
 tables per horizon (pooled and per symbol), and the paired tests."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -13,7 +16,9 @@ import numpy as np  # noqa: E402
 from pipeline.reporting.figures import BLUE, GREY, WIDE, to_data_uri  # noqa: E402
 from pipeline.evaluation.inference import ALPHA, outcome  # noqa: E402
 from pipeline.labels import label, target_label  # noqa: E402
-from pipeline.reporting.run_page import _fmt, render_template  # noqa: E402
+from pipeline.io import atomic_dir
+from pipeline.labels import fmt as _fmt
+from pipeline.reporting.run_page import render_template  # noqa: E402
 
 
 def difference_matrix(summary: dict) -> dict:
@@ -128,3 +133,20 @@ def render_compare_report(summary: dict, run_id: str, index_href: str | None = N
                 "diff": _fmt(t.diff, 3), "ci": f"[{_fmt(t.ci_low, 3)}, {_fmt(t.ci_high, 3)}]", "p": _fmt(t.p_value, 3),
                 "ph": _fmt(t.p_holm, 3), "mde": _fmt(t.mde, 3)} for t in tests.itertuples()],
     )
+
+
+def write_compare(out_dir: Path, summary: dict, overwrite: bool = False) -> None:
+    """``compare.csv``, ``compare_tests.csv``, ``compare.json`` and ``index.html`` into ``out_dir``, atomically."""
+    from pipeline.reporting.index import index_href, update_index
+
+    table, tests = summary["table"], summary["tests"]
+    with atomic_dir(out_dir, "compare", overwrite=overwrite) as tmp:
+        table.to_csv(tmp / "compare.csv", index=False)
+        tests[["horizon", "set_a", "set_b", "metric", "diff", "p_value", "p_holm", "test", "ci_low", "ci_high", "mde",
+               "n_days"]].to_csv(tmp / "compare_tests.csv", index=False)
+        meta = {k: v for k, v in summary.items() if k not in ("table", "tests")}
+        matrix = difference_matrix(summary)
+        meta["headline"] = matrix["headline"]  # the page's one-sentence answer, for the index
+        (tmp / "compare.json").write_text(json.dumps(meta, indent=2, default=float))
+        (tmp / "index.html").write_text(render_compare_report(summary, out_dir.name, index_href(out_dir), matrix))
+    update_index(out_dir.parent)

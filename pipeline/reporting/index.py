@@ -7,7 +7,8 @@ from pathlib import Path
 
 from pipeline.io import atomic_path
 from pipeline.labels import label
-from pipeline.reporting.run_page import _fmt, render_template
+from pipeline.labels import fmt as _fmt
+from pipeline.reporting.run_page import render_template
 
 
 MARKER = "<!-- featureproof reports index -->"

@@ -1,4 +1,4 @@
-"""``python -m pipeline run``: train, evaluate and write a run folder atomically.
+"""A run's folder, written atomically from the stage results (``write_run``), and its saved model.
 
 ``RUN_DIR/`` holds ``config.json`` (resolved config, data hash, package versions, seeds),
 ``metrics.json``, ``predictions.csv``, ``model.pt`` (state dict + config; load with
@@ -20,11 +20,12 @@ import torch
 
 from pipeline import __version__
 from pipeline.config.schema import RunConfig
-from pipeline.stages.evaluate import evaluate, predictions_frame
-from pipeline.stages.prepare import Experiment, prepare, train_and_predict
-from pipeline.io import atomic_dir, claim_dir, fresh_dir
-from pipeline.progress import say, stage as progress_line
-from pipeline.reporting.run_page import render_run_report
+from pipeline.io import atomic_dir, fresh_dir
+from pipeline.reporting.importance_page import detail_tables, render_importance_report
+from pipeline.reporting.index import index_href
+from pipeline.reporting.run_page import render_run_report, run_nav
+from pipeline.stages.evaluate import predictions_frame
+from pipeline.stages.results import Evaluation, Explanation, Fitted, Prepared
 
 PACKAGES = ("numpy", "pandas", "torch", "ta", "lightgbm", "shap", "scikit-learn", "scipy", "yfinance")
 
@@ -45,15 +46,16 @@ def default_run_dir(cfg: RunConfig, symbols: list[str]) -> Path:
     return fresh_dir(Path("reports"), f"{label}-{cfg.target}")
 
 
-def checkpoint(exp: Experiment) -> dict:
+def checkpoint(exp: Prepared, fitted: Fitted) -> dict:
     """State dict of the last fold's first-seed model (trained on the most data) with everything needed
     to rebuild and apply it; plain tensors, lists and numbers only, so ``weights_only=True`` loads it."""
     fold = exp.folds[-1].number
-    seed = exp.seeds[0]
+    seed = fitted.seeds[0]
     fd = exp.fold_data[-1]
     pre = fd.pre
     return {
-        "state_dict": exp.models[(fold, seed)].state_dict(),
+        "state_dict": fitted.models[(fold, seed)].state_dict(),
+        "model": exp.cfg.model,
         "model_config": exp.model_config().to_dict(),
         "run_config": exp.cfg.to_dict(),
         "columns": list(exp.ws.columns),
@@ -81,13 +83,17 @@ def _jsonable(obj):
     return obj
 
 
-def write_run(exp: Experiment, metrics: dict, out_dir: Path, extra_writers=()) -> Path:
-    """Write every output into a temporary folder and rename it to ``out_dir`` when all succeeded."""
+def write_run(exp: Prepared, fitted: Fitted, evaluation: Evaluation, explanation: Explanation | None,
+              out_dir: Path, wall_seconds: float = 0.0) -> dict:
+    """Write every output into a temporary folder and rename it to ``out_dir`` when all succeeded; returns
+    the ``metrics.json`` content."""
     cfg = exp.cfg
     run_id = out_dir.name
     created = datetime.now().isoformat(timespec="seconds")
     ws = exp.ws
+    test_idx = exp.test_idx
     train_idx = np.concatenate([f.train for f in exp.folds])
+    metrics = {**evaluation.to_dict(), **(explanation.summary() if explanation is not None else {})}
     summary = {
         "run_id": run_id,
         "created": created,
@@ -97,36 +103,36 @@ def write_run(exp: Experiment, metrics: dict, out_dir: Path, extra_writers=()) -
         "n_train": int(len(exp.folds[-1].train)),
         "n_train_per_fold": [int(len(f.train)) for f in exp.folds],
         "n_val_per_fold": [int(len(f.val)) for f in exp.folds],
-        "n_test": int(len(exp.test_idx)),
+        "n_test": int(len(test_idx)),
         "n_samples": int(ws.n),
         "features": list(ws.columns),
         "groups": exp.dataset.groups,
         "feature_spec": exp.dataset.spec,
-        "seeds": exp.seeds,
+        "seeds": list(fitted.seeds),
         "folds": [f.describe(ws.dates) for f in exp.folds],
-        "test_start": str(np.datetime_as_string(ws.dates[exp.test_idx].min(), unit="D")),
-        "test_end": str(np.datetime_as_string(ws.dates[exp.test_idx].max(), unit="D")),
+        "test_start": str(np.datetime_as_string(ws.dates[test_idx].min(), unit="D")),
+        "test_end": str(np.datetime_as_string(ws.dates[test_idx].max(), unit="D")),
         "train_start": str(np.datetime_as_string(ws.dates[train_idx].min(), unit="D")),
-        "train_seconds": exp.train_seconds,
+        "train_seconds": fitted.train_seconds,
+        "evaluation_seconds": evaluation.seconds,
+        "wall_seconds": wall_seconds,
         **metrics,
     }
     config = {
-        "config": cfg.to_dict(), "data_hash": exp.dataset.fingerprint(), "versions": package_versions(), "seeds": exp.seeds,
-        "device": str(exp.device), "command": " ".join(sys.argv), "created": created,
+        "config": cfg.to_dict(), "data_hash": exp.dataset.fingerprint(), "versions": package_versions(),
+        "seeds": list(fitted.seeds), "device": str(fitted.device), "command": " ".join(sys.argv), "created": created,
     }
-    from pipeline.reporting.index import index_href
-
     with atomic_dir(out_dir, "run", overwrite=cfg.overwrite) as tmp:
         (tmp / "config.json").write_text(json.dumps(_jsonable(config), indent=2))
         (tmp / "metrics.json").write_text(json.dumps(_jsonable(summary), indent=2))
-        predictions_frame(exp).to_csv(tmp / "predictions.csv", index=False)
-        torch.save(checkpoint(exp), tmp / "model.pt")
-        for writer in extra_writers:
-            writer(tmp)
-        html = render_run_report(exp, metrics, run_id, created, importance_link=(tmp / "importance.html").exists(),
+        predictions_frame(exp, fitted).to_csv(tmp / "predictions.csv", index=False)
+        torch.save(checkpoint(exp, fitted), tmp / "model.pt")
+        if explanation is not None:
+            write_importance(exp, explanation, tmp)
+        html = render_run_report(exp, fitted, metrics, run_id, created, importance_link=(tmp / "importance.html").exists(),
                                  index_href=index_href(out_dir))
         (tmp / "index.html").write_text(html)
-    return out_dir
+    return summary
 
 
 def load_checkpoint(path: str | Path) -> dict:
@@ -134,25 +140,16 @@ def load_checkpoint(path: str | Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def run(cfg: RunConfig, log=say, extra_stages=()) -> tuple[Path, Experiment, dict]:
-    """The main job: prepare, train, evaluate, run ``extra_stages`` (explain), write the run folder."""
-    t0 = time.perf_counter()
-    if cfg.out:
-        claim_dir(cfg.out, cfg.overwrite)
-    exp = prepare(cfg)
-    log(f"{', '.join(exp.dataset.prices)}: {exp.ws.n} windows of {cfg.window} days x {len(exp.ws.columns)} features; "
-        f"target {cfg.target} h={','.join(map(str, cfg.horizons))}; device {exp.device}")
-    train_and_predict(exp, log)
-    t1 = time.perf_counter()
-    metrics = evaluate(exp)
-    progress_line(cfg.progress, f"evaluation (metrics, intervals, tests) in {time.perf_counter() - t1:.1f} s")
-    writers = [stage(exp, metrics) for stage in extra_stages]
-    out_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg, list(exp.dataset.prices))
-    t1 = time.perf_counter()
-    write_run(exp, metrics, out_dir, [w for w in writers if w])
-    progress_line(cfg.progress, f"reports written in {time.perf_counter() - t1:.1f} s")
-    from pipeline.reporting.index import update_index
-
-    update_index(out_dir.parent)
-    metrics["wall_seconds"] = time.perf_counter() - t0
-    return out_dir, exp, metrics
+def write_importance(exp: Prepared, res: Explanation, folder: Path, stem: str = "importance", note: str = "") -> None:
+    """``<stem>.csv`` (one row per horizon, group and method), the temporal, cluster, period and sanity-check
+    tables (``<stem>_lags.csv``, ...), and the self-contained ``<stem>.html`` into ``folder``; ``note``: a
+    banner at the top of the page (e.g. what a rerun covers)."""
+    table = res.table()
+    table[["horizon", "group", "method", "value", "ci_low", "ci_high", "rank", "floor", "p_holm", "clears_floor", "basis"]].to_csv(
+        folder / f"{stem}.csv", index=False)
+    for name, frame in detail_tables(exp, res).items():
+        if not frame.empty:
+            frame.to_csv(folder / name.replace("importance", stem, 1) if name.startswith("importance") else
+                         folder / (name if stem == "importance" else f"{stem}_{name}"), index=False)
+    nav = run_nav(stem, index_href(folder), (folder / "importance.html").exists() or stem == "importance")
+    (folder / f"{stem}.html").write_text(render_importance_report(exp, res, table, note=note, nav=nav))

@@ -10,9 +10,9 @@ import pandas as pd
 from pipeline import __version__
 from pipeline.reporting import figures
 from pipeline.stages.evaluate import report_units
-from pipeline.stages.prepare import Experiment
+from pipeline.stages.results import Fitted, Prepared
 from pipeline.evaluation.inference import outcome
-from pipeline.labels import label, label_html, target_label
+from pipeline.labels import fmt as _fmt, label, label_html, seeds_text, symbols_text, target_label
 from pipeline.evaluation.metrics import DIRECTION_METRICS, REGRESSION_METRICS
 
 
@@ -28,12 +28,6 @@ def render_template(name: str, **context) -> str:
     """Render ``templates/<name>`` (which may include the shared ``_style.html`` and ``_nav.html``); every
     data string is escaped, and ``{{ key|label }}`` shows a raw key's human label with the key as tooltip."""
     return _ENV.get_template(name).render(**context)
-
-
-def _fmt(x, digits: int = 4) -> str:
-    if x is None or (isinstance(x, float) and not np.isfinite(x)):
-        return "–"
-    return f"{x:.{digits}g}"
 
 
 def _pct(x) -> str:
@@ -116,7 +110,7 @@ def run_nav(page: str, index_href: str | None, importance: bool) -> list[dict]:
     return items
 
 
-def render_run_report(exp: Experiment, metrics: dict, run_id: str, created: str, importance_link: bool = False,
+def render_run_report(exp: Prepared, fitted: Fitted, metrics: dict, run_id: str, created: str, importance_link: bool = False,
                       index_href: str | None = None) -> str:
     cfg, ws, idx = exp.cfg, exp.ws, exp.test_idx
     clf = exp.classification
@@ -124,7 +118,7 @@ def render_run_report(exp: Experiment, metrics: dict, run_id: str, created: str,
     horizons = [horizon_view(e, names, cfg.seeds) for e in metrics["horizon_results"]]
     verdicts = [{"text": e["verdict"], "power": e["power"], "css": verdict_css(e)} for e in metrics["horizon_results"]]
     answers = [{"text": answer_sentence(e, clf, cfg.target), "css": verdict_css(e)} for e in metrics["horizon_results"]]
-    truth, model, _, _ = report_units(exp)
+    truth, model, _, _ = report_units(exp, fitted)
     mean_pred = model.mean(axis=0)
     dates = ws.dates[idx]
     pred_figs, roc_figs = [], []
@@ -137,7 +131,7 @@ def render_run_report(exp: Experiment, metrics: dict, run_id: str, created: str,
             f"{first_symbol}: {target_label(cfg.target, h)}, predicted vs true (test folds)", unit))
         if clf:
             roc_figs.append(figures.confusion_and_roc(truth[:, j], mean_pred[:, j], target_label(cfg.target, h)))
-    fig = {"learning": figures.learning_curves(exp.histories), "pred": pred_figs, "roc": roc_figs}
+    fig = {"learning": figures.learning_curves(fitted.histories), "pred": pred_figs, "roc": roc_figs}
     strategy = None
     if metrics.get("strategy"):
         s = metrics["strategy"]
@@ -176,16 +170,16 @@ def render_run_report(exp: Experiment, metrics: dict, run_id: str, created: str,
         ("model", f"LSTM hidden {cfg.hidden}, layers {cfg.layers}, dropout {cfg.dropout}, norm {cfg.norm}, "
                   f"bidirectional {cfg.bidirectional}, pool {cfg.pool}"),
         ("training", f"AdamW lr {cfg.lr} (scaling {cfg.lr_scaling}), batch {cfg.batch_size}, max {cfg.epochs} epochs, "
-                     f"patience {cfg.patience}, seeds {', '.join(map(str, exp.seeds))}, device {exp.device}"),
+                     f"patience {cfg.patience}, {seeds_text(fitted.seeds)}, device {fitted.device}"),
         ("samples", f"{ws.n} windows; {len(idx)} out-of-sample test samples"),
     ]
-    title = f"{symbols}: does the LSTM beat simple baselines on {cfg.target}?"
+    title = f"{symbols_text(exp.dataset.prices)}: does the LSTM beat simple baselines on {cfg.target}?"
     shift = metrics.get("covariate_shift", {})
     return render_template(
         "report.html", title=title, run_id=run_id, created=created, version=__version__, verdicts=verdicts,
         answers=answers, nav=run_nav("index", index_href, importance_link),
         n_test_days=f"{metrics['horizon_results'][0]['n_days']:,}",
-        setup_line=f"{len(exp.folds)} walk-forward folds, {len(exp.seeds)} seed{'s' if len(exp.seeds) > 1 else ''}, "
+        setup_line=f"{len(exp.folds)} walk-forward folds, {seeds_text(fitted.seeds)}, "
                    f"features {exp.dataset.spec}",
         forest=figures.forest_plot(metrics["horizon_results"], clf, cfg.target), setup=setup,
         shift_warnings=shift.get("warnings", []),

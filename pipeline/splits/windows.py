@@ -361,13 +361,14 @@ class Preprocessor:
 
 
 def training_rows(ws: WindowSet, train_idx: np.ndarray) -> np.ndarray:
-    """Row indices the training windows read: per symbol, every row up to its last training window end."""
-    last_end = {}
-    for i in train_idx:
-        s = ws.symbols[i]
-        last_end[s] = max(last_end.get(s, -1), int(ws.ends[i]))
-    first_start = {}
-    for i in train_idx:
-        s = ws.symbols[i]
-        first_start[s] = min(first_start.get(s, 1 << 62), int(ws.ends[i]) - ws.window + 1)
-    return np.concatenate([np.arange(first_start[s], last_end[s] + 1) for s in last_end])
+    """Row indices the training windows read: per symbol (in order of first appearance), every row from its
+    first training window's start to its last training window's end."""
+    if len(train_idx) == 0:
+        return np.zeros(0, dtype=np.int64)
+    ends = ws.ends[train_idx].astype(np.int64)
+    names, first, code = np.unique(ws.symbols[train_idx], return_index=True, return_inverse=True)
+    last_end = np.full(len(names), -1, dtype=np.int64)
+    np.maximum.at(last_end, code, ends)
+    first_start = np.full(len(names), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first_start, code, ends - ws.window + 1)
+    return np.concatenate([np.arange(first_start[k], last_end[k] + 1) for k in np.argsort(first, kind="stable")])

@@ -11,39 +11,50 @@ horizons. A ranking, and one sentence per pair, always in the order "A − B".
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from datetime import datetime
 from itertools import combinations
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from pipeline.progress import say
-from pipeline.models import baselines
-from pipeline.evaluation import inference
+import torch
+
 from pipeline.config.schema import RunConfig
 from pipeline.errors import InputError
-from pipeline.stages.evaluate import choose_comparator, headline_loss, headline_metric, metric_table
-from pipeline.stages.executor import run_jobs
-from pipeline.stages.prepare import Experiment, prepare, xs_reference
-from pipeline.io import atomic_dir, claim_dir, fresh_dir
-from pipeline.stages.jobs import UnitJob, job_device, register_prepared, train_unit
-from pipeline.evaluation.metrics import HIGHER_IS_BETTER, compute_metrics
-from pipeline.targets.core import CROSS_SECTIONAL
+from pipeline.evaluation import inference
 from pipeline.evaluation.inference import ALPHA, holm
+from pipeline.evaluation.metrics import HIGHER_IS_BETTER, compute_metrics
+from pipeline.evaluation.tables import headline_loss, headline_metric, metric_table
+from pipeline.models.device import inference_threads
+from pipeline.labels import symbols_text
+from pipeline.progress import say
+from pipeline.stages.evaluate import choose_comparator, cross_section_view, report_units, strategy_view
+from pipeline.stages.fit import fit_units, fold_baselines, job_device
+from pipeline.stages.prepare import prepare
+from pipeline.stages.results import Fitted, Prepared
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class SetResult:
+    """One feature set of a comparison: its preparation and its fit (the networks; the baselines are the
+    reference set's, the same for every set)."""
+
     name: str
-    exp: Experiment
-    pred: np.ndarray        # (S, n_test, H) model units, in exp.test_idx order
-    seconds: float
+    exp: Prepared
+    fitted: Fitted
+
+    @property
+    def pred(self) -> np.ndarray:
+        """(S, n_test, H) model units, in the run's test order."""
+        return self.fitted.model_pred
+
+    @property
+    def seconds(self) -> float:
+        return sum(u.seconds for u in self.fitted.units)
 
 
-def _align(base: RunConfig, sets: list[str]) -> dict[str, Experiment]:
+def _align(base: RunConfig, sets: list[str]) -> dict[str, Prepared]:
     """Prepare every set on the same samples: start at the first date every set can fill."""
     first = {spec: prepare(dataclasses.replace(base, features=spec, sample_start=None)) for spec in sets}
     start = str(pd.Timestamp(max(exp.ws.dates.min() for exp in first.values())).date())
@@ -60,29 +71,10 @@ def _align(base: RunConfig, sets: list[str]) -> dict[str, Experiment]:
     return exps
 
 
-def _baselines(exp: Experiment) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Feature-free baselines, the same for every set: (n, H) on the test samples (exp.test_idx order) and on
-    the validation samples (exp.val_idx order, to choose the comparator)."""
-    ws = exp.ws
-    folds = exp.folds
-    if exp.classification:
-        test = {"majority": np.concatenate([baselines.majority(ws.y[f.train], len(f.test)) for f in folds]),
-                "previous": ws.persist[exp.test_idx]}
-        val = {"majority": np.concatenate([baselines.majority(ws.y[f.train], len(f.val)) for f in folds]),
-               "previous": ws.persist[exp.val_idx]}
-    else:
-        test, val = {"persistence": ws.persist[exp.test_idx]}, {"persistence": ws.persist[exp.val_idx]}
-        if exp.cfg.target in ("return", "close"):
-            for part, idx in ((test, exp.test_idx), (val, exp.val_idx)):
-                part["momentum"] = np.column_stack([ws.extra[f"momentum_h{h}"][idx] for h in exp.cfg.horizons])
-    if exp.cfg.target in CROSS_SECTIONAL:  # reversal and momentum ranks, as in run
-        test.update(xs_reference(exp, exp.test_idx))
-        val.update(xs_reference(exp, exp.val_idx))
-    return test, val
-
-
-def run_compare(base: RunConfig, sets: list[str], executor: str = "local", n_jobs: int = 1, ray_address: str | None = None,
-                out: str | None = None, log=say, gpus_per_job: float = 0.0) -> tuple[Path, dict]:
+def compare_sets(base: RunConfig, sets: list[str], executor: str = "local", n_jobs: int = 1, ray_address: str | None = None,
+                 log=say, gpus_per_job: float = 0.0) -> dict:
+    """prepare every set on the same samples -> fit every set's networks (fold x seed units, through the
+    executor) and the baselines once (the registry of ``run``, on the reference set) -> the summary."""
     from tqdm.auto import tqdm
 
     if gpus_per_job and executor != "ray":
@@ -91,40 +83,29 @@ def run_compare(base: RunConfig, sets: list[str], executor: str = "local", n_job
         raise InputError("compare needs at least two feature sets, e.g. --features ohlcv,ohlcv+technical")
     if len(set(sets)) != len(sets):
         raise InputError("each feature set may appear once in --features")
-    if out:
-        claim_dir(out, base.overwrite)
     t0 = time.perf_counter()
+    torch.set_num_threads(inference_threads(base.threads))
     exps = _align(base, sets)
     ref = exps[sets[0]]
     seeds = ref.seeds
-    log(f"{', '.join(ref.dataset.prices)}: {len(sets)} feature sets x {len(ref.folds)} folds x {len(seeds)} seeds; "
+    log(f"{symbols_text(ref.dataset.prices)}: {len(sets)} feature sets x {len(ref.folds)} folds x {len(seeds)} seeds; "
         f"{len(ref.test_idx)} test samples per set; executor {executor}" + (f" ({n_jobs} jobs)" if executor == "local" else ""))
-    jobs = []
-    device = job_device(base.device, executor, gpus_per_job)
-    for spec in sets:
-        key = register_prepared(exps[spec])
-        jobs += [(spec, UnitJob(key, f.number, s, device=device, data_hash=exps[spec].dataset.fingerprint())) for f in ref.folds for s in seeds]
-    bar = tqdm(total=len(jobs), desc="compare jobs", unit="job", disable=None if base.progress else True)
-    workers = 1 if device == "cuda" and executor == "local" else n_jobs  # CUDA jobs run in this process
-    results = run_jobs(train_unit, [j for _, j in jobs], executor, workers, ray_address, num_gpus=gpus_per_job,
-                       progress=lambda: bar.update(1))
+    bar = tqdm(total=len(sets) * len(ref.folds) * len(seeds), desc="compare jobs", unit="job",
+               disable=None if base.progress else True)
+    units = [(f.number, s, None) for f in ref.folds for s in seeds]
+    fitted_units = {spec: fit_units(exps[spec], units, executor, n_jobs, ray_address, gpus_per_job,
+                                    progress=lambda: bar.update(1)) for spec in sets}
     bar.close()
+    t_base = time.perf_counter()
+    base_folds = tuple(fold_baselines(ref, fd) for fd in ref.fold_data)  # the registry run uses: one comparator rule
     train_wall = time.perf_counter() - t0
-    set_results = {}
-    H = len(base.horizons)
-    for spec in sets:
-        exp = exps[spec]
-        pos = {int(i): k for k, i in enumerate(exp.test_idx)}
-        pred = np.zeros((len(seeds), len(exp.test_idx), H))
-        secs = 0.0
-        for (s2, job), res in zip(jobs, results):
-            if s2 != spec:
-                continue
-            rows = [pos[int(i)] for i in res.test_idx]
-            pred[seeds.index(job.seed), rows] = res.pred
-            secs += res.seconds
-        set_results[spec] = SetResult(spec, exp, pred, secs)
-    summary = summarise(set_results, *_baselines(ref), ref)
+    device = job_device(base.device, executor, gpus_per_job)
+    set_results = {spec: SetResult(spec, exps[spec], Fitted(tuple(fitted_units[spec]), base_folds, tuple(seeds), device,
+                                                             time.perf_counter() - t_base))
+                   for spec in sets}
+    ref_fit = set_results[sets[0]].fitted
+    summary = summarise(set_results, ref_fit.baseline_pred, ref_fit.baseline_val_pred, ref)
+    summary["views"] = views(set_results)
     summary.update({
         "kind": "compare", "created": datetime.now().isoformat(timespec="seconds"), "target": base.target,
         "horizons": base.horizons, "symbols": list(ref.dataset.prices), "feature_sets": sets, "seeds": seeds,
@@ -133,12 +114,30 @@ def run_compare(base: RunConfig, sets: list[str], executor: str = "local", n_job
         "job_seconds": sum(r.seconds for r in set_results.values()),
         "config": {k: v for k, v in base.to_dict().items() if k != "features"},
     })
-    out_dir = Path(out) if out else fresh_dir(Path("reports"), f"compare-{'+'.join(summary['symbols'])[:40]}-{base.target}")
-    write_compare(out_dir, summary, set_results, ref, overwrite=base.overwrite)
-    return out_dir, summary
+    return summary
 
 
-def _unit_values(exp: Experiment, pred: np.ndarray, j: int) -> np.ndarray:
+def views(set_results: dict[str, SetResult]) -> dict[str, dict]:
+    """Per set, the views of ``run`` that depend on the cost, quantile and book settings: the long/flat
+    strategy (``--cost-bps``) and, for a panel, the cross-section (``--quantiles``, ``--top-k``, ``--cost-bps``)."""
+    out = {}
+    for spec, r in set_results.items():
+        truth, model, base, _ = report_units(r.exp, r.fitted)
+        out[spec] = _without_curves({"strategy": strategy_view(r.exp, truth, model),
+                                     "cross_section": cross_section_view(r.exp, model.mean(axis=0), base)})
+    return out
+
+
+def _without_curves(obj):
+    """The numbers of a view without its per-day curves (those are for figures, not for compare.json)."""
+    if isinstance(obj, dict):
+        return {k: _without_curves(v) for k, v in obj.items() if k not in ("curves", "curve", "curve_dates")}
+    if isinstance(obj, list):
+        return [_without_curves(v) for v in obj]
+    return obj
+
+
+def _unit_values(exp: Prepared, pred: np.ndarray, j: int) -> np.ndarray:
     """Headline metric per (fold, seed) unit: stability across training runs, never a test."""
     y, ref = exp.ws.y[exp.test_idx][:, j], exp.ws.persist[exp.test_idx][:, j]
     head = headline_metric(exp.classification)
@@ -147,10 +146,9 @@ def _unit_values(exp: Experiment, pred: np.ndarray, j: int) -> np.ndarray:
 
 
 def summarise(set_results: dict[str, SetResult], base_test: dict[str, np.ndarray], base_val: dict[str, np.ndarray],
-              ref: Experiment) -> dict:
+              ref: Prepared) -> dict:
     clf = ref.classification
     head = headline_metric(clf)
-    loss = headline_loss(clf)
     cfg = ref.cfg
     symbols = list(ref.dataset.prices)
     ws, idx = ref.ws, ref.test_idx
@@ -159,7 +157,7 @@ def summarise(set_results: dict[str, SetResult], base_test: dict[str, np.ndarray
     if len(symbols) > 1:
         scopes += [(s, syms == s) for s in symbols]
     preds = {spec: r.pred.mean(axis=0) for spec, r in set_results.items()}  # seed ensembles (n, H)
-    rows, tests = [], []
+    rows = []
     units: dict[tuple[str, str, int], np.ndarray] = {}
     comparators = {}
     for j, h in enumerate(cfg.horizons):
@@ -177,20 +175,11 @@ def summarise(set_results: dict[str, SetResult], base_test: dict[str, np.ndarray
                 for m, v in values.items():
                     rows.append({"feature_set": name, "symbol": scope, "horizon": h, "metric": m, "mean": v,
                                  "ci_low": ci[m][0], "ci_high": ci[m][1], "stability_sd": unit_sd if m == head else float("nan")})
-        # paired tests on the pooled scope, always "A − B" with B the earlier set (the first set is the reference):
-        # every pair of sets, and every set against the comparator baseline
-        pairs = [(b, a) for a, b in combinations(set_results, 2)] + [(a, f"baseline:{comparator}") for a in set_results]
-        for a, b in pairs:
-            pa = preds[a][:, j]
-            pb = preds[b][:, j] if b in preds else base_test[comparator][:, j]
-            t = inference.paired_loss_test(loss(y_all, pa), loss(y_all, pb), dates_all, h)
-            sign = -1 if clf else 1  # report accuracy differences for direction, MSE differences otherwise
-            tests.append({"horizon": h, "set_a": a, "set_b": b, "metric": head if clf else "mse",
-                          "diff": sign * t.mean, "ci_low": sign * (t.ci_high if clf else t.ci_low),
-                          "ci_high": sign * (t.ci_low if clf else t.ci_high), "p_value": t.p_value,
-                          "test": "diebold_mariano", "mde": t.mde, "n_days": t.n_days})
-    tdf = pd.DataFrame(tests)
-    tdf["p_holm"] = holm(tdf["p_value"].to_numpy())  # one family: every pair x every horizon
+    # paired tests on the pooled scope, always "A − B" with B the earlier set (the first set is the reference):
+    # every pair of sets, and every set against the comparator baseline; Holm over all of them
+    y_test = ws.y[idx]
+    tdf = pair_tests(preds, {h: (comparators[str(h)], base_test[comparators[str(h)]][:, j]) for j, h in enumerate(cfg.horizons)},
+                     y_test, dates_all, list(cfg.horizons), clf)
     cdf = pd.DataFrame(rows)
     verdicts, ranking = [], {}
     for h in cfg.horizons:
@@ -200,6 +189,33 @@ def summarise(set_results: dict[str, SetResult], base_test: dict[str, np.ndarray
             verdicts.append(pair_sentence(row, clf))
     return {"headline_metric": head, "ranking": ranking, "verdicts": verdicts, "table": cdf, "tests": tdf,
             "comparators": comparators, "units": {f"{s}|{k}|{h}": v.tolist() for (s, k, h), v in units.items()}}
+
+
+def pair_tests(preds: dict[str, np.ndarray], comparators: dict[int, tuple[str, np.ndarray]], y: np.ndarray,
+               dates: np.ndarray, horizons: list[int], clf: bool) -> pd.DataFrame:
+    """The compare family: per horizon, every pair of sets (``A − B``, B the earlier set) and every set
+    against the comparator baseline, Diebold-Mariano on per-day headline-loss differentials (HAR), Holm over
+    every row. ``preds``: set -> (n, H) seed ensembles; ``comparators``: h -> (name, (n,) its prediction);
+    ``y``: (n, H); ``dates``: (n,)."""
+    loss = headline_loss(clf)
+    head = headline_metric(clf)
+    names = list(preds)
+    tests = []
+    for j, h in enumerate(horizons):
+        comparator, comp_pred = comparators[h]
+        pairs = [(b, a) for a, b in combinations(names, 2)] + [(a, f"baseline:{comparator}") for a in names]
+        for a, b in pairs:
+            pa = preds[a][:, j]
+            pb = preds[b][:, j] if b in preds else comp_pred
+            t = inference.paired_loss_test(loss(y[:, j], pa), loss(y[:, j], pb), dates, h)
+            sign = -1 if clf else 1  # report accuracy differences for direction, MSE differences otherwise
+            tests.append({"horizon": h, "set_a": a, "set_b": b, "metric": head if clf else "mse",
+                          "diff": sign * t.mean, "ci_low": sign * (t.ci_high if clf else t.ci_low),
+                          "ci_high": sign * (t.ci_low if clf else t.ci_high), "p_value": t.p_value,
+                          "test": "diebold_mariano", "mde": t.mde, "n_days": t.n_days})
+    tdf = pd.DataFrame(tests)
+    tdf["p_holm"] = holm(tdf["p_value"].to_numpy())  # one family: every pair x every horizon
+    return tdf
 
 
 def pair_sentence(row, clf: bool) -> str:
@@ -215,21 +231,3 @@ def pair_sentence(row, clf: bool) -> str:
             f"(95% CI [{v(row.ci_low)}, {v(row.ci_high)}] unadjusted, p_holm = {row.p_holm:.3g}): "
             f"{row.set_a} {'better' if better else 'worse'} by {size}")
     return text + (", significant after Holm." if row.p_holm < ALPHA else ", not significant after Holm.")
-
-
-def write_compare(out_dir: Path, summary: dict, set_results: dict[str, SetResult], ref: Experiment,
-                  overwrite: bool = False) -> None:
-    from pipeline.reporting.compare_page import difference_matrix, render_compare_report
-    from pipeline.reporting.index import index_href, update_index
-
-    table, tests = summary["table"], summary["tests"]
-    with atomic_dir(out_dir, "compare", overwrite=overwrite) as tmp:
-        table.to_csv(tmp / "compare.csv", index=False)
-        tests[["horizon", "set_a", "set_b", "metric", "diff", "p_value", "p_holm", "test", "ci_low", "ci_high", "mde",
-               "n_days"]].to_csv(tmp / "compare_tests.csv", index=False)
-        meta = {k: v for k, v in summary.items() if k not in ("table", "tests")}
-        matrix = difference_matrix(summary)
-        meta["headline"] = matrix["headline"]  # the page's one-sentence answer, for the index
-        (tmp / "compare.json").write_text(json.dumps(meta, indent=2, default=float))
-        (tmp / "index.html").write_text(render_compare_report(summary, out_dir.name, index_href(out_dir), matrix))
-    update_index(out_dir.parent)

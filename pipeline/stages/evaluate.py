@@ -1,4 +1,5 @@
-"""From out-of-sample predictions to the numbers of ``metrics.json``: per horizon, the metrics of the seed
+"""The evaluate stage: ``evaluate(prepared, fitted) -> Evaluation``. From out-of-sample predictions to
+the numbers of ``metrics.json``: per horizon, the metrics of the seed
 ensemble and of every baseline with intervals over test days, the comparator (the baseline that did best
 on the *validation* days), the test of the model against it with its power, tests against every baseline
 (Holm), a plain-words verdict, and the long/flat strategy view.
@@ -7,45 +8,29 @@ All inference goes through :mod:`pipeline.evaluation.inference`; nothing here is
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 
 from pipeline.evaluation import inference
-from pipeline.stages.prepare import Experiment
-from pipeline.evaluation.inference import ALPHA
-from pipeline.labels import label
-from pipeline.evaluation.metrics import DIRECTION_METRICS, REGRESSION_METRICS, WeightedMetrics, compute_metrics
+from pipeline.evaluation.cross_section import cross_section, sentence
+from pipeline.evaluation.metrics import compute_metrics
 from pipeline.evaluation.strategy import long_flat
+from pipeline.evaluation.tables import headline_loss, headline_metric, metric_table
+from pipeline.evaluation.verdicts import power_sentence, verdict
+from pipeline.stages.results import Evaluation, Fitted, Prepared, frozen_map
 from pipeline.targets.core import RETURN_LIKE
 
-# metrics that are a mean of per-sample values: their interval is the HAR interval of that mean over test
-# days (calibrated); the others (AUC, MCC, R², IC, ...) get a block-bootstrap interval
-DAY_MEAN_METRICS = {"accuracy": lambda y, p, r: ((p > 0.5) == (y > 0.5)).astype(float),
-                    "brier": lambda y, p, r: (p - y) ** 2,
-                    "log_loss": lambda y, p, r: -(y * np.log(np.clip(p, 1e-7, 1 - 1e-7)) + (1 - y) * np.log(np.clip(1 - p, 1e-7, 1 - 1e-7))),
-                    "mae": lambda y, p, r: np.abs(p - y),
-                    "sign_accuracy": lambda y, p, r: (np.sign(p - r) == np.sign(y - r)).astype(float)}
 
-
-def headline_metric(classification: bool) -> str:
-    return "accuracy" if classification else "rmse"
-
-
-def headline_loss(classification: bool):
-    """Per-sample loss behind the headline metric: misclassification (accuracy) or squared error (RMSE)."""
-    if classification:
-        return lambda y, p: ((p > 0.5) != (y > 0.5)).astype(float)
-    return lambda y, p: (p - y) ** 2
-
-
-def report_units(exp: Experiment) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]:
+def report_units(exp: Prepared, fitted: Fitted) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]:
     """(truth, model (S, n, H), baselines, persistence reference) in the units the report shows.
 
     ``close`` is trained as a log return and reported as the price close[t+h]; everything else as is.
     """
     ws, idx = exp.ws, exp.test_idx
     truth, ref = ws.y[idx], ws.persist[idx]
-    model, base = exp.model_pred, dict(exp.baseline_pred)
+    model, base = fitted.model_pred, dict(fitted.baseline_pred)
     if exp.cfg.target == "close":
         c = ws.extra["close_t"][idx][:, None]
         level = lambda r: c * np.exp(r)  # noqa: E731
@@ -55,7 +40,7 @@ def report_units(exp: Experiment) -> tuple[np.ndarray, np.ndarray, dict[str, np.
     return truth, model, base, ref
 
 
-def choose_comparator(exp: Experiment, val_pred: dict[str, np.ndarray], j: int) -> tuple[str, dict[str, float]]:
+def choose_comparator(exp: Prepared, val_pred: dict[str, np.ndarray], j: int) -> tuple[str, dict[str, float]]:
     """The baseline with the lowest headline loss on the validation days of every fold (per-day means),
     and every baseline's validation loss; ``val_pred``: name -> (n_val, H) in ``exp.val_idx`` order.
     Ties go to the simplest baseline (the first listed)."""
@@ -66,40 +51,16 @@ def choose_comparator(exp: Experiment, val_pred: dict[str, np.ndarray], j: int) 
     return best, scores
 
 
-def metric_table(clf: bool, y: np.ndarray, pred: np.ndarray, ref: np.ndarray, dates: np.ndarray, h: int,
-                 n_boot: int, seed: int, block: int | None) -> tuple[dict[str, float], dict[str, list[float]]]:
-    """Every metric of one prediction and its 95% interval over test days."""
-    names = DIRECTION_METRICS if clf else REGRESSION_METRICS
-    values = compute_metrics(clf, y, pred, ref)
-    ci: dict[str, list[float]] = {}
-    for m in names:
-        if m in DAY_MEAN_METRICS:
-            t = inference.mean_test(inference.per_day(DAY_MEAN_METRICS[m](y, pred, ref), dates), h)
-            ci[m] = [t.ci_low, t.ci_high]
-    if not clf:  # RMSE from the interval of the mean squared error
-        t = inference.mean_test(inference.per_day((pred - y) ** 2, dates), h)
-        ci["rmse"] = [float(np.sqrt(max(t.ci_low, 0.0))), float(np.sqrt(max(t.ci_high, 0.0)))]
-    rest = [m for m in names if m not in ci]
-    # = compute_metrics on the resampled rows, O(N) per resample; its sorts are only worth it with a bootstrap
-    weighted = WeightedMetrics(clf, y, pred, ref) if rest and n_boot > 0 else None
-
-    def resampled(rows: np.ndarray) -> dict[str, float]:
-        every = weighted(np.bincount(rows, minlength=len(y)))
-        return {m: every[m] for m in rest}
-
-    boot = inference.metric_intervals(resampled, {m: values[m] for m in rest}, dates, h, n_boot, seed,
-                                      block=block or None) if rest else {}
-    for m in rest:
-        ci[m] = list(boot.get(m, (float("nan"), float("nan"))))
-    return values, ci
-
-
-def evaluate(exp: Experiment) -> dict:
+def evaluate(exp: Prepared, fitted: Fitted) -> Evaluation:
+    """Per horizon: metrics of the seed ensemble and of every baseline with intervals, the comparator
+    (chosen on validation days), the headline test with its power, tests against every baseline (Holm),
+    the verdict; then the strategy, cross-section and covariate-shift views."""
+    t0 = time.perf_counter()
     cfg, ws, idx = exp.cfg, exp.ws, exp.test_idx
     clf = exp.classification
     head = headline_metric(clf)
     loss = headline_loss(clf)
-    truth, model, base, ref = report_units(exp)
+    truth, model, base, ref = report_units(exp, fitted)
     ensemble = model.mean(axis=0)
     dates, symbols = ws.dates[idx], ws.symbols[idx]
     names_, codes = np.unique(symbols.astype(str), return_inverse=True)
@@ -113,7 +74,7 @@ def evaluate(exp: Experiment) -> dict:
         base_metrics, base_ci = {}, {}
         for name, pred in base.items():
             base_metrics[name], base_ci[name] = metric_table(clf, y, pred[:, j], r, dates, h, cfg.bootstrap, cfg.seed, cfg.block)
-        comparator, val_scores = choose_comparator(exp, exp.baseline_val_pred, j)
+        comparator, val_scores = choose_comparator(exp, fitted.baseline_val_pred, j)
         # the headline test: per-day loss of the ensemble minus the comparator's; positive edge = model better
         diff = inference.paired_loss_test(loss(y, base[comparator][:, j]), loss(y, p), dates, h)
         against = {}
@@ -164,17 +125,16 @@ def evaluate(exp: Experiment) -> dict:
                 for s, rows in by_symbol.items()}
         entry["verdict"] = verdict(entry, clf)
         entry["power"] = power_sentence(entry, clf)
-        results.append(entry)
-    return {"horizon_results": results, "strategy": strategy_view(exp, truth, model),
-            "covariate_shift": shift_summary(exp), "cross_section": cross_section_view(exp, ensemble, base)}
+        results.append(frozen_map(entry))
+    xs = cross_section_view(exp, ensemble, base)
+    return Evaluation(tuple(results), strategy_view(exp, truth, model), shift_summary(exp),
+                      None if xs is None else tuple(xs), time.perf_counter() - t0)
 
 
-def cross_section_view(exp: Experiment, ensemble: np.ndarray, base: dict[str, np.ndarray]) -> list[dict] | None:
+def cross_section_view(exp: Prepared, ensemble: np.ndarray, base: dict[str, np.ndarray]) -> list[dict] | None:
     """Per horizon, for runs with several symbols per date and a target that ranks returns: IC, Rank IC,
     quantile portfolios and the long-short book of the LSTM and of the reference scores (reversal,
     momentum, LightGBM), and the LSTM's Rank IC against each (see :mod:`pipeline.evaluation.cross_section`)."""
-    from pipeline.evaluation.cross_section import cross_section, sentence
-
     ws, idx, cfg = exp.ws, exp.test_idx, exp.cfg
     if cfg.target not in RETURN_LIKE or "xs_reversal" not in ws.extra:
         return None
@@ -192,61 +152,24 @@ def cross_section_view(exp: Experiment, ensemble: np.ndarray, base: dict[str, np
     return out
 
 
-def _num(x: float, clf: bool) -> str:
-    return f"{100 * x:+.2f}" if clf else f"{x:+.3g}"
-
-
-def verdict(entry: dict, clf: bool) -> str:
-    """One honest sentence: does the seed ensemble beat the comparator (chosen on validation days)?"""
-    head, key = entry["headline_metric"], entry["comparator"]
-    m, b = entry["model"][head], entry["baselines"][key][head]
-    comp = label(key)  # the human name ("majority class"); metrics.json keeps the key in "comparator"
-    e = entry["edge"]
-    what = "accuracy edge" if clf else "reduction of the mean squared error"
-    unit = " points" if clf else ""
-    text = (f"h={entry['horizon']}: LSTM {label(head)} {m:.4g} vs {comp} {b:.4g} (the baseline best on validation days); "
-            f"{what} {_num(e['mean'], clf)}{unit}, 95% CI [{_num(e['ci_low'], clf)}, {_num(e['ci_high'], clf)}], p={e['p_value']:.3g}.")
-    if e["p_value"] < ALPHA and e["mean"] > 0:
-        return text + f" The LSTM beats {comp}, and the difference is significant."
-    if e["p_value"] < ALPHA:
-        return text + f" The LSTM is significantly worse than {comp}."
-    if e["mean"] > 0:
-        return text + f" The LSTM is ahead of {comp}, but not significantly: no evidence of skill."
-    return text + f" The LSTM does not beat {comp} (not significant): no evidence of skill."
-
-
-def power_sentence(entry: dict, clf: bool) -> str:
-    e = entry["edge"]
-    days = f"{e['n_days']:,} test days" + (f" ({entry['n_symbols']} symbols per day, averaged)" if entry["n_symbols"] > 1 else "")
-    if not np.isfinite(e["mde"]):
-        return f"With {days}, the test has no power to speak of."
-    if clf:
-        return (f"With {days}, this test detects an accuracy edge of ≥ {100 * e['mde']:.1f} points at 80% power "
-                f"(the LSTM and {label(entry['comparator'])} make different calls on {100 * e['disagreement']:.0f}% of test samples); "
-                f"the LSTM's edge was {100 * e['mean']:+.1f} (95% CI [{100 * e['ci_low']:+.1f}, {100 * e['ci_high']:+.1f}]).")
-    base_mse = entry["baselines"][entry["comparator"]]["rmse"] ** 2
-    share = e["mde"] / base_mse if base_mse > 0 else float("nan")
-    return (f"With {days}, this test detects an MSE reduction of ≥ {e['mde']:.3g} ({100 * share:.1f}% of {label(entry['comparator'])}'s "
-            f"MSE) at 80% power; the LSTM's was {e['mean']:+.3g} (95% CI [{e['ci_low']:+.3g}, {e['ci_high']:+.3g}]).")
-
-
 SHIFT_WARN = 0.10   # warn when at least this share of a fold's test days lies outside the training range
 
 
-def shift_summary(exp: Experiment) -> dict:
+def shift_summary(exp: Prepared) -> dict:
     """Per group: the worst fold's share of test days with a value outside the training range, and warnings."""
     groups = list(exp.dataset.groups)
-    worst = {g: max(exp.shift[f][g] for f in exp.shift) for g in groups} if exp.shift else {}
+    shift = {fd.fold.number: dict(fd.shift) for fd in exp.fold_data}
+    worst = {g: max(shift[f][g] for f in shift) for g in groups} if shift else {}
     warnings = []
     for g, share in worst.items():
         if share >= SHIFT_WARN:
-            fold = max(exp.shift, key=lambda f: exp.shift[f][g])
+            fold = max(shift, key=lambda f: shift[f][g])
             warnings.append(f"covariate shift: in fold {fold}, {100 * share:.0f}% of test days have a '{g}' value outside its "
                             "training range; the model, the baselines and the importance methods extrapolate there")
-    return {"per_fold": {str(f): v for f, v in exp.shift.items()}, "worst": worst, "warnings": warnings}
+    return {"per_fold": {str(f): v for f, v in shift.items()}, "worst": worst, "warnings": warnings}
 
 
-def strategy_view(exp: Experiment, truth: np.ndarray, model: np.ndarray) -> dict | None:
+def strategy_view(exp: Prepared, truth: np.ndarray, model: np.ndarray) -> dict | None:
     """Long/flat on the shortest horizon's ensemble signal, for direction, return and close targets."""
     if exp.cfg.target not in ("direction", "return", "close"):
         return None
@@ -265,12 +188,12 @@ def strategy_view(exp: Experiment, truth: np.ndarray, model: np.ndarray) -> dict
     return view
 
 
-def predictions_frame(exp: Experiment) -> pd.DataFrame:
+def predictions_frame(exp: Prepared, fitted: Fitted) -> pd.DataFrame:
     """One row per test sample, horizon and seed: date, symbol, horizon, prediction, truth, fold, seed."""
-    truth, model, _, _ = report_units(exp)
+    truth, model, _, _ = report_units(exp, fitted)
     ws, idx = exp.ws, exp.test_idx
     parts = []
-    for k, seed in enumerate(exp.seeds):
+    for k, seed in enumerate(fitted.seeds):
         for j, h in enumerate(exp.cfg.horizons):
             parts.append(pd.DataFrame({
                 "date": pd.DatetimeIndex(ws.dates[idx]).strftime("%Y-%m-%d"), "symbol": ws.symbols[idx], "horizon": h,

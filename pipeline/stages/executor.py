@@ -1,8 +1,11 @@
 """One executor for independent jobs (feature set x fold x seed, ablation retrains): in-process, a local
 process pool (``--jobs N``) or Ray (``--executor ray [--ray-address ADDR]``). Results come back in job order.
 
-Jobs must be deterministic functions of their arguments: every job runs torch with one thread, so the
-same seeds give identical numbers in-process, in a local pool and on Ray workers.
+Jobs must be deterministic functions of their arguments (and of ``shared``, the one large read-only input
+they all need, e.g. a :class:`~pipeline.stages.results.Prepared`): the same seeds give identical numbers
+in-process, in a local pool and on Ray workers. ``shared`` travels once per worker, never per job: a forked
+local worker inherits it (no copy), a Ray worker reads it from the object store (``ray.put`` once). The job
+decides its own threads (:func:`pipeline.stages.fit.fit_unit`).
 
 A job that raises is reported by its identity (``job.describe()``: feature set, fold, seed, group) and
 its error in one line, never a remote traceback: :class:`~pipeline.errors.InputError` stays an input
@@ -16,25 +19,27 @@ import os
 import traceback
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Sequence
-
-import torch
+from typing import Any, Callable, Sequence
 
 from pipeline.errors import InputError, JobError
 
 RAY_MAX_RETRIES = 3  # re-runs of a task whose worker died (node lost, OOM-killed, SIGKILL)
 
 
-@contextmanager
-def single_thread() -> Iterator[None]:
-    """Run a job with one torch thread (the job's numbers then do not depend on where it runs)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+# A forked local worker's copy of the run's ``shared`` input: set once by the pool's initializer, in the
+# worker process only (the driver never writes it).
+_WORKER_SHARED: list[Any] = []
+
+
+def _init_worker(shared: Any) -> None:
+    """A forked local worker: keep ``shared``; run torch with one thread (OpenMP cannot start threads in a
+    process forked after its parent started them: a second thread would hang the worker)."""
+    import sys
+
+    if shared is not _NOTHING:
+        _WORKER_SHARED[:] = [shared]
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
 
 
 def describe(job: Any) -> str:
@@ -52,13 +57,17 @@ class _Failed:
         self.message = (first if self.input_error else f"{type(exc).__name__}: {first}") + at
 
 
-def _call(fn_job: tuple[Callable[[Any], Any], Any]) -> Any:
+_NOTHING = object()
+
+
+def _call(fn_job: tuple[Callable[..., Any], Any], shared: Any = _NOTHING) -> Any:
     fn, job = fn_job
-    with single_thread():
-        try:
-            return fn(job)
-        except Exception as exc:  # reported with the job's identity by _unwrap, in the driver
-            return _Failed(exc)
+    if shared is _NOTHING and _WORKER_SHARED:
+        shared = _WORKER_SHARED[0]
+    try:
+        return fn(job) if shared is _NOTHING else fn(shared, job)
+    except Exception as exc:  # reported with the job's identity by _unwrap, in the driver
+        return _Failed(exc)
 
 
 def _unwrap(result: Any, job: Any) -> Any:
@@ -71,11 +80,12 @@ def _unwrap(result: Any, job: Any) -> Any:
 def run_jobs(
     fn: Callable[[Any], Any], jobs: Sequence[Any], executor: str = "local", n_jobs: int = 1,
     ray_address: str | None = None, num_gpus: float = 0.0, progress: Callable[[], None] | None = None,
+    shared: Any = _NOTHING,
 ) -> list[Any]:
-    """``[fn(job) for job in jobs]``, run locally (``n_jobs`` processes; in-process for 1 job or
-    ``n_jobs`` 1) or as Ray tasks, in order."""
+    """``[fn(job) for job in jobs]`` (``[fn(shared, job) ...]`` when ``shared`` is given), run locally
+    (``n_jobs`` processes; in-process for 1 job or ``n_jobs`` 1) or as Ray tasks, in order."""
     if executor == "ray":
-        return _run_ray(fn, jobs, ray_address, num_gpus, progress)
+        return _run_ray(fn, jobs, ray_address, num_gpus, progress, shared)
     if executor != "local":
         raise InputError(f"unknown --executor {executor!r}; use local or ray")
     if num_gpus:
@@ -83,12 +93,13 @@ def run_jobs(
     out = []
     if n_jobs <= 1 or len(jobs) <= 1:
         for job in jobs:
-            out.append(_unwrap(_call((fn, job)), job))
+            out.append(_unwrap(_call((fn, job), shared), job))
             if progress:
                 progress()
         return out
-    # fork: workers inherit the loaded modules and data; each job sets torch to one thread.
-    pool = ProcessPoolExecutor(max_workers=n_jobs, mp_context=mp.get_context("fork"))
+    # fork: workers inherit the loaded modules and ``shared`` (the initializer's arguments are not pickled)
+    pool = ProcessPoolExecutor(max_workers=n_jobs, mp_context=mp.get_context("fork"), initializer=_init_worker,
+                               initargs=(shared,))
     try:
         results = pool.map(_call, [(fn, job) for job in jobs])
         for job in jobs:
@@ -107,7 +118,7 @@ def run_jobs(
     return out
 
 
-def _run_ray(fn, jobs, address, num_gpus, progress) -> list[Any]:
+def _run_ray(fn, jobs, address, num_gpus, progress, shared=_NOTHING) -> list[Any]:
     try:
         import ray
         from ray.exceptions import RayError
@@ -126,7 +137,11 @@ def _run_ray(fn, jobs, address, num_gpus, progress) -> list[Any]:
         started = True
     try:
         task = ray.remote(num_cpus=1, num_gpus=num_gpus, max_retries=RAY_MAX_RETRIES)(_call)
-        refs = [task.remote((fn, job)) for job in jobs]
+        if shared is _NOTHING:
+            refs = [task.remote((fn, job)) for job in jobs]
+        else:
+            data = ray.put(shared)  # once, into the object store; each worker reads it there
+            refs = [task.remote((fn, job), data) for job in jobs]
         out = [None] * len(refs)
         pending = {ref: i for i, ref in enumerate(refs)}
         while pending:

@@ -1,5 +1,6 @@
-"""The explain stage of a run: wires the :class:`Experiment`'s models, trainer and fold data into the
-``explain`` package (as callables), judges every importance over test days with :mod:`pipeline.evaluation.inference`
+"""The explain stage: ``explain(prepared, fitted, evaluation, ecfg) -> Explanation``. Wires the fitted
+models, the one trainer (:func:`pipeline.stages.fit.fit_unit`) and the fold data into the ``explain``
+package (as callables), judges every importance over test days with :mod:`pipeline.evaluation.inference`
 (:mod:`pipeline.evaluation.importance_tests`), and writes ``importance.csv`` and ``importance.html``.
 
 Methods, each with an interval and a noise floor:
@@ -31,8 +32,9 @@ group clears the floor.
 """
 from __future__ import annotations
 
+import copy
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -43,7 +45,10 @@ import torch
 from explain import ablation, agreement, clusters as clustering, shap_lstm, temporal
 from explain import lgbm as lgbm_explain
 from explain.common import Importance, group_indices
-from pipeline.stages.prepare import Experiment, to_model_units
+from pipeline.models.lightgbm import fit_lightgbm
+from pipeline.stages.fit import fit_units
+from pipeline.config.schema import ExplainConfig
+from pipeline.stages.results import Evaluation, Explanation, Fitted, FoldData, Prepared, frozen_map
 from pipeline.evaluation.importance_tests import alignment, fold_interval, holm_by, per_day_item, sample_loss, set_clears
 from pipeline.stages.explain_gradients import gradient_attributions
 from pipeline.stages.explain_summary import conclusions, findings
@@ -51,60 +56,20 @@ from pipeline.progress import say, stage
 from pipeline.models.trainer import predict
 
 
-@dataclass
-class ExplainConfig:
-    ablation: str = "permute"       # retrain | permute | both | none
-    explain: bool = True            # LightGBM + gradient attributions on the LSTM
-    n_repeats: int = 5              # permutation repeats per group (the calibration study's setting)
-    lag_repeats: int = 2            # permutation repeats per group x lag block and per cluster
-    lgbm_lags: int = 5
-    shap_windows: int = 500         # test windows explained by expected gradients (over all models)
-    shap_background: int = 100      # training windows in the background
-    shap_nsamples: int = 8          # interpolation points per explained window
-    ig_windows: int = 100           # test windows explained by integrated gradients
-    ig_steps: int = 16              # Gauss-Legendre steps of integrated gradients
-    sanity_windows: int = 32        # windows of the randomisation and infidelity checks
-    shap_floor: bool = False        # train a shadow twin per fold for the LSTM SHAP noise floor
-    clusters: bool = True           # correlation clusters and their importance
-    jobs: int = 2
-    executor: str = "local"
-    ray_address: str | None = None
-    gpus_per_job: float = 0.0
 
-
-@dataclass
-class ExplainResult:
-    items: list[Importance] = field(default_factory=list)
-    lag_items: list[Importance] = field(default_factory=list)       # permutation per group x lag block
-    cluster_items: list[Importance] = field(default_factory=list)   # permutation / lstm_shap per cluster
-    clusters: clustering.Clusters | None = None
-    blocks: list[temporal.LagBlock] = field(default_factory=list)
-    shap_results: list[shap_lstm.LstmShapResult] = field(default_factory=list)   # expected gradients
-    ig_results: list[shap_lstm.LstmShapResult] = field(default_factory=list)
-    sanity: list[dict] = field(default_factory=list)
-    lgbm_results: list[lgbm_explain.LgbmFoldResult] = field(default_factory=list)
-    seconds: dict[str, float] = field(default_factory=dict)
-    n_repeats: int = 5
-    lag_repeats: int = 2
-    lgbm_lags: int = 0
-    skill: dict[int, bool] = field(default_factory=dict)     # horizon -> the model beat its comparator
-    periods: list[str] = field(default_factory=list)         # test period labels, one per fold
-
-    def table(self) -> pd.DataFrame:
-        return agreement.importance_table(self.items)
-
-
-def _fold_models(exp: Experiment, fd) -> list:
-    return [exp.models[(fd.fold.number, seed)] for seed in exp.seeds if (fd.fold.number, seed) in exp.models]
+def _fold_models(fitted: Fitted, fd: FoldData) -> list:
+    models = fitted.models
+    return [models[(fd.fold.number, seed)] for seed in fitted.seeds if (fd.fold.number, seed) in models]
 
 
 class EnsemblePredict:
     """The seed ensemble of one fold in model units: ``predict(X) -> (N, H)``; :meth:`split` lets the
     permutation of late lag blocks run only the changed steps (see :func:`explain.ablation.permutation_importance`)."""
 
-    def __init__(self, exp: Experiment, fd, device: torch.device):
-        self.models = _fold_models(exp, fd)
-        self.units = lambda raw: to_model_units(exp, raw, fd)
+    def __init__(self, exp: Prepared, fitted: Fitted, fd: FoldData, device: torch.device):
+        # on the run's device; a copy there (the fitted models stay as the fit stage left them, on the CPU)
+        self.models = [m if device.type == "cpu" else copy.deepcopy(m).to(device) for m in _fold_models(fitted, fd)]
+        self.units = lambda raw: exp.to_model_units(raw, fd)
         self.device = device
 
     def __call__(self, X) -> np.ndarray:
@@ -132,12 +97,12 @@ class EnsemblePredict:
         return tail
 
 
-def _test_positions(exp: Experiment) -> dict[int, np.ndarray]:
+def _test_positions(exp: Prepared) -> dict[int, np.ndarray]:
     """fold -> positions of its test samples in the run's test order (exp.test_idx)."""
     return {fd.fold.number: np.flatnonzero(exp.test_fold == fd.fold.number) for fd in exp.fold_data}
 
 
-def _period_labels(exp: Experiment) -> dict[int, str]:
+def _period_labels(exp: Prepared) -> dict[int, str]:
     """fold -> its test period, ``YYYY-MM..YYYY-MM``."""
     out = {}
     for fd in exp.fold_data:
@@ -146,7 +111,7 @@ def _period_labels(exp: Experiment) -> dict[int, str]:
     return out
 
 
-def _clusters(exp: Experiment) -> clustering.Clusters:
+def _clusters(exp: Prepared) -> clustering.Clusters:
     """Correlation clusters of the features on the last fold's training rows (the last day of each training
     window: every training row, scaled with the fold's training-only scaler)."""
     fd = exp.fold_data[-1]
@@ -162,16 +127,42 @@ def _prefetch(module: str) -> None:
     threading.Thread(target=importlib.import_module, args=(module,), daemon=True).start()
 
 
-def run_explain(exp: Experiment, ecfg: ExplainConfig, log=say, skill: dict[int, bool] | None = None) -> ExplainResult:
+class _Draft:
+    """The explanation while the stage builds it (frozen into an :class:`Explanation` at the end)."""
+
+    def __init__(self, **values):
+        self.items, self.lag_items, self.cluster_items = [], [], []
+        self.clusters, self.blocks, self.shap_results, self.ig_results, self.sanity = None, [], [], [], []
+        self.lgbm_results, self.seconds, self.lgbm_lags, self.periods = [], {}, 0, []
+        self.__dict__.update(values)
+
+    def freeze(self) -> Explanation:
+        v = dict(self.__dict__)
+        for k in ("items", "lag_items", "cluster_items", "blocks", "shap_results", "ig_results", "sanity", "lgbm_results",
+                  "periods"):
+            v[k] = tuple(v[k])
+        v["seconds"], v["skill"] = frozen_map(v["seconds"]), frozen_map(v["skill"])
+        return Explanation(**v)
+
+
+def explain(exp: Prepared, fitted: Fitted, evaluation: Evaluation | None, ecfg: ExplainConfig, log=say,
+            skill: dict[int, bool] | None = None) -> Explanation:
+    """Every importance method of ``ecfg`` on the fitted models, judged over test days, with the skill gate
+    from ``evaluation`` (or ``skill``: horizon -> bool, e.g. read back from a run folder)."""
+    from dataclasses import replace
+
     from tqdm.auto import tqdm
 
+    t_start = time.perf_counter()
+    if skill is None:
+        skill = evaluation.skill() if evaluation is not None else {}
     if ecfg.explain and ecfg.sanity_windows > 0:
         _prefetch("captum.metrics")  # ~1 s of imports, done in the background while the permutations run
-    res = ExplainResult(n_repeats=ecfg.n_repeats, lag_repeats=ecfg.lag_repeats, skill=dict(skill or {}))
+    res = _Draft(n_repeats=ecfg.n_repeats, lag_repeats=ecfg.lag_repeats, skill=dict(skill))
     horizons, groups = exp.cfg.horizons, exp.dataset.groups
     gidx = group_indices(exp.ws.columns, groups)
     loss = sample_loss(exp.classification)
-    cpu = torch.device("cpu")
+    device = torch.device(fitted.device)  # the permutation passes run where the models were trained
     show = None if exp.cfg.progress else True
     positions = _test_positions(exp)
     test_dates = exp.ws.dates[exp.test_idx]
@@ -198,7 +189,7 @@ def run_explain(exp: Experiment, ecfg: ExplainConfig, log=say, skill: dict[int, 
 
     if ecfg.ablation in ("permute", "both"):
         t0 = time.perf_counter()
-        folds = [(EnsemblePredict(exp, fd, cpu), fd.X_test, exp.ws.y[fd.fold.test]) for fd in exp.fold_data]
+        folds = [(EnsemblePredict(exp, fitted, fd, device), fd.X_test, exp.ws.y[fd.fold.test]) for fd in exp.fold_data]
         raw = ablation.group_permutation(tqdm(folds, desc="permutation", unit="fold", leave=False, disable=show),
                                          gidx, horizons, loss, ecfg.n_repeats, exp.cfg.seed)
         items = judged(raw, "permutation")
@@ -229,16 +220,16 @@ def run_explain(exp: Experiment, ecfg: ExplainConfig, log=say, skill: dict[int, 
 
     if ecfg.ablation in ("retrain", "both"):
         t0 = time.perf_counter()
-        res.items += _retrain(exp, ecfg, gidx, loss, positions, test_dates, show)
+        res.items += _retrain(exp, fitted, ecfg, gidx, loss, positions, test_dates, show)
         res.seconds["ablation_retrain"] = time.perf_counter() - t0
 
     if ecfg.explain:
         t0 = time.perf_counter()
-        res.lgbm_lags = min(ecfg.lgbm_lags, exp.cfg.window)
+        res.lgbm_lags = min(ecfg.lgbm_lags or exp.cfg.lgbm_lags, exp.cfg.window)  # 0: the run's --lgbm-lags
         res.items += _lightgbm(exp, res, gidx, positions, test_dates)
         res.seconds["lightgbm"] = time.perf_counter() - t0
 
-        grads = gradient_attributions(exp, ecfg, gidx, positions, test_dates, periods, show)
+        grads = gradient_attributions(exp, fitted, ecfg, gidx, positions, test_dates, periods, show)
         res.shap_results, res.ig_results, res.sanity = grads.eg, grads.ig, grads.sanity
         res.items += grads.items
         res.seconds.update(grads.seconds)
@@ -251,33 +242,27 @@ def run_explain(exp: Experiment, ecfg: ExplainConfig, log=say, skill: dict[int, 
                 set_clears(citems)
                 res.cluster_items += citems
     stage(exp.cfg.progress, "explain: " + ", ".join(f"{k} {v:.1f} s" for k, v in res.seconds.items()))
-    return res
+    out = res.freeze()
+    return replace(out, findings=tuple(findings(exp, out)), conclusions=frozen_map(conclusions(exp, out)),
+                   total_seconds=time.perf_counter() - t_start)
 
 
-def _retrain(exp: Experiment, ecfg: ExplainConfig, gidx, loss, positions, test_dates, show) -> list[Importance]:
+def _retrain(exp: Prepared, fitted: Fitted, ecfg: ExplainConfig, gidx, loss, positions, test_dates, show) -> list[Importance]:
     from tqdm.auto import tqdm
 
-    from pipeline.stages.executor import run_jobs
-    from pipeline.stages.jobs import UnitJob, job_device, register_prepared, train_unit
-
-    key = register_prepared(exp)
     folds = [fd.fold.number for fd in exp.fold_data]
     y_test = {fd.fold.number: exp.ws.y[fd.fold.test] for fd in exp.fold_data}
-    n_jobs = len(folds) * len(exp.seeds) * (len(gidx) + 2)
+    n_jobs = len(folds) * len(fitted.seeds) * (len(gidx) + 2)
     bar = tqdm(total=n_jobs, desc="ablation retrain", unit="job", leave=False, disable=show)
-    # full, drop-group and reseeded models: one job path, one device (the run's, for local jobs)
-    device = job_device(exp.cfg.device, ecfg.executor, ecfg.gpus_per_job)
-    workers = 1 if device == "cuda" and ecfg.executor == "local" else ecfg.jobs
-    fingerprint = exp.dataset.fingerprint()
+    # full, drop-group and reseeded models: one job path (fit_unit), one device (the run's, for local jobs)
 
     def run_all(jobs: list[tuple[int, int, str | None]]) -> list[np.ndarray]:
-        units = [UnitJob(key, f, s, g, device, fingerprint) for f, s, g in jobs]
-        out = run_jobs(train_unit, units, ecfg.executor, workers, ecfg.ray_address, num_gpus=ecfg.gpus_per_job,
-                       progress=lambda: bar.update(1))
-        return [r.pred for r in out]
+        out = fit_units(exp, jobs, ecfg.executor, ecfg.jobs, ecfg.ray_address, ecfg.gpus_per_job,
+                        progress=lambda: bar.update(1))
+        return [u.test_pred for u in out]
 
     try:
-        drops, floor = ablation.drop_group_retrain(run_all, folds, exp.seeds, list(gidx), y_test, exp.cfg.horizons, loss)
+        drops, floor = ablation.drop_group_retrain(run_all, folds, list(fitted.seeds), list(gidx), y_test, exp.cfg.horizons, loss)
     finally:
         bar.close()
     items = []
@@ -293,13 +278,13 @@ def _retrain(exp: Experiment, ecfg: ExplainConfig, gidx, loss, positions, test_d
     return items
 
 
-def _lightgbm(exp: Experiment, res: ExplainResult, gidx, positions, test_dates) -> list[Importance]:
+def _lightgbm(exp: Prepared, res: _Draft, gidx, positions, test_dates) -> list[Importance]:
     """Gain, split and TreeSHAP of LightGBM trained alongside a shadow of every group, per fold and horizon."""
     y = exp.ws.y
     for fd in exp.fold_data:
         y_tr = y[fd.fold.train] if exp.classification else fd.y_train
         y_va = y[fd.fold.val] if exp.classification else fd.y_val
-        fits = lgbm_explain.fit_with_shadows(fd.X_train, y_tr, fd.X_val, y_va, fd.X_test, exp.classification,
+        fits = lgbm_explain.fit_with_shadows(fit_lightgbm, fd.X_train, y_tr, fd.X_val, y_va, fd.X_test, exp.classification,
                                              res.lgbm_lags, gidx, exp.cfg.seed, n_jobs=torch.get_num_threads())
         for j, f in enumerate(fits):
             res.lgbm_results.append(lgbm_explain.LgbmFoldResult(fd.fold.number, exp.cfg.horizons[j], f.gain, f.split,
@@ -340,42 +325,3 @@ def judge_lightgbm(results: list[lgbm_explain.LgbmFoldResult], gidx: dict[str, n
         set_clears(part)
         tree += part
     return items + tree
-
-
-def write_importance(exp: Experiment, res: ExplainResult, folder: Path, stem: str = "importance", note: str = "") -> None:
-    """``<stem>.csv`` (one row per horizon, group and method), the temporal, cluster, period and sanity-check
-    tables (``<stem>_lags.csv``, ...), and the self-contained ``<stem>.html`` into ``folder``; ``note``: a
-    banner at the top of the page (e.g. what a rerun covers)."""
-    from pipeline.reporting.importance_page import detail_tables, render_importance_report
-
-    table = res.table()
-    table[["horizon", "group", "method", "value", "ci_low", "ci_high", "rank", "floor", "p_holm", "clears_floor", "basis"]].to_csv(
-        folder / f"{stem}.csv", index=False)
-    for name, frame in detail_tables(exp, res).items():
-        if not frame.empty:
-            frame.to_csv(folder / name.replace("importance", stem, 1) if name.startswith("importance") else
-                         folder / (name if stem == "importance" else f"{stem}_{name}"), index=False)
-    from pipeline.reporting.run_page import run_nav
-    from pipeline.reporting.index import index_href
-
-    nav = run_nav(stem, index_href(folder), (folder / "importance.html").exists() or stem == "importance")
-    (folder / f"{stem}.html").write_text(render_importance_report(exp, res, table, note=note, nav=nav))
-
-
-def explain_writer(ecfg: ExplainConfig, log=say) -> Callable[[Experiment, dict], Callable[[Path], None] | None]:
-    """A stage for :func:`pipeline.reporting.run_folder.run`: compute importances now (gated by the run's verdicts), write
-    them into the run folder."""
-
-    def stage(exp: Experiment, metrics: dict):
-        if ecfg.ablation == "none" and not ecfg.explain:
-            return None
-        t0 = time.perf_counter()
-        skill = {e["horizon"]: e["skill"] for e in metrics["horizon_results"]}
-        res = run_explain(exp, ecfg, log, skill)
-        metrics["explain_seconds"] = time.perf_counter() - t0
-        metrics["explain_timings"] = res.seconds
-        metrics["importance_findings"] = findings(exp, res)
-        metrics["importance_conclusions"] = conclusions(exp, res)
-        return lambda folder: write_importance(exp, res, folder)
-
-    return stage

@@ -18,15 +18,14 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from explain import gradients, shap_lstm
 from explain import lgbm as lgbm_explain
 from explain.common import Importance
 from pipeline.evaluation.importance_tests import alignment, per_day_item, set_clears
-from pipeline.stages.prepare import Experiment
-from pipeline.models.lstm import LSTMModel
-from pipeline.models.device import torch_threads, training_threads
-from pipeline.models.trainer import fit, seed_everything
+from pipeline.stages.fit import fit_unit, unit_windows
+from pipeline.stages.results import Fitted, Prepared
 
 @dataclass
 class GradientResult:
@@ -41,14 +40,15 @@ def _explained(n: int, k: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, min(k, n)).astype(int))
 
 
-def gradient_attributions(exp: Experiment, ecfg, gidx: dict[str, np.ndarray], positions: dict[int, np.ndarray],
+def gradient_attributions(exp: Prepared, fitted: Fitted, ecfg, gidx: dict[str, np.ndarray], positions: dict[int, np.ndarray],
                           test_dates: np.ndarray, periods: np.ndarray, show) -> GradientResult:
     """Expected and integrated gradients of every (fold, seed) model, judged per horizon and group;
     ``periods`` ``(n_test,)`` labels the test period of each test sample (run test order)."""
     from tqdm.auto import tqdm
 
     out = GradientResult()
-    n_units = len(exp.fold_data) * len(exp.seeds)
+    n_units = len(exp.fold_data) * len(fitted.seeds)
+    device = torch.device(fitted.device)
     per_unit = max(20, ecfg.shap_windows // n_units)
     per_unit_ig = max(10, ecfg.ig_windows // n_units)
     rng = np.random.default_rng(exp.cfg.seed)
@@ -56,19 +56,19 @@ def gradient_attributions(exp: Experiment, ecfg, gidx: dict[str, np.ndarray], po
     last = None
     bar = tqdm(total=n_units, desc="gradient attributions", unit="model", leave=False, disable=show)
     for fd in exp.fold_data:
-        for seed in exp.seeds:
-            model = exp.models[(fd.fold.number, seed)]
+        for seed in fitted.seeds:
+            model = fitted.models[(fd.fold.number, seed)]
             take = _explained(len(fd.X_test), per_unit)
             X = np.asarray(fd.X_test[take], dtype=np.float32)
             bg = np.asarray(fd.X_train[np.sort(rng.choice(len(fd.X_train), size=min(ecfg.shap_background, len(fd.X_train)),
                                                           replace=False))], dtype=np.float32)
             t0 = time.perf_counter()
-            phi = gradients.expected_gradients(model, bg, X, exp.device, ecfg.shap_nsamples, exp.cfg.seed)
+            phi = gradients.expected_gradients(model, bg, X, device, ecfg.shap_nsamples, exp.cfg.seed)
             t_eg += time.perf_counter() - t0
             out.eg.append(shap_lstm.LstmShapResult(fd.fold.number, seed, phi, X, positions[fd.fold.number][take]))
             sub = _explained(len(take), per_unit_ig)
             t0 = time.perf_counter()
-            ig = gradients.integrated_gradients(model, bg.mean(axis=0), X[sub], exp.device, ecfg.ig_steps)
+            ig = gradients.integrated_gradients(model, bg.mean(axis=0), X[sub], device, ecfg.ig_steps)
             t_ig += time.perf_counter() - t0
             out.ig.append(shap_lstm.LstmShapResult(fd.fold.number, seed, ig, X[sub], positions[fd.fold.number][take[sub]]))
             last = (model, bg, X)
@@ -78,7 +78,7 @@ def gradient_attributions(exp: Experiment, ecfg, gidx: dict[str, np.ndarray], po
     twins = []
     if ecfg.shap_floor:
         t0 = time.perf_counter()
-        twins = shadow_twins(exp, ecfg, gidx, positions, rng, show)
+        twins = shadow_twins(exp, fitted, ecfg, positions, rng, show)
         out.seconds["shap_floor_twins"] = time.perf_counter() - t0
     test_y = exp.ws.y[exp.test_idx]
     for method, results in (("lstm_shap", out.eg), ("integrated_gradients", out.ig)):
@@ -90,7 +90,7 @@ def gradient_attributions(exp: Experiment, ecfg, gidx: dict[str, np.ndarray], po
             out.items += items
     if last is not None and ecfg.sanity_windows > 0:
         t0 = time.perf_counter()
-        out.sanity = sanity_checks(*last, exp.device, ecfg, exp.cfg.seed)
+        out.sanity = sanity_checks(*last, device, ecfg, exp.cfg.seed)
         out.seconds["sanity_checks"] = time.perf_counter() - t0
     return out
 
@@ -135,33 +135,22 @@ def sanity_checks(model, background: np.ndarray, X: np.ndarray, device, ecfg, se
     return rows
 
 
-def shadow_twins(exp: Experiment, ecfg, gidx, positions, rng, show) -> list[shap_lstm.LstmShapResult]:
-    """Per fold: an LSTM of the run's shape and first seed, trained on the real features plus a time-shuffled
-    shadow of every group (whole windows of other dates: same distribution, no relation to the target),
-    explained with expected gradients on test windows."""
+def shadow_twins(exp: Prepared, fitted: Fitted, ecfg, positions, rng, show) -> list[shap_lstm.LstmShapResult]:
+    """Per fold: a network of the run's shape and first seed, trained (:func:`pipeline.stages.fit.fit_unit`) on
+    the real features plus a time-shuffled shadow of every group (whole windows of other dates: same
+    distribution, no relation to the target), explained with expected gradients on test windows."""
     from tqdm.auto import tqdm
 
-    from explain.common import with_shadows
-
     out = []
-    seed = exp.seeds[0]
-    per_fold = max(20, ecfg.shap_windows // max(1, len(exp.fold_data) * len(exp.seeds)))
+    seed = fitted.seeds[0]
+    device = torch.device(fitted.device)
+    per_fold = max(20, ecfg.shap_windows // max(1, len(exp.fold_data) * len(fitted.seeds)))
     for fd in tqdm(exp.fold_data, desc="LSTM SHAP floor", unit="fold", leave=False, disable=show):
-        shuffle = np.random.default_rng(exp.cfg.seed + 104729 + fd.fold.number)
-        aug = lambda X: with_shadows(X, gidx, shuffle)  # noqa: E731
-        X_train, X_val, X_test = aug(fd.X_train), aug(fd.X_val), aug(fd.X_test)
-        mc = exp.model_config()
-        mc.n_features = X_train.shape[-1]
-        tcfg = exp.train_config(seed)
-        tcfg.progress = False
-        seed_everything(seed)
-        model = LSTMModel(mc)
-        with torch_threads(training_threads(exp.cfg.threads)):
-            fit(model, X_train, fd.y_train, X_val, fd.y_val, tcfg, exp.device)
-        model.cpu()
+        X_train, _, X_test = unit_windows(exp, fd, shadows=True)
+        model = fit_unit(exp, fd.fold.number, seed, shadows=True, device=fitted.device).model
         take = _explained(len(X_test), per_fold)
         bg = X_train[rng.choice(len(X_train), size=min(ecfg.shap_background, len(X_train)), replace=False)]
-        phi = gradients.expected_gradients(model, bg, X_test[take], exp.device, ecfg.shap_nsamples, exp.cfg.seed)
+        phi = gradients.expected_gradients(model, bg, X_test[take], device, ecfg.shap_nsamples, exp.cfg.seed)
         out.append(shap_lstm.LstmShapResult(fd.fold.number, seed, phi, np.asarray(X_test[take]), positions[fd.fold.number][take]))
     return out
 

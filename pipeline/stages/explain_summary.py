@@ -4,29 +4,24 @@ agreement between methods, how far back the model looks, correlation clusters, t
 gradient attributions and importance by test period."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 
 from explain import agreement, clusters as clustering, temporal
 from pipeline.evaluation.importance_tests import period_sentences
 from pipeline.labels import label
-from pipeline.reporting.run_page import _fmt
-
-if TYPE_CHECKING:  # annotations only: explain_stage imports this module
-    from pipeline.stages.prepare import Experiment
-    from pipeline.stages.explain import ExplainResult
+from pipeline.labels import fmt as _fmt
+from pipeline.stages.results import Explanation, Prepared
 
 
-def lag_shares(res: ExplainResult, j: int) -> np.ndarray | None:
+def lag_shares(res: Explanation, j: int) -> np.ndarray | None:
     """(T,) expected-gradients mass per lag for horizon index ``j`` over every explained window."""
     if not res.shap_results:
         return None
     return temporal.lag_mass(np.concatenate([r.phi[..., j:j + 1] for r in res.shap_results]), 0)
 
 
-def block_totals(res: ExplainResult, h: int) -> dict[str, float]:
+def block_totals(res: Explanation, h: int) -> dict[str, float]:
     """Lag block -> permutation loss increase summed over groups at horizon ``h``."""
     out: dict[str, float] = {}
     for i in res.lag_items:
@@ -35,7 +30,7 @@ def block_totals(res: ExplainResult, h: int) -> dict[str, float]:
     return out
 
 
-def findings(exp: Experiment, res: ExplainResult) -> list[str]:
+def findings(exp: Prepared, res: Explanation) -> list[str]:
     """The CLI's and the report's summary, skill gate first: per horizon, whether importances may be read
     as findings about the market, and which groups clear the floor under which methods."""
     table = res.table()
@@ -59,7 +54,7 @@ def findings(exp: Experiment, res: ExplainResult) -> list[str]:
     return lines
 
 
-def conclusions(exp: Experiment, res: ExplainResult) -> dict[str, list[str]]:
+def conclusions(exp: Prepared, res: Explanation) -> dict[str, list[str]]:
     """The report's lead, in sentences: ``skill`` (the gate and the groups that clear their floors),
     ``agreement``, ``lags``, ``clusters``, ``sanity``, ``periods``."""
     table = res.table()

@@ -1,0 +1,45 @@
+"""The plain-words sentences of a verdict: does the model beat its comparator, and how large an edge could
+the test have found (power)."""
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.evaluation.inference import ALPHA
+from pipeline.labels import label
+
+def signed_points(x: float, clf: bool) -> str:
+    return f"{100 * x:+.2f}" if clf else f"{x:+.3g}"
+
+
+def verdict(entry: dict, clf: bool) -> str:
+    """One honest sentence: does the seed ensemble beat the comparator (chosen on validation days)?"""
+    head, key = entry["headline_metric"], entry["comparator"]
+    m, b = entry["model"][head], entry["baselines"][key][head]
+    comp = label(key)  # the human name ("majority class"); metrics.json keeps the key in "comparator"
+    e = entry["edge"]
+    what = "accuracy edge" if clf else "reduction of the mean squared error"
+    unit = " points" if clf else ""
+    text = (f"h={entry['horizon']}: LSTM {label(head)} {m:.4g} vs {comp} {b:.4g} (the baseline best on validation days); "
+            f"{what} {signed_points(e['mean'], clf)}{unit}, 95% CI [{signed_points(e['ci_low'], clf)}, {signed_points(e['ci_high'], clf)}], p={e['p_value']:.3g}.")
+    if e["p_value"] < ALPHA and e["mean"] > 0:
+        return text + f" The LSTM beats {comp}, and the difference is significant."
+    if e["p_value"] < ALPHA:
+        return text + f" The LSTM is significantly worse than {comp}."
+    if e["mean"] > 0:
+        return text + f" The LSTM is ahead of {comp}, but not significantly: no evidence of skill."
+    return text + f" The LSTM does not beat {comp} (not significant): no evidence of skill."
+
+
+def power_sentence(entry: dict, clf: bool) -> str:
+    e = entry["edge"]
+    days = f"{e['n_days']:,} test days" + (f" ({entry['n_symbols']} symbols per day, averaged)" if entry["n_symbols"] > 1 else "")
+    if not np.isfinite(e["mde"]):
+        return f"With {days}, the test has no power to speak of."
+    if clf:
+        return (f"With {days}, this test detects an accuracy edge of ≥ {100 * e['mde']:.1f} points at 80% power "
+                f"(the LSTM and {label(entry['comparator'])} make different calls on {100 * e['disagreement']:.0f}% of test samples); "
+                f"the LSTM's edge was {100 * e['mean']:+.1f} (95% CI [{100 * e['ci_low']:+.1f}, {100 * e['ci_high']:+.1f}]).")
+    base_mse = entry["baselines"][entry["comparator"]]["rmse"] ** 2
+    share = e["mde"] / base_mse if base_mse > 0 else float("nan")
+    return (f"With {days}, this test detects an MSE reduction of ≥ {e['mde']:.3g} ({100 * share:.1f}% of {label(entry['comparator'])}'s "
+            f"MSE) at 80% power; the LSTM's was {e['mean']:+.3g} (95% CI [{e['ci_low']:+.3g}, {e['ci_high']:+.3g}]).")
