@@ -31,11 +31,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_features import synthetic_universe  # noqa: E402
 
 from features import FeatureInput  # noqa: E402
-from pipeline.config.schema import RunConfig  # noqa: E402
-from pipeline.stages.evaluate import evaluate  # noqa: E402
-from pipeline.stages.prepare import prepare, train_and_predict  # noqa: E402
+from pipeline.config.schema import ExplainConfig, RunConfig  # noqa: E402
 from pipeline.data.dataset import Dataset, build_feature_tables  # noqa: E402
 from pipeline.reporting.run_folder import write_run  # noqa: E402
+from pipeline.stages.evaluate import evaluate  # noqa: E402
+from pipeline.stages.explain import explain  # noqa: E402
+from pipeline.stages.fit import fit  # noqa: E402
+from pipeline.stages.prepare import prepare  # noqa: E402
 
 
 def peak_gb(who: int = resource.RUSAGE_SELF) -> float:
@@ -49,6 +51,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--bootstrap", type=int, default=500)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--explain", action="store_true", help="also the default explain stage (permutation, lag blocks, "
+                        "clusters, LightGBM with shadows, expected and integrated gradients), timed per method")
     args = parser.parse_args()
 
     universe = synthetic_universe(args.symbols)
@@ -70,23 +74,29 @@ def main() -> None:
     cfg = RunConfig(target="xs_direction", horizons=[1, 5], features="ohlcv+technical", folds=1, epochs=args.epochs,
                     bootstrap=args.bootstrap, device=args.device, progress=True).validate()
     t0 = time.perf_counter()
-    exp = prepare(cfg, dataset)
-    times["windows and folds"] = time.perf_counter() - t0
-    print(f"{exp.ws.n:,} windows of {cfg.window} x {len(exp.ws.columns)} features (never materialised: rows "
-          f"{exp.ws.rows.nbytes / 1e9:.2f} GB); device {exp.device}")
+    prepared = prepare(cfg, dataset)
+    times["windows, folds and scaling"] = time.perf_counter() - t0
+    print(f"{prepared.ws.n:,} windows of {cfg.window} x {len(prepared.ws.columns)} features (never materialised: rows "
+          f"{prepared.ws.rows.nbytes / 1e9:.2f} GB)")
 
     t0 = time.perf_counter()
-    train_and_predict(exp, log=lambda *a: None)
+    fitted = fit(prepared, log=lambda *a: None)
     times["training (LSTM + baselines)"] = time.perf_counter() - t0
-    speed = [h.samples_per_s for h in exp.histories.values()]
+    speed = [h.samples_per_s for h in fitted.histories.values()]
 
     t0 = time.perf_counter()
-    metrics = evaluate(exp)
+    evaluation = evaluate(prepared, fitted)
     times["evaluation"] = time.perf_counter() - t0
+
+    explanation = None
+    if args.explain:
+        t0 = time.perf_counter()
+        explanation = explain(prepared, fitted, evaluation, ExplainConfig(), log=lambda *a: None)
+        times["explain stage"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        write_run(exp, metrics, Path(tmp) / "run")
+        write_run(prepared, fitted, evaluation, explanation, Path(tmp) / "run")
     times["report"] = time.perf_counter() - t0
 
     for stage, seconds in times.items():
@@ -94,7 +104,9 @@ def main() -> None:
     print(f"  {'total':<30} {sum(times.values()):8.1f} s")
     print(f"  LSTM training: {sum(speed) / len(speed):,.0f} samples/s (the trainer's own count, batches only)")
     print(f"peak RSS: this process {peak_gb():.2f} GB, feature workers {peak_gb(resource.RUSAGE_CHILDREN):.2f} GB (target <= 6 GB)")
-    for xs in metrics.get("cross_section") or []:
+    if explanation is not None:
+        print("  explain stage by method: " + ", ".join(f"{k} {v:.1f} s" for k, v in explanation.seconds.items()))
+    for xs in evaluation.cross_section or []:
         print("  " + xs["sentence"])
 
 

@@ -107,3 +107,30 @@ def test_foreign_index_is_never_overwritten(tmp_path):
 def test_compare_needs_two_sets(tmp_path, capsys):
     assert main(["compare", "--features", "ohlcv", "--out", str(tmp_path / "x")]) == 2
     assert "at least two feature sets" in capsys.readouterr().err
+
+
+def test_compare_uses_runs_baselines_comparator_and_book_settings(tmp_path):
+    """One baseline registry: compare reports logistic regression and LightGBM, chooses the comparator run
+    chooses for the same data and settings, and honours --cost-bps, --quantiles, --top-k and --threads."""
+    common = ["--source", "sample", "--symbols", "AAPL,MSFT,JNJ,KO", "--target", "xs_direction", "--horizons", "1,5",
+              "--start", "2013-01-01", "--end", "2016-12-31", "--window", "10", "--hidden", "4", "--epochs", "1",
+              "--folds", "1", "--bootstrap", "0", "--lgbm-lags", "2", "--cost-bps", "12", "--quantiles", "2",
+              "--top-k", "1", "--threads", "1", "--seeds", "1", "--no-progress"]
+    # the reference set (the first) starts last, so compare's samples are run's samples
+    assert main(["run", *common, "--features", "ohlcv+technical", "--ablation", "none", "--no-explain",
+                 "--out", str(tmp_path / "run")]) == 0
+    assert main(["compare", *common, "--features", "ohlcv+technical,ohlcv", "--jobs", "1",
+                 "--out", str(tmp_path / "cmp")]) == 0
+    run = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    meta = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    for entry in run["horizon_results"]:
+        h = str(entry["horizon"])
+        assert meta["comparators"][h] == entry["comparator"]
+        assert {f"baseline:{b}" for b in entry["baselines"]} <= set(meta["ranking"][h])
+    assert {"baseline:logistic", "baseline:lightgbm", "baseline:reversal", "baseline:momentum"} <= set(meta["ranking"]["1"])
+    xs = meta["views"]["ohlcv+technical"]["cross_section"][0]
+    assert xs["scores"][xs["model"]]["rank_ic"] == run["cross_section"][0]["scores"][xs["model"]]["rank_ic"]  # same unit, same numbers
+    assert xs["quantiles"] == 2 and xs["scores"][xs["model"]]["book"]["k"] == 1
+    assert xs["scores"][xs["model"]]["book"]["cost_bps"] == 12.0
+    tests = pd.read_csv(tmp_path / "cmp" / "compare_tests.csv")
+    assert set(tests.set_b) >= {"ohlcv+technical", f"baseline:{meta['comparators']['1']}"}  # sets against the comparator, in the family

@@ -244,3 +244,12 @@ def test_human_labels_keep_the_raw_key_as_tooltip():
     assert label("my_own_feature") == "my own feature" and label("ohlcv+technical") == "ohlcv+technical"
     assert str(label_html("auc")) == '<span class="key" title="auc">ROC AUC</span>'
     assert str(label_html("<b>x</b>")) == "&lt;b&gt;x&lt;/b&gt;"  # escaped, no tooltip when nothing to explain
+
+
+def test_headings_name_a_few_symbols_and_seeds_read_in_words():
+    from pipeline.labels import seeds_text, symbols_text
+
+    assert symbols_text(["SP500"]) == "SP500"
+    assert symbols_text([f"S{i}" for i in range(5)]) == "S0, S1, S2, S3, S4"
+    assert symbols_text([f"S{i}" for i in range(64)]) == "S0, S1, S2, S3 and 60 more"
+    assert seeds_text([0]) == "1 seed (0)" and seeds_text([3, 4]) == "2 seeds (3, 4)"

@@ -5,8 +5,8 @@ import argparse
 from pathlib import Path
 from typing import Callable
 
-from pipeline.config.schema import (EVALUATION, EXECUTION, EXPLAIN, MODEL, SPLITS, TRAINING, ExplainConfig,
-                                    add_options)
+from pipeline.config.schema import (COMPARE_DEFAULTS, EVALUATION, EXECUTION, EXPLAIN, MODEL, SPLITS, TRAINING,
+                                    ExplainConfig, add_options)
 from pipeline.progress import result, say
 
 
@@ -159,7 +159,7 @@ def register(sub: argparse._SubParsersAction, add_data_options: Callable[[argpar
     p.add_argument("--out", metavar="DIR", help="output folder (default reports/<stamp>-compare-<symbol>-<target>/); an "
                    "existing folder must be empty, or a featureproof folder with --overwrite")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it holds an earlier featureproof folder")
-    p.set_defaults(func=cmd_compare, features="ohlcv,ohlcv+technical,all", seeds=3)
+    p.set_defaults(func=cmd_compare, **COMPARE_DEFAULTS)
     for action in p._actions:
         if action.dest == "features":
             action.help = ("feature sets to compare, separated by commas; combine sets with + "

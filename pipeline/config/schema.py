@@ -267,6 +267,9 @@ class ExplainConfig:
         return cls(**values, lgbm_lags=lags or 0).validate()
 
 
+# compare's own defaults where they differ from run's: three feature sets and three seeds per set
+COMPARE_DEFAULTS = {"features": "ohlcv,ohlcv+technical,all", "seeds": 3}
+
 DEFAULTS = RunConfig()  # the schema's defaults as values (the trainer's and model's configurations read them)
 
 
