@@ -162,7 +162,8 @@ class DayBlocks:
     def __init__(self, dates: np.ndarray, block: int):
         unique, inverse, counts = np.unique(dates, return_inverse=True, return_counts=True)
         self.m = len(unique)
-        self.order = np.argsort(inverse.ravel(), kind="stable")   # rows grouped by day, days in date order
+        self.day_of_row = inverse.ravel()                          # (n,) each row's day, in date order
+        self.order = np.argsort(self.day_of_row, kind="stable")   # rows grouped by day, days in date order
         self.counts = counts
         self.first = np.r_[0, np.cumsum(counts)[:-1]]               # position of each day's first row in order
         self.block = max(1, min(block, self.m))
@@ -184,6 +185,48 @@ class DayBlocks:
         return self.order[np.arange(total) + shift]
 
 
+    def multiplicities(self, picked: np.ndarray) -> np.ndarray:
+        """``(n,)`` how often each row is drawn when the days ``picked`` are: ``np.bincount(sample, minlength=n)``
+        of the same draw, computed from the days alone (O(n), no ragged gather)."""
+        return np.bincount(picked, minlength=self.m)[self.day_of_row]
+
+
+class BlockDraws:
+    """The moving-block resamples of one set of test dates, drawn once and shared by every prediction judged
+    on those dates (the model and every baseline at one horizon): the same draws ``metric_intervals`` makes
+    for ``seed``, so sharing them changes no number."""
+
+    def __init__(self, dates: np.ndarray, h: int = 1, n_boot: int = 500, seed: int = 0, block: int | None = None):
+        self.blocks = DayBlocks(dates, block or block_length(len(np.unique(dates)), h))
+        rng = np.random.default_rng(seed)
+        self.picked = [self.blocks.days(rng) for _ in range(max(n_boot, 0))]   # days, not rows: O(n_boot x days)
+
+    def weighted_intervals(self, statistic: Callable[[np.ndarray], dict[str, float]], est: dict[str, float],
+                           alpha: float = ALPHA) -> dict[str, tuple[float, float]]:
+        """:func:`metric_intervals` with ``statistic(weights)`` of the rows' multiplicities ``(n,)``."""
+        if not self.picked:
+            return {}
+        draws: dict[str, list[float]] = {}
+        for picked in self.picked:
+            for key, value in statistic(self.blocks.multiplicities(picked)).items():
+                draws.setdefault(key, []).append(value)
+        return _t_intervals(draws, est, self.blocks.n_blocks, alpha)
+
+
+def _t_intervals(draws: dict[str, list[float]], est: dict[str, float], n_blocks: int, alpha: float) -> dict[str, tuple[float, float]]:
+    q = stats.t.ppf(1 - alpha / 2, max(n_blocks - 1, 1))
+    out = {}
+    for key, values in draws.items():
+        arr = np.asarray(values, float)
+        arr = arr[np.isfinite(arr)]
+        if len(arr) < 2 or not np.isfinite(est.get(key, np.nan)):
+            out[key] = (float("nan"), float("nan"))
+            continue
+        half = q * float(arr.std(ddof=1))
+        out[key] = (float(est[key] - half), float(est[key] + half))
+    return out
+
+
 def metric_intervals(
     statistic: Callable[[np.ndarray], dict[str, float]], point: Callable[[np.ndarray], dict[str, float]] | dict[str, float],
     dates: np.ndarray, h: int = 1, n_boot: int = 500, seed: int = 0, alpha: float = ALPHA, block: int | None = None,
@@ -202,17 +245,7 @@ def metric_intervals(
     for _ in range(n_boot):
         for key, value in statistic(blocks.sample(rng)).items():
             draws.setdefault(key, []).append(value)
-    q = stats.t.ppf(1 - alpha / 2, max(blocks.n_blocks - 1, 1))
-    out = {}
-    for key, values in draws.items():
-        arr = np.asarray(values, float)
-        arr = arr[np.isfinite(arr)]
-        if len(arr) < 2 or not np.isfinite(est.get(key, np.nan)):
-            out[key] = (float("nan"), float("nan"))
-            continue
-        half = q * float(arr.std(ddof=1))
-        out[key] = (float(est[key] - half), float(est[key] + half))
-    return out
+    return _t_intervals(draws, est, blocks.n_blocks, alpha)
 
 
 

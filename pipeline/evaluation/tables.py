@@ -28,8 +28,11 @@ def headline_loss(classification: bool):
 
 
 def metric_table(clf: bool, y: np.ndarray, pred: np.ndarray, ref: np.ndarray, dates: np.ndarray, h: int,
-                 n_boot: int, seed: int, block: int | None) -> tuple[dict[str, float], dict[str, list[float]]]:
-    """Every metric of one prediction and its 95% interval over test days."""
+                 n_boot: int, seed: int, block: int | None,
+                 draws: inference.BlockDraws | None = None) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """Every metric of one prediction and its 95% interval over test days. ``draws``: the block resamples
+    of ``dates`` (:class:`~pipeline.evaluation.inference.BlockDraws` for ``h, n_boot, seed, block``), shared
+    by every prediction judged on the same days; drawn here when not given."""
     names = DIRECTION_METRICS if clf else REGRESSION_METRICS
     values = compute_metrics(clf, y, pred, ref)
     ci: dict[str, list[float]] = {}
@@ -44,12 +47,14 @@ def metric_table(clf: bool, y: np.ndarray, pred: np.ndarray, ref: np.ndarray, da
     # = compute_metrics on the resampled rows, O(N) per resample; its sorts are only worth it with a bootstrap
     weighted = WeightedMetrics(clf, y, pred, ref) if rest and n_boot > 0 else None
 
-    def resampled(rows: np.ndarray) -> dict[str, float]:
-        every = weighted(np.bincount(rows, minlength=len(y)))
+    def resampled(weights: np.ndarray) -> dict[str, float]:
+        every = weighted(weights)
         return {m: every[m] for m in rest}
 
-    boot = inference.metric_intervals(resampled, {m: values[m] for m in rest}, dates, h, n_boot, seed,
-                                      block=block or None) if rest else {}
+    boot = {}
+    if rest and n_boot > 0:
+        draws = draws if draws is not None else inference.BlockDraws(dates, h, n_boot, seed, block or None)
+        boot = draws.weighted_intervals(resampled, {m: values[m] for m in rest})
     for m in rest:
         ci[m] = list(boot.get(m, (float("nan"), float("nan"))))
     return values, ci

@@ -169,8 +169,9 @@ def summarise(set_results: dict[str, SetResult], base_test: dict[str, np.ndarray
         for scope, mask in scopes:
             y, r, d = y_all[mask], r_all[mask], dates_all[mask]
             entries = [(spec, p[mask, j]) for spec, p in preds.items()] + [(f"baseline:{n}", p[mask, j]) for n, p in base_test.items()]
+            draws = inference.BlockDraws(d, h, cfg.bootstrap, cfg.seed, cfg.block or None)  # shared by the entries
             for name, pred in entries:
-                values, ci = metric_table(clf, y, pred, r, d, h, cfg.bootstrap, cfg.seed, cfg.block)
+                values, ci = metric_table(clf, y, pred, r, d, h, cfg.bootstrap, cfg.seed, cfg.block, draws)
                 unit_sd = float(np.std(units[("all", name, h)])) if name in set_results and scope == "all" else float("nan")
                 for m, v in values.items():
                     rows.append({"feature_set": name, "symbol": scope, "horizon": h, "metric": m, "mean": v,

@@ -70,10 +70,12 @@ def evaluate(exp: Prepared, fitted: Fitted) -> Evaluation:
     results = []
     for j, h in enumerate(cfg.horizons):
         y, r, p = truth[:, j], ref[:, j], ensemble[:, j]
-        model_metrics, model_ci = metric_table(clf, y, p, r, dates, h, cfg.bootstrap, cfg.seed, cfg.block)
+        draws = inference.BlockDraws(dates, h, cfg.bootstrap, cfg.seed, cfg.block or None)  # shared by every prediction
+        model_metrics, model_ci = metric_table(clf, y, p, r, dates, h, cfg.bootstrap, cfg.seed, cfg.block, draws)
         base_metrics, base_ci = {}, {}
         for name, pred in base.items():
-            base_metrics[name], base_ci[name] = metric_table(clf, y, pred[:, j], r, dates, h, cfg.bootstrap, cfg.seed, cfg.block)
+            base_metrics[name], base_ci[name] = metric_table(clf, y, pred[:, j], r, dates, h, cfg.bootstrap, cfg.seed,
+                                                             cfg.block, draws)
         comparator, val_scores = choose_comparator(exp, fitted.baseline_val_pred, j)
         # the headline test: per-day loss of the ensemble minus the comparator's; positive edge = model better
         diff = inference.paired_loss_test(loss(y, base[comparator][:, j]), loss(y, p), dates, h)
