@@ -18,7 +18,6 @@ from __future__ import annotations
 import tempfile
 import time
 from dataclasses import dataclass
-from itertools import combinations
 from pathlib import Path
 
 import numpy as np

@@ -17,7 +17,6 @@ import json
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from pipeline.calibration.simulate import planted_signal_frame, random_walk_frame

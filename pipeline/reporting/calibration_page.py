@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.calibration.study import StudyConfig
 from pipeline.io import atomic_dir
 from pipeline.reporting.run_page import render_template
 

@@ -10,7 +10,6 @@ import json
 import platform
 import re
 import sys
-import time
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path

@@ -34,15 +34,11 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable
 
 import numpy as np
-import pandas as pd
 import torch
 
-from explain import ablation, agreement, clusters as clustering, shap_lstm, temporal
+from explain import ablation, clusters as clustering, temporal
 from explain import lgbm as lgbm_explain
 from explain.common import Importance, group_indices
 from pipeline.models.lightgbm import fit_lightgbm
