@@ -27,9 +27,8 @@ from scipy import stats
 from pipeline.progress import say
 from pipeline.evaluation import inference
 from pipeline.evaluation.inference import ALPHA
-from pipeline.evaluation.tables import headline_loss
+from pipeline.evaluation.tables import headline_loss, metric_table
 from pipeline.stages.compare import pair_tests
-from pipeline.evaluation.metrics import WeightedMetrics, auc
 
 HORIZONS = (1, 5, 10)
 
@@ -144,15 +143,13 @@ def run_claims(p: Panel, h: int, n_symbols: int, n_boot: int, boot: bool, rng_se
         out["run: Pesaran-Timmermann, momentum"] = float(inference.pesaran_timmermann(p.pred["momentum"] > 0.5, y > 0.5)["p_value"] < ALPHA)
         right_m, right_b = p.pred["momentum"] == y, p.pred["always_up"] == y
         out["run: McNemar, momentum vs always up"] = float(inference.mcnemar_binomial(right_m, right_b)["p_value"] < ALPHA)
-    # intervals of the model's metrics, built as run builds them: accuracy (a mean over days) from the
-    # HAR interval, AUC (not a mean) from the block bootstrap; truth 0.5 for both
-    acc = inference.mean_test(inference.per_day(1 - _wrong(p.pred["momentum"], y), d), h)
-    out["run: 95% interval of the model's accuracy covers 0.5 (HAR)"] = float(acc.ci_low <= 0.5 <= acc.ci_high)
+    # intervals of the model's metrics through metric_table, the function run and compare build every interval
+    # with: accuracy (a mean over days) from the HAR interval, AUC (not a mean) from the block bootstrap; truth 0.5
+    _, ci = metric_table(True, y, p.pred["momentum"], np.zeros_like(y), d, h, 0, rng_seed, None)
+    out["run: 95% interval of the model's accuracy covers 0.5 (HAR)"] = float(ci["accuracy"][0] <= 0.5 <= ci["accuracy"][1])
     if boot:
         score = 1 / (1 + np.exp(-p.noise_x))
-        weighted = WeightedMetrics(True, y, score)  # as run resamples: multiplicities, equal to AUC of the rows
-        ci = inference.metric_intervals(lambda rows: {"auc": weighted(np.bincount(rows, minlength=len(y)))["auc"]},
-                                        {"auc": auc(y, score)}, d, h, n_boot=n_boot, seed=rng_seed)
+        _, ci = metric_table(True, y, score, np.zeros_like(y), d, h, n_boot, rng_seed, None)
         out["run: 95% interval of the model's AUC covers 0.5 (block bootstrap)"] = float(ci["auc"][0] <= 0.5 <= ci["auc"][1])
     return out
 
@@ -378,6 +375,7 @@ PATHS = (
     ("importance: the alignment", "LightGBM with shadows + the explain stage's alignment test (the gradient methods' rule)"),
     ("compare:", "compare's family (stages.compare.pair_tests) on simulated seed ensembles"),
     ("cross-section:", "evaluation.cross_section.evaluate_score (the function run calls)"),
+    ("run: 95% interval of the model's", "evaluation.tables.metric_table (every interval run and compare report) on simulated predictors"),
     ("run:", "analytic: evaluation.inference on simulated predictors (the stages' cells are 'stages:')"),
     ("legacy", "legacy, not used by run: shown to explain why"),
 )
