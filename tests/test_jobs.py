@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import yahoo_layout
-from pipeline.config.schema import RunConfig
+from pipeline.config.schema import ExplainConfig, RunConfig
 from pipeline.errors import JobError
 from pipeline.stages import fit as fit_stage
 from pipeline.stages.executor import run_jobs
@@ -91,7 +91,7 @@ def test_retrain_ablation_trains_full_and_dropped_models_on_one_path_and_device(
         return out
 
     monkeypatch.setattr(fit_stage, "run_jobs", record)
-    ecfg = explain_stage.ExplainConfig(ablation="retrain", explain=False, jobs=2)
+    ecfg = ExplainConfig(ablation="retrain", explain=False, jobs=2)
     res = explain_stage.explain(exp, fitted, None, ecfg, log=lambda *a: None, skill={1: False})
     [(jobs, workers, shared)] = seen
     assert {j.device for j in jobs} == {"cuda"} and workers == 1 and shared is exp
