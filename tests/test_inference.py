@@ -124,3 +124,38 @@ def test_weighted_resample_metrics_equal_the_resampled_rows(clf):
         got = weighted(np.bincount(rows, minlength=n))
         for key, value in expected.items():
             assert got[key] == pytest.approx(value, abs=1e-12), key
+
+
+def test_a_constant_nonzero_differential_is_significant_and_its_interval_agrees():
+    """One side better by the same amount on every day: the interval [mean, mean] excludes 0, so the test
+    must reject too (it used to give p = 1 beside that interval)."""
+    t = inference.mean_test(np.full(100, 0.01), h=5)
+    assert t.p_value < 0.05 and t.ci_low == t.ci_high == pytest.approx(0.01) and t.ci_low > 0
+    assert inference.mean_test(np.zeros(100)).p_value == 1.0
+    one_sided = inference.mean_test(np.full(100, -0.01), alternative="greater")
+    assert one_sided.p_value == 1.0
+
+
+def test_tiny_loss_differentials_are_tested_not_called_constant():
+    """Squared-return losses are ~1e-4 and their differences ~1e-8: an absolute tolerance of 1e-8 called
+    real differences constant (p = 1, zero-width interval)."""
+    d = 1e-9 * np.random.default_rng(0).normal(1.0, 1.0, 500)
+    t = inference.mean_test(d)
+    assert t.se > 0 and t.ci_low < t.mean < t.ci_high and t.p_value < 1e-6
+
+
+def test_too_few_days_give_no_test_and_an_interval_that_says_nothing():
+    t = inference.mean_test(np.arange(5.0))
+    assert t.p_value == 1.0 and t.ci_low == -np.inf and t.ci_high == np.inf
+
+
+def test_holm_ignores_untested_hypotheses_and_matches_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
+    got = inference.holm(np.array([0.01, np.nan, 0.04]))
+    np.testing.assert_allclose(got, [0.02, np.nan, 0.04])
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        p = rng.uniform(size=rng.integers(1, 12)) ** 3
+        p[rng.uniform(size=len(p)) < 0.2] = p[0]  # ties
+        np.testing.assert_allclose(inference.holm(p), multipletests(p, method="holm")[1], rtol=0, atol=1e-12)

@@ -123,8 +123,17 @@ def mean_test(d: np.ndarray, h: int = 1, alternative: str = "two-sided", alpha: 
     d = d[np.isfinite(d)]
     n = len(d)
     mean = float(d.mean()) if n else float("nan")
-    if n < 8 or np.allclose(d, d[0] if n else 0.0):
-        return MeanTest(mean, 0.0, 0, 0.0, 1.0, mean, mean, float("nan"), n, alternative)
+    if n < 8:  # too few days for a variance: no test, an interval that says nothing
+        return MeanTest(mean, float("nan"), 0, float("nan"), 1.0, float("-inf"), float("inf"), float("nan"), n, alternative)
+    if np.ptp(d) <= 1e-12 * float(np.abs(d).max()):
+        # the same differential on every day (relative tolerance: squared-return losses are ~1e-4, so an
+        # absolute one would call real differences constant). Zero: nothing to test (p = 1, interval [0, 0]);
+        # non-zero: one side wins on every day (p = 0, interval [mean, mean]): the interval and the test agree
+        constant_p = 1.0 if mean == 0 else (0.0 if alternative == "two-sided" or (mean > 0) == (alternative == "greater")
+                                            else 1.0)
+        lo = mean if alternative != "less" else float("-inf")
+        hi = mean if alternative != "greater" else float("inf")
+        return MeanTest(mean, 0.0, 0, float("nan"), constant_p, lo, hi, float("nan"), n, alternative)
     omega, nu = long_run_variance(d, h)
     se = float(np.sqrt(max(omega, 1e-300) / n))
     stat = mean / se
@@ -258,13 +267,14 @@ def outcome(edge: float, p_value: float, alpha: float = ALPHA) -> str:
 
 # --------------------------------------------------------------------------- multiplicity
 def holm(p: np.ndarray) -> np.ndarray:
-    """Holm-Bonferroni adjusted p-values (monotone, capped at 1)."""
+    """Holm-Bonferroni adjusted p-values (monotone, capped at 1). A NaN p-value (no test was possible) stays
+    NaN and is not counted in the family's size m."""
     p = np.asarray(p, float)
-    m = len(p)
-    order = np.argsort(p)
-    adjusted = np.empty(m)
+    adjusted = np.full(len(p), np.nan)
+    tested = np.flatnonzero(np.isfinite(p))
+    m = len(tested)
     running = 0.0
-    for rank, i in enumerate(order):
+    for rank, i in enumerate(tested[np.argsort(p[tested], kind="stable")]):
         running = max(running, (m - rank) * p[i])
         adjusted[i] = min(1.0, running)
     return adjusted
