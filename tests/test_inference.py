@@ -159,3 +159,42 @@ def test_holm_ignores_untested_hypotheses_and_matches_statsmodels():
         p = rng.uniform(size=rng.integers(1, 12)) ** 3
         p[rng.uniform(size=len(p)) < 0.2] = p[0]  # ties
         np.testing.assert_allclose(inference.holm(p), multipletests(p, method="holm")[1], rtol=0, atol=1e-12)
+
+
+def test_hand_written_statistics_equal_the_libraries_that_own_them():
+    """AUC, balanced accuracy, MCC (scikit-learn), Spearman (SciPy) and McNemar (statsmodels), on draws with
+    ties, constant columns and resample weights (the O(N) weighted forms the bootstrap uses)."""
+    from scipy.stats import spearmanr
+    from sklearn.metrics import balanced_accuracy_score, matthews_corrcoef, roc_auc_score
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    from pipeline.evaluation.metrics import WeightedMetrics, compute_metrics
+
+    rng = np.random.default_rng(7)
+    for trial in range(150):
+        n = int(rng.integers(20, 200))
+        y = (rng.uniform(size=n) < rng.uniform(0.2, 0.8)).astype(float)
+        p = np.round(rng.uniform(size=n), int(rng.integers(1, 3)))          # ties
+        if trial % 10 == 0:
+            p[:] = 0.7                                                       # a constant prediction
+        w = rng.integers(0, 3, size=n)                                       # a resample's multiplicities
+        w[0] = max(w[0], 1)
+        rows = np.repeat(np.arange(n), w)
+        yr, pr = y[rows], p[rows]
+        if len(np.unique(yr)) == 2:
+            for got in (compute_metrics(True, yr, pr), WeightedMetrics(True, y, p)(w)):
+                assert abs(got["auc"] - roc_auc_score(yr, pr)) < 1e-12
+                assert abs(got["balanced_accuracy"] - balanced_accuracy_score(yr, pr > 0.5)) < 1e-12
+                assert abs(got["mcc"] - matthews_corrcoef(yr, pr > 0.5)) < 1e-12
+        a, b = np.round(rng.normal(size=n), 1), np.round(rng.normal(size=n), 1)
+        if trial % 10 == 1:
+            a[:] = 1.0
+        ref = np.zeros(n)
+        got = compute_metrics(False, b, a, ref)["ic"]
+        want = spearmanr(a, b).statistic if np.std(a) > 0 and np.std(b) > 0 else 0.0
+        assert abs(got - want) < 1e-12
+        right_m, right_b = rng.uniform(size=n) < 0.55, rng.uniform(size=n) < 0.5
+        b_, c_ = int(np.sum(right_m & ~right_b)), int(np.sum(~right_m & right_b))
+        if b_ + c_:
+            table = [[0, b_], [c_, 0]]
+            assert abs(inference.mcnemar_binomial(right_m, right_b)["p_value"] - mcnemar(table, exact=True).pvalue) < 1e-12
