@@ -210,14 +210,20 @@ class BlockDraws:
         rng = np.random.default_rng(seed)
         self.picked = [self.blocks.days(rng) for _ in range(max(n_boot, 0))]   # days, not rows: O(n_boot x days)
 
+    @property
+    def day_of_row(self) -> np.ndarray:
+        """(n,) each row's day index (0..days-1), for statistics that take the days' multiplicities."""
+        return self.blocks.day_of_row
+
     def weighted_intervals(self, statistic: Callable[[np.ndarray], dict[str, float]], est: dict[str, float],
                            alpha: float = ALPHA) -> dict[str, tuple[float, float]]:
-        """:func:`metric_intervals` with ``statistic(weights)`` of the rows' multiplicities ``(n,)``."""
+        """:func:`metric_intervals` with ``statistic(m)`` of the *days'* multiplicities ``m`` ``(days,)``: a
+        row's multiplicity is its day's (``m[day_of_row]``)."""
         if not self.picked:
             return {}
         draws: dict[str, list[float]] = {}
         for picked in self.picked:
-            for key, value in statistic(self.blocks.multiplicities(picked)).items():
+            for key, value in statistic(np.bincount(picked, minlength=self.blocks.m)).items():
                 draws.setdefault(key, []).append(value)
         return _t_intervals(draws, est, self.blocks.n_blocks, alpha)
 

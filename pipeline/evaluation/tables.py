@@ -44,16 +44,16 @@ def metric_table(clf: bool, y: np.ndarray, pred: np.ndarray, ref: np.ndarray, da
         t = inference.mean_test(inference.per_day((pred - y) ** 2, dates), h)
         ci["rmse"] = [float(np.sqrt(max(t.ci_low, 0.0))), float(np.sqrt(max(t.ci_high, 0.0)))]
     rest = [m for m in names if m not in ci]
-    # = compute_metrics on the resampled rows, O(N) per resample; its sorts are only worth it with a bootstrap
-    weighted = WeightedMetrics(clf, y, pred, ref) if rest and n_boot > 0 else None
-
-    def resampled(weights: np.ndarray) -> dict[str, float]:
-        every = weighted(weights)
-        return {m: every[m] for m in rest}
-
     boot = {}
     if rest and n_boot > 0:
         draws = draws if draws is not None else inference.BlockDraws(dates, h, n_boot, seed, block or None)
+        # = compute_metrics on the resampled rows, from the days' multiplicities; its sorts are made once
+        weighted = WeightedMetrics(clf, y, pred, ref, day_of_row=draws.day_of_row)
+
+        def resampled(days: np.ndarray) -> dict[str, float]:
+            every = weighted(days)
+            return {m: every[m] for m in rest}
+
         boot = draws.weighted_intervals(resampled, {m: values[m] for m in rest})
     for m in rest:
         ci[m] = list(boot.get(m, (float("nan"), float("nan"))))
