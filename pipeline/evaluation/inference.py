@@ -194,12 +194,6 @@ class DayBlocks:
         return self.order[np.arange(total) + shift]
 
 
-    def multiplicities(self, picked: np.ndarray) -> np.ndarray:
-        """``(n,)`` how often each row is drawn when the days ``picked`` are: ``np.bincount(sample, minlength=n)``
-        of the same draw, computed from the days alone (O(n), no ragged gather)."""
-        return np.bincount(picked, minlength=self.m)[self.day_of_row]
-
-
 class BlockDraws:
     """The moving-block resamples of one set of test dates, drawn once and shared by every prediction judged
     on those dates (the model and every baseline at one horizon): the same draws ``metric_intervals`` makes

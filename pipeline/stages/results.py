@@ -11,6 +11,7 @@ targets, target units for regression), in the run's test order (:attr:`Prepared.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any, Mapping
 
@@ -33,6 +34,12 @@ from pipeline.targets.core import CLASSIFICATION
 def frozen_map(values: Mapping) -> Mapping:
     """A read-only view of ``values`` (results never change after their stage returns them)."""
     return MappingProxyType(dict(values))
+
+
+def read_only(a: np.ndarray) -> np.ndarray:
+    """``a``, no longer writable: a result's derived arrays are computed once and shared."""
+    a.setflags(write=False)
+    return a
 
 
 @dataclass(frozen=True)
@@ -63,7 +70,7 @@ class Prepared:
     ws: WindowSet
     fold_data: tuple[FoldData, ...]
 
-    @property
+    @cached_property
     def folds(self) -> tuple[Fold, ...]:
         return tuple(fd.fold for fd in self.fold_data)
 
@@ -83,19 +90,19 @@ class Prepared:
     def target_names(self) -> list[str]:
         return [f"{self.cfg.target}_h{h}" for h in self.cfg.horizons]
 
-    @property
+    @cached_property
     def test_idx(self) -> np.ndarray:
         """(n_test,) sample indices of every fold's test days, fold after fold: the run's test order."""
-        return np.concatenate([f.test for f in self.folds])
+        return read_only(np.concatenate([f.test for f in self.folds]))
 
-    @property
+    @cached_property
     def test_fold(self) -> np.ndarray:
         """(n_test,) the fold of each test sample."""
-        return np.concatenate([np.full(len(f.test), f.number) for f in self.folds])
+        return read_only(np.concatenate([np.full(len(f.test), f.number) for f in self.folds]))
 
-    @property
+    @cached_property
     def val_idx(self) -> np.ndarray:
-        return np.concatenate([f.val for f in self.folds])
+        return read_only(np.concatenate([f.val for f in self.folds]))
 
     def fold(self, number: int) -> FoldData:
         return next(fd for fd in self.fold_data if fd.fold.number == number)
@@ -161,34 +168,36 @@ class Fitted:
         if not self.folds:
             object.__setattr__(self, "folds", tuple(dict.fromkeys(u.fold for u in self.units)))
 
-    @property
+    @cached_property
     def models(self) -> Mapping[tuple[int, int], nn.Module]:
         return frozen_map({(u.fold, u.seed): u.model for u in self.units if u.drop_group is None})
 
-    @property
+    @cached_property
     def histories(self) -> Mapping[tuple[int, int], TrainResult]:
         return frozen_map({(u.fold, u.seed): u.history for u in self.units if u.drop_group is None})
 
-    @property
+    @cached_property
     def model_pred(self) -> np.ndarray:
         """(seeds, n_test, H): each seed's predictions, folds concatenated in test order."""
         by = {(u.fold, u.seed): u.test_pred for u in self.units if u.drop_group is None}
-        return np.stack([np.concatenate([by[(f, s)] for f in self.folds]) for s in self.seeds])
+        return read_only(np.stack([np.concatenate([by[(f, s)] for f in self.folds]) for s in self.seeds]))
 
     @property
     def ensemble_pred(self) -> np.ndarray:
         """(n_test, H): the seed ensemble (mean over seeds), the one prediction every test speaks about."""
         return self.model_pred.mean(axis=0)
 
-    @property
-    def baseline_pred(self) -> dict[str, np.ndarray]:
+    @cached_property
+    def baseline_pred(self) -> Mapping[str, np.ndarray]:
         """name -> (n_test, H), test order."""
-        return {k: np.concatenate([b.test[k] for b in self.baselines]) for k in self.baselines[0].test} if self.baselines else {}
+        return frozen_map({k: read_only(np.concatenate([b.test[k] for b in self.baselines])) for k in self.baselines[0].test}
+                          if self.baselines else {})
 
-    @property
-    def baseline_val_pred(self) -> dict[str, np.ndarray]:
+    @cached_property
+    def baseline_val_pred(self) -> Mapping[str, np.ndarray]:
         """name -> (n_val, H), in :attr:`Prepared.val_idx` order."""
-        return {k: np.concatenate([b.val[k] for b in self.baselines]) for k in self.baselines[0].val} if self.baselines else {}
+        return frozen_map({k: read_only(np.concatenate([b.val[k] for b in self.baselines])) for k in self.baselines[0].val}
+                          if self.baselines else {})
 
 
 @dataclass(frozen=True)
