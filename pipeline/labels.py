@@ -30,7 +30,7 @@ TESTS = {
     "diebold_mariano": "Diebold–Mariano (HAR variance)",
 }
 BASELINES = {
-    "majority": "majority class", "previous": "previous move", "persistence": "persistence", "momentum": "momentum",
+    "per_fold": "comparator per fold", "majority": "majority class", "previous": "previous move", "persistence": "persistence", "momentum": "momentum",
     "logistic": "logistic regression", "lightgbm": "LightGBM", "ridge": "ridge regression", "always_up": "always up",
     "reversal": "short-term reversal",
 }

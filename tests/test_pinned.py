@@ -64,7 +64,7 @@ def collect(tmp: Path) -> dict:
         flat: dict = {}
         for entry in m["horizon_results"]:
             keep = {k: entry[k] for k in ("model", "model_ci", "baselines", "baselines_ci", "comparator",
-                                          "comparator_validation_loss", "edge", "against_baselines", "tests", "skill")}
+                                          "comparator_choice", "edge", "against_baselines", "tests", "skill")}
             _numbers(keep, f"h{entry['horizon']}", flat)
         _numbers(m.get("strategy") or {}, "strategy", flat)
         for xs in m.get("cross_section") or []:

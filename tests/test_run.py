@@ -33,8 +33,12 @@ def test_run_writes_every_output(direction_run):
     assert [h["horizon"] for h in m["horizon_results"]] == [1, 5, 10]
     h = m["horizon_results"][0]
     assert {"accuracy", "balanced_accuracy", "auc", "mcc", "log_loss", "brier"} <= set(h["model"])
-    assert {"majority", "previous", "logistic", "lightgbm"} == set(h["baselines"])
-    assert h["comparator"] in h["baselines"] and set(h["comparator_validation_loss"]) == set(h["baselines"])
+    registry = {"majority", "previous", "logistic", "lightgbm"}
+    assert registry <= set(h["baselines"]) and set(h["baselines"]) - registry <= {"per_fold"}
+    assert h["comparator"] in h["baselines"] and (h["comparator"] == "per_fold") == ("per_fold" in h["baselines"])
+    choice = h["comparator_choice"]
+    assert set(choice["by_fold"]) == set(choice["validation_loss"]) == {str(f) for f in range(1, len(m["folds"]) + 1)}
+    assert all(set(v) == registry and choice["by_fold"][f] in registry for f, v in choice["validation_loss"].items())
     assert set(h["against_baselines"]) == set(h["baselines"])
     assert all(0 <= v["p_holm"] <= 1 and v["p_holm"] >= v["p_value"] for v in h["against_baselines"].values())
     lo, hi = h["model_ci"]["accuracy"]
@@ -96,8 +100,9 @@ def test_regression_targets(tmp_path, target):
     assert h["edge"]["loss"] == "squared error" and "MSE reduction" in h["power"]
     p = pd.read_csv(out / "predictions.csv")
     assert set(p["seed"]) == {0, 1}
-    if target == "close":  # reported in price units
-        assert p["truth"].min() > 500 and p["prediction"].min() > 500
+    if target == "close":  # tested as the implied log return (scale-free); prices beside it in predictions.csv
+        assert p["truth"].abs().max() < 0.5 and p["prediction"].abs().max() < 0.5 and "log return" in h["unit"]
+        assert p["close"].min() > 500 and p["predicted_close"].min() > 500
 
 
 def test_input_strings_are_escaped(tmp_path, sp500):

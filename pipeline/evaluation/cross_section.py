@@ -148,18 +148,30 @@ def cross_section(dates: np.ndarray, symbols: np.ndarray, scores: dict[str, np.n
     for name, s in list(scores.items())[1:]:
         _, ric = ic_series(_pivot(dates, symbols, s).reindex(columns=S_fwd.columns), S_fwd)
         against[name] = _test(model_ric - ric, h)
-    if against:
-        adjusted = inference.holm(np.array([v["p_value"] if np.isfinite(v["p_value"]) else 1.0 for v in against.values()]))
-        for v, p in zip(against.values(), adjusted):
-            v["p_holm"] = float(p)
-    return {"scores": out, "model": model, "against": against, "quantiles": quantiles}
+    result = {"scores": out, "model": model, "against": against, "quantiles": quantiles}
+    horizon_family([result])  # one horizon alone: Holm over the references; a run adjusts over its horizons too
+    return result
+
+
+def horizon_family(per_horizon: list[dict]) -> None:
+    """The run's family, as for its headline tests: the model's Rank IC test and its long-short book's test
+    are Holm-adjusted over the horizons (``p_holm``), the Rank IC differences against the references over
+    references x horizons. In place; every sentence and mark reads ``p_holm``."""
+    def adjust(tests: list[dict]) -> None:
+        for t, p in zip(tests, inference.holm(np.array([t["p_value"] for t in tests], float))):
+            t["p_holm"] = float(p)
+
+    adjust([xs["scores"][xs["model"]]["rank_ic"] for xs in per_horizon])
+    adjust([xs["scores"][xs["model"]]["book"]["daily"] for xs in per_horizon])
+    adjust([t for xs in per_horizon for t in xs["against"].values()])
 
 
 def sentence(h: int, xs: dict) -> str:
     """One plain sentence on the model's Rank IC and its long-short book."""
     m = xs["scores"][xs["model"]]
     ric, book = m["rank_ic"], m["book"]
-    sig = np.isfinite(ric["p_value"]) and ric["p_value"] < inference.ALPHA
+    p = ric.get("p_holm", ric["p_value"])
+    sig = np.isfinite(p) and p < inference.ALPHA
     verdict = ("significantly positive" if sig and ric["mean"] > 0 else "significantly negative" if sig
                else "not distinguishable from zero")
     best = max(xs["against"], key=lambda n: xs["scores"][n]["rank_ic"]["mean"], default=None)
@@ -174,4 +186,4 @@ def sentence(h: int, xs: dict) -> str:
         tail = (f" Long-short top/bottom {book['k']}: Sharpe {book['sharpe']:.2f} after {book['cost_bps']:g} bps costs, "
                 f"turnover {book['turnover']:.2f} per day.")
     return (f"h={h}: Rank IC {ric['mean']:+.4f} (95% CI [{ric['ci_low']:+.4f}, {ric['ci_high']:+.4f}], ICIR {ric['ir']:.2f}, "
-            f"{m['n_dates']:,} dates), {verdict}{ref}.{tail}")
+            f"{m['n_dates']:,} dates, p_holm={p:.3g} over the run's horizons), {verdict}{ref}.{tail}")

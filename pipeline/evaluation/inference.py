@@ -153,6 +153,12 @@ def mean_test(d: np.ndarray, h: int = 1, alternative: str = "two-sided", alpha: 
     return MeanTest(mean, se, nu, float(stat), float(p), float(lo), float(hi), mde, n, alternative)
 
 
+def min_detectable(test: MeanTest, alpha: float = ALPHA) -> float:
+    """The smallest |mean| that ``test``'s design detects with probability POWER at two-sided level ``alpha``
+    (e.g. ``ALPHA / m``: the first step of Holm over a family of ``m``)."""
+    return float((_t_ppf(1 - alpha / 2, test.dof) + _t_ppf(POWER, test.dof)) * test.se)
+
+
 def paired_loss_test(loss_a: np.ndarray, loss_b: np.ndarray, dates: np.ndarray, h: int = 1,
                      alternative: str = "two-sided") -> MeanTest:
     """Diebold-Mariano on per-day loss differentials ``a - b`` (negative mean: ``a`` has the lower loss)."""

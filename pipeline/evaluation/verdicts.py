@@ -7,6 +7,24 @@ import numpy as np
 from pipeline.evaluation.inference import ALPHA
 from pipeline.labels import label
 
+def comparator_name(entry: dict) -> str:
+    """The comparator in words: its label, or per fold which baseline served (``majority class (folds 1, 2); ...``)."""
+    return entry.get("comparator_described") or label(entry["comparator"])
+
+
+def family_p(entry: dict) -> str:
+    """``p = 0.012`` for a one-horizon run; ``p = 0.012, 0.036 after Holm over the 3 horizons`` otherwise."""
+    e, n = entry["edge"], len(entry.get("family", {}).get("horizons", [entry["horizon"]]))
+    p = f"p = {e['p_value']:.2g}"
+    return p if n == 1 or "p_holm" not in e else f"{p}, {e['p_holm']:.2g} after Holm over the {n} horizons"
+
+
+def significant(entry: dict) -> bool:
+    """The headline test is significant at the run's family level (Holm over its horizons)."""
+    e = entry["edge"]
+    return bool(e.get("p_holm", e["p_value"]) < ALPHA)
+
+
 def signed_points(x: float, clf: bool) -> str:
     return f"{100 * x:+.2f}" if clf else f"{x:+.3g}"
 
@@ -15,15 +33,15 @@ def verdict(entry: dict, clf: bool) -> str:
     """One honest sentence: does the seed ensemble beat the comparator (chosen on validation days)?"""
     head, key = entry["headline_metric"], entry["comparator"]
     m, b = entry["model"][head], entry["baselines"][key][head]
-    comp = label(key)  # the human name ("majority class"); metrics.json keeps the key in "comparator"
+    comp = comparator_name(entry)  # the human name ("majority class"); metrics.json keeps the key in "comparator"
     e = entry["edge"]
     what = "accuracy edge" if clf else "reduction of the mean squared error"
     unit = " points" if clf else ""
-    text = (f"h={entry['horizon']}: LSTM {label(head)} {m:.4g} vs {comp} {b:.4g} (the baseline best on validation days); "
-            f"{what} {signed_points(e['mean'], clf)}{unit}, 95% CI [{signed_points(e['ci_low'], clf)}, {signed_points(e['ci_high'], clf)}], p={e['p_value']:.3g}.")
-    if e["p_value"] < ALPHA and e["mean"] > 0:
+    text = (f"h={entry['horizon']}: LSTM {label(head)} {m:.4g} vs {comp} {b:.4g} (the baseline best on validation days before each fold's test block); "
+            f"{what} {signed_points(e['mean'], clf)}{unit}, 95% CI [{signed_points(e['ci_low'], clf)}, {signed_points(e['ci_high'], clf)}], {family_p(entry)}.")
+    if significant(entry) and e["mean"] > 0:
         return text + f" The LSTM beats {comp}, and the difference is significant."
-    if e["p_value"] < ALPHA:
+    if significant(entry):
         return text + f" The LSTM is significantly worse than {comp}."
     if e["mean"] > 0:
         return text + f" The LSTM is ahead of {comp}, but not significantly: no evidence of skill."
@@ -31,15 +49,20 @@ def verdict(entry: dict, clf: bool) -> str:
 
 
 def power_sentence(entry: dict, clf: bool) -> str:
+    """How large an edge the headline test finds 80% of the time, at the level the run's family gives it
+    (Holm over H horizons: at worst α/H, its first step)."""
     e = entry["edge"]
+    n = len(entry.get("family", {}).get("horizons", [entry["horizon"]]))
+    mde = e.get("mde_family", e["mde"])
+    level = "" if n == 1 else f" (at level {ALPHA:g}/{n}, the Holm correction over the run's {n} horizons)"
     days = f"{e['n_days']:,} test days" + (f" ({entry['n_symbols']} symbols per day, averaged)" if entry["n_symbols"] > 1 else "")
-    if not np.isfinite(e["mde"]):
+    if not np.isfinite(mde):
         return f"With {days}, the test has no power to speak of."
     if clf:
-        return (f"With {days}, this test detects an accuracy edge of ≥ {100 * e['mde']:.1f} points at 80% power "
-                f"(the LSTM and {label(entry['comparator'])} make different calls on {100 * e['disagreement']:.0f}% of test samples); "
+        return (f"With {days}, this test detects an accuracy edge of ≥ {100 * mde:.1f} points at 80% power{level} "
+                f"(the LSTM and {comparator_name(entry)} make different calls on {100 * e['disagreement']:.0f}% of test samples); "
                 f"the LSTM's edge was {100 * e['mean']:+.1f} (95% CI [{100 * e['ci_low']:+.1f}, {100 * e['ci_high']:+.1f}]).")
     base_mse = entry["baselines"][entry["comparator"]]["rmse"] ** 2
-    share = e["mde"] / base_mse if base_mse > 0 else float("nan")
-    return (f"With {days}, this test detects an MSE reduction of ≥ {e['mde']:.3g} ({100 * share:.1f}% of {label(entry['comparator'])}'s "
-            f"MSE) at 80% power; the LSTM's was {e['mean']:+.3g} (95% CI [{e['ci_low']:+.3g}, {e['ci_high']:+.3g}]).")
+    share = mde / base_mse if base_mse > 0 else float("nan")
+    return (f"With {days}, this test detects an MSE reduction of ≥ {mde:.3g} ({100 * share:.1f}% of {comparator_name(entry)}'s "
+            f"MSE) at 80% power{level}; the LSTM's was {e['mean']:+.3g} (95% CI [{e['ci_low']:+.3g}, {e['ci_high']:+.3g}]).")

@@ -1,5 +1,7 @@
 """The LightGBM baseline: gradient boosting on the last ``lags`` steps of each window flattened
-(columns ``<feature>@t-<k>``), one booster per horizon, early-stopped on the fold's validation rows.
+(columns ``<feature>@t-<k>``), one booster per horizon, early-stopped on the rows it is given for that
+(the baseline registry gives it the first part of a fold's validation days only: the comparator is chosen
+on the later part, which LightGBM has not seen).
 
 The explain stage reuses :func:`fit_lightgbm` (with its own parameters) for its shadow-augmented fits.
 """
@@ -21,10 +23,15 @@ class LgbmFit:
     split: np.ndarray           # (lags * F,)
     X_flat: np.ndarray          # (n_test, lags * F) flattened test rows
     pred: np.ndarray            # (n_test,) test predictions (probability of up, or training units)
-    pred_val: np.ndarray        # (n_val,) validation predictions (the model early-stopped on these rows)
+    pred_val: np.ndarray        # (n_val,) predictions on the early-stopping rows
     booster: object = None      # the fitted lightgbm.Booster
     best_iteration: int | None = None
+    lags: int = 0               # steps of each window the booster reads
     _contrib: np.ndarray | None = None
+
+    def predict(self, X) -> np.ndarray:
+        """(n,) predictions (probability of up, or training units) on windows ``X`` (n, T, F) of other rows."""
+        return self.booster.predict(_flat(X, self.lags), num_iteration=self.best_iteration)
 
     @property
     def contrib(self) -> np.ndarray:
@@ -40,6 +47,11 @@ PARAMS = dict(learning_rate=0.03, num_leaves=15, min_data_in_leaf=40, bagging_fr
 ROUNDS, PATIENCE = 300, 30
 
 
+def _flat(X, lags: int) -> np.ndarray:
+    """(n, lags * F) float32: the last ``lags`` steps of windows ``X`` (n, T, F), flattened step-major."""
+    return np.asarray(X[:, -lags:, :], dtype=np.float32).reshape(len(X), -1)
+
+
 def fit_lightgbm(
     X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, X_test: np.ndarray,
     classification: bool, lags: int, seed: int = 0, n_jobs: int = 2, params: dict | None = None,
@@ -51,8 +63,7 @@ def fit_lightgbm(
     import lightgbm as lgb
 
     lags = min(lags, X_train.shape[1])
-    flat = lambda X: np.asarray(X[:, -lags:, :], dtype=np.float32).reshape(len(X), -1)  # noqa: E731
-    Ft, Fv, Fs = flat(X_train), flat(X_val), flat(X_test)
+    Ft, Fv, Fs = (_flat(X, lags) for X in (X_train, X_val, X_test))
     base = {**PARAMS, **(params or {})}
     params = {**base, "objective": "binary" if classification else "regression", "seed": seed, "num_threads": n_jobs}
     train = lgb.Dataset(Ft, y_train[:, 0], params={"max_bin": base["max_bin"], "verbose": -1}, free_raw_data=False)
@@ -69,5 +80,5 @@ def fit_lightgbm(
         gain = booster.feature_importance("gain", iteration=best)
         split = booster.feature_importance("split", iteration=best).astype(float)
         predict = lambda F: booster.predict(F, num_iteration=best)  # noqa: E731  (probability of up, or values)
-        out.append(LgbmFit(gain, split, Fs, predict(Fs), predict(Fv), booster, best))
+        out.append(LgbmFit(gain, split, Fs, predict(Fs), predict(Fv), booster, best, lags))
     return out

@@ -43,12 +43,14 @@ def difference_matrix(summary: dict) -> dict:
                  for h in summary["horizons"]]
         rows.append({"name": spec, "cells": cells, "baseline": False})
     comps = summary["comparators"]
+    described = summary.get("comparators_described", {})
     cells = []
     for h in summary["horizons"]:
         row = tests[(tests.horizon == h) & (tests.set_a == ref) & (tests.set_b == f"baseline:{comps[str(h)]}")].iloc[0]
-        cells.append({**cell(row, -1), "note": label(comps[str(h)])})
-    names = sorted(set(comps.values()))
-    rows.append({"name": f"comparator baseline ({', '.join(map(label, names))})", "cells": cells, "baseline": True})
+        cells.append({**cell(row, -1), "note": described.get(str(h), label(comps[str(h)]))})
+    names = sorted({described.get(str(h), label(comps[str(h)])) for h in summary["horizons"]})
+    rows.append({"name": f"comparator baseline, chosen per fold on validation days ({'; '.join(names)})", "cells": cells,
+                 "baseline": True})
     unit = "accuracy points, higher is better" if clf else "MSE, lower is better"
     stars = [(r["name"], h, c) for r in rows if not r["baseline"] for h, c in zip(summary["horizons"], r["cells"]) if c["star"]]
     vs_base = tests[tests.set_b.str.startswith("baseline:") & (tests.p_holm < ALPHA)]
@@ -125,7 +127,8 @@ def render_compare_report(summary: dict, run_id: str, index_href: str | None = N
         verdicts=[{"text": v, "css": {"better": "good", "worse": "bad", "none": ""}[
                        outcome(t.diff if clf else -t.diff, t.p_holm)]}  # one sentence per test row, in its order
                   for v, t in zip(summary["verdicts"], tests.itertuples(), strict=True)], nav=([{"href": index_href, "text": "all reports"}] if index_href else []) + [{"href": None, "text": "comparison"}],
-        comparators=", ".join(f"h={h}: {c}" for h, c in summary["comparators"].items()),
+        comparators=", ".join(f"h={h}: {summary.get('comparators_described', {}).get(h, label(c))}"
+                              for h, c in summary["comparators"].items()),
         bars=[_bar(table, h, head) for h in summary["horizons"]],
         lines=[_lines(summary["units"], sets, h, n_folds, n_seeds, head) for h in summary["horizons"]],
         tables=blocks, folds=summary["folds"],

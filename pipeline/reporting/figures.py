@@ -113,14 +113,14 @@ def forest_plot(horizon_results: list[dict], classification: bool, kind: str = "
                              gridspec_kw={"height_ratios": n}, squeeze=False)
     for ax, e in zip(axes[:, 0], horizon_results):
         names = [e["comparator"]] + [b for b in e["against_baselines"] if b != e["comparator"]]
-        mde = scale * e["edge"].get("mde", np.nan)
+        mde = scale * e["edge"].get("mde_family", e["edge"].get("mde", np.nan))
         if np.isfinite(mde):
             ax.axvspan(-mde, mde, color="#e6e6e6", lw=0, label="undetectable at 80% power")
         ax.axvline(0, color="black", lw=0.9)
         for k, b in enumerate(names):
             v = e["against_baselines"][b]
             comp = b == e["comparator"]
-            verdict = outcome(v["edge"], v["p_value"] if comp else v["p_holm"])
+            verdict = outcome(v["edge"], e["edge"].get("p_holm", v["p_value"]) if comp else v["p_holm"])
             colour = _VERDICT[verdict] if comp else "#555555"
             yk = len(names) - 1 - k
             ax.plot([scale * v["ci"][0], scale * v["ci"][1]], [yk, yk], color=colour, lw=3 if comp else 1.8,
@@ -130,7 +130,7 @@ def forest_plot(horizon_results: list[dict], classification: bool, kind: str = "
         ax.set_yticks(range(len(names))[::-1], [label(b) + (" (comparator)" if b == e["comparator"] else "") for b in names])
         ax.get_yticklabels()[0].set_fontweight("bold")
         head = label(f"{kind}_h{e['horizon']}") if kind else f"h={e['horizon']}"
-        verdict = outcome(e["edge"]["mean"], e["edge"]["p_value"])
+        verdict = outcome(e["edge"]["mean"], e["edge"].get("p_holm", e["edge"]["p_value"]))
         comp = label(e["comparator"])
         short = {"none": f"no evidence of skill over {comp}", "better": f"better than {comp}", "worse": f"worse than {comp}"}
         ax.set_title(f"{head}: {short[verdict]}", loc="left", fontweight="bold", color=TEXT[verdict])

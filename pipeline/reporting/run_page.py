@@ -12,6 +12,7 @@ from pipeline.reporting import figures
 from pipeline.stages.evaluate import report_units
 from pipeline.stages.results import Fitted, Prepared
 from pipeline.evaluation.inference import outcome
+from pipeline.evaluation.verdicts import comparator_name, family_p
 from pipeline.labels import fmt as _fmt, label, label_html, seeds_text, symbols_text, target_label
 from pipeline.evaluation.metrics import DIRECTION_METRICS, REGRESSION_METRICS
 
@@ -61,11 +62,14 @@ def horizon_view(entry: dict, names: list[str], n_seeds: int) -> dict:
     st = entry["stability"]
     stability = ("per fold: " + ", ".join(f"fold {f} {_fmt(v)}" for f, v in st["fold_values"].items())
                  + (f"; per seed: {', '.join(_fmt(v) for v in st['seed_values'])} (sd {_fmt(st['seed_sd'], 2)})" if n_seeds > 1 else ""))
-    val = ", ".join(f"{b} {_fmt(v)}" for b, v in entry["comparator_validation_loss"].items())
+    choice = entry["comparator_choice"]
+    val = "; ".join(f"fold {f} ({choice['choice_days'][f]} days): " + ", ".join(
+        f"{label(b)} {_fmt(v)}" + (" ✓" if b == choice["by_fold"][f] else "") for b, v in losses.items())
+        for f, losses in choice["validation_loss"].items())
     return {"target": entry["target"], "n_test": entry["n_test"], "n_days": entry["n_days"], "up_rate": entry.get("up_rate"),
             "rows": rows, "against": against, "extra_tests": extra, "per_symbol": per_symbol, "head": entry["headline_metric"],
             "baseline_names": list(entry["baselines"]), "stability": stability, "validation": val,
-            "edge_units": "accuracy points" if clf else "MSE reduction"}
+            "edge_units": "accuracy points" if clf else "MSE reduction", "unit": entry.get("unit", "")}
 
 
 def _test_ci(test: dict, scale: float = 1.0) -> str:
@@ -83,19 +87,19 @@ def answer_sentence(entry: dict, classification: bool, kind: str) -> str:
         num, unit = (lambda x, sign="+": f"{100 * x:{sign}.1f}"), " accuracy points"  # noqa: E731
     else:
         num, unit = (lambda x, sign="+": f"{x:{sign}.3g}"), " (baseline MSE − LSTM MSE)"  # noqa: E731
-    what, comp = target_label(kind, entry["horizon"]), label(entry["comparator"])
-    ci = f"95% CI [{num(t['ci_low'])}, {num(t['ci_high'])}], p = {t['p_value']:.2g}"
-    verdict = outcome(t["mean"], t["p_value"])
+    what, comp = target_label(kind, entry["horizon"]), comparator_name(entry)
+    ci = f"95% CI [{num(t['ci_low'])}, {num(t['ci_high'])}], {family_p(entry)}"
+    verdict = outcome(t["mean"], t.get("p_holm", t["p_value"]))
     if verdict != "none":
         how = "beats" if verdict == "better" else "is worse than"
         return f"{what}: the LSTM {how} the {comp} baseline by {num(abs(t['mean']), '')}{unit} ({ci})."
-    power = (f"; the test finds an edge of {num(t['mde'], '')}{unit} 80% of the time"
-             if np.isfinite(t.get("mde", np.nan)) else "")
+    mde = t.get("mde_family", t.get("mde", np.nan))
+    power = (f"; the test finds an edge of {num(mde, '')}{unit} 80% of the time" if np.isfinite(mde) else "")
     return f"{what}: no evidence that the LSTM beats the {comp} baseline; edge {num(t['mean'])}{unit} ({ci}){power}."
 
 
 def verdict_css(entry: dict) -> str:
-    return {"better": "good", "worse": "bad", "none": "meh"}[outcome(entry["edge"]["mean"], entry["edge"]["p_value"])]
+    return {"better": "good", "worse": "bad", "none": "meh"}[outcome(entry["edge"]["mean"], entry["edge"].get("p_holm", entry["edge"]["p_value"]))]
 
 
 def run_nav(page: str, index_href: str | None, importance: bool) -> list[dict]:
@@ -124,7 +128,7 @@ def render_run_report(exp: Prepared, fitted: Fitted, metrics: dict, run_id: str,
     pred_figs, roc_figs = [], []
     first_symbol = ws.symbols[idx][0]
     mask = ws.symbols[idx] == first_symbol
-    unit = {"direction": "P(up)", "close": "price", "return": "log return"}.get(cfg.target, cfg.target)
+    unit = {"direction": "P(up)", "close": "log return implied by the predicted close", "return": "log return"}.get(cfg.target, cfg.target)
     for j, h in enumerate(cfg.horizons):
         pred_figs.append(figures.predicted_vs_true(
             dates[mask], truth[mask, j], mean_pred[mask, j], clf,

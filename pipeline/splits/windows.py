@@ -313,6 +313,20 @@ def purged_walk_forward_folds(
     return folds
 
 
+def split_validation(val_dates: np.ndarray, gap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of a fold's validation samples in two parts by date: ``(stop, choice)``.
+
+    ``choice``: the later half of the validation dates, where every baseline is scored when the fold's
+    comparator is chosen. ``stop``: the dates before it less ``gap`` dates (the purge), where LightGBM
+    early-stops, so no early-stopping label reaches into the choice days. With fewer than ``2 * gap + 2``
+    validation dates the gap shrinks so that ``stop`` keeps at least one date."""
+    unique = np.unique(val_dates)
+    mid = len(unique) // 2
+    g = min(gap, max(mid - 1, 0))
+    pos = np.searchsorted(unique, val_dates)
+    return np.flatnonzero(pos < mid - g), np.flatnonzero(pos >= mid)
+
+
 @dataclass
 class Preprocessor:
     """Per-feature transform fitted on training rows only: optional log of price levels, clipping at

@@ -104,7 +104,7 @@ def compare_sets(base: RunConfig, sets: list[str], executor: str = "local", n_jo
                                                              time.perf_counter() - t_base))
                    for spec in sets}
     ref_fit = set_results[sets[0]].fitted
-    summary = summarise(set_results, ref_fit.baseline_pred, ref_fit.baseline_val_pred, ref)
+    summary = summarise(set_results, ref_fit, ref)
     summary["views"] = views(set_results)
     summary.update({
         "kind": "compare", "created": datetime.now().isoformat(timespec="seconds"), "target": base.target,
@@ -145,8 +145,11 @@ def _unit_values(exp: Prepared, pred: np.ndarray, j: int) -> np.ndarray:
                      for fold in exp.folds for rows in [exp.test_fold == fold.number] for k in range(len(pred))])
 
 
-def summarise(set_results: dict[str, SetResult], base_test: dict[str, np.ndarray], base_val: dict[str, np.ndarray],
-              ref: Prepared) -> dict:
+def summarise(set_results: dict[str, SetResult], ref_fit: Fitted, ref: Prepared) -> dict:
+    """The compare table (every set and baseline, every metric with its interval, pooled and per symbol),
+    the paired tests (:func:`pair_tests`), the ranking and the comparator per horizon (chosen per fold as
+    ``run`` chooses it: :func:`~pipeline.stages.evaluate.choose_comparator`)."""
+    base_test = dict(ref_fit.baseline_pred)
     clf = ref.classification
     head = headline_metric(clf)
     cfg = ref.cfg
@@ -159,11 +162,11 @@ def summarise(set_results: dict[str, SetResult], base_test: dict[str, np.ndarray
     preds = {spec: r.pred.mean(axis=0) for spec, r in set_results.items()}  # seed ensembles (n, H)
     rows = []
     units: dict[tuple[str, str, int], np.ndarray] = {}
-    comparators = {}
+    comparators, chosen = {}, {}
     for j, h in enumerate(cfg.horizons):
         y_all, r_all = ws.y[idx][:, j], ws.persist[idx][:, j]
-        comparator, _ = choose_comparator(ref, base_val, j)
-        comparators[str(h)] = comparator
+        chosen[h] = choose_comparator(ref, ref_fit, j)
+        comparators[str(h)] = chosen[h].name
         for spec, r in set_results.items():
             units[("all", spec, h)] = _unit_values(ref, r.pred, j)
         for scope, mask in scopes:
@@ -179,8 +182,8 @@ def summarise(set_results: dict[str, SetResult], base_test: dict[str, np.ndarray
     # paired tests on the pooled scope, always "A − B" with B the earlier set (the first set is the reference):
     # every pair of sets, and every set against the comparator baseline; Holm over all of them
     y_test = ws.y[idx]
-    tdf = pair_tests(preds, {h: (comparators[str(h)], base_test[comparators[str(h)]][:, j]) for j, h in enumerate(cfg.horizons)},
-                     y_test, dates_all, list(cfg.horizons), clf)
+    tdf = pair_tests(preds, {h: (chosen[h].name, chosen[h].prediction(base_test, ref.test_fold)[:, j])
+                             for j, h in enumerate(cfg.horizons)}, y_test, dates_all, list(cfg.horizons), clf)
     cdf = pd.DataFrame(rows)
     verdicts, ranking = [], {}
     for h in cfg.horizons:
@@ -189,7 +192,9 @@ def summarise(set_results: dict[str, SetResult], base_test: dict[str, np.ndarray
         for row in tdf[tdf.horizon == h].itertuples():
             verdicts.append(pair_sentence(row, clf))
     return {"headline_metric": head, "ranking": ranking, "verdicts": verdicts, "table": cdf, "tests": tdf,
-            "comparators": comparators, "units": {f"{s}|{k}|{h}": v.tolist() for (s, k, h), v in units.items()}}
+            "comparators": comparators,
+            "comparators_by_fold": {str(h): c.to_dict()["by_fold"] for h, c in chosen.items()},
+            "comparators_described": {str(h): c.describe() for h, c in chosen.items()}, "units": {f"{s}|{k}|{h}": v.tolist() for (s, k, h), v in units.items()}}
 
 
 def pair_tests(preds: dict[str, np.ndarray], comparators: dict[int, tuple[str, np.ndarray]], y: np.ndarray,

@@ -22,10 +22,10 @@ from pipeline.models.lightgbm import fit_lightgbm
 from pipeline.models.families import build
 from pipeline.models.trainer import fit as train, predict, resolve_device, seed_everything
 from pipeline.progress import say, stage
-from pipeline.splits.windows import Windows
+from pipeline.splits.windows import Windows, split_validation
 from pipeline.stages.executor import run_jobs
 from pipeline.stages.prepare import xs_reference
-from pipeline.stages.results import FoldBaselines, FoldData, Fitted, Prepared, Unit, frozen_map
+from pipeline.stages.results import FoldBaselines, FoldData, Fitted, Prepared, Unit, frozen_map, read_only
 from pipeline.targets.core import CROSS_SECTIONAL
 
 
@@ -124,8 +124,14 @@ def fold_baselines(prepared: Prepared, fd: FoldData) -> FoldBaselines:
 
     Direction: majority class, previous move, logistic regression, LightGBM. Regression: persistence,
     momentum (return and close), LightGBM. Cross-sectional targets add the reversal and momentum ranks.
-    ``run`` and ``compare`` both take their baselines, and so their comparator, from here."""
+    ``run`` and ``compare`` both take their baselines, and so their comparator, from here. The comparator is
+    chosen on the later half of the validation days (``choice``); LightGBM early-stops on the part before it
+    (:func:`~pipeline.splits.windows.split_validation`), so it is never judged on its own early-stopping days."""
     ws, fold, cfg = prepared.ws, fd.fold, prepared.cfg
+    stop, choice = split_validation(ws.dates[fold.val], max(cfg.horizons))
+    lags = min(cfg.lgbm_lags, prepared.cfg.window)
+    X_val_tail = fd.X_val[:, -lags:]  # (n_val, lags, F): only the steps LightGBM reads
+    X_stop = X_val_tail[stop]
     test: dict[str, np.ndarray] = {}
     val: dict[str, np.ndarray] = {}
     # LightGBM takes the process's large-batch threads (one per job in pools and tests): no oversubscription
@@ -135,23 +141,23 @@ def fold_baselines(prepared: Prepared, fd: FoldData) -> FoldBaselines:
         val["majority"] = baselines.majority(ws.y[fold.train], len(fold.val))
         test["previous"], val["previous"] = ws.persist[fold.test], ws.persist[fold.val]
         test["logistic"], val["logistic"] = baselines.logistic(fd.X_train, ws.y[fold.train], [fd.X_test, fd.X_val], cfg.seed)
-        fits = fit_lightgbm(fd.X_train, ws.y[fold.train], fd.X_val, ws.y[fold.val], fd.X_test, True, cfg.lgbm_lags,
+        fits = fit_lightgbm(fd.X_train, ws.y[fold.train], X_stop, ws.y[fold.val][stop], fd.X_test, True, cfg.lgbm_lags,
                             cfg.seed, n_jobs=n_threads)
         test["lightgbm"] = np.column_stack([f.pred for f in fits])
-        val["lightgbm"] = np.column_stack([f.pred_val for f in fits])
+        val["lightgbm"] = np.column_stack([f.predict(X_val_tail) for f in fits])
     else:
         test["persistence"], val["persistence"] = ws.persist[fold.test], ws.persist[fold.val]
         if cfg.target in ("return", "close"):
             for part, idx in ((test, fold.test), (val, fold.val)):
                 part["momentum"] = np.column_stack([ws.extra[f"momentum_h{h}"][idx] for h in cfg.horizons])
-        fits = fit_lightgbm(fd.X_train, fd.y_train, fd.X_val, fd.y_val, fd.X_test, False, cfg.lgbm_lags, cfg.seed,
+        fits = fit_lightgbm(fd.X_train, fd.y_train, X_stop, fd.y_val[stop], fd.X_test, False, cfg.lgbm_lags, cfg.seed,
                             n_jobs=n_threads)
         test["lightgbm"] = np.column_stack([f.pred for f in fits]) * fd.y_std + fd.y_mean
-        val["lightgbm"] = np.column_stack([f.pred_val for f in fits]) * fd.y_std + fd.y_mean
+        val["lightgbm"] = np.column_stack([f.predict(X_val_tail) for f in fits]) * fd.y_std + fd.y_mean
     if cfg.target in CROSS_SECTIONAL:
         test.update(xs_reference(prepared, fold.test))
         val.update(xs_reference(prepared, fold.val))
-    return FoldBaselines(fold.number, frozen_map(test), frozen_map(val))
+    return FoldBaselines(fold.number, frozen_map(test), frozen_map(val), read_only(choice))
 
 
 def fit(prepared: Prepared, log=say) -> Fitted:

@@ -146,11 +146,14 @@ class Unit:
 
 @dataclass(frozen=True)
 class FoldBaselines:
-    """Every baseline's predictions on one fold's test and validation samples, name -> (n, H) model units."""
+    """Every baseline's predictions on one fold's test and validation samples, name -> (n, H) model units,
+    and the validation positions on which the fold's comparator is chosen (``choice``: days no baseline
+    was fitted or early-stopped on, all before the fold's test block)."""
 
     fold: int
     test: Mapping[str, np.ndarray]
     val: Mapping[str, np.ndarray]
+    choice: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # positions in the fold's val order
 
 
 @dataclass(frozen=True)
