@@ -88,14 +88,15 @@ def answer_sentence(entry: dict, classification: bool, kind: str) -> str:
     else:
         num, unit = (lambda x, sign="+": f"{x:{sign}.3g}"), " (baseline MSE − LSTM MSE)"  # noqa: E731
     what, comp = target_label(kind, entry["horizon"]), comparator_name(entry)
+    comp = comp if comp.startswith("the ") else f"the {comp} baseline"
     ci = f"95% CI [{num(t['ci_low'])}, {num(t['ci_high'])}], {family_p(entry)}"
     verdict = outcome(t["mean"], t.get("p_holm", t["p_value"]))
     if verdict != "none":
         how = "beats" if verdict == "better" else "is worse than"
-        return f"{what}: the LSTM {how} the {comp} baseline by {num(abs(t['mean']), '')}{unit} ({ci})."
+        return f"{what}: the LSTM {how} {comp} by {num(abs(t['mean']), '')}{unit} ({ci})."
     mde = t.get("mde_family", t.get("mde", np.nan))
     power = (f"; the test finds an edge of {num(mde, '')}{unit} 80% of the time" if np.isfinite(mde) else "")
-    return f"{what}: no evidence that the LSTM beats the {comp} baseline; edge {num(t['mean'])}{unit} ({ci}){power}."
+    return f"{what}: no evidence that the LSTM beats {comp}; edge {num(t['mean'])}{unit} ({ci}){power}."
 
 
 def verdict_css(entry: dict) -> str:

@@ -75,13 +75,15 @@ class Comparator:
         return out
 
     def describe(self) -> str:
-        """``majority (folds 1, 3); previous (fold 2)`` in labels, or the one baseline's label."""
+        """The one baseline's label, or ``the per-fold comparator (previous move in fold 1, majority class in
+        folds 2 and 3)``."""
         groups: dict[str, list[int]] = {}
         for f, b in sorted(self.by_fold.items()):
             groups.setdefault(b, []).append(f)
         if len(groups) == 1:
             return label(next(iter(groups)))
-        return "; ".join(f"{label(b)} (fold{'s' if len(fs) > 1 else ''} {', '.join(map(str, fs))})" for b, fs in groups.items())
+        folds = lambda fs: f"fold {fs[0]}" if len(fs) == 1 else f"folds {', '.join(map(str, fs[:-1]))} and {fs[-1]}"  # noqa: E731
+        return "the per-fold comparator (" + ", ".join(f"{label(b)} in {folds(fs)}" for b, fs in groups.items()) + ")"
 
     def to_dict(self) -> dict:
         return {"by_fold": {str(f): b for f, b in self.by_fold.items()},
