@@ -35,7 +35,7 @@ BASELINES = {
     "reversal": "short-term reversal",
 }
 METHODS = {
-    "ablation_retrain": "drop-and-retrain", "permutation": "permutation", "lgbm_gain": "LightGBM gain",
+    "ablation_retrain": "drop-and-retrain", "permutation": "permutation", "conditional_permutation": "conditional permutation", "lgbm_gain": "LightGBM gain",
     "lgbm_split": "LightGBM splits", "tree_shap": "TreeSHAP (LightGBM)", "lstm_shap": "expected gradients",
     "integrated_gradients": "integrated gradients",
 }

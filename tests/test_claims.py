@@ -217,3 +217,72 @@ def test_run_and_compare_judge_a_close_target_alike(tmp_path, sp500):
         assert meta["comparators_by_fold"][str(h)] == e["comparator_by_fold"]
         row = tests[(tests.horizon == h) & (tests.set_a == "ohlcv+technical") & tests.set_b.str.startswith("baseline:")].iloc[0]
         assert row["diff"] == pytest.approx(-e["edge"]["mean"], rel=1e-9, abs=1e-15)  # compare: set − comparator MSE
+
+
+# --------------------------------------------------------------------------- correlated groups
+def _correlated(rng, n: int, rho: float, informative: bool):
+    """Two persistent groups x, z with correlation rho and labels: null (nothing predicts y), or y follows z."""
+    from scipy.signal import lfilter
+
+    ar = lambda: lfilter([1.0], [1.0, -0.95], rng.normal(size=n))  # noqa: E731
+    a, b = ar(), ar()
+    a, b = a / a.std(), b / b.std()
+    if informative:  # z drives y; x = rho z + noise adds nothing beyond z
+        z, x = a, rho * a + np.sqrt(1 - rho**2) * b
+        y = (0.3 * z + rng.logistic(size=n) > 0).astype(float)
+    else:
+        x, z = a, rho * a + np.sqrt(1 - rho**2) * b
+        y = (rng.random(n) < 0.5).astype(float)
+    return np.stack([x, z], 1)[:, None, :].astype(np.float32), y
+
+
+def _called(method: str, X, y, weights, seed: int) -> dict[str, bool]:
+    from explain.ablation import conditional_coefficients, conditional_permutation, group_permutation
+    from pipeline.evaluation.importance_tests import holm_by, per_day_item, sample_loss
+
+    gidx = {"x": np.array([0]), "z": np.array([1])}
+    model = lambda W: 1 / (1 + np.exp(-(weights[0] * W[:, -1, 0:1] + weights[1] * W[:, -1, 1:2])))  # noqa: E731
+    folds = [(model, X, y[:, None])]
+    if method == "permutation":
+        raw = group_permutation(folds, gidx, [1], sample_loss(True), n_repeats=5, seed=seed)
+    else:
+        raw = conditional_permutation(folds, gidx, [conditional_coefficients(X[:, -1, :], gidx)], [1], sample_loss(True),
+                                      n_repeats=5, seed=seed)
+    items = [per_day_item(1, g, method, np.concatenate(parts), np.arange(len(y)), {}) for (_, g), parts in raw.items()]
+    holm_by(items)
+    return {i.group: bool(i.clears) for i in items}
+
+
+def test_correlated_no_information_groups_are_not_claimed():
+    """Two no-information groups correlated 0.9, used with offsetting weights (0.8x − 0.6z): plain permutation
+    calls x important (it breaks the pair; the model relies on x), the claim-making conditional permutation
+    does not."""
+    rng = np.random.default_rng(11)
+    X, y = _correlated(rng, 1500, 0.9, informative=False)
+    assert _called("permutation", X, y, (0.8, -0.6), 1)["x"]
+    assert not any(_called("conditional_permutation", X, y, (0.8, -0.6), 1).values())
+
+
+def test_a_redundant_group_beside_an_informative_one_is_not_claimed():
+    """x repeats part of an informative z (correlation 0.5) and the model uses both: conditional permutation
+    calls z, not x."""
+    rng = np.random.default_rng(12)
+    X, y = _correlated(rng, 3000, 0.5, informative=True)
+    called = _called("conditional_permutation", X, y, (0.3, 0.3), 2)
+    assert called["z"] and not called["x"]
+
+
+def test_a_fully_redundant_group_scores_zero_conditionally():
+    from explain.ablation import conditional_coefficients, conditional_permutation
+    from pipeline.evaluation.importance_tests import sample_loss
+
+    rng = np.random.default_rng(13)
+    z = rng.normal(size=500)
+    X = np.stack([2 * z + 1, z], 1)[:, None, :].astype(np.float32)   # x = 2z + 1: nothing of its own
+    y = (rng.random(500) < 0.5).astype(float)
+    gidx = {"x": np.array([0]), "z": np.array([1])}
+    coef = conditional_coefficients(X[:, -1, :], gidx, ridge=0.0)
+    assert coef["x"][1, 0] == pytest.approx(2.0) and coef["x"][0, 0] == 0.0
+    model = lambda W: 1 / (1 + np.exp(-W[:, -1, 0:1]))  # noqa: E731
+    raw = conditional_permutation([(model, X, y[:, None])], gidx, [coef], [1], sample_loss(True), n_repeats=3, seed=0)
+    assert np.abs(raw[(1, "x")][0]).max() < 1e-5

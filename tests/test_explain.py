@@ -197,7 +197,8 @@ def test_importance_outputs(explained_run):
                                  "clears_floor", "basis"]
     assert (imp[imp.method == "permutation"].floor == 0).all()
     assert imp[imp.method.isin(["lgbm_gain", "tree_shap"])].floor.gt(0).all()  # the largest shadow
-    assert set(imp.method) == {"permutation", "lgbm_gain", "lgbm_split", "tree_shap", "lstm_shap", "integrated_gradients"}
+    assert set(imp.method) == {"permutation", "conditional_permutation", "lgbm_gain", "lgbm_split", "tree_shap", "lstm_shap",
+                               "integrated_gradients"}
     assert set(imp.group) == {"price", "volume", "ma", "rsi", "macd", "bollinger"}
     assert set(imp.horizon) == {1, 5}
     assert imp.groupby(["horizon", "method"])["rank"].min().eq(1).all()

@@ -101,7 +101,8 @@ def selftest(size: str = "full", progress: bool = True, workdir: str | None = No
                            all(v["p_holm"] < 0.05 and v["edge"] > 0 for v in free.values()),
                            "; ".join(f"{b} edge {100 * v['edge']:+.1f} points, p_holm={v['p_holm']:.2g}" for b, v in free.items())))
             imp = pd.read_csv(tmp / "planted" / "importance.csv")
-            for method in ("ablation_retrain", "permutation", "lgbm_gain", "tree_shap", "lstm_shap", "integrated_gradients"):
+            for method in ("ablation_retrain", "conditional_permutation", "permutation", "lgbm_gain", "tree_shap", "lstm_shap",
+                           "integrated_gradients"):
                 part = imp[imp.method == method]
                 top = part.sort_values("rank").iloc[0] if len(part) else None
                 name = top["group"] if top is not None else "(missing)"

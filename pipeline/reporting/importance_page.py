@@ -62,7 +62,7 @@ def _lag_chart(res, horizon: int) -> str | None:
     return to_data_uri(fig)
 
 
-METHOD_ORDER = ("ablation_retrain", "permutation", "lstm_shap", "integrated_gradients", "tree_shap", "lgbm_gain", "lgbm_split")
+METHOD_ORDER = ("conditional_permutation", "ablation_retrain", "permutation", "lstm_shap", "integrated_gradients", "tree_shap", "lgbm_gain", "lgbm_split")
 
 
 def rank_overview(table: pd.DataFrame, skill: dict) -> str | None:
@@ -204,7 +204,7 @@ def render_importance_report(exp, res, table: pd.DataFrame, note: str = "", nav:
         part = table[table.horizon == h]
         if part.empty:
             continue
-        methods = [m for m in ("ablation_retrain", "permutation", "lgbm_gain", "lgbm_split", "tree_shap", "lstm_shap",
+        methods = [m for m in ("conditional_permutation", "ablation_retrain", "permutation", "lgbm_gain", "lgbm_split", "tree_shap", "lstm_shap",
                                "integrated_gradients") if m in set(part.method)]
         rows = []
         ranks = agreement.rank_matrix(table, h)

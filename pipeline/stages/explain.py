@@ -6,7 +6,13 @@ package (as callables), judges every importance over test days with :mod:`pipeli
 Methods, each with an interval and a noise floor:
 
 * ``permutation`` (default): per-sample loss increase of the seed ensemble when a group's windows are
-  shuffled across test samples; floor 0; one-sided HAR test over test days, Holm over groups.
+  shuffled across test samples; floor 0; one-sided HAR test over test days, Holm over groups. It measures
+  how much the model *relies on* the group, not whether the group carries information: a no-information
+  group correlated with another one the model also uses (offsetting weights) clears it (calibration study).
+* ``conditional_permutation`` (with ``permutation``): the same, permuting only the part of the group the
+  other groups do not predict (:func:`explain.ablation.conditional_permutation`); the test of whether the
+  group carries information the others do not, and the one the lead and the CLI make their claims from
+  (with drop-and-retrain). Redundant correlated groups score ~0 each: their joint claim is the cluster's.
 * temporal importance (with ``permutation``): the same for each lag block of each group (the last day,
   days 2-5, 6-20, 21-60), Holm over the group x block cells; plus the expected-gradients mass per lag.
 * clustered importance: features clustered by correlation distance on the training rows (silhouette cut);
@@ -192,6 +198,17 @@ def explain(exp: Prepared, fitted: Fitted, evaluation: Evaluation | None, ecfg: 
         holm_by(items)
         res.items += items
         res.seconds["permutation"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()  # what each group holds that the others do not: the permutation claims
+        coefs = [ablation.conditional_coefficients(np.asarray(fd.X_train[:, -1, :], dtype=np.float64), gidx)
+                 for fd in exp.fold_data]
+        craw = ablation.conditional_permutation(tqdm(folds, desc="conditional permutation", unit="fold", leave=False,
+                                                     disable=show), gidx, coefs, horizons, loss, ecfg.n_repeats,
+                                                exp.cfg.seed + 3)
+        items = judged(craw, "conditional_permutation")
+        holm_by(items)
+        res.items += items
+        res.seconds["conditional_permutation"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         res.blocks = temporal.lag_blocks(exp.cfg.window)

@@ -30,9 +30,25 @@ def block_totals(res: Explanation, h: int) -> dict[str, float]:
     return out
 
 
+CLAIMS = ("conditional_permutation", "ablation_retrain")   # "carries information the other groups do not"
+# the rest describe the model: what it relies on (permutation), where its attributions align with outcomes
+MEASURES = {
+    "conditional_permutation": "carries information the other groups do not (the loss rises when only the part of the "
+                               "group that the other groups do not predict is shuffled)",
+    "ablation_retrain": "carries information the other groups do not (a model retrained without it loses)",
+    "permutation": "the model relies on it (the loss rises when its windows are shuffled; a correlated group the model "
+                   "offsets against it clears this too, so it is no evidence about the market)",
+    "lstm_shap": "its expected-gradient attributions move with the outcomes",
+    "integrated_gradients": "its integrated-gradient attributions move with the outcomes",
+    "tree_shap": "LightGBM's TreeSHAP attributions for it move with the outcomes and beat its shadows",
+}
+
+
 def findings(exp: Prepared, res: Explanation) -> list[str]:
-    """The CLI's and the report's summary, skill gate first: per horizon, whether importances may be read
-    as findings about the market, and which groups clear the floor under which methods."""
+    """The CLI's and the report's summary, skill gate first. Per horizon: the groups that carry information
+    the other groups do not (conditional permutation, drop-and-retrain: the only claims about the market,
+    and only where the model has skill), then what the model relies on (the other methods' groups above
+    their floors: a description of the model)."""
     table = res.table()
     lines = []
     for h in exp.cfg.horizons:
@@ -41,16 +57,20 @@ def findings(exp: Prepared, res: Explanation) -> list[str]:
             continue
         floored = [m for m in part.method.unique() if part[part.method == m]["clears_floor"].notna().any()]
         cleared = {m: sorted(part[(part.method == m) & (part.clears_floor == True)]["group"]) for m in floored}  # noqa: E712
-        tested = [m for m in ("permutation", "ablation_retrain") if m in cleared]
-        over = "; ".join(f"{label(m)}: {', '.join(g) if g else 'none'}" for m, g in cleared.items())
+        claims = [m for m in CLAIMS if m in cleared]
+        names = lambda ms: "; ".join(f"{label(m)}: {', '.join(cleared[m]) if cleared[m] else 'none'}" for m in ms)  # noqa: E731
+        relies = [m for m in cleared if m not in CLAIMS]
+        described = f" The model relies on — {names(relies)}." if relies else ""
         if not res.skill.get(h, False):
-            lines.append(f"h={h}: no skill over the comparator, so these importances describe what the model uses, not what "
-                         f"predicts the market. Above the noise floor — {over}.")
+            lines.append(f"h={h}: no skill over the comparator, so no group is a finding about the market; these importances "
+                         f"describe what the model uses, not what predicts the market. Beyond the other groups — "
+                         f"{names(claims) if claims else 'not tested'}.{described}")
             continue
-        agreed = set.intersection(*(set(cleared[m]) for m in tested)) if tested else set()
-        lines.append(f"h={h}: the model has skill. Groups above the noise floor — {over}."
-                     + (f" Confirmed on test days by {' and '.join(map(label, tested))}: {', '.join(sorted(agreed))}." if agreed else
-                        " No group clears the floor of the test-day ablations." if tested else ""))
+        agreed = set.intersection(*(set(cleared[m]) for m in claims)) if claims else set()
+        found = f"Carries information the other groups do not — {names(claims)}." if claims else \
+            "No test of what a group holds beyond the others was run (use --ablation permute or both)."
+        both = f" Confirmed by both: {', '.join(sorted(agreed))}." if len(claims) > 1 and agreed else ""
+        lines.append(f"h={h}: the model has skill. {found}{both}{described}")
     return lines
 
 
@@ -65,7 +85,7 @@ def conclusions(exp: Prepared, res: Explanation) -> dict[str, list[str]]:
         line = temporal.reliance_sentence(h, lag_shares(res, j), block_totals(res, h) or None)
         if line:
             out["lags"].append(line)
-        for method in ("permutation", "ablation_retrain"):  # the methods whose floor is a loss, testable per period
+        for method in ("conditional_permutation", "permutation", "ablation_retrain"):  # floors that are losses: per period
             out["periods"] += period_sentences(res.items, method, h)
     if res.clusters is not None:
         cl = res.clusters
