@@ -286,3 +286,25 @@ def test_a_fully_redundant_group_scores_zero_conditionally():
     model = lambda W: 1 / (1 + np.exp(-W[:, -1, 0:1]))  # noqa: E731
     raw = conditional_permutation([(model, X, y[:, None])], gidx, [coef], [1], sample_loss(True), n_repeats=3, seed=0)
     assert np.abs(raw[(1, "x")][0]).max() < 1e-5
+
+
+def test_findings_claim_information_only_from_conditional_permutation_and_retrain(walk):
+    """The lead's words: a group that only plain permutation (or an attribution) clears is something the model
+    relies on, never 'carries information'; the claim comes from conditional permutation or drop-and-retrain,
+    and only with skill."""
+    from explain.common import Importance
+    from pipeline.stages.explain_summary import findings
+    from pipeline.stages.results import Explanation
+
+    prepared, _ = walk
+    items = (Importance(1, "price", "permutation", 0.01, 0.005, 0.02, floor=0.0, p_value=0.001, clears=True),
+             Importance(1, "price", "conditional_permutation", 0.0, -0.001, 0.001, floor=0.0, p_value=0.9, clears=False),
+             Importance(1, "volume", "permutation", 0.01, 0.005, 0.02, floor=0.0, p_value=0.001, clears=True),
+             Importance(1, "volume", "conditional_permutation", 0.01, 0.004, 0.02, floor=0.0, p_value=0.002, clears=True))
+    with_skill = findings(prepared, Explanation(items=items, skill=frozen_map({1: True, 5: False})))
+    line = with_skill[0]
+    claim, relies = line.split("The model relies on")
+    assert "Carries information the other groups do not — conditional permutation: volume." in claim
+    assert "price" not in claim and "permutation: price, volume" in relies
+    without = findings(prepared, Explanation(items=items, skill=frozen_map({1: False})))[0]
+    assert without.startswith("h=1: no skill") and "no group is a finding about the market" in without
