@@ -47,7 +47,8 @@ def horizon_view(entry: dict, names: list[str], n_seeds: int) -> dict:
         {"value": _fmt(entry["model"][m]), "ci": _ci(entry["model_ci"].get(m))} for m in names]}]
     for b, vals in entry["baselines"].items():
         ci = entry["baselines_ci"][b]
-        rows.append({"label": label_html(b) + (" (comparator)" if b == entry["comparator"] else ""), "css": "",
+        name = entry["comparator_described"] if b == "per_fold" else label_html(b)
+        rows.append({"label": name + (" (comparator)" if b == entry["comparator"] and b != "per_fold" else ""), "css": "",
                      "cells": [{"value": _fmt(vals[m]), "ci": _ci(ci.get(m))} for m in names]})
     scale = 100 if clf else 1
     against = [{"name": b, "edge": _fmt(scale * v["edge"], 3), "ci": f"[{_fmt(scale * v['ci'][0], 3)}, {_fmt(scale * v['ci'][1], 3)}]",

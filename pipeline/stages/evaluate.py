@@ -112,8 +112,9 @@ def choose_comparator(exp: Prepared, fitted: Fitted, j: int) -> Comparator:
 
 def evaluate(exp: Prepared, fitted: Fitted) -> Evaluation:
     """Per horizon: metrics of the seed ensemble and of every baseline with intervals, the comparator
-    (chosen on validation days), the headline test with its power, tests against every baseline (Holm),
-    the verdict; then the strategy, cross-section and covariate-shift views."""
+    (chosen per fold on validation days: :func:`choose_comparator`), the headline test with its power, tests
+    against every baseline; then one family over the run's horizons (:func:`horizon_family`: Holm, the skill
+    flag), the verdicts, and the strategy, cross-section and covariate-shift views."""
     t0 = time.perf_counter()
     cfg, ws, idx = exp.cfg, exp.ws, exp.test_idx
     clf = exp.classification

@@ -100,10 +100,6 @@ class Prepared:
         """(n_test,) the fold of each test sample."""
         return read_only(np.concatenate([np.full(len(f.test), f.number) for f in self.folds]))
 
-    @cached_property
-    def val_idx(self) -> np.ndarray:
-        return read_only(np.concatenate([f.val for f in self.folds]))
-
     def fold(self, number: int) -> FoldData:
         return next(fd for fd in self.fold_data if fd.fold.number == number)
 
@@ -194,12 +190,6 @@ class Fitted:
     def baseline_pred(self) -> Mapping[str, np.ndarray]:
         """name -> (n_test, H), test order."""
         return frozen_map({k: read_only(np.concatenate([b.test[k] for b in self.baselines])) for k in self.baselines[0].test}
-                          if self.baselines else {})
-
-    @cached_property
-    def baseline_val_pred(self) -> Mapping[str, np.ndarray]:
-        """name -> (n_val, H), in :attr:`Prepared.val_idx` order."""
-        return frozen_map({k: read_only(np.concatenate([b.val[k] for b in self.baselines])) for k in self.baselines[0].val}
                           if self.baselines else {})
 
 
