@@ -136,6 +136,8 @@ def randomised_copy(model: nn.Module, seed: int = 12345) -> nn.Module:
         for m in clone.modules():
             if m is not clone and hasattr(m, "reset_parameters"):
                 m.reset_parameters()
+            elif m is not clone and hasattr(m, "_reset_parameters"):  # nn.MultiheadAttention's in-projection
+                m._reset_parameters()
     return clone
 
 

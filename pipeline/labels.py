@@ -29,6 +29,15 @@ TESTS = {
     "mcnemar_vs_comparator": "McNemar vs comparator baseline", "mcnemar_vs_best": "McNemar vs best baseline",
     "diebold_mariano": "Diebold–Mariano (HAR variance)",
 }
+MODELS = {"lstm": "LSTM", "gru": "GRU", "alstm": "ALSTM", "transformer": "Transformer", "tcn": "TCN", "mlp": "MLP",
+          "linear": "DLinear", "window_linear": "linear model"}
+
+
+def model_label(family: str) -> str:
+    """The network family's name in words: ``lstm`` -> ``LSTM``, ``linear`` -> ``DLinear``."""
+    return MODELS.get(str(family), str(family))
+
+
 BASELINES = {
     "per_fold": "comparator per fold", "majority": "majority class", "previous": "previous move", "persistence": "persistence", "momentum": "momentum",
     "logistic": "logistic regression", "lightgbm": "LightGBM", "ridge": "ridge regression", "always_up": "always up",

@@ -442,7 +442,7 @@ def e2e_claims(seed: int, n_days: int, planted: bool = False, strength: float = 
         path = Path(folder) / "market.csv"
         frame.to_csv(path, index=False)
         cfg = RunConfig(data=str(path), source="csv", features="ohlcv+extra" if planted else "ohlcv",
-                        horizons=list(E2E_HORIZONS), window=10, folds=2, seeds=2, model="linear", epochs=20, patience=3,
+                        horizons=list(E2E_HORIZONS), window=10, folds=2, seeds=2, model="window_linear", epochs=20, patience=3,
                         lr=1e-2, bootstrap=0, lgbm_lags=2, threads=1, progress=False).validate()
         quiet = lambda *a, **k: None  # noqa: E731
         prepared = prepare(cfg)

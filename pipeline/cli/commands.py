@@ -75,11 +75,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     from pipeline.cli.compose import run_compare
 
+    from pipeline.config.schema import COMPARE_DEFAULTS, DEFAULTS, FAMILY_NAMES, check_model_flags
+    from pipeline.errors import InputError
+
+    models = [m.strip() for m in (args.models or "").split(",") if m.strip()]
+    unknown = [m for m in models if m not in FAMILY_NAMES]
+    if unknown:
+        raise InputError(f"--models: unknown family {unknown[0]!r}; choose from {', '.join(FAMILY_NAMES)}")
+    if args.features is None:  # models alone compare on run's default features; sets alone on compare's three
+        args.features = DEFAULTS.features if models else COMPARE_DEFAULTS["features"]
     sets = [s.strip() for s in args.features.split(",") if s.strip()]
-    base = RunConfig.from_args(args)
+    if models:
+        args.model = models[0]
+    base = RunConfig.from_args(args, families=models or None)
     check_executor_options(args)
     out_dir, summary = run_compare(base, sets, args.executor, args.jobs, args.ray_address, args.out,
-                                   gpus_per_job=args.gpus_per_job)
+                                   gpus_per_job=args.gpus_per_job, models=models or None)
     result("comparison", out_dir / "index.html")
     for h, order in summary["ranking"].items():
         say(f"  h={h} ranking by {summary['headline_metric']}: {' > '.join(order)}")
@@ -131,8 +142,8 @@ def cmd_selftest(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction, add_data_options: Callable[[argparse.ArgumentParser], None]) -> None:
     from pipeline.calibration.study import StudyConfig
 
-    p = sub.add_parser("run", help="train the LSTM and baselines on walk-forward folds and write a report",
-                       description="Train the LSTM and simple baselines on purged walk-forward folds, test them "
+    p = sub.add_parser("run", help="train the LSTM (or --model) and baselines on walk-forward folds and write a report",
+                       description="Train the LSTM (or another --model family) and simple baselines on purged walk-forward folds, test them "
                                    "on the same days, and write reports/<run>/index.html with metrics, intervals and tests.",
                        epilog="examples:\n"
                               "  python -m pipeline run --target direction\n"
@@ -147,25 +158,30 @@ def register(sub: argparse._SubParsersAction, add_data_options: Callable[[argpar
     p.add_argument("--overwrite", action="store_true", help="replace --out if it holds an earlier featureproof run")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("compare", help="compare feature sets on identical folds, seeds and test days",
+    p = sub.add_parser("compare", help="compare feature sets or model families on identical folds, seeds and test days",
                        description="Train every feature set on the same folds, seeds and test days and compare their "
                                    "seed ensembles with Diebold-Mariano tests on per-day losses (HAR variance), "
                                    "Holm-corrected over every pair and horizon. Separate sets with commas and combine "
                                    "sets with +, e.g. --features ohlcv,ohlcv+technical,all.",
                        epilog="examples:\n"
                               "  python -m pipeline compare --features ohlcv,ohlcv+technical,all --target direction --seeds 5\n"
-                              "  python -m pipeline compare --features ohlcv,ohlcv+macro --executor ray --jobs 8")
+                              "  python -m pipeline compare --features ohlcv,ohlcv+macro --executor ray --jobs 8\n"
+                              "  python -m pipeline compare --models lstm,gru,transformer,linear --seeds 5")
     add_data_options(p)
     add_run_options(p)
     add_executor_options(p)
     p.add_argument("--out", metavar="DIR", help="output folder (default reports/<stamp>-compare-<symbol>-<target>/); an "
                    "existing folder must be empty, or a featureproof folder with --overwrite")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it holds an earlier featureproof folder")
-    p.set_defaults(func=cmd_compare, **COMPARE_DEFAULTS)
+    p.add_argument("--models", metavar="LIST", help="model families to compare on the same features, folds, seeds and "
+                   "test days, separated by commas (e.g. lstm,gru,transformer,linear); with several --features, every "
+                   "model x feature set")
+    p.set_defaults(func=cmd_compare, **{**COMPARE_DEFAULTS, "features": None})
     for action in p._actions:
         if action.dest == "features":
             action.help = ("feature sets to compare, separated by commas; combine sets with + "
-                           "(sets: ohlcv, technical, macro, extra, all)")
+                           f"(sets: ohlcv, technical, macro, extra, all; default {COMPARE_DEFAULTS['features']}, "
+                           "or the run's default with --models)")
 
     p = sub.add_parser("explain", help="run the explain stage again on a finished run folder",
                        description="Recompute importances for RUN_DIR with its saved model (last fold) and data.",
@@ -184,12 +200,15 @@ def register(sub: argparse._SubParsersAction, add_data_options: Callable[[argpar
                                    "simulated markets. Writes calibration.csv and calibration.html; exit 1 if a size or "
                                    "coverage cell misses its nominal rate beyond Monte-Carlo error.",
                        epilog="examples:\n  python -m pipeline calibrate\n  python -m pipeline calibrate --sims 200 --days 800")
+    from pipeline.config.schema import ExplainConfig
+
     study = StudyConfig()  # the study's defaults, written once in pipeline.calibration.study
     p.add_argument("--sims", type=int, default=study.sims, help="simulations per cell")
     p.add_argument("--days", type=int, default=study.n_days, help="test days per simulation")
     p.add_argument("--bootstrap", type=int, default=study.n_boot, help="bootstrap resamples per interval")
     p.add_argument("--seed", type=int, default=study.seed, help="random seed")
-    p.add_argument("--jobs", type=int, default=2, help="processes for the end-to-end cells (each runs the real stages)")
+    p.add_argument("--jobs", type=int, default=ExplainConfig().jobs,
+                   help="processes for the end-to-end cells (each runs the real stages)")
     p.add_argument("--out", metavar="DIR", help="output folder (default reports/<stamp>-calibration)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it holds an earlier featureproof folder")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")

@@ -48,15 +48,17 @@ def run(cfg, ecfg, log=say) -> tuple[Path, dict]:
 
 
 def run_compare(base, sets: list[str], executor: str = "local", n_jobs: int = 1, ray_address: str | None = None,
-                out: str | None = None, log=say, gpus_per_job: float = 0.0) -> tuple[Path, dict]:
-    """``compare`` as a composition: claim the folder, compare the sets (prepare, fit, summarise), write."""
+                out: str | None = None, log=say, gpus_per_job: float = 0.0,
+                models: list[str] | None = None) -> tuple[Path, dict]:
+    """``compare`` as a composition: claim the folder, compare the cells (feature sets x models: prepare, fit,
+    summarise), write."""
     from pipeline.io import claim_dir, fresh_dir
     from pipeline.reporting.compare_page import write_compare
     from pipeline.stages.compare import compare_sets
 
     if out:
         claim_dir(out, base.overwrite)
-    summary = compare_sets(base, sets, executor, n_jobs, ray_address, log, gpus_per_job)
+    summary = compare_sets(base, sets, executor, n_jobs, ray_address, log, gpus_per_job, models)
     out_dir = Path(out) if out else fresh_dir(Path("reports"), f"compare-{'+'.join(summary['symbols'])[:40]}-{base.target}")
     write_compare(out_dir, summary, overwrite=base.overwrite)
     return out_dir, summary

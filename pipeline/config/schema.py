@@ -50,6 +50,23 @@ def opt(default, help: str = "", group: str | None = None, flag: str | None = No
 
 
 DATA, SPLITS, MODEL, TRAINING, EVALUATION = "data", "target and splits", "model", "training", "evaluation"
+
+# The network families (pipeline.models.families builds them) and the model settings each one uses; a setting
+# a family does not use is refused when it is changed. "window_linear" is the calibration study's cheap model
+# (a linear map of the whole flattened window), not a user choice.
+MODEL_SETTINGS = ("hidden", "layers", "dropout", "norm", "bidirectional", "pool", "heads", "attention", "kernel_size",
+                  "trend_kernel")
+MODEL_FAMILIES = {
+    "lstm": {"hidden", "layers", "dropout", "norm", "bidirectional", "pool"},
+    "gru": {"hidden", "layers", "dropout", "norm", "bidirectional", "pool"},
+    "alstm": {"hidden", "layers", "dropout", "norm"},
+    "transformer": {"hidden", "layers", "dropout", "norm", "pool", "heads", "attention"},
+    "tcn": {"hidden", "layers", "dropout", "norm", "pool", "kernel_size"},
+    "mlp": {"hidden", "layers", "dropout", "norm"},
+    "linear": {"dropout", "trend_kernel"},
+    "window_linear": {"dropout"},
+}
+FAMILY_NAMES = tuple(f for f in MODEL_FAMILIES if f != "window_linear")   # what --model offers
 EXPLAIN, EXECUTION = "explain", "execution"
 
 
@@ -87,13 +104,19 @@ class RunConfig:
                               flag="--no-log-transform")
     clip_quantile: float = opt(0.0, "clip features at training quantiles q and 1-q (e.g. 0.01; 0: off)", SPLITS)
     # model
-    model: str = opt("lstm")    # network family (pipeline.models.families); "linear" is the calibration study's model
-    hidden: int = opt(32, "LSTM hidden size", MODEL)
-    layers: int = opt(1, "LSTM layers", MODEL)
+    model: str = opt("lstm", "network family (see the README's model table); every stage works for each", MODEL,
+                     choices=list(FAMILY_NAMES))
+    hidden: int = opt(32, "hidden size (recurrent state, attention width, TCN channels, MLP width)", MODEL)
+    layers: int = opt(1, "recurrent, encoder, TCN or MLP layers", MODEL)
     dropout: float = opt(0.1, "dropout between layers and before the heads", MODEL)
     norm: str = opt("none", "normalisation of the pooled state", MODEL, choices=["none", "layer", "batch"])
-    bidirectional: bool = opt(False, "bidirectional LSTM", MODEL)
-    pool: str = opt("last", "last hidden state or mean over time", MODEL, choices=["last", "mean"])
+    bidirectional: bool = opt(False, "bidirectional recurrent layers (lstm, gru)", MODEL)
+    pool: str = opt("last", "last step or mean over time (lstm, gru, transformer, tcn)", MODEL, choices=["last", "mean"])
+    heads: int = opt(4, "attention heads (transformer; --hidden must be a multiple)", MODEL)
+    attention: str = opt("causal", "transformer mask: causal (no step sees a later one) or full", MODEL,
+                         choices=["causal", "full"])
+    kernel_size: int = opt(3, "TCN convolution kernel (dilations 1, 2, 4, ... per layer)", MODEL)
+    trend_kernel: int = opt(25, "linear (DLinear): moving-average kernel of the trend part (capped at --window)", MODEL)
     # training
     epochs: int = opt(30, "maximum epochs (early stopping usually ends sooner)", TRAINING)
     batch_size: int = opt(128, "training batch size; the last partial batch is kept", TRAINING)
@@ -172,7 +195,11 @@ class RunConfig:
             (self.norm in ("none", "layer", "batch"), "--norm must be none, layer or batch"),
             (self.norm != "batch" or self.batch_size >= 2, "--norm batch needs --batch-size of at least 2"),
             (self.pool in ("last", "mean"), "--pool must be last or mean"),
-            (self.model in ("lstm", "linear"), "model must be lstm or linear"),
+            (self.model in MODEL_FAMILIES, f"--model must be one of {', '.join(FAMILY_NAMES)}"),
+            (1 <= self.heads <= 64, "--heads must be between 1 and 64"),
+            (self.attention in ("causal", "full"), "--attention must be causal or full"),
+            (2 <= self.kernel_size <= 16, "--kernel-size must be between 2 and 16"),
+            (1 <= self.trend_kernel <= MAX_WINDOW, "--trend-kernel must be at least 1"),
             (self.scaler in ("standard", "robust", "minmax"), "--scaler must be standard, robust or minmax"),
             (self.lr_scaling in ("none", "linear"), "--lr-scaling must be none or linear"),
             (self.device in ("auto", "cpu", "cuda"), "--device must be auto, cpu or cuda"),
@@ -181,6 +208,7 @@ class RunConfig:
         for ok, message in checks:
             if not ok:
                 raise InputError(message)
+        self._check_model_flags()
         dates = {}
         for flag, value in (("--start", self.start), ("--end", self.end), ("sample_start", self.sample_start)):
             if value:
@@ -197,15 +225,23 @@ class RunConfig:
                 raise InputError("--device cuda, but torch sees no CUDA GPU here; use --device auto or cpu")
         return self
 
+    def _check_model_flags(self) -> None:
+        check_model_flags(self, list(getattr(self, "_families", None) or [self.model]))
+
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace) -> "RunConfig":
+    def from_args(cls, args: argparse.Namespace, families: list[str] | None = None) -> "RunConfig":
+        """The configuration of ``args``, validated; ``families``: the model families it will train (compare
+        ``--models``), whose settings are checked together (a flag must apply to at least one)."""
         names = {f.name for f in fields(cls)}
         values = {k: v for k, v in vars(args).items() if k in names}
         values["symbols"] = resolve_symbols(args)
-        return cls(**values).validate()
+        cfg = cls(**values)
+        if families:
+            object.__setattr__(cfg, "_families", tuple(families))
+        return cfg.validate()
 
     @classmethod
     def from_dict(cls, values: dict) -> "RunConfig":
@@ -267,10 +303,25 @@ class ExplainConfig:
         return cls(**values, lgbm_lags=lags or 0).validate()
 
 
+def check_model_flags(cfg: "RunConfig", families: list[str]) -> None:
+    """Refuse, in one line, a model setting (changed from its default) that none of ``families`` uses."""
+    used = set().union(*(MODEL_FAMILIES[f] for f in families))
+    names = " and ".join(families)
+    for name in MODEL_SETTINGS:
+        if name not in used and getattr(cfg, name) != getattr(_MODEL_DEFAULTS, name):
+            flag = "--" + name.replace("_", "-")
+            raise InputError(f"{flag} does not apply to --model {names} (it uses "
+                             f"{', '.join('--' + u.replace('_', '-') for u in sorted(used)) or 'none of the model flags'}); "
+                             f"drop {flag} or choose a family that uses it")
+    if "transformer" in families and cfg.hidden % cfg.heads:
+        raise InputError(f"--hidden {cfg.hidden} must be a multiple of --heads {cfg.heads} for the transformer")
+
+
 # compare's own defaults where they differ from run's: three feature sets and three seeds per set
 COMPARE_DEFAULTS = {"features": "ohlcv,ohlcv+technical,all", "seeds": 3}
 
 DEFAULTS = RunConfig()  # the schema's defaults as values (the trainer's and model's configurations read them)
+_MODEL_DEFAULTS = DEFAULTS
 
 
 def field_default(cls, f):

@@ -138,7 +138,7 @@ def cross_section(dates: np.ndarray, symbols: np.ndarray, scores: dict[str, np.n
                   next_ret: np.ndarray, h: int, quantiles: int, top_k: int, cost_bps: float) -> dict:
     """The model's and every reference score's cross-sectional numbers at horizon ``h``, and the model
     against each reference: the per-date Rank IC difference, tested (HAR, Holm over references).
-    ``scores``: name -> (n,), the model first (named ``LSTM``)."""
+    ``scores``: name -> (n,), the model first (named by its family: ``LSTM``, ``GRU``, ...)."""
     out = {name: evaluate_score(dates, symbols, s, fwd, next_ret, h, quantiles, top_k, cost_bps)
            for name, s in scores.items()}
     model = next(iter(scores))
@@ -179,7 +179,7 @@ def sentence(h: int, xs: dict) -> str:
     if best:
         b = xs["scores"][best]["rank_ic"]["mean"]
         a = xs["against"][best]
-        ref = (f"; the best reference, {best}, has {b:+.4f} (LSTM − {best}: {a['mean']:+.4f}, p_holm={a.get('p_holm', float('nan')):.3g})")
+        ref = (f"; the best reference, {best}, has {b:+.4f} ({xs['model']} − {best}: {a['mean']:+.4f}, p_holm={a.get('p_holm', float('nan')):.3g})")
     if 2 * book["k"] > m["symbols_per_date"]:
         tail = f" No long-short book: top/bottom {book['k']} needs {2 * book['k']} symbols a day (lower --top-k)."
     else:

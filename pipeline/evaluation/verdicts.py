@@ -37,21 +37,23 @@ def verdict(entry: dict, clf: bool) -> str:
     e = entry["edge"]
     what = "accuracy edge" if clf else "reduction of the mean squared error"
     unit = " points" if clf else ""
-    text = (f"h={entry['horizon']}: LSTM {label(head)} {m:.4g} vs {comp} {b:.4g} (the baseline best on validation days before each fold's test block); "
+    who = entry.get("model_name", "LSTM")
+    text = (f"h={entry['horizon']}: {who} {label(head)} {m:.4g} vs {comp} {b:.4g} (the baseline best on validation days before each fold's test block); "
             f"{what} {signed_points(e['mean'], clf)}{unit}, 95% CI [{signed_points(e['ci_low'], clf)}, {signed_points(e['ci_high'], clf)}], {family_p(entry)}.")
     if significant(entry) and e["mean"] > 0:
-        return text + f" The LSTM beats {comp}, and the difference is significant."
+        return text + f" The {who} beats {comp}, and the difference is significant."
     if significant(entry):
-        return text + f" The LSTM is significantly worse than {comp}."
+        return text + f" The {who} is significantly worse than {comp}."
     if e["mean"] > 0:
-        return text + f" The LSTM is ahead of {comp}, but not significantly: no evidence of skill."
-    return text + f" The LSTM does not beat {comp} (not significant): no evidence of skill."
+        return text + f" The {who} is ahead of {comp}, but not significantly: no evidence of skill."
+    return text + f" The {who} does not beat {comp} (not significant): no evidence of skill."
 
 
 def power_sentence(entry: dict, clf: bool) -> str:
     """How large an edge the headline test finds 80% of the time, at the level the run's family gives it
     (Holm over H horizons: at worst α/H, its first step)."""
     e = entry["edge"]
+    who = entry.get("model_name", "LSTM")
     n = len(entry.get("family", {}).get("horizons", [entry["horizon"]]))
     mde = e.get("mde_family", e["mde"])
     level = "" if n == 1 else f" (at level {ALPHA:g}/{n}, the Holm correction over the run's {n} horizons)"
@@ -60,9 +62,9 @@ def power_sentence(entry: dict, clf: bool) -> str:
         return f"With {days}, the test has no power to speak of."
     if clf:
         return (f"With {days}, this test detects an accuracy edge of ≥ {100 * mde:.1f} points at 80% power{level} "
-                f"(the LSTM and {comparator_name(entry)} make different calls on {100 * e['disagreement']:.0f}% of test samples); "
-                f"the LSTM's edge was {100 * e['mean']:+.1f} (95% CI [{100 * e['ci_low']:+.1f}, {100 * e['ci_high']:+.1f}]).")
+                f"(the {who} and {comparator_name(entry)} make different calls on {100 * e['disagreement']:.0f}% of test samples); "
+                f"the {who}'s edge was {100 * e['mean']:+.1f} (95% CI [{100 * e['ci_low']:+.1f}, {100 * e['ci_high']:+.1f}]).")
     base_mse = entry["baselines"][entry["comparator"]]["rmse"] ** 2
     share = mde / base_mse if base_mse > 0 else float("nan")
     return (f"With {days}, this test detects an MSE reduction of ≥ {mde:.3g} ({100 * share:.1f}% of {comparator_name(entry)}'s "
-            f"MSE) at 80% power{level}; the LSTM's was {e['mean']:+.3g} (95% CI [{e['ci_low']:+.3g}, {e['ci_high']:+.3g}]).")
+            f"MSE) at 80% power{level}; the {who}'s was {e['mean']:+.3g} (95% CI [{e['ci_low']:+.3g}, {e['ci_high']:+.3g}]).")

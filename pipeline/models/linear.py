@@ -1,7 +1,15 @@
-"""A linear model on the whole window: one linear map of the flattened ``(T, F)`` window per horizon head,
-``(N, T, F) -> (N, H)`` (logits for direction, scaled values for regression). Trained by the one trainer
-like every network. It is the calibration study's cheap fitted model (its seeds are real refits), and
-the simplest network a window model has to beat (cf. DLinear, Zeng et al. 2023)."""
+"""The linear families.
+
+* ``linear`` — DLinear (Zeng et al. 2023, "Are Transformers Effective for Time Series Forecasting?"): the
+  window is split into a trend (a moving average over ``trend_kernel`` steps, edges padded with the
+  window's first and last step, as in DLinear) and a remainder; one linear map over time per part, shared
+  by the features (DLinear's default), gives one value per feature and part; one linear head per horizon
+  reads them (dropout before it). Linear in the inputs, like DLinear.
+* ``window_linear`` — one linear map of the whole flattened ``(T, F)`` window per head: the calibration
+  study's cheap fitted model (its seeds are real refits), not a user choice.
+
+Input ``(N, T, F)``, output ``(N, H)`` (logits for direction, scaled values for regression); trained by the
+one trainer like every network."""
 from __future__ import annotations
 
 import torch
@@ -10,7 +18,39 @@ from torch import nn
 from pipeline.models.lstm import ModelConfig
 
 
+def moving_average(x: torch.Tensor, kernel: int) -> torch.Tensor:
+    """(N, T, F) -> (N, T, F): the mean over ``kernel`` steps centred on each step, the window's edges
+    repeated (DLinear's ``series_decomp``). Uses only steps inside the window, so it is as causal as the
+    window itself."""
+    if kernel <= 1:
+        return x
+    front = x[:, :1, :].repeat(1, (kernel - 1) // 2, 1)
+    back = x[:, -1:, :].repeat(1, kernel // 2, 1)
+    padded = torch.cat([front, x, back], dim=1).transpose(1, 2)       # (N, F, T + k - 1)
+    return nn.functional.avg_pool1d(padded, kernel, stride=1).transpose(1, 2)
+
+
+class DLinearModel(nn.Module):
+    def __init__(self, cfg: ModelConfig, window: int):
+        super().__init__()
+        self.cfg = cfg
+        self.kernel = min(cfg.trend_kernel, window)
+        self.trend = nn.Linear(window, 1)
+        self.remainder = nn.Linear(window, 1)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.heads = nn.Linear(2 * cfg.n_features, cfg.n_outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (N, T, F) -> (N, H)."""
+        trend = moving_average(x, self.kernel)
+        z = torch.cat([self.trend(trend.transpose(1, 2)).squeeze(-1),
+                       self.remainder((x - trend).transpose(1, 2)).squeeze(-1)], dim=1)   # (N, 2F)
+        return self.heads(self.drop(z))
+
+
 class LinearModel(nn.Module):
+    """``window_linear``: one linear map of the flattened window per head."""
+
     def __init__(self, cfg: ModelConfig, window: int):
         super().__init__()
         self.cfg = cfg

@@ -21,6 +21,10 @@ class ModelConfig:
     norm: str = DEFAULTS.norm                  # none | layer | batch
     bidirectional: bool = DEFAULTS.bidirectional
     pool: str = DEFAULTS.pool                  # last | mean
+    heads: int = DEFAULTS.heads                # transformer
+    attention: str = DEFAULTS.attention        # transformer: causal | full
+    kernel_size: int = DEFAULTS.kernel_size    # tcn
+    trend_kernel: int = DEFAULTS.trend_kernel  # linear (DLinear)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -44,10 +48,19 @@ class LSTMModel(nn.Module):
         # One linear head per horizon, stored as the rows of one (H, width) weight: row j is horizon j's head.
         self.heads = nn.Linear(width, cfg.n_outputs)
 
+    @property
+    def rnn(self) -> nn.Module:
+        """The recurrent layers (``nn.LSTM`` here, ``nn.GRU`` in :class:`pipeline.models.recurrent.GRUModel`)."""
+        return self.lstm
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, T, F) -> (N, H)."""
-        out, _ = self.lstm(x)                      # (N, T, width)
+        out, _ = self.rnn(x)                       # (N, T, width)
         return self._head(out, out.sum(dim=1), x.shape[1])
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, T, F) -> (N, T, width): the representation of every step (causal unless bidirectional)."""
+        return self.rnn(x)[0]
 
     @property
     def resumable(self) -> bool:
@@ -58,14 +71,22 @@ class LSTMModel(nn.Module):
         """The state after the first ``t`` steps ``x_head`` ``(N, t, F)``: ``(h, c)``, the sum of the outputs
         (for mean pooling) and ``t``. With :meth:`resume` it computes ``forward`` exactly while running only the
         remaining steps, e.g. when only the last days of the windows change."""
-        out, state = self.lstm(x_head)
+        out, state = self.rnn(x_head)
         return state, out.sum(dim=1), x_head.shape[1]
+
+    @staticmethod
+    def repeat_prefix(prefix, repeats: int):
+        """A :meth:`prefix` for ``repeats`` stacked copies of its windows."""
+        state, total, steps = prefix
+        rep = lambda t: t.repeat(1, repeats, 1)  # noqa: E731  (layers, N, hidden)
+        state = tuple(rep(t) for t in state) if isinstance(state, tuple) else rep(state)
+        return state, total.repeat(repeats, 1), steps
 
     def resume(self, x_tail: torch.Tensor, prefix) -> torch.Tensor:
         """``forward`` of the windows whose first steps gave ``prefix`` and whose remaining steps are
         ``x_tail`` ``(N, T - t, F)``; ``(N, H)``."""
         state, head_sum, head_steps = prefix
-        out, _ = self.lstm(x_tail, state)
+        out, _ = self.rnn(x_tail, state)
         return self._head(out, head_sum + out.sum(dim=1), head_steps + x_tail.shape[1])
 
     def _head(self, out: torch.Tensor, out_sum: torch.Tensor, steps: int) -> torch.Tensor:

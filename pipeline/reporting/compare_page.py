@@ -17,7 +17,7 @@ from pipeline.reporting.figures import BLUE, GREY, WIDE, to_data_uri  # noqa: E4
 from pipeline.evaluation.inference import ALPHA, outcome  # noqa: E402
 from pipeline.labels import label, target_label  # noqa: E402
 from pipeline.io import atomic_dir
-from pipeline.labels import fmt as _fmt
+from pipeline.labels import fmt as _fmt, model_label
 from pipeline.reporting.run_page import render_template  # noqa: E402
 
 
@@ -120,7 +120,10 @@ def render_compare_report(summary: dict, run_id: str, index_href: str | None = N
                            "metrics": metrics, "rows": rows})
     n_folds, n_seeds = len(summary["folds"]), len(summary["seeds"])
     return render_template(
-        "compare.html", title=f"{', '.join(summary['symbols'])}: which feature set helps the LSTM on {summary['target']}?",
+        "compare.html", title=(f"{', '.join(summary['symbols'])}: which model family does best on {summary['target']}?"
+               if len(summary.get("models", [])) > 1 and len(summary.get("cells", [])) == len(summary["models"]) else
+               f"{', '.join(summary['symbols'])}: which feature set helps the "
+               f"{' and the '.join(model_label(m) for m in summary.get('models', ['lstm']))} on {summary['target']}?"),
         created=summary["created"], target=summary["target"], n_test=summary["n_test"],
         seeds=", ".join(map(str, summary["seeds"])), executor=summary["executor"], wall=f"{summary['wall_seconds']:.0f} s",
         ranking=[(h, order) for h, order in summary["ranking"].items()], head=head, matrix=matrix or difference_matrix(summary),

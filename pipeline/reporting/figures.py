@@ -69,7 +69,7 @@ def predicted_vs_true(dates: np.ndarray, truth: np.ndarray, pred: np.ndarray, cl
     return to_data_uri(fig)
 
 
-def confusion_and_roc(y: np.ndarray, p: np.ndarray, title: str) -> str:
+def confusion_and_roc(y: np.ndarray, p: np.ndarray, title: str, model: str = "LSTM") -> str:
     fig, (a, b) = plt.subplots(1, 2, figsize=(WIDE * 0.75, 3.8), gridspec_kw={"width_ratios": [1, 1.2]})
     hat = p > 0.5
     cm = np.array([[np.sum(~hat & (y < 0.5)), np.sum(hat & (y < 0.5))], [np.sum(~hat & (y > 0.5)), np.sum(hat & (y > 0.5))]])
@@ -83,7 +83,7 @@ def confusion_and_roc(y: np.ndarray, p: np.ndarray, title: str) -> str:
     ys = (y[order] > 0.5).astype(float)
     tpr = np.r_[0, np.cumsum(ys) / max(ys.sum(), 1)]
     fpr = np.r_[0, np.cumsum(1 - ys) / max((1 - ys).sum(), 1)]
-    b.plot(fpr, tpr, color=BLUE, lw=1.8, label="LSTM"); b.plot([0, 1], [0, 1], color=GREY, lw=1, ls="--", label="no skill")
+    b.plot(fpr, tpr, color=BLUE, lw=1.8, label=model); b.plot([0, 1], [0, 1], color=GREY, lw=1, ls="--", label="no skill")
     b.set_xlabel("false positive rate"); b.set_ylabel("true positive rate"); b.set_title("ROC curve"); b.legend(loc="lower right")
     fig.suptitle(title)
     fig.tight_layout()
@@ -102,7 +102,7 @@ def equity_curves(curves: pd.DataFrame, title: str) -> str:
 _VERDICT = {"better": GREEN, "worse": VERMILLION, "none": ORANGE}
 
 
-def forest_plot(horizon_results: list[dict], classification: bool, kind: str = "") -> str:
+def forest_plot(horizon_results: list[dict], classification: bool, kind: str = "", model: str = "LSTM") -> str:
     """The run's answer in one picture: per horizon, the LSTM's edge over every baseline with its 95%
     interval over test days (comparator first and in colour: green better, vermillion worse, orange not
     significant; filled marker = significant after Holm over the baselines), and the grey band of edges
@@ -135,8 +135,8 @@ def forest_plot(horizon_results: list[dict], classification: bool, kind: str = "
         short = {"none": f"no evidence of skill over {comp}", "better": f"better than {comp}", "worse": f"worse than {comp}"}
         ax.set_title(f"{head}: {short[verdict]}", loc="left", fontweight="bold", color=TEXT[verdict])
         ax.set_ylim(-0.6, len(names) - 0.4)
-    axes[-1, 0].set_xlabel("LSTM accuracy minus baseline accuracy (points); right of 0: the LSTM is better" if classification
-                           else "baseline MSE minus LSTM MSE; right of 0: the LSTM is better")
+    axes[-1, 0].set_xlabel(f"{model} accuracy minus baseline accuracy (points); right of 0: the {model} is better"
+                           if classification else f"baseline MSE minus {model} MSE; right of 0: the {model} is better")
     axes[0, 0].legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=9, handlelength=1.2)
     fig.tight_layout(h_pad=0.3)
     return to_data_uri(fig)
@@ -153,7 +153,7 @@ def cross_section_chart(xs: dict) -> str:
     hi = np.array([c["ci_high"] for c in q]) * 1e4 - means
     ax1.bar(range(1, len(q) + 1), means, yerr=[np.nan_to_num(lo), np.nan_to_num(hi)], capsize=3, color=BLUE, alpha=0.85)
     ax1.axhline(0, color="black", lw=0.6)
-    ax1.set_xlabel("quantile of the LSTM's score (1 = lowest)")
+    ax1.set_xlabel(f"quantile of the {xs['model']}'s score (1 = lowest)")
     ax1.set_ylabel(f"mean {xs['horizon']}-day return (bps)")
     ax1.set_title(f"h={xs['horizon']}: forward return by quantile")
     for name, res in xs["scores"].items():

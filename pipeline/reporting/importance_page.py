@@ -16,7 +16,7 @@ import pandas as pd  # noqa: E402
 
 from explain import agreement, shap_lstm  # noqa: E402
 from pipeline.reporting.figures import WIDE, text_colour, to_data_uri  # noqa: E402
-from pipeline.labels import TEXT, label, symbols_text  # noqa: E402
+from pipeline.labels import TEXT, label, model_label, symbols_text  # noqa: E402
 from pipeline.stages.explain_summary import conclusions  # noqa: E402
 from pipeline.labels import fmt as _fmt
 from pipeline.reporting.run_page import render_template  # noqa: E402
@@ -245,7 +245,8 @@ def render_importance_report(exp, res, table: pd.DataFrame, note: str = "", nav:
     sanity = [{"method": label(r["method"]), "signed": _fmt(r["signed_rho"], 2), "abs": _fmt(r["abs_rho"], 2),
                "feature": _fmt(r["feature_rho"], 2), "infidelity": f"{r['infidelity']:.3g}",
                "verdict": "" if r["passed"] is None else ("passes" if r["passed"] else "FAILS")} for r in res.sanity]
-    return render_template("importance.html", title=f"{symbols_text(exp.dataset.prices)}: which feature groups carry the LSTM?",
+    return render_template("importance.html", title=f"{symbols_text(exp.dataset.prices)}: which feature groups carry the {model_label(exp.cfg.model)}?",
+                           model=model_label(exp.cfg.model),
                            horizons=horizons, timings=timings, n_repeats=res.n_repeats, summary=summary, lead=lead, note=note, nav=nav or [],
                            overview=rank_overview(table, res.skill),
                            lag_repeats=res.lag_repeats, sanity=sanity, blocks=[b.label for b in res.blocks],

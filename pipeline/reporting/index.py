@@ -33,7 +33,8 @@ def _run_rows(folder: Path) -> list[dict]:
         rows.append({
             "href": f"{folder.name}/index.html", "name": folder.name, "kind": "run", "date": m.get("created", ""),
             "symbols": ", ".join(m.get("symbols", [])), "target": m.get("target", ""), "features": m.get("feature_spec", ""),
-            "horizon": h.get("horizon", ""), "metric": label(head), "value": _fmt(value), "sort": _number(value),
+            "horizon": h.get("horizon", ""), "metric": label(head), "value": f"{h.get('model_name', 'LSTM')} {_fmt(value)}",
+            "sort": _number(value),
             "baseline": f"{label(best)} {_fmt(h.get('baselines', {}).get(best, {}).get(head))}" if best else "",
             "verdict": h.get("verdict", ""),
         })

@@ -13,7 +13,8 @@ from pipeline.stages.evaluate import report_units
 from pipeline.stages.results import Fitted, Prepared
 from pipeline.evaluation.inference import outcome
 from pipeline.evaluation.verdicts import comparator_name, family_p
-from pipeline.labels import fmt as _fmt, label, label_html, seeds_text, symbols_text, target_label
+from pipeline.config.schema import MODEL_FAMILIES, MODEL_SETTINGS
+from pipeline.labels import fmt as _fmt, label, label_html, model_label, seeds_text, symbols_text, target_label
 from pipeline.evaluation.metrics import DIRECTION_METRICS, REGRESSION_METRICS
 
 
@@ -42,7 +43,8 @@ def _ci(pair) -> str:
 def horizon_view(entry: dict, names: list[str], n_seeds: int) -> dict:
     """One horizon's tables for the template: metrics with intervals, tests against every baseline."""
     clf = entry["headline_metric"] == "accuracy"
-    model_name = "LSTM" + (f" (ensemble of {n_seeds} seeds)" if n_seeds > 1 else "")
+    who = entry.get("model_name", "LSTM")
+    model_name = who + (f" (ensemble of {n_seeds} seeds)" if n_seeds > 1 else "")
     rows = [{"label": model_name, "css": "model", "cells": [
         {"value": _fmt(entry["model"][m]), "ci": _ci(entry["model_ci"].get(m))} for m in names]}]
     for b, vals in entry["baselines"].items():
@@ -53,7 +55,7 @@ def horizon_view(entry: dict, names: list[str], n_seeds: int) -> dict:
     scale = 100 if clf else 1
     against = [{"name": b, "edge": _fmt(scale * v["edge"], 3), "ci": f"[{_fmt(scale * v['ci'][0], 3)}, {_fmt(scale * v['ci'][1], 3)}]",
                 "p": _fmt(v["p_value"], 3), "p_holm": _fmt(v["p_holm"], 3),
-                "sig": {"better": "LSTM better", "worse": "LSTM worse", "none": "not significant"}[outcome(v["edge"], v["p_holm"])]}
+                "sig": {"better": f"{who} better", "worse": f"{who} worse", "none": "not significant"}[outcome(v["edge"], v["p_holm"])]}
                for b, v in entry["against_baselines"].items()]
     extra = [{"name": k, "baseline": v.get("baseline", "independence"), "statistic": _fmt(v["statistic"], 3),
               "p_value": _fmt(v["p_value"], 3)} for k, v in entry["tests"].items()]
@@ -87,17 +89,17 @@ def answer_sentence(entry: dict, classification: bool, kind: str) -> str:
     if classification:
         num, unit = (lambda x, sign="+": f"{100 * x:{sign}.1f}"), " accuracy points"  # noqa: E731
     else:
-        num, unit = (lambda x, sign="+": f"{x:{sign}.3g}"), " (baseline MSE − LSTM MSE)"  # noqa: E731
+        num, unit = (lambda x, sign="+": f"{x:{sign}.3g}"), f" (baseline MSE − {entry.get('model_name', 'LSTM')} MSE)"  # noqa: E731
     what, comp = target_label(kind, entry["horizon"]), comparator_name(entry)
     comp = comp if comp.startswith("the ") else f"the {comp} baseline"
     ci = f"95% CI [{num(t['ci_low'])}, {num(t['ci_high'])}], {family_p(entry)}"
     verdict = outcome(t["mean"], t.get("p_holm", t["p_value"]))
     if verdict != "none":
         how = "beats" if verdict == "better" else "is worse than"
-        return f"{what}: the LSTM {how} {comp} by {num(abs(t['mean']), '')}{unit} ({ci})."
+        return f"{what}: the {entry.get('model_name', 'LSTM')} {how} {comp} by {num(abs(t['mean']), '')}{unit} ({ci})."
     mde = t.get("mde_family", t.get("mde", np.nan))
     power = (f"; the test finds an edge of {num(mde, '')}{unit} 80% of the time" if np.isfinite(mde) else "")
-    return f"{what}: no evidence that the LSTM beats {comp}; edge {num(t['mean'])}{unit} ({ci}){power}."
+    return f"{what}: no evidence that the {entry.get('model_name', 'LSTM')} beats {comp}; edge {num(t['mean'])}{unit} ({ci}){power}."
 
 
 def verdict_css(entry: dict) -> str:
@@ -120,6 +122,7 @@ def render_run_report(exp: Prepared, fitted: Fitted, metrics: dict, run_id: str,
                       index_href: str | None = None) -> str:
     cfg, ws, idx = exp.cfg, exp.ws, exp.test_idx
     clf = exp.classification
+    who = model_label(cfg.model)
     names = list(DIRECTION_METRICS if clf else REGRESSION_METRICS)
     horizons = [horizon_view(e, names, cfg.seeds) for e in metrics["horizon_results"]]
     verdicts = [{"text": e["verdict"], "power": e["power"], "css": verdict_css(e)} for e in metrics["horizon_results"]]
@@ -136,12 +139,12 @@ def render_run_report(exp: Prepared, fitted: Fitted, metrics: dict, run_id: str,
             dates[mask], truth[mask, j], mean_pred[mask, j], clf,
             f"{first_symbol}: {target_label(cfg.target, h)}, predicted vs true (test folds)", unit))
         if clf:
-            roc_figs.append(figures.confusion_and_roc(truth[:, j], mean_pred[:, j], target_label(cfg.target, h)))
+            roc_figs.append(figures.confusion_and_roc(truth[:, j], mean_pred[:, j], target_label(cfg.target, h), who))
     fig = {"learning": figures.learning_curves(fitted.histories), "pred": pred_figs, "roc": roc_figs}
     strategy = None
     if metrics.get("strategy"):
         s = metrics["strategy"]
-        fig["equity"] = figures.equity_curves(s["curves"], f"Long/flat on the LSTM vs buy and hold (h={s['horizon']})")
+        fig["equity"] = figures.equity_curves(s["curves"], f"Long/flat on the {who} vs buy and hold (h={s['horizon']})")
         strategy = {
             "horizon": s["horizon"], "cost_bps": s["cost_bps"], "time_in_market": _pct(s["time_in_market"]),
             "s": {"annual_return": _pct(s["strategy"]["annual_return"]), "sharpe": _fmt(s["strategy"]["sharpe"], 3),
@@ -173,13 +176,13 @@ def render_run_report(exp: Prepared, fitted: Fitted, metrics: dict, run_id: str,
         ("target", f"{cfg.target}, horizons {', '.join(map(str, cfg.horizons))}"), ("window", cfg.window),
         ("features", exp.dataset.spec), ("folds", f"{len(exp.folds)} walk-forward, purge {max(cfg.horizons)} dates"),
         ("preprocessing", f"{cfg.scaler} scaler, log of price levels: {cfg.log_transform}, clip quantile {cfg.clip_quantile}"),
-        ("model", f"LSTM hidden {cfg.hidden}, layers {cfg.layers}, dropout {cfg.dropout}, norm {cfg.norm}, "
-                  f"bidirectional {cfg.bidirectional}, pool {cfg.pool}"),
+        ("model", f"{who}: " + ", ".join(f"{k.replace('_', ' ')} {getattr(cfg, k)}" for k in MODEL_SETTINGS
+                                          if k in MODEL_FAMILIES[cfg.model])),
         ("training", f"AdamW lr {cfg.lr} (scaling {cfg.lr_scaling}), batch {cfg.batch_size}, max {cfg.epochs} epochs, "
                      f"patience {cfg.patience}, {seeds_text(fitted.seeds)}, device {fitted.device}"),
         ("samples", f"{ws.n} windows; {len(idx)} out-of-sample test samples"),
     ]
-    title = f"{symbols_text(exp.dataset.prices)}: does the LSTM beat simple baselines on {cfg.target}?"
+    title = f"{symbols_text(exp.dataset.prices)}: does the {who} beat simple baselines on {cfg.target}?"
     shift = metrics.get("covariate_shift", {})
     return render_template(
         "report.html", title=title, run_id=run_id, created=created, version=__version__, verdicts=verdicts,
@@ -187,7 +190,7 @@ def render_run_report(exp: Prepared, fitted: Fitted, metrics: dict, run_id: str,
         n_test_days=f"{metrics['horizon_results'][0]['n_days']:,}",
         setup_line=f"{len(exp.folds)} walk-forward folds, {seeds_text(fitted.seeds)}, "
                    f"features {exp.dataset.spec}",
-        forest=figures.forest_plot(metrics["horizon_results"], clf, cfg.target), setup=setup,
+        forest=figures.forest_plot(metrics["horizon_results"], clf, cfg.target, who), setup=setup, model=who,
         shift_warnings=shift.get("warnings", []),
         shift_rows=[(g, f"{100 * v:.0f}%") for g, v in sorted(shift.get("worst", {}).items(), key=lambda kv: -kv[1])],
         metric_names=list(names), horizons=horizons, strategy=strategy, figures=fig, cross=cross,

@@ -1,6 +1,7 @@
-"""``python -m pipeline compare``: which feature sets are worth having?
+"""``python -m pipeline compare``: which feature sets, and which model families, are worth having?
 
-Every feature set trains on identical folds, seeds and test days (the sets' samples are aligned on the
+Every cell — a feature set, a model family (``--models``), or every model x feature set — trains on
+identical folds, seeds and test days (the sets' samples are aligned on the
 first date every set can fill). Each set's seeds are averaged into one ensemble prediction. Per set and
 horizon: metrics of the ensemble with intervals over test days (:mod:`pipeline.evaluation.inference`), and the
 spread over seeds x folds as stability. The feature-free baselines once; the comparator among them is the
@@ -71,24 +72,46 @@ def _align(base: RunConfig, sets: list[str]) -> dict[str, Prepared]:
     return exps
 
 
+def cell_names(sets: list[str], models: list[str]) -> list[tuple[str, str, str]]:
+    """The compared cells ``(name, feature set, model)``: the feature sets (one model), the models (one
+    feature set), or every model x feature set (named ``model|features``), the reference first."""
+    if len(models) == 1:
+        return [(spec, spec, models[0]) for spec in sets]
+    if len(sets) == 1:
+        return [(m, sets[0], m) for m in models]
+    return [(f"{m}|{spec}", spec, m) for m in models for spec in sets]
+
+
 def compare_sets(base: RunConfig, sets: list[str], executor: str = "local", n_jobs: int = 1, ray_address: str | None = None,
-                 log=say, gpus_per_job: float = 0.0) -> dict:
-    """prepare every set on the same samples -> fit every set's networks (fold x seed units, through the
-    executor) and the baselines once (the registry of ``run``, on the reference set) -> the summary."""
+                 log=say, gpus_per_job: float = 0.0, models: list[str] | None = None) -> dict:
+    """prepare every feature set on the same samples -> fit every cell's networks (feature set x model; fold x
+    seed units, through the executor) and the baselines once (the registry of ``run``, on the reference set)
+    -> the summary. ``models``: the families to compare (default: the run's one)."""
     from tqdm.auto import tqdm
 
+    models = list(models or [base.model])
     if gpus_per_job and executor != "ray":
         raise InputError("--gpus-per-job needs --executor ray (local workers are forked and train on CPU)")
-    if len(sets) < 2:
-        raise InputError("compare needs at least two feature sets, e.g. --features ohlcv,ohlcv+technical")
     if len(set(sets)) != len(sets):
         raise InputError("each feature set may appear once in --features")
+    if len(set(models)) != len(models):
+        raise InputError("each model may appear once in --models")
+    if len(sets) * len(models) < 2:
+        raise InputError("compare needs at least two feature sets or two models, e.g. --features ohlcv,ohlcv+technical "
+                         "or --models lstm,gru")
+    cells = cell_names(sets, models)
     t0 = time.perf_counter()
     torch.set_num_threads(inference_threads(base.threads))
-    exps = _align(base, sets)
+    prepared = _align(base, sets)
+    # one preparation per feature set; a cell is that preparation with its model family (shared data and folds)
+    exps = {name: dataclasses.replace(prepared[spec], cfg=dataclasses.replace(prepared[spec].cfg, model=m))
+            for name, spec, m in cells}
+    sets = [name for name, _, _ in cells]
     ref = exps[sets[0]]
     seeds = ref.seeds
-    log(f"{symbols_text(ref.dataset.prices)}: {len(sets)} feature sets x {len(ref.folds)} folds x {len(seeds)} seeds; "
+    what = (f"{len(sets)} feature sets" if len(models) == 1 else f"{len(models)} models" if len(cells) == len(models)
+            else f"{len(models)} models x {len(cells) // len(models)} feature sets")
+    log(f"{symbols_text(ref.dataset.prices)}: {what} x {len(ref.folds)} folds x {len(seeds)} seeds; "
         f"{len(ref.test_idx)} test samples per set; executor {executor}" + (f" ({n_jobs} jobs)" if executor == "local" else ""))
     bar = tqdm(total=len(sets) * len(ref.folds) * len(seeds), desc="compare jobs", unit="job",
                disable=None if base.progress else True)
@@ -109,10 +132,11 @@ def compare_sets(base: RunConfig, sets: list[str], executor: str = "local", n_jo
     summary.update({
         "kind": "compare", "created": datetime.now().isoformat(timespec="seconds"), "target": base.target,
         "horizons": base.horizons, "symbols": list(ref.dataset.prices), "feature_sets": sets, "seeds": seeds,
+        "cells": [{"name": n, "features": f, "model": m} for n, f, m in cells], "models": models,
         "folds": [f.describe(ref.ws.dates) for f in ref.folds], "n_test": int(len(ref.test_idx)),
         "executor": executor, "jobs": n_jobs, "wall_seconds": time.perf_counter() - t0, "train_wall_seconds": train_wall,
         "job_seconds": sum(r.seconds for r in set_results.values()),
-        "config": {k: v for k, v in base.to_dict().items() if k != "features"},
+        "config": {k: v for k, v in base.to_dict().items() if k not in ("features", "model")},
     })
     return summary
 

@@ -22,7 +22,7 @@ from pipeline.evaluation.metrics import compute_metrics
 from pipeline.evaluation.strategy import long_flat
 from pipeline.evaluation.tables import headline_loss, headline_metric, metric_table
 from pipeline.evaluation.verdicts import power_sentence, verdict
-from pipeline.labels import label
+from pipeline.labels import label, model_label
 from pipeline.stages.results import Evaluation, Fitted, Prepared, frozen_map
 from pipeline.targets.core import RETURN_LIKE
 
@@ -176,6 +176,8 @@ def evaluate(exp: Prepared, fitted: Fitted) -> Evaluation:
             "edge": {**diff.to_dict(), "loss": "misclassification" if clf else "squared error",
                      "units": "accuracy points" if clf else "MSE"},
             "unit": "probability of up" if clf else UNITS.get(cfg.target, f"the {cfg.target} target"),
+            "model_family": cfg.model,
+            "model_name": model_label(cfg.model),
             "against_baselines": against,
             "tests": tests,
         }
@@ -221,15 +223,15 @@ def horizon_family(entries: list[dict]) -> None:
 
 def cross_section_view(exp: Prepared, ensemble: np.ndarray, base: dict[str, np.ndarray]) -> list[dict] | None:
     """Per horizon, for runs with several symbols per date and a target that ranks returns: IC, Rank IC,
-    quantile portfolios and the long-short book of the LSTM and of the reference scores (reversal,
-    momentum, LightGBM), and the LSTM's Rank IC against each (see :mod:`pipeline.evaluation.cross_section`)."""
+    quantile portfolios and the long-short book of the model and of the reference scores (reversal,
+    momentum, LightGBM), and the model's Rank IC against each (see :mod:`pipeline.evaluation.cross_section`)."""
     ws, idx, cfg = exp.ws, exp.test_idx, exp.cfg
     if cfg.target not in RETURN_LIKE or "xs_reversal" not in ws.extra:
         return None
     dates, symbols = ws.dates[idx], ws.symbols[idx]
     out = []
     for j, h in enumerate(cfg.horizons):
-        scores = {"LSTM": ensemble[:, j], "reversal": ws.extra["xs_reversal"][idx], "momentum": ws.extra["xs_momentum"][idx]}
+        scores = {model_label(cfg.model): ensemble[:, j], "reversal": ws.extra["xs_reversal"][idx], "momentum": ws.extra["xs_momentum"][idx]}
         if "lightgbm" in base:
             scores["lightgbm"] = base["lightgbm"][:, j]
         xs = cross_section(dates, symbols, scores, ws.extra[f"fwd_return_h{h}"][idx], ws.extra["next_return"][idx], h,

@@ -88,8 +88,7 @@ class EnsemblePredict:
         with torch.no_grad():
             for m in self.models:
                 m.eval()
-                (h, c), total, steps = m.prefix(head)
-                prefixes.append(((h.repeat(1, repeats, 1), c.repeat(1, repeats, 1)), total.repeat(repeats, 1), steps))
+                prefixes.append(m.repeat_prefix(m.prefix(head), repeats))
 
         def tail(X_tail: np.ndarray) -> np.ndarray:
             x = torch.as_tensor(X_tail, device=self.device)

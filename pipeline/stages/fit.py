@@ -92,10 +92,11 @@ class UnitJob:
     device: str = "cpu"
     features: str = ""          # the feature set, for messages
     threads: int = 1            # torch threads of the whole job (see fit_units)
+    model: str = "lstm"         # the network family, for messages
 
     def describe(self) -> str:
         drop = f", without group {self.drop_group}" if self.drop_group else ""
-        return f"feature set {self.features or '?'}, fold {self.fold}, seed {self.seed}{drop}, on {self.device}"
+        return f"{self.model}, feature set {self.features or '?'}, fold {self.fold}, seed {self.seed}{drop}, on {self.device}"
 
 
 def run_unit_job(prepared: Prepared, job: UnitJob) -> Unit:
@@ -113,7 +114,7 @@ def fit_units(prepared: Prepared, units: list[tuple[int, int, str | None]], exec
     workers = 1 if device == "cuda" and executor == "local" else n_jobs
     pooled = executor == "local" and workers > 1 and len(units) > 1
     threads = 1 if pooled else training_threads(prepared.cfg.threads)
-    jobs = [UnitJob(f, s, g, device, prepared.cfg.features, threads) for f, s, g in units]
+    jobs = [UnitJob(f, s, g, device, prepared.cfg.features, threads, prepared.cfg.model) for f, s, g in units]
     return run_jobs(run_unit_job, jobs, executor, workers, ray_address, num_gpus=gpus_per_job, progress=progress,
                     shared=prepared)
 

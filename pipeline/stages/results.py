@@ -111,7 +111,8 @@ class Prepared:
         c = self.cfg
         return ModelConfig(n_features=len(self.ws.columns) if n_features is None else n_features,
                            n_outputs=len(c.horizons), hidden=c.hidden, layers=c.layers, dropout=c.dropout, norm=c.norm,
-                           bidirectional=c.bidirectional, pool=c.pool)
+                           bidirectional=c.bidirectional, pool=c.pool, heads=c.heads, attention=c.attention,
+                           kernel_size=c.kernel_size, trend_kernel=c.trend_kernel)
 
     def train_config(self, seed: int, progress: bool | None = None) -> TrainConfig:
         c = self.cfg
