@@ -346,7 +346,7 @@ def correlated_claims(rng: np.random.Generator, p: Panel, h: int, planted: bool 
     X = rows[n:, None, :]                                  # test windows (N, T=1, F=2)
     gidx = {"x": np.array([0]), "z": np.array([1])}
     model = lambda W: 1 / (1 + np.exp(-(weights[0] * W[:, -1, 0:1] + weights[1] * W[:, -1, 1:2])))  # noqa: E731
-    folds, y, loss, seed = [(model, X, p.up[h][:, None])], p.up[h], sample_loss(True), int(rng.integers(1 << 30))
+    folds, loss, seed = [(model, X, p.up[h][:, None])], sample_loss(True), int(rng.integers(1 << 30))
 
     def called(raw, method) -> dict[str, bool]:
         items = [per_day_item(h, g, method, np.concatenate(parts), p.dates, {}) for (_, g), parts in raw.items()]

@@ -5,8 +5,8 @@ import argparse
 from pathlib import Path
 from typing import Callable
 
-from pipeline.config.schema import (COMPARE_DEFAULTS, EVALUATION, EXECUTION, EXPLAIN, MODEL, SPLITS, TRAINING,
-                                    ExplainConfig, add_options)
+from pipeline.config.schema import (COMPARE_DEFAULTS, DEFAULTS, EVALUATION, EXECUTION, EXPLAIN, FAMILY_NAMES, MODEL,
+                                    SPLITS, TRAINING, ExplainConfig, add_options)
 from pipeline.progress import result, say
 
 
@@ -75,7 +75,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     from pipeline.cli.compose import run_compare
 
-    from pipeline.config.schema import COMPARE_DEFAULTS, DEFAULTS, FAMILY_NAMES, check_model_flags
     from pipeline.errors import InputError
 
     models = [m.strip() for m in (args.models or "").split(",") if m.strip()]
@@ -136,7 +135,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def cmd_selftest(args: argparse.Namespace) -> int:
     from pipeline.cli.selftest import selftest
 
-    return selftest(size=args.size, progress=args.progress, keep=args.keep)
+    return selftest(size=args.size, progress=args.progress, keep=args.keep, model=args.model)
 
 
 def register(sub: argparse._SubParsersAction, add_data_options: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -200,8 +199,6 @@ def register(sub: argparse._SubParsersAction, add_data_options: Callable[[argpar
                                    "simulated markets. Writes calibration.csv and calibration.html; exit 1 if a size or "
                                    "coverage cell misses its nominal rate beyond Monte-Carlo error.",
                        epilog="examples:\n  python -m pipeline calibrate\n  python -m pipeline calibrate --sims 200 --days 800")
-    from pipeline.config.schema import ExplainConfig
-
     study = StudyConfig()  # the study's defaults, written once in pipeline.calibration.study
     p.add_argument("--sims", type=int, default=study.sims, help="simulations per cell")
     p.add_argument("--days", type=int, default=study.n_days, help="test days per simulation")
@@ -224,5 +221,7 @@ def register(sub: argparse._SubParsersAction, add_data_options: Callable[[argpar
     p.add_argument("--keep", metavar="DIR", help="keep the selftest's runs and reports in DIR (default: a temporary "
                    "folder, deleted at the end)")
     p.add_argument("--size", choices=["small", "full"], default="full", help="data size (small is what pytest runs)")
+    p.add_argument("--model", choices=list(FAMILY_NAMES), default=DEFAULTS.model,
+                   help="network family whose controls to run (default: the run's)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
     p.set_defaults(func=cmd_selftest)

@@ -55,14 +55,16 @@ def _lagged_explain_checks(folder: Path, lag: int) -> list[tuple[str, bool, str]
     return out
 
 
-def selftest(size: str = "full", progress: bool = True, workdir: str | None = None, keep: str | None = None) -> int:
-    """Run the controls; ``keep``: a folder (absent or empty) that keeps the runs, else a temporary one."""
+def selftest(size: str = "full", progress: bool = True, workdir: str | None = None, keep: str | None = None,
+             model: str = "lstm") -> int:
+    """Run the controls with network family ``model``; ``keep``: a folder (absent or empty) that keeps the runs,
+    else a temporary one."""
     import contextlib
 
     from pipeline.cli.compose import run
     from pipeline.config.schema import RunConfig
     from pipeline.errors import InputError, JobError
-    from pipeline.config.schema import ExplainConfig
+    from pipeline.config.schema import MODEL_FAMILIES, ExplainConfig
 
     def attempt(cfg: dict, explain: dict) -> int:
         """One run of the composition ``run`` (prepare -> fit -> evaluate -> explain -> write): its exit code."""
@@ -86,8 +88,10 @@ def selftest(size: str = "full", progress: bool = True, workdir: str | None = No
     folder = contextlib.nullcontext(str(kept)) if keep is not None else tempfile.TemporaryDirectory(dir=workdir)
     with folder as tmp:
         tmp = Path(tmp)
-        common = dict(horizons=[1], window=int(s["window"]), hidden=int(s["hidden"]), epochs=int(s["epochs"]), patience=6,
+        common = dict(horizons=[1], window=int(s["window"]), epochs=int(s["epochs"]), patience=6, model=model,
                       lr=5e-3, folds=int(s["folds"]), bootstrap=200, seeds=1, progress=progress and verbosity() != QUIET)
+        if "hidden" in MODEL_FAMILIES[model]:
+            common["hidden"] = int(s["hidden"])
         explain = dict(n_repeats=int(s["repeats"]), shap_windows=int(s["shap"]))
         planted = tmp / "planted.csv"
         planted_signal_frame(s["n"]).to_csv(planted, index=False)
