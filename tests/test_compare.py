@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from pipeline.cli.main import main
+from pipeline.config.schema import DEFAULTS
 from pipeline.evaluation.inference import holm
 from pipeline.calibration.simulate import planted_signal_frame, random_walk_frame
 
@@ -134,3 +135,29 @@ def test_compare_uses_runs_baselines_comparator_and_book_settings(tmp_path):
     assert xs["scores"][xs["model"]]["book"]["cost_bps"] == 12.0
     tests = pd.read_csv(tmp_path / "cmp" / "compare_tests.csv")
     assert set(tests.set_b) >= {"ohlcv+technical", f"baseline:{meta['comparators']['1']}"}  # sets against the comparator, in the family
+
+
+def test_compare_models_on_the_same_folds_seeds_and_days(tmp_path):
+    """``compare --models``: every family on the same features, folds, seeds and test days, in compare's one
+    family of tests (pairs and every model against the comparator, Holm over all x horizons); the matrix names
+    the families; with several --features the cells are the model x feature-set grid."""
+    common = ["--source", "sample", "--start", "2012-01-01", "--end", "2015-12-31", "--window", "10", "--epochs", "1",
+              "--folds", "1", "--bootstrap", "0", "--seeds", "1", "--horizons", "1,5", "--lgbm-lags", "2", "--jobs", "1",
+              "--no-progress"]
+    assert main(["compare", *common, "--models", "lstm,gru,linear", "--out", str(tmp_path / "models")]) == 0
+    meta = json.loads((tmp_path / "models" / "compare.json").read_text())
+    assert meta["feature_sets"] == ["lstm", "gru", "linear"] and meta["models"] == ["lstm", "gru", "linear"]
+    assert {c["features"] for c in meta["cells"]} == {DEFAULTS.features}  # run's default features
+    tests = pd.read_csv(tmp_path / "models" / "compare_tests.csv")
+    assert {("gru", "lstm"), ("linear", "lstm"), ("linear", "gru")} <= set(zip(tests.set_a, tests.set_b))
+    assert len(tests) == 2 * (3 + 3)  # 3 pairs + 3 against the comparator, per horizon: one Holm family
+    assert "which model family does best" in (tmp_path / "models" / "index.html").read_text()
+    assert main(["compare", *common, "--models", "lstm,mlp", "--features", "ohlcv,ohlcv+technical",
+                 "--out", str(tmp_path / "grid")]) == 0
+    grid = json.loads((tmp_path / "grid" / "compare.json").read_text())
+    assert grid["feature_sets"] == ["lstm|ohlcv", "lstm|ohlcv+technical", "mlp|ohlcv", "mlp|ohlcv+technical"]
+
+
+def test_compare_refuses_a_flag_no_compared_family_uses(capsys):
+    assert main(["compare", "--models", "lstm,gru", "--heads", "2", "--no-progress"]) == 2
+    assert "--heads does not apply to --model lstm and gru" in capsys.readouterr().err
