@@ -136,6 +136,7 @@ def compare_sets(base: RunConfig, sets: list[str], executor: str = "local", n_jo
         "folds": [f.describe(ref.ws.dates) for f in ref.folds], "n_test": int(len(ref.test_idx)),
         "executor": executor, "jobs": n_jobs, "wall_seconds": time.perf_counter() - t0, "train_wall_seconds": train_wall,
         "job_seconds": sum(r.seconds for r in set_results.values()),
+        "cell_seconds": {name: r.seconds for name, r in set_results.items()},  # training, summed over fold x seed
         "config": {k: v for k, v in base.to_dict().items() if k not in ("features", "model")},
     })
     return summary
