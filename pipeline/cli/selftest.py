@@ -1,14 +1,14 @@
 """``python -m pipeline selftest``: the pipeline's own controls, end to end.
 
 1. Planted signal: prices whose next-day direction follows a user column ``signal`` (two pure-noise
-   columns beside it). The LSTM must beat its comparator significantly (the run's verdict), every
+   columns beside it). The network (the LSTM, or ``--model``) must beat its comparator significantly (the run's verdict), every
    importance method but LightGBM's split counts must rank ``extra:signal`` first, and every method with
    a noise floor must put it above that floor.
 2. Lagged planted signal (at day ``lag`` of the window, beyond the baselines' view) with a perfectly
-   correlated copy of the signal column: the LSTM must beat its comparator; the lag-block permutation must
+   correlated copy of the signal column: the network must beat its comparator; the lag-block permutation must
    put the signal's largest loss increase in the block holding that day; expected and integrated
    gradients must pass the model-randomisation check; the signal and its copy must share a cluster.
-3. Random walk: the LSTM must show no significant skill, and the importance report must say so first.
+3. Random walk: the network must show no significant skill, and the importance report must say so first.
 Prints PASS / FAIL per check; exit code 1 on any failure.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ SIZES = {
 }
 
 
-def _lagged_explain_checks(folder: Path, lag: int) -> list[tuple[str, bool, str]]:
+def _lagged_explain_checks(folder: Path, lag: int, who: str = "LSTM") -> list[tuple[str, bool, str]]:
     """The temporal, sanity and cluster controls on the lagged planted run's importance tables."""
     from explain.temporal import lag_blocks
 
@@ -46,7 +46,7 @@ def _lagged_explain_checks(folder: Path, lag: int) -> list[tuple[str, bool, str]
     for method in ("lstm_shap", "integrated_gradients"):
         ok = method in checks.index and bool(checks.loc[method, "passed"])
         out.append((f"{method}: passes the model-randomisation check", ok,
-                    f"signed rank correlation with a re-initialised LSTM {checks.loc[method, 'signed_rho']:.2f}" if method in checks.index
+                    f"signed rank correlation with a re-initialised {who} {checks.loc[method, 'signed_rho']:.2f}" if method in checks.index
                     else "missing"))
     clusters = pd.read_csv(folder / "importance_clusters.csv")
     together = clusters["columns"].fillna("").str.split().apply(lambda c: "extra_signal" in c and "extra_signal_copy" in c).any()
@@ -65,6 +65,7 @@ def selftest(size: str = "full", progress: bool = True, workdir: str | None = No
     from pipeline.config.schema import RunConfig
     from pipeline.errors import InputError, JobError
     from pipeline.config.schema import MODEL_FAMILIES, ExplainConfig
+    from pipeline.labels import model_label
 
     def attempt(cfg: dict, explain: dict) -> int:
         """One run of the composition ``run`` (prepare -> fit -> evaluate -> explain -> write): its exit code."""
@@ -79,6 +80,7 @@ def selftest(size: str = "full", progress: bool = True, workdir: str | None = No
             return 1
 
     s = SIZES[size]
+    who = model_label(model)
     checks: list[tuple[str, bool, str]] = []
     if keep is not None:
         kept = Path(keep)
@@ -101,7 +103,7 @@ def selftest(size: str = "full", progress: bool = True, workdir: str | None = No
         if rc == 0:
             h = json.loads((tmp / "planted" / "metrics.json").read_text())["horizon_results"][0]
             free = {b: v for b, v in h["against_baselines"].items() if b in ("majority", "previous")}
-            checks.append(("planted: LSTM beats the feature-free baselines significantly (Holm)",
+            checks.append((f"planted: {who} beats the feature-free baselines significantly (Holm)",
                            all(v["p_holm"] < 0.05 and v["edge"] > 0 for v in free.values()),
                            "; ".join(f"{b} edge {100 * v['edge']:+.1f} points, p_holm={v['p_holm']:.2g}" for b, v in free.items())))
             imp = pd.read_csv(tmp / "planted" / "importance.csv")
@@ -126,10 +128,10 @@ def selftest(size: str = "full", progress: bool = True, workdir: str | None = No
         if rc == 0:
             h = json.loads((tmp / "lagged" / "metrics.json").read_text())["horizon_results"][0]
             e = h["edge"]
-            checks.append((f"lagged planted signal (t-{int(s['lag']) - 1}, beyond the baselines' view): LSTM beats its comparator",
+            checks.append((f"lagged planted signal (t-{int(s['lag']) - 1}, beyond the baselines' view): {who} beats its comparator",
                            bool(h["skill"]), f"accuracy {h['model']['accuracy']:.3f} vs {h['comparator']} "
                            f"{h['baselines'][h['comparator']]['accuracy']:.3f}, edge {100 * e['mean']:+.1f} points, p={e['p_value']:.2g}"))
-            checks += _lagged_explain_checks(tmp / "lagged", lag)
+            checks += _lagged_explain_checks(tmp / "lagged", lag, who)
         walk = tmp / "walk.csv"
         random_walk_frame(s["n"]).to_csv(walk, index=False)
         rc = attempt(dict(data=str(walk), features="ohlcv", out=str(tmp / "walk"), **common),
