@@ -10,8 +10,9 @@ family over every pair and every family against the comparator x horizons. Two p
 * SP20 (close-only panel of 20 stocks), ``--target xs_direction``, h = 5: accuracy, and the daily Rank IC
   of each family's score with its 95% interval (HAR over dates).
 
-Training time: seconds summed over fold x seed units (CPU, one thread per job). Writes both comparisons
-under ``reports/`` and prints the markdown table.
+Training time: seconds summed over fold x seed units (CPU, one thread per job); on a busy machine it says
+little (``benchmarks/bench_trainer.py`` measures each family's throughput on a quiet one). Writes both
+comparisons under ``reports/`` and prints the markdown table.
 
     python benchmarks/model_table.py [--seeds 5] [--jobs 2] [--models lstm,gru,...]
 """
@@ -26,7 +27,7 @@ import pandas as pd
 from pipeline.cli.main import main as cli
 from pipeline.config.schema import FAMILY_NAMES
 from pipeline.evaluation.inference import ALPHA
-from pipeline.labels import model_label
+from pipeline.labels import label, model_label
 
 PANELS = {
     "sp500": (["--source", "sample", "--target", "direction", "--horizons", "1,5,10"], "SP500 direction"),
@@ -37,7 +38,7 @@ PANELS = {
 
 def verdict(tests: pd.DataFrame, name: str, h: int) -> str:
     row = tests[(tests.horizon == h) & (tests.set_a == name) & tests.set_b.str.startswith("baseline:")].iloc[0]
-    comp = row.set_b.split(":", 1)[1]
+    comp = label(row.set_b.split(":", 1)[1])
     if row.p_holm < ALPHA:
         better = "better" if row["diff"] > 0 else "worse"
         return f"{better} than {comp} (p_holm {row.p_holm:.2g})"
