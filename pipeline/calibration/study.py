@@ -51,6 +51,7 @@ class StudyConfig:
     e2e_days: int = 2500        # days per end-to-end simulation (2 folds: about 750 test days)
     jobs: int = 1               # processes for the end-to-end cells (spawned)
     seed: int = 0
+    parts: tuple[str, ...] = ("stages", "correlated", "other")  # which cells to run (all by default)
 
 
 MC_Z = 2.0  # a size cell passes at or below 5% + MC_Z Monte-Carlo standard errors (at 1,000 simulations: 6.4%)
@@ -321,7 +322,7 @@ def cross_section_claims(p: Panel, h: int, n_symbols: int, planted: bool = False
 def correlated_claims(rng: np.random.Generator, p: Panel, h: int, planted: bool = False) -> dict[str, float]:
     """Correlated feature groups, through the explain stage's functions (:func:`explain.ablation.group_permutation`,
     :func:`~explain.ablation.conditional_permutation` with :func:`~explain.ablation.conditional_coefficients`
-    fitted on earlier "training" rows, :func:`~explain.ablation.permutation_importance` for the pair's joint
+    fitted on the test rows' inputs as the explain stage fits it, :func:`~explain.ablation.permutation_importance` for the pair's joint
     (cluster) permutation; judged by :func:`~pipeline.evaluation.importance_tests.per_day_item` and ``holm_by``).
 
     Null (``planted=False``): two persistent no-information groups correlated 0.9, read by a model with
@@ -353,7 +354,7 @@ def correlated_claims(rng: np.random.Generator, p: Panel, h: int, planted: bool 
         holm_by(items)
         return {i.group: bool(i.clears) for i in items}
 
-    cond = called(conditional_permutation(folds, gidx, [conditional_coefficients(rows[:n], gidx)], [h], loss, 5, seed),
+    cond = called(conditional_permutation(folds, gidx, [conditional_coefficients(rows[n:], gidx)], [h], loss, 5, seed),
                   "conditional_permutation")
     joint = called(permutation_importance(folds, {"x+z": (np.array([0, 1]), None)}, [h], loss, 5, seed + 1), "permutation")
     plain = called(group_permutation(folds, gidx, [h], loss, 5, seed + 2), "permutation")
@@ -606,7 +607,8 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> pd.DataFrame:
         for claim, v in values.items():
             acc.setdefault((claim, h, s), []).append(v)
 
-    e2e_sims = cfg.sims if cfg.e2e_sims is None else cfg.e2e_sims
+    e2e_sims = (cfg.sims if cfg.e2e_sims is None else cfg.e2e_sims) if "stages" in cfg.parts else 0
+    other, correlated = "other" in cfg.parts, "correlated" in cfg.parts
     jobs = [(int(seed), cfg.e2e_days, planted) for seed in rng.integers(1 << 30, size=e2e_sims) for planted in (False, True)]
     bar = tqdm(total=len(jobs) + 2 * cfg.sims * len(cfg.symbols), desc="calibrate", unit="sim",
                disable=None if progress else True)
@@ -614,15 +616,22 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> pd.DataFrame:
         for claim, v in out.items():
             add(claim.rsplit("h=", 1)[1], 1, {claim: v})
     for s in cfg.symbols:
+        if not other and s != 1:  # the correlated cells run on one symbol
+            continue
         for i in range(cfg.sims):
             p = panel(rng, cfg.n_days, s, cfg.horizons)
             for h in cfg.horizons:
+                if s == 1 and correlated:
+                    add(h, s, correlated_claims(rng, p, h))
+                if not other:
+                    continue
                 add(h, s, run_claims(p, h, s, cfg.n_boot, boot=i < boot_sims, rng_seed=cfg.seed + i))
                 add(h, s, importance_claims(rng, p, h))
-                if s == 1:
-                    add(h, s, correlated_claims(rng, p, h))
                 if s >= 3:
                     add(h, s, cross_section_claims(p, h, s))
+            if not other:
+                bar.update(1)
+                continue
             if s >= 3:
                 for claim, v in cross_section_reference_claims(p, cfg.horizons).items():
                     add(claim.rsplit("h=", 1)[1], s, {claim: v})
@@ -636,12 +645,17 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> pd.DataFrame:
         for i in range(cfg.sims):  # planted signals: power
             p = panel(rng, cfg.n_days, s, cfg.horizons, planted=cfg.beta)
             for h in cfg.horizons:
+                if s == 1 and correlated:
+                    add(h, s, correlated_claims(rng, p, h, planted=True))
+                if not other:
+                    continue
                 add(h, s, planted_run_claims(p, h))
                 add(h, s, importance_claims(rng, p, h, planted=True))
-                if s == 1:
-                    add(h, s, correlated_claims(rng, p, h, planted=True))
                 if s >= 3:
                     add(h, s, cross_section_claims(p, h, s, planted=True))
+            if not other:
+                bar.update(1)
+                continue
             if s >= 3:
                 for claim, v in cross_section_reference_claims(p, cfg.horizons, planted=True).items():
                     add(claim.rsplit("h=", 1)[1], s, {claim: v})

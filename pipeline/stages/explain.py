@@ -10,7 +10,8 @@ Methods, each with an interval and a noise floor:
   how much the model *relies on* the group, not whether the group carries information: a no-information
   group correlated with another one the model also uses (offsetting weights) clears it (calibration study).
 * ``conditional_permutation`` (with ``permutation``): the same, permuting only the part of the group the
-  other groups do not predict (:func:`explain.ablation.conditional_permutation`); the test of whether the
+  other groups do not predict (:func:`explain.ablation.conditional_permutation`, the map fitted on the test
+  rows' inputs, never their outcomes); the test of whether the
   group carries information the others do not, and the one the lead and the CLI make their claims from
   (with drop-and-retrain). Redundant correlated groups score ~0 each: their joint claim is the cluster's.
 * temporal importance (with ``permutation``): the same for each lag block of each group (the last day,
@@ -199,7 +200,9 @@ def explain(exp: Prepared, fitted: Fitted, evaluation: Evaluation | None, ecfg: 
         res.seconds["permutation"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()  # what each group holds that the others do not: the permutation claims
-        coefs = [ablation.conditional_coefficients(np.asarray(fd.X_train[:, -1, :], dtype=np.float64), gidx)
+        # the map from the other groups to each group, on the test rows' inputs (no outcome): the joint
+        # distribution the permutation must keep is the test days' own
+        coefs = [ablation.conditional_coefficients(np.asarray(fd.X_test[:, -1, :], dtype=np.float64), gidx)
                  for fd in exp.fold_data]
         craw = ablation.conditional_permutation(tqdm(folds, desc="conditional permutation", unit="fold", leave=False,
                                                      disable=show), gidx, coefs, horizons, loss, ecfg.n_repeats,
