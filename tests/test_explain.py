@@ -175,11 +175,14 @@ def test_agreement_table_and_kendall():
     assert (agreement.stability(items)["stability_tau"] == 1.0).all()
 
 
-def test_selftest_finds_the_planted_signal_and_no_skill_on_a_random_walk(tmp_path, capsys):
-    rc = selftest("small", progress=False, workdir=str(tmp_path))
+@pytest.mark.parametrize("model", ["lstm", "linear"])
+def test_selftest_finds_the_planted_signal_and_no_skill_on_a_random_walk(tmp_path, capsys, model):
+    """The selftest's controls pass for the default LSTM and for another family (every family passes them:
+    ``python -m pipeline selftest --size small --model NAME``, see the README)."""
+    rc = selftest("small", progress=False, workdir=str(tmp_path), model=model)
     out = capsys.readouterr().out
     assert "FAIL" not in out, out
-    assert rc == 0 and out.count("PASS") == 17
+    assert rc == 0 and out.count("PASS") == 18
 
 
 @pytest.fixture(scope="module")
