@@ -137,7 +137,7 @@ def evaluate(exp: Prepared, fitted: Fitted) -> Evaluation:
             base_metrics[name], base_ci[name] = metric_table(clf, y, pred[:, j], r, dates, h, cfg.bootstrap, cfg.seed,
                                                              cfg.block, draws)
         chosen = choose_comparator(exp, fitted, j)
-        comparator, comp = chosen.name, chosen.prediction(base, exp.test_fold)[:, j]
+        comparator, comp, choice = chosen.name, chosen.prediction(base, exp.test_fold)[:, j], chosen.to_dict()
         if comparator == PER_FOLD:  # the folds chose different baselines: the comparator is their composite
             base_metrics[PER_FOLD], base_ci[PER_FOLD] = metric_table(clf, y, comp, r, dates, h, cfg.bootstrap, cfg.seed,
                                                                      cfg.block, draws)
@@ -169,9 +169,9 @@ def evaluate(exp: Prepared, fitted: Fitted) -> Evaluation:
             "baselines": base_metrics,
             "baselines_ci": base_ci,
             "comparator": comparator,
-            "comparator_by_fold": chosen.to_dict()["by_fold"],
+            "comparator_by_fold": choice["by_fold"],
             "comparator_described": chosen.describe(),
-            "comparator_choice": chosen.to_dict(),
+            "comparator_choice": choice,
             "headline_metric": head,
             "edge": {**diff.to_dict(), "loss": "misclassification" if clf else "squared error",
                      "units": "accuracy points" if clf else "MSE"},

@@ -130,8 +130,7 @@ def fold_baselines(prepared: Prepared, fd: FoldData) -> FoldBaselines:
     (:func:`~pipeline.splits.windows.split_validation`), so it is never judged on its own early-stopping days."""
     ws, fold, cfg = prepared.ws, fd.fold, prepared.cfg
     stop, choice = split_validation(ws.dates[fold.val], max(cfg.horizons))
-    lags = min(cfg.lgbm_lags, prepared.cfg.window)
-    X_val_tail = fd.X_val[:, -lags:]  # (n_val, lags, F): only the steps LightGBM reads
+    X_val_tail = fd.X_val[:, -cfg.lgbm_lags:]  # (n_val, lags, F): the steps LightGBM reads (--lgbm-lags <= --window)
     X_stop = X_val_tail[stop]
     test: dict[str, np.ndarray] = {}
     val: dict[str, np.ndarray] = {}
