@@ -49,9 +49,10 @@ class StudyConfig:
     lgbm_beta: float = 0.3      # planted signal of the LightGBM cells (its test has only 300 test days)
     e2e_sims: int | None = None  # simulations of the end-to-end cells (prepare, fit, evaluate, explain each); default: sims
     e2e_days: int = 2500        # days per end-to-end simulation (2 folds: about 750 test days)
+    compare_sims: int | None = None  # simulations of the end-to-end compare cells (compare --models); default: e2e_sims
     jobs: int = 1               # processes for the end-to-end cells (spawned)
     seed: int = 0
-    parts: tuple[str, ...] = ("stages", "correlated", "other")  # which cells to run (all by default)
+    parts: tuple[str, ...] = ("stages", "compare", "correlated", "other")  # which cells to run (all by default)
 
 
 MC_Z = 2.0  # a size cell passes at or below 5% + MC_Z Monte-Carlo standard errors (at 1,000 simulations: 6.4%)
@@ -502,12 +503,55 @@ def e2e_claims(seed: int, n_days: int, planted: bool = False, strength: float = 
     return out
 
 
-def _e2e_job(job: tuple[int, int, bool]) -> dict[str, float]:
-    seed, n_days, planted = job
+COMPARE_MODELS = ("window_linear", "linear")  # the study's cheap model and DLinear: two families, real refits
+
+
+def e2e_compare_claims(seed: int, n_days: int, planted: bool = False, strength: float = 0.005) -> dict[str, float]:
+    """``compare --models`` on one simulated market, through :func:`pipeline.stages.compare.compare_sets` (the
+    function the command calls): two model families (:data:`COMPARE_MODELS`: real refits, two seeds each) on
+    the same features, folds and test days, the baselines once, the comparator chosen per fold on validation
+    days, Diebold-Mariano with one Holm family over the pair and each family against the comparator x
+    horizons. Null: a random walk (the families do not differ and neither beats the comparator). Planted:
+    the next return follows a signal column at day t-3 that no baseline sees; every family reads it."""
+    from pipeline.calibration.simulate import planted_signal_frame, random_walk_frame
+    from pipeline.config.schema import RunConfig
+    from pipeline.stages.compare import compare_sets
+
+    frame = (planted_signal_frame(n_days, seed=seed, strength=strength, noise=0.01, lag=4) if planted
+             else random_walk_frame(n_days, seed=seed))
+    with tempfile.TemporaryDirectory(prefix="featureproof-e2e-compare-") as folder:
+        path = Path(folder) / "market.csv"
+        frame.to_csv(path, index=False)
+        features = "ohlcv+extra" if planted else "ohlcv"
+        cfg = RunConfig(data=str(path), source="csv", features=features, horizons=list(E2E_HORIZONS), window=10, folds=2,
+                        seeds=2, model=COMPARE_MODELS[0], epochs=20, patience=3, lr=1e-2, bootstrap=0, lgbm_lags=2,
+                        threads=1, progress=False).validate()
+        summary = compare_sets(cfg, [features], models=list(COMPARE_MODELS), log=lambda *a, **k: None)
+    tests = summary["tests"]
+    against = tests.set_b.str.startswith("baseline:")
+    out = {}
+    for h in E2E_HORIZONS:
+        rows = tests[(tests.horizon == h) & against]
+        if planted:
+            out[f"compare (real stages): a model family beats its comparator on a planted signal (DM, Holm), h={h}"] = float(
+                np.mean((rows.p_holm < ALPHA) & (rows["diff"] > 0)))
+            continue
+        out[f"compare (real stages): a model family against its comparator significant (DM, HAR, Holm), h={h}"] = float(
+            np.mean(rows.p_holm < ALPHA))
+        pair = tests[(tests.horizon == h) & ~against]
+        out[f"compare (real stages): two model families differ (DM, HAR, Holm), h={h}"] = float(np.mean(pair.p_holm < ALPHA))
+    if not planted:
+        out["compare (real stages): any pair of families or family against its comparator x horizon significant "
+            "(compare's family) [family-wise], h=all"] = float((tests.p_holm < ALPHA).any())
+    return out
+
+
+def _e2e_job(job: tuple[str, int, int, bool]) -> dict[str, float]:
+    kind, seed, n_days, planted = job
     import torch
 
     torch.set_num_threads(1)
-    return e2e_claims(seed, n_days, planted)
+    return (e2e_compare_claims if kind == "compare" else e2e_claims)(seed, n_days, planted)
 
 
 # What each claim's cells run, shown in the study's table: the real stages, the real functions of one stage
@@ -519,6 +563,8 @@ PATHS = (
     ("importance: joint", "explain.ablation.permutation_importance of the pair's columns together (a cluster) + per_day_item"),
     ("importance: tree_shap", "LightGBM with shadows + the explain stage's judge_lightgbm"),
     ("importance: the alignment", "LightGBM with shadows + the explain stage's alignment test (the gradient methods' rule)"),
+    ("compare (real stages)", "real stages: compare_sets with --models window_linear,linear (prepare -> fit, 2 seeds "
+                              "refitted per family -> the comparator per fold -> DM, Holm)"),
     ("compare:", "compare's family (stages.compare.pair_tests) on simulated seed ensembles"),
     (("cross-section: Rank IC differs", "cross-section: the", "cross-section: planted signal, Rank IC above",
       "cross-section: planted signal, the long-short"),
@@ -606,9 +652,13 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> pd.DataFrame:
         for claim, v in values.items():
             acc.setdefault((claim, h, s), []).append(v)
 
-    e2e_sims = (cfg.sims if cfg.e2e_sims is None else cfg.e2e_sims) if "stages" in cfg.parts else 0
+    e2e_sims = cfg.sims if cfg.e2e_sims is None else cfg.e2e_sims
+    compare_sims = e2e_sims if cfg.compare_sims is None else cfg.compare_sims
     other, correlated = "other" in cfg.parts, "correlated" in cfg.parts
-    jobs = [(int(seed), cfg.e2e_days, planted) for seed in rng.integers(1 << 30, size=e2e_sims) for planted in (False, True)]
+    # the compare cells draw their markets from a stream of their own: adding them moved no other cell's draws
+    streams = (("stages", e2e_sims, rng), ("compare", compare_sims, np.random.default_rng((cfg.seed, 2))))
+    jobs = [(kind, int(seed), cfg.e2e_days, planted) for kind, n, gen in streams if kind in cfg.parts
+            for seed in gen.integers(1 << 30, size=n) for planted in (False, True)]
     bar = tqdm(total=len(jobs) + 2 * cfg.sims * len(cfg.symbols), desc="calibrate", unit="sim",
                disable=None if progress else True)
     for out in _map(_e2e_job, jobs, cfg.jobs, bar):  # the real stages on simulated markets
