@@ -122,7 +122,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         raise InputError("--seed must be between 0 and 2147483646")
     if args.jobs < 1:
         raise InputError("--jobs must be at least 1")
-    cfg = StudyConfig(sims=args.sims, n_days=args.days, n_boot=args.bootstrap, seed=args.seed, jobs=args.jobs)
+    parts = tuple(x.strip() for x in args.parts.split(",") if x.strip())
+    unknown = sorted(set(parts) - set(StudyConfig().parts))
+    if unknown or not parts:
+        raise InputError(f"--parts: unknown part {', '.join(unknown) or '(none given)'}; choose from "
+                         f"{','.join(StudyConfig().parts)}")
+    cfg = StudyConfig(sims=args.sims, n_days=args.days, n_boot=args.bootstrap, seed=args.seed, jobs=args.jobs, parts=parts)
     if args.out:
         claim_dir(args.out, args.overwrite)
     out = args.out or fresh_dir(Path("reports"), "calibration")
@@ -130,6 +135,34 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     path = write_calibration(out, table, cfg, seconds, overwrite=args.overwrite)
     result("calibration", path / "calibration.html")
     return 1 if len(failed_cells(table)) else 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from pipeline.config.schema import RunConfig
+    from pipeline.config.space import load_space
+    from pipeline.errors import InputError
+
+    from pipeline.cli.compose import run_search
+
+    if args.trials < 1:
+        raise InputError("--trials must be at least 1")
+    if args.timeout is not None and not args.timeout > 0:
+        raise InputError("--timeout must be a positive number of seconds")
+    if args.workers < 1:
+        raise InputError("--workers must be at least 1")
+    if args.holdout_folds < 1:
+        raise InputError("--holdout-folds must be at least 1")
+    space = load_space(args.space)
+    cfg = RunConfig.from_args(args)
+    ecfg = explain_config(args)
+    out_dir, summary = run_search(cfg, ecfg, space, args.trials, args.holdout, args.holdout_folds, args.timeout,
+                                  args.storage, args.resume, args.workers, ecfg.executor, ecfg.ray_address,
+                                  args.score_all_on_test, args.out)
+    result("search", out_dir / "search.html")
+    say("  " + summary["sentences"]["lead"].replace("<b>", "").replace("</b>", ""))
+    for line in ("optimism", "pbo", "dsr"):
+        say("  " + summary["sentences"][line])
+    return 0
 
 
 def cmd_selftest(args: argparse.Namespace) -> int:
@@ -182,6 +215,37 @@ def register(sub: argparse._SubParsersAction, add_data_options: Callable[[argpar
                            f"(sets: ohlcv, technical, macro, extra, all; default {COMPARE_DEFAULTS['features']}, "
                            "or the run's default with --models)")
 
+    p = sub.add_parser("search", help="search the settings a user tunes with Optuna, and judge the choice on held-back days",
+                       description="Search feature groups, window, model family and structure, training and preprocessing "
+                                   "settings with Optuna (TPE sampler, median pruner over folds). The last --holdout share "
+                                   "of dates is held back before the search starts; every trial is scored on the walk-forward "
+                                   "test days before it; the chosen configuration is refit and judged once on the held-back "
+                                   "days by run (report in OUT/run/). search.html states the optimism, the probability of "
+                                   "backtest overfitting and the deflated Sharpe ratio; trials.csv keeps every trial.",
+                       epilog="examples:\n"
+                              "  python -m pipeline search --trials 30\n"
+                              "  python -m pipeline search --trials 60 --space space.toml --workers 2\n"
+                              "  python -m pipeline search --trials 60 --out reports/my-search --resume")
+    add_data_options(p)
+    add_run_options(p)
+    add_explain_options(p)
+    p.add_argument("--trials", type=int, default=30, help="trials in the study (with --resume: in all, the earlier ones included)")
+    p.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds per worker")
+    p.add_argument("--space", metavar="TOML", help="the search space (default: every knob, see the README)")
+    p.add_argument("--holdout", type=float, default=0.2, help="share of sample dates held back from the search")
+    p.add_argument("--holdout-folds", type=int, default=1, help="test folds of the final run on the held-back days")
+    p.add_argument("--storage", metavar="URL", help="Optuna RDB storage (default sqlite:///OUT/search.db); several "
+                   "workers or machines may share one")
+    p.add_argument("--resume", action="store_true", help="continue the search in --out (or --storage) up to --trials")
+    p.add_argument("--workers", type=int, default=1, help="worker processes sharing the study (local, or Ray tasks "
+                   "with --executor ray)")
+    p.add_argument("--score-all-on-test", action="store_true", help="also refit every complete trial and score it on the "
+                   "held-back days, for Hansen's SPA and Romano-Wolf's StepM over all of them (those days are then no "
+                   "longer untouched)")
+    p.add_argument("--out", metavar="DIR", help="search folder (default reports/<stamp>-search-<target>/)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it holds an earlier featureproof folder")
+    p.set_defaults(func=cmd_search, seeds=1)
+
     p = sub.add_parser("explain", help="run the explain stage again on a finished run folder",
                        description="Recompute importances for RUN_DIR with its saved model (last fold) and data.",
                        epilog="example:\n  python -m pipeline explain reports/20261128-120000-SP500-direction --ablation both")
@@ -206,6 +270,9 @@ def register(sub: argparse._SubParsersAction, add_data_options: Callable[[argpar
     p.add_argument("--seed", type=int, default=study.seed, help="random seed")
     p.add_argument("--jobs", type=int, default=ExplainConfig().jobs,
                    help="processes for the end-to-end cells (each runs the real stages)")
+    p.add_argument("--parts", default=",".join(study.parts),
+                   help="which cells to run: stages (run's stages end to end), compare (compare --models end to end), "
+                        "correlated (correlated groups), other (the inference functions on simulated predictors)")
     p.add_argument("--out", metavar="DIR", help="output folder (default reports/<stamp>-calibration)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it holds an earlier featureproof folder")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")

@@ -83,6 +83,8 @@ class RunConfig:
     symbols: list[str] | None = opt(None, "several symbols, comma-separated; they pool into one training set", DATA,
                                     type="csv")
     features: str = opt("all", "feature sets: ohlcv, technical, macro, extra, all; combine with +", DATA)
+    exclude_groups: list[str] | None = opt(None, "feature groups left out, comma-separated (e.g. rsi,macro:wti; "
+                                           "'python -m pipeline features' lists them)", DATA, type="csv")
     macro: list[str] | None = opt(None, "macro series: sample names (wti,aaa,baa,core_cpi,vix) or yfinance tickers "
                                   "(^VIX,^TNX,DX-Y.NYB,GC=F,CL=F); empty string for none", DATA, type="csv")
     start: str | None = opt(None, "first date (YYYY-MM-DD)", DATA)
@@ -97,6 +99,8 @@ class RunConfig:
     window: int = opt(60, "days of history per sample", SPLITS)
     folds: int = opt(3, "walk-forward test folds, expanding window", SPLITS)
     test_fraction: float = opt(0.3, "share of dates in the test folds", SPLITS)
+    test_start: str | None = opt(None, "first test date (YYYY-MM-DD): the test folds cover the sample dates from it "
+                                 "on (instead of --test-fraction); search sets it to its held-back days", SPLITS)
     val_fraction: float = opt(0.15, "share of pre-test dates used for validation", SPLITS)
     scaler: str = opt("standard", "feature scaler, fit on each fold's training rows only", SPLITS,
                       choices=["standard", "robust", "minmax"])
@@ -210,7 +214,8 @@ class RunConfig:
                 raise InputError(message)
         self._check_model_flags()
         dates = {}
-        for flag, value in (("--start", self.start), ("--end", self.end), ("sample_start", self.sample_start)):
+        for flag, value in (("--start", self.start), ("--end", self.end), ("sample_start", self.sample_start),
+                            ("--test-start", self.test_start)):
             if value:
                 try:
                     dates[flag] = pd.Timestamp(value)

@@ -1,6 +1,7 @@
 """From loaded data to feature tables: the one place the CLI commands turn flags into features."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 
@@ -27,6 +28,31 @@ class Dataset:
     @property
     def columns(self) -> list[str]:
         return next(iter(self.tables.values())).columns
+
+    def select(self, exclude_groups: list[str] | None = None, before: pd.Timestamp | None = None) -> "Dataset":
+        """This data without the feature groups ``exclude_groups`` and, with ``before``, without every price and
+        feature row dated on or after it (a search's trials never see its held-back days: their labels, which
+        need later prices, cannot be formed). Features are causal, so the rows kept are unchanged."""
+        drop = list(exclude_groups or [])
+        groups = self.groups
+        unknown = [g for g in drop if g not in groups]
+        if unknown:
+            raise InputError(f"--exclude-groups: unknown feature group {unknown[0]!r}; the data's groups are "
+                             f"{', '.join(groups)}")
+        if drop and len(drop) >= len(groups):
+            raise InputError("--exclude-groups leaves no feature group; keep at least one")
+        cols = [c for g, cs in groups.items() if g not in drop for c in cs]
+        tables, prices = {}, {}
+        for symbol, table in self.tables.items():
+            frame = table.frame[[c for c in table.columns if c in cols]]
+            price = self.prices[symbol]
+            if before is not None:
+                frame, price = frame[frame.index < before], price[price.index < before]
+            tables[symbol] = dataclasses.replace(table, frame=frame, groups={g: cs for g, cs in table.groups.items()
+                                                                          if g not in drop},
+                                                 levels=[c for c in table.levels if c in cols])
+            prices[symbol] = price
+        return Dataset(prices, tables, self.spec)
 
     def fingerprint(self) -> str:
         """SHA-256 (16 hex digits) of every symbol's prices and feature values: two processes that built

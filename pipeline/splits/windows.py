@@ -275,20 +275,23 @@ class Fold:
 
 def purged_walk_forward_folds(
     dates: np.ndarray, n_folds: int, purge: int, test_fraction: float = 0.3, val_fraction: float = 0.15,
-    min_train_dates: int = 60,
+    min_train_dates: int = 60, test_start: np.datetime64 | None = None,
 ) -> list[Fold]:
     """Expanding-window folds over the sorted unique ``dates`` of the samples.
 
-    The last ``test_fraction`` of dates is cut into ``n_folds`` consecutive test blocks. Fold k trains on
-    every date before its test block (minus ``purge`` dates), validates on the last ``val_fraction`` of
-    those (again separated by ``purge`` dates) and tests on block k.
+    The last ``test_fraction`` of dates (or every date from ``test_start`` on) is cut into ``n_folds``
+    consecutive test blocks. Fold k trains on every date before its test block (minus ``purge`` dates),
+    validates on the last ``val_fraction`` of those (again separated by ``purge`` dates) and tests on block k.
     """
     unique = np.unique(dates)
     m = len(unique)
-    n_test = int(round(m * test_fraction))
+    n_test = int(round(m * test_fraction)) if test_start is None else int(m - np.searchsorted(unique, test_start))
     if n_folds < 1:
         raise InputError("--folds must be at least 1")
     if n_test < n_folds * 5:
+        if test_start is not None:
+            raise InputError(f"--test-start {str(test_start)[:10]}: only {n_test} sample dates from it on, too few for "
+                             f"{n_folds} test folds; use an earlier --test-start or fewer --folds")
         raise InputError(f"only {m} sample dates: too few for {n_folds} test folds; use a longer history or fewer --folds")
     bounds = np.linspace(m - n_test, m, n_folds + 1).astype(int)
     position = np.searchsorted(unique, dates)

@@ -34,6 +34,8 @@ def prepare(cfg: RunConfig, dataset: Dataset | None = None) -> Prepared:
     if dataset is None:
         dataset = build_dataset(cfg.source, cfg.data, cfg.symbols, cfg.features, cfg.macro, cfg.start, cfg.end,
                                 cfg.cache_dir, cfg.offline)
+    if cfg.exclude_groups:
+        dataset = dataset.select(cfg.exclude_groups)
     kind, horizons = cfg.target, cfg.horizons
     targets, persist, extra = {}, {}, {}
     closes = {s: p["close"] for s, p in dataset.prices.items()}
@@ -80,7 +82,8 @@ def prepare(cfg: RunConfig, dataset: Dataset | None = None) -> Prepared:
         )
     try:
         folds = purged_walk_forward_folds(ws.dates, cfg.folds, purge=max(horizons), test_fraction=cfg.test_fraction,
-                                          val_fraction=cfg.val_fraction, min_train_dates=max(2 * cfg.window, 100))
+                                          val_fraction=cfg.val_fraction, min_train_dates=max(2 * cfg.window, 100),
+                                          test_start=np.datetime64(pd.Timestamp(cfg.test_start)) if cfg.test_start else None)
     except InputError as exc:
         raise InputError(f"{where}: {exc}") from None
     return Prepared(cfg, dataset, ws, tuple(scale_fold(cfg, dataset, ws, fold) for fold in folds))

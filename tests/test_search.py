@@ -1,0 +1,196 @@
+"""``python -m pipeline search``: the selection statistics against hand-computed and published values, the space's
+refusals, the held-back days the trials never see, resume, two workers on one storage, and the refusal to mix
+storages of different data."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.calibration.simulate import random_walk_frame
+from pipeline.cli.main import main
+from pipeline.config.schema import RunConfig
+from pipeline.config.space import load_space, make_space
+from pipeline.errors import InputError
+from pipeline.evaluation.selection import deflated_sharpe, expected_max_sharpe, pbo, probabilistic_sharpe, reality_check
+
+SMALL = """
+[window]
+low = 10
+high = 30
+step = 10
+[model]
+choices = ["linear"]
+[lr]
+low = 1e-3
+high = 1e-2
+log = true
+[groups]
+"""
+FAST = ["--horizons", "1", "--epochs", "3", "--patience", "2", "--folds", "2", "--bootstrap", "0", "--lgbm-lags", "2",
+        "--no-explain", "--ablation", "none", "--no-progress"]
+
+
+# --------------------------------------------------------------------------- PBO and DSR against known values
+def test_pbo_hand_computed_case():
+    """4 periods in 4 blocks, 3 configurations: the 6 in-sample halves worked by hand (see the comments)."""
+    perf = np.array([[3, 2, 1], [1, 3, 2], [2, 1, 3], [3, 1, 2]], dtype=float)
+    res = pbo(perf, n_blocks=4)
+    # IS {0,1}: best c1, OOS rank 1 -> w 1/4;  {0,2}: best c0, OOS tie (2,2,2) -> rank 2 -> w 1/2
+    # {0,3}: best c0, OOS rank 1 -> 1/4;       {1,2}: best c2, OOS tie with c1 at 1.5 -> w 1.5/4
+    # {1,3}: IS tie -> c0, OOS rank 3 -> 3/4;  {2,3}: IS tie c0/c2 -> c0, OOS rank 2 -> 1/2
+    w = np.array([1 / 4, 1 / 2, 1 / 4, 1.5 / 4, 3 / 4, 1 / 2])
+    np.testing.assert_allclose(res["logits"], np.log(w / (1 - w)))
+    assert res["pbo"] == pytest.approx(5 / 6) and res["n_splits"] == 6
+    # one configuration best everywhere: never overfit; the best in-sample is always worst out of sample: always
+    assert pbo(np.array([[1.0, 0.0], [1.0, 0.0]]), n_blocks=2)["pbo"] == 0.0
+    assert pbo(np.array([[1.0, 0.0], [0.0, 1.0]]), n_blocks=2)["pbo"] == 1.0
+
+
+def test_pbo_of_noise_is_about_one_half():
+    rng = np.random.default_rng(0)
+    values = [pbo(rng.normal(size=(320, 20)))["pbo"] for _ in range(20)]
+    assert 0.3 < np.mean(values) < 0.7
+
+
+def test_deflated_sharpe_matches_the_papers_worked_example():
+    """Bailey and López de Prado (2014), section 'A numerical example': annualised SR 2.5 over 1,250 days, 100
+    trials with annualised Sharpe variance 0.5, skew -3, kurtosis 10 -> SR0 = 0.1132 per day, DSR = 0.9004."""
+    sr0 = expected_max_sharpe(100, 0.5 / 250)
+    assert sr0 == pytest.approx(0.1132, abs=1e-4)
+    assert probabilistic_sharpe(2.5 / np.sqrt(250), sr0, 1250, -3.0, 10.0) == pytest.approx(0.9004, abs=1e-4)
+
+
+def test_deflated_sharpe_of_returns_uses_their_moments():
+    rng = np.random.default_rng(1)
+    r = rng.standard_t(5, 1000) * 0.01 + 0.001
+    trials = rng.normal(0, 0.03, 50)
+    d = deflated_sharpe(r, trials)
+    sr = r.mean() / r.std(ddof=1)
+    assert d["sharpe"] == pytest.approx(sr) and d["n_trials"] == 50
+    assert d["dsr"] == pytest.approx(probabilistic_sharpe(sr, expected_max_sharpe(50, np.var(trials, ddof=1)), 1000,
+                                                          d["skew"], d["kurtosis"]))
+    # more trials with the same dispersion raise the bar
+    assert deflated_sharpe(r, np.r_[trials, trials])["dsr"] < d["dsr"]
+
+
+def test_reality_check_finds_a_better_model_and_not_noise():
+    rng = np.random.default_rng(2)
+    bench = rng.normal(1, 1, 600)
+    models = rng.normal(1, 1, (600, 6))
+    null = reality_check(bench, models, reps=300)
+    assert null["stepm_superior"] == []
+    models[:, 3] -= 0.6
+    found = reality_check(bench, models, reps=300)
+    assert found["spa_p"] < 0.05 and found["stepm_superior"] == [3]
+
+
+# --------------------------------------------------------------------------- the space
+def test_space_refusals(tmp_path):
+    def bad(text: str, match: str):
+        path = tmp_path / "space.toml"
+        path.write_text(text)
+        with pytest.raises(InputError, match=match):
+            load_space(str(path))
+
+    bad("[windw]\nlow = 10\nhigh = 20\n", "unknown knob 'windw'")
+    bad("[window]\nlow = 50\nhigh = 20\n", "empty range")
+    bad("[model]\nchoices = []\n", "choices is empty")
+    bad("[model]\nchoices = ['lstm', 'xgboost']\n", "'xgboost' is not one of")
+    bad("[weight_decay]\nlow = 0\nhigh = 1e-2\nlog = true\n", "log scale needs low > 0")
+    bad("[window]\nlow = 10\nhigh = 5000\n", "outside")
+    bad("[window\n", "not valid TOML")
+    assert load_space(None).max_window == 120
+    assert make_space({"window": {"value": 30}}).max_window == 30
+
+
+def test_search_refuses_a_window_longer_than_the_data(tmp_path, capsys):
+    csv = tmp_path / "walk.csv"
+    random_walk_frame(400, seed=3).to_csv(csv, index=False)
+    space = tmp_path / "space.toml"
+    space.write_text("[window]\nlow = 10\nhigh = 900\n")
+    rc = main(["search", "--source", "csv", "--data", str(csv), "--space", str(space), "--trials", "2",
+               "--out", str(tmp_path / "s"), *FAST])
+    err = capsys.readouterr().err
+    assert rc == 2 and "window 900" in err and len(err.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------- the search end to end
+@pytest.fixture
+def walk(tmp_path):
+    csv = tmp_path / "walk.csv"
+    random_walk_frame(1600, seed=4).to_csv(csv, index=False)
+    space = tmp_path / "space.toml"
+    space.write_text(SMALL)
+    return csv, space
+
+
+def test_trials_never_see_the_held_back_days(walk):
+    from pipeline.stages.search import make_context, score_trial, trial_config
+
+    csv, space_path = walk
+    cfg = RunConfig(source="csv", data=str(csv), horizons=[1, 5], epochs=2, patience=1, folds=2, bootstrap=0, lgbm_lags=2,
+                    progress=False).validate()
+    ctx = make_context(cfg, load_space(str(space_path)), holdout=0.2)
+    cut = pd.Timestamp(ctx.holdout_start)
+    assert max(p.index.max() for p in ctx.search_data.prices.values()) < cut
+    assert max(t.frame.index.max() for t in ctx.search_data.tables.values()) < cut
+    assert ctx.days.max() < cut and ctx.n_holdout_days > 200
+    # every trial scores on the same days, whatever its window
+    a = score_trial(ctx, trial_config(ctx, {"window": 10, "model": "linear"}))
+    b = score_trial(ctx, trial_config(ctx, {"window": 30, "model": "linear", "group:ma": "out"}))
+    assert a.day_edge.index.equals(b.day_edge.index) and a.day_edge.index.max() < cut
+    assert len(a.day_edge) == len(ctx.days)
+    # the final configuration's test days are exactly the held-back days
+    final = trial_config(ctx, {"window": 10, "model": "linear"}, test_start=ctx.holdout_start, folds=1, sample_start=None)
+    from pipeline.stages.prepare import prepare
+
+    prepared = prepare(final)
+    test_dates = prepared.ws.dates[prepared.test_idx]
+    assert test_dates.min() == np.datetime64(cut) and len(np.unique(test_dates)) == ctx.n_holdout_days
+    train_end = prepared.ws.dates[prepared.folds[0].val].max()
+    assert train_end < np.datetime64(cut)
+
+
+def test_search_writes_its_report_and_resumes(walk, tmp_path, capsys):
+    csv, space = walk
+    out = tmp_path / "search"
+    args = ["search", "--source", "csv", "--data", str(csv), "--space", str(space), "--out", str(out), *FAST]
+    assert main([*args, "--trials", "3"]) == 0
+    for name in ("search.html", "trials.csv", "search.json", "search.db", "run/index.html", "run/metrics.json"):
+        assert (out / name).is_file(), name
+    summary = json.loads((out / "search.json").read_text())
+    assert summary["trials"] == 3 and summary["holdout_start"] and math.isfinite(summary["holdout_edge"])
+    html = (out / "search.html").read_text()
+    assert "held-back days" in html and "Optimism" in html and "backtest overfitting" in html
+    run_metrics = json.loads((out / "run" / "metrics.json").read_text())
+    first_test = min(p["date"] for p in [{"date": d} for d in pd.read_csv(out / "run" / "predictions.csv").date])
+    assert first_test == summary["holdout_start"] and run_metrics["horizon_results"][0]["verdict"]
+    # resume: three more trials, the first three kept
+    assert main([*args, "--trials", "5", "--resume"]) == 0
+    trials = pd.read_csv(out / "trials.csv")
+    assert sorted(trials.trial) == [0, 1, 2, 3, 4]
+    # a storage that belongs to another data set is refused in one line
+    other = tmp_path / "other.csv"
+    random_walk_frame(1600, seed=5).to_csv(other, index=False)
+    capsys.readouterr()
+    rc = main(["search", "--source", "csv", "--data", str(other), "--space", str(space), "--out", str(tmp_path / "s2"),
+               "--storage", f"sqlite:///{out / 'search.db'}", "--trials", "6", *FAST])
+    err = capsys.readouterr().err
+    assert rc == 2 and "other data" in err and len(err.strip().splitlines()) == 1
+
+
+def test_two_workers_share_one_storage(walk, tmp_path):
+    """Two local worker processes on one SQLite study: exactly --trials trials, none lost, none duplicated."""
+    csv, space = walk
+    out = tmp_path / "search"
+    assert main(["search", "--source", "csv", "--data", str(csv), "--space", str(space), "--out", str(out),
+                 "--trials", "4", "--workers", "2", *FAST]) == 0
+    trials = pd.read_csv(out / "trials.csv")
+    assert sorted(trials.trial) == [0, 1, 2, 3]
+    assert set(trials.state) <= {"complete", "pruned"}
+    params = trials[["window", "lr"]].round(12).apply(tuple, axis=1)
+    assert params.is_unique  # two workers did not run the same suggestion twice
