@@ -100,7 +100,7 @@ def test_pages_link_to_each_other_and_label_raw_keys(reports, browser):
 
 def test_reports_index_sorts_by_date_and_number_and_filters(reports, browser):
     page, _ = _open(browser, reports / "index.html", 1280)
-    assert "1 run and 1 comparison" in page.inner_text("body")
+    assert "1 run, 1 comparison and 0 searches" in page.inner_text("body")
     rows = "Array.from(document.querySelectorAll('#runs tbody tr'))"
     header = page.locator("#runs th")
     assert header.nth(0).inner_text() == "date"

@@ -230,7 +230,7 @@ def test_reports_index_rows_per_horizon_sort_keys_and_filter(tmp_path):
     _fake_run(tmp_path, "b", "2026-11-28T09:00:00", {1: 0.51, 5: 0.62})
     _fake_run(tmp_path, "a", "2025-01-02T10:00:00", {1: 0.7, 10: 0.45})
     html = update_index(tmp_path).read_text()
-    assert html.count('<tr class="run">') == 4 and "2 runs and 0 comparisons" in html
+    assert html.count('<tr class="run">') == 4 and "2 runs, 0 comparisons and 0 searches" in html
     assert 'data-sort="2025-01-02T10:00:00"' in html and 'data-sort="0.45"' in html
     # sorting and filtering in a real browser: tests/test_browser.py
 

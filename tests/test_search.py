@@ -194,3 +194,12 @@ def test_two_workers_share_one_storage(walk, tmp_path):
     assert set(trials.state) <= {"complete", "pruned"}
     params = trials[["window", "lr"]].round(12).apply(tuple, axis=1)
     assert params.is_unique  # two workers did not run the same suggestion twice
+
+
+def test_the_reports_index_lists_a_search(walk, tmp_path):
+    csv, space = walk
+    root = tmp_path / "reports"
+    assert main(["search", "--source", "csv", "--data", str(csv), "--space", str(space), "--out", str(root / "s"),
+                 "--trials", "2", *FAST]) == 0
+    html = (root / "index.html").read_text()
+    assert "1 search" in html and 's/search.html' in html and '<tr class="search">' in html

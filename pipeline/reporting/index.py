@@ -1,5 +1,5 @@
-"""``reports/index.html``: one sortable table of every run and comparison in a reports folder, with
-headline numbers; rewritten (atomically) after each run and compare."""
+"""``reports/index.html``: one sortable table of every run, comparison and search in a reports folder, with
+headline numbers; rewritten (atomically) after each run, compare and search."""
 from __future__ import annotations
 
 import json
@@ -60,6 +60,22 @@ def _compare_rows(folder: Path) -> list[dict]:
     return rows
 
 
+def _search_rows(folder: Path) -> list[dict]:
+    """One row per horizon of a search folder: the chosen configuration's verdict on the held-back days."""
+    try:
+        m = json.loads((folder / "search.json").read_text())
+    except (OSError, ValueError):
+        return []
+    model = (m.get("best_params") or {}).get("model") or (m.get("final_config") or {}).get("model", "")
+    return [{
+        "href": f"{folder.name}/search.html", "name": folder.name, "kind": "search", "date": m.get("created", ""),
+        "symbols": ", ".join(m.get("symbols", [])), "target": m.get("target", ""),
+        "features": f"search: {m.get('trials', '?')} trials", "horizon": h, "metric": "held-back edge",
+        "value": f"trial {m.get('best_trial', '?')} ({label(model)})", "sort": _number(m.get("holdout_edge")),
+        "baseline": "", "verdict": verdict,
+    } for h, verdict in zip(m.get("horizons", []), m.get("holdout_verdicts", []))]
+
+
 def _only_featureproof(root: Path, being_written: str = "") -> bool:
     """True when every visible entry of ``root`` (but ``being_written``) is a featureproof output folder."""
     from pipeline.io import read_manifest
@@ -87,7 +103,10 @@ def update_index(root: Path) -> Path | None:
         return None
     rows = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        rows += _compare_rows(folder) if (folder / "compare.json").exists() else _run_rows(folder)
+        if (folder / "search.json").exists():
+            rows += _search_rows(folder)
+        else:
+            rows += _compare_rows(folder) if (folder / "compare.json").exists() else _run_rows(folder)
     path = root / "index.html"
     if path.exists() and MARKER not in path.read_text(errors="replace")[:400]:
         return None  # someone else's index.html: never overwrite it
@@ -96,6 +115,7 @@ def update_index(root: Path) -> Path | None:
     with atomic_path(path) as tmp:
         runs = len({r["name"] for r in rows if r["kind"] == "run"})
         compares = len({r["name"] for r in rows if r["kind"] == "compare"})
+        searches = len({r["name"] for r in rows if r["kind"] == "search"})
         tmp.write_text(render_template("index.html", rows=sorted(rows, key=lambda r: (r["date"], -int(r["horizon"] or 0)), reverse=True),
-                                       runs=runs, compares=compares))
+                                       runs=runs, compares=compares, searches=searches))
     return path
