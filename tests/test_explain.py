@@ -182,7 +182,7 @@ def test_selftest_finds_the_planted_signal_and_no_skill_on_a_random_walk(tmp_pat
     rc = selftest("small", progress=False, workdir=str(tmp_path), model=model)
     out = capsys.readouterr().out
     assert "FAIL" not in out, out
-    assert rc == 0 and out.count("PASS") == 18
+    assert rc == 0 and out.count("PASS") == 20 and "planted-lag search" in out
 
 
 @pytest.fixture(scope="module")

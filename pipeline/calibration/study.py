@@ -50,9 +50,10 @@ class StudyConfig:
     e2e_sims: int | None = None  # simulations of the end-to-end cells (prepare, fit, evaluate, explain each); default: sims
     e2e_days: int = 2500        # days per end-to-end simulation (2 folds: about 750 test days)
     compare_sims: int | None = None  # simulations of the end-to-end compare cells (compare --models); default: e2e_sims
+    search_sims: int | None = None   # simulations of the search cells (a whole search each); default: e2e_sims // 5
     jobs: int = 1               # processes for the end-to-end cells (spawned)
     seed: int = 0
-    parts: tuple[str, ...] = ("stages", "compare", "correlated", "other")  # which cells to run (all by default)
+    parts: tuple[str, ...] = ("stages", "compare", "search", "correlated", "other")  # which cells to run (all by default)
 
 
 MC_Z = 2.0  # a size cell passes at or below 5% + MC_Z Monte-Carlo standard errors (at 1,000 simulations: 6.4%)
@@ -546,12 +547,72 @@ def e2e_compare_claims(seed: int, n_days: int, planted: bool = False, strength: 
     return out
 
 
+SEARCH_TRIALS = 8                    # trials per simulated search (real refits of the study's cheap model)
+SEARCH_WINDOWS = (5, 10, 20, 30)     # the space's windows; the planted signal sits SEARCH_LAG days back
+SEARCH_LAG = 15
+SEARCH_GROUPS = ("extra:signal", *NOISE_GROUPS)
+
+
+def e2e_search_claims(seed: int, n_days: int, planted: bool = False, strength: float = 0.005) -> dict[str, float]:
+    """One simulated market through the search path of ``python -m pipeline search`` (:mod:`pipeline.stages.search`):
+    :func:`make_context` (30% of the dates held back; the comparator of the search days) -> :func:`run_trials`
+    (:data:`SEARCH_TRIALS` Optuna trials, each a real refit of the study's cheap model per fold, scored on the
+    search days and pruned per fold) -> :func:`chosen_config` refit and judged once on the held-back days by the
+    stages ``run`` composes (prepare -> fit -> evaluate) -> on null data also :func:`holdout_scores` (every
+    trial on the held-back days: SPA and StepM). The space: window in :data:`SEARCH_WINDOWS`, the learning
+    rate, and the three user columns in or out. The market: a signal column and two noise columns; the next
+    return follows the signal :data:`SEARCH_LAG` days back (planted: only a window of at least that many days
+    sees it) or nothing (null: the same columns, strength 0). h = 1."""
+    from pipeline.calibration.simulate import planted_signal_frame
+    from pipeline.config.schema import RunConfig
+    from pipeline.config.space import make_space
+    from pipeline.stages.evaluate import evaluate
+    from pipeline.stages.fit import fit
+    from pipeline.stages.prepare import prepare
+    from pipeline.stages.search import chosen_config, holdout_scores, make_context, run_trials
+
+    frame = planted_signal_frame(n_days, seed=seed, strength=strength if planted else 0.0, noise=0.01, lag=SEARCH_LAG)
+    quiet = lambda *a, **k: None  # noqa: E731
+    with tempfile.TemporaryDirectory(prefix="featureproof-e2e-search-") as folder:
+        path = Path(folder) / "market.csv"
+        frame.to_csv(path, index=False)
+        cfg = RunConfig(data=str(path), source="csv", features="extra", horizons=[1], window=10, folds=2, seeds=1,
+                        model="window_linear", epochs=20, patience=3, lr=1e-2, bootstrap=0, lgbm_lags=2, threads=1,
+                        progress=False).validate()
+        space = make_space({"window": {"choices": list(SEARCH_WINDOWS)}, "lr": {"low": 3e-3, "high": 3e-2, "log": True},
+                            "groups": {"choices": list(SEARCH_GROUPS)}})
+        ctx = make_context(cfg, space, holdout=0.3)
+        study = run_trials(ctx, f"sqlite:///{Path(folder) / 'search.db'}", SEARCH_TRIALS, log=quiet)
+        final = chosen_config(ctx, study)
+        prepared = prepare(final)
+        evaluation = evaluate(prepared, fit(prepared, quiet))
+        reality = None if planted else holdout_scores(ctx, study, 1, quiet)
+    skill = any(e["skill"] for e in evaluation.horizon_results)
+    best = study.best_trial
+    if planted:
+        return {"search (real path): the chosen configuration keeps the planted group (planted), h=1":
+                    float("extra:signal" not in (final.exclude_groups or [])),
+                f"search (real path): the chosen window reaches the planted lag of {SEARCH_LAG} days (planted), h=1":
+                    float(final.window >= SEARCH_LAG),
+                "search (real path): the chosen configuration beats its comparator on the held-back days on a planted "
+                "signal (skill flag), h=1": float(skill)}
+    return {"search (real path): the chosen configuration beats its comparator on the held-back days (skill flag), "
+            "h=1": float(skill),
+            "search (real path): Hansen's SPA over every trial's held-back score rejects (--score-all-on-test) "
+            "[family-wise], h=1": float(reality["spa_p"] < ALPHA),
+            "search (real path): Romano-Wolf StepM calls some trial better than the comparator (--score-all-on-test) "
+            "[family-wise], h=1": float(bool(reality["stepm_superior"])),
+            "legacy (not used): the best trial's own test on the search days, read as if it were the only one, "
+            "significant and positive, h=1": float(best.user_attrs.get("p_value", 1.0) < ALPHA and best.value > 0)}
+
+
 def _e2e_job(job: tuple[str, int, int, bool]) -> dict[str, float]:
     kind, seed, n_days, planted = job
     import torch
 
     torch.set_num_threads(1)
-    return (e2e_compare_claims if kind == "compare" else e2e_claims)(seed, n_days, planted)
+    fn = {"compare": e2e_compare_claims, "search": e2e_search_claims}.get(kind, e2e_claims)
+    return fn(seed, n_days, planted)
 
 
 # What each claim's cells run, shown in the study's table: the real stages, the real functions of one stage
@@ -563,6 +624,11 @@ PATHS = (
     ("importance: joint", "explain.ablation.permutation_importance of the pair's columns together (a cluster) + per_day_item"),
     ("importance: tree_shap", "LightGBM with shadows + the explain stage's judge_lightgbm"),
     ("importance: the alignment", "LightGBM with shadows + the explain stage's alignment test (the gradient methods' rule)"),
+    ("search (real path)", "real search path: make_context -> run_trials (8 Optuna trials, the cheap model refitted per fold) "
+                           "-> chosen_config judged by prepare -> fit -> evaluate on the held-back days; holdout_scores "
+                           "(SPA, StepM)"),
+    ("legacy (not used): the best trial", "the search path's best trial, its own test read alone: shown to explain why "
+                                          "the verdict comes from held-back days"),
     ("compare (real stages)", "real stages: compare_sets with --models window_linear,linear (prepare -> fit, 2 seeds "
                               "refitted per family -> the comparator per fold -> DM, Holm)"),
     ("compare:", "compare's family (stages.compare.pair_tests) on simulated seed ensembles"),
@@ -656,7 +722,9 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> pd.DataFrame:
     compare_sims = e2e_sims if cfg.compare_sims is None else cfg.compare_sims
     other, correlated = "other" in cfg.parts, "correlated" in cfg.parts
     # the compare cells draw their markets from a stream of their own: adding them moved no other cell's draws
-    streams = (("stages", e2e_sims, rng), ("compare", compare_sims, np.random.default_rng((cfg.seed, 2))))
+    search_sims = max(1, e2e_sims // 5) if cfg.search_sims is None else cfg.search_sims
+    streams = (("stages", e2e_sims, rng), ("compare", compare_sims, np.random.default_rng((cfg.seed, 2))),
+               ("search", search_sims, np.random.default_rng((cfg.seed, 3))))
     jobs = [(kind, int(seed), cfg.e2e_days, planted) for kind, n, gen in streams if kind in cfg.parts
             for seed in gen.integers(1 << 30, size=n) for planted in (False, True)]
     bar = tqdm(total=len(jobs) + 2 * cfg.sims * len(cfg.symbols), desc="calibrate", unit="sim",

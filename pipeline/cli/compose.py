@@ -79,9 +79,7 @@ def run_search(cfg, ecfg, space, trials: int, holdout: float = 0.2, holdout_fold
     from pipeline.io import claim_dir, fresh_dir, write_manifest
     from pipeline.reporting.index import update_index
     from pipeline.reporting.search_page import write_search
-    from pipeline.stages.executor import run_jobs
-    from pipeline.stages.search import (WorkerJob, interrupted_to_failed, make_context, open_study, run_worker, shares,
-                                        trial_config)
+    from pipeline.stages.search import chosen_config, holdout_scores, make_context, run_trials
 
     t0 = time.perf_counter()
     if resume and not (out or storage):
@@ -98,27 +96,10 @@ def run_search(cfg, ecfg, space, trials: int, holdout: float = 0.2, holdout_fold
         write_manifest(out_dir, "search")
     storage = storage or f"sqlite:///{(out_dir / 'search.db').resolve()}"
     ctx = make_context(cfg, space, holdout)
-    study = open_study(storage, ctx, seed=cfg.seed)
-    stale = interrupted_to_failed(study)
-    done = len(study.trials)
-    todo = max(0, trials - done)
-    log(f"search: {done} trials in the storage ({stale} interrupted, recorded as failed), {todo} to run with "
-        f"{workers} worker(s); held back from {ctx.holdout_start} ({ctx.n_holdout_days} days); scored on "
-        f"{len(ctx.days)} search days against the comparator ({'; '.join(f'h={h}: {c}' for h, c in ctx.comparator.items())})")
-    if todo:
-        pooled = workers > 1 or executor == "ray"
-        jobs = [WorkerJob(storage, n, cfg.seed + 1000 * k + done, 1 if pooled else 0, timeout)
-                for k, n in enumerate(shares(todo, workers))]
-        run_jobs(run_worker, jobs, executor, workers, ray_address, shared=ctx)
-    study = open_study(storage, ctx, seed=cfg.seed)
-    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
-    if not complete:
-        errors = sorted({t.user_attrs.get("error", "") for t in study.trials} - {""})
-        raise InputError(f"search: no trial completed ({len(study.trials)} tried; {errors[0] if errors else 'all pruned'})")
+    study = run_trials(ctx, storage, trials, workers, executor, ray_address, timeout, log)
     best = study.best_trial
-    final_cfg = trial_config(ctx, best.params, test_start=ctx.holdout_start, folds=holdout_folds, out=str(out_dir / "run"),
-                             overwrite=True, sample_start=None)
-    log(f"search: trial {best.number} chosen (edge {100 * best.value:+.2f} on the search days); refit and judged once "
+    final_cfg = chosen_config(ctx, study, holdout_folds, out=str(out_dir / "run"), overwrite=True)
+    log(f"search: trial {best.number} chosen (edge {best.value:+.4f} on the search days); refit and judged once "
         "on the held-back days")
     run_dir, metrics = run(final_cfg, ecfg, log)
     all_on_test = holdout_scores(ctx, study, holdout_folds, log) if score_all else None
@@ -127,40 +108,3 @@ def run_search(cfg, ecfg, space, trials: int, holdout: float = 0.2, holdout_fold
     write_manifest(out_dir, "search")
     update_index(out_dir.parent)
     return out_dir, summary
-
-
-def holdout_scores(ctx, study, holdout_folds: int, log=say) -> dict:
-    """``--score-all-on-test``: every complete trial refit and scored on the held-back days (those days are no
-    longer untouched); per-day losses against the comparator of the chosen run -> SPA and StepM."""
-    import numpy as np
-    import pandas as pd
-
-    from pipeline.evaluation.selection import reality_check
-    from pipeline.stages.evaluate import choose_comparator
-    from pipeline.stages.fit import fit
-    from pipeline.stages.prepare import prepare
-    from pipeline.stages.search import _sample_loss, day_series, trial_config
-
-    best = study.best_trial  # first: the benchmark of SPA/StepM is the chosen configuration's comparator
-    complete = [best] + [t for t in study.trials if t.state.name == "COMPLETE" and t.number != best.number]
-    losses, comparator = {}, None
-    for t in complete:
-        cfg = trial_config(ctx, t.params, test_start=ctx.holdout_start, folds=holdout_folds, sample_start=None,
-                           progress=False)
-        prepared = prepare(cfg, dataset=ctx.dataset)
-        fitted = fit(prepared, log=lambda *a, **k: None)
-        idx = prepared.test_idx
-        dates = prepared.ws.dates[idx]
-        losses[t.number] = day_series(_sample_loss(prepared, fitted.ensemble_pred, idx), dates)
-        if comparator is None:
-            comp = np.column_stack([choose_comparator(prepared, fitted, j).prediction(fitted.baseline_pred, prepared.test_fold)[:, j]
-                                    for j in range(len(cfg.horizons))])
-            comparator = day_series(_sample_loss(prepared, comp, idx), dates)
-        log(f"search: trial {t.number} scored on the held-back days")
-    frame = pd.DataFrame(losses).reindex(comparator.index)
-    ok = frame.notna().all(axis=1)
-    rc = reality_check(comparator[ok].to_numpy(), frame[ok].to_numpy(), h=max(ctx.base.horizons), seed=ctx.base.seed)
-    edges = (comparator[ok].to_numpy()[:, None] - frame[ok].to_numpy()).mean(axis=0)
-    return {"trials": list(frame.columns), "edge": [float(e) for e in edges], "spa_p": rc["spa_p"],
-            "stepm_superior": [int(frame.columns[i]) for i in rc["stepm_superior"]], "block": rc["block"],
-            "reps": rc["reps"], "n_days": int(ok.sum())}

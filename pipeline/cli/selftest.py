@@ -8,7 +8,9 @@
    correlated copy of the signal column: the network must beat its comparator; the lag-block permutation must
    put the signal's largest loss increase in the block holding that day; expected and integrated
    gradients must pass the model-randomisation check; the signal and its copy must share a cluster.
-3. Random walk: the network must show no significant skill, and the importance report must say so first.
+3. Planted-lag search: ``search`` over the window (too short, or long enough to reach the signal's day) and
+   the three user columns in or out must choose the signal's group and a window that reaches its lag.
+4. Random walk: the network must show no significant skill, and the importance report must say so first.
 Prints PASS / FAIL per check; exit code 1 on any failure.
 """
 from __future__ import annotations
@@ -23,8 +25,8 @@ from pipeline.calibration.simulate import planted_signal_frame, random_walk_fram
 from pipeline.progress import QUIET, say, verbosity
 
 SIZES = {
-    "small": dict(n=1300, window="10", hidden="16", epochs="20", folds="1", repeats="10", shap="120", lag="5"),
-    "full": dict(n=2500, window="20", hidden="32", epochs="30", folds="2", repeats="10", shap="300", lag="8"),
+    "small": dict(n=1300, window="10", hidden="16", epochs="20", folds="1", repeats="10", shap="120", lag="5", trials="6"),
+    "full": dict(n=2500, window="20", hidden="32", epochs="30", folds="2", repeats="10", shap="300", lag="8", trials="10"),
 }
 
 
@@ -53,6 +55,35 @@ def _lagged_explain_checks(folder: Path, lag: int, who: str = "LSTM") -> list[tu
     out.append(("perfectly correlated copies (signal, signal_copy) land in one cluster", bool(together),
                 "; ".join(sorted(set(clusters["cluster"])))[:120]))
     return out
+
+
+def _search_checks(tmp: Path, s: dict, common: dict, model: str, who: str) -> list[tuple[str, bool, str]]:
+    """The planted-lag search: a signal ``lag`` days back beside two noise columns; ``search`` over the window
+    (one too short to see the signal, one long enough) and the three columns in or out must choose the signal's
+    group and a window that reaches the lag."""
+    from pipeline.cli.compose import run_search
+    from pipeline.config.schema import ExplainConfig, RunConfig
+    from pipeline.config.space import make_space
+    from pipeline.errors import InputError
+
+    lag = int(s["lag"])
+    data = tmp / "search.csv"
+    planted_signal_frame(s["n"], seed=7, lag=lag).to_csv(data, index=False)
+    windows = [max(2, lag // 2), 2 * lag]
+    space = make_space({"window": {"choices": windows},
+                        "groups": {"choices": ["extra:signal", "extra:noise_a", "extra:noise_b"]}})
+    cfg = RunConfig(**{**common, "data": str(data), "features": "extra", "bootstrap": 0, "progress": False}).validate()
+    try:
+        _, summary = run_search(cfg, ExplainConfig(ablation="none", explain=False), space, trials=int(s["trials"]),
+                                holdout=0.25, out=str(tmp / "search"), log=lambda *a, **k: None)
+    except InputError as exc:
+        return [("planted-lag search finished", False, str(exc))]
+    final = summary["final_config"]
+    kept = "extra:signal" not in (final.get("exclude_groups") or [])
+    return [("planted-lag search finished", True, f"{summary['trials']} trials"),
+            (f"planted-lag search: {who}'s search keeps extra:signal and a window that reaches day {lag} "
+             f"(windows {windows[0]} or {windows[1]})", kept and final["window"] >= lag,
+             f"chosen: window {final['window']}, groups left out: {', '.join(final.get('exclude_groups') or []) or 'none'}")]
 
 
 def selftest(size: str = "full", progress: bool = True, workdir: str | None = None, keep: str | None = None,
@@ -132,6 +163,7 @@ def selftest(size: str = "full", progress: bool = True, workdir: str | None = No
                            bool(h["skill"]), f"accuracy {h['model']['accuracy']:.3f} vs {h['comparator']} "
                            f"{h['baselines'][h['comparator']]['accuracy']:.3f}, edge {100 * e['mean']:+.1f} points, p={e['p_value']:.2g}"))
             checks += _lagged_explain_checks(tmp / "lagged", lag, who)
+        checks += _search_checks(tmp, s, common, model, who)
         walk = tmp / "walk.csv"
         random_walk_frame(s["n"]).to_csv(walk, index=False)
         rc = attempt(dict(data=str(walk), features="ohlcv", out=str(tmp / "walk"), **common),

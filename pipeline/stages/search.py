@@ -30,6 +30,7 @@ from pipeline.errors import InputError
 from pipeline.evaluation import inference
 from pipeline.evaluation.strategy import long_flat
 from pipeline.evaluation.tables import headline_loss
+from pipeline.progress import say
 from pipeline.stages.evaluate import choose_comparator
 from pipeline.stages.fit import fit_unit, fold_baselines
 from pipeline.stages.prepare import prepare
@@ -123,17 +124,22 @@ def make_context(base: RunConfig, space: Space, holdout: float, dataset: Dataset
 
 
 def trial_config(ctx: SearchContext, params: dict, **overrides) -> RunConfig:
-    """The run configuration of a trial's ``params`` (``groups_out`` names the groups left out)."""
+    """The run configuration of a trial's ``params`` (``group:<name>``: ``in`` or ``out``; a trial that would
+    leave no group keeps the first one it dropped; LightGBM's ``--lgbm-lags`` is capped at the trial's window)."""
     values = {k: v for k, v in params.items() if not k.startswith("group:")}
-    out = sorted(set(ctx.base.exclude_groups or []) | {k.split(":", 1)[1] for k, v in params.items()
-                                                         if k.startswith("group:") and v == "out"})
-    cfg = dataclasses.replace(ctx.base, **values, exclude_groups=out or None, **overrides)
+    searched_out = [k.split(":", 1)[1] for k, v in params.items() if k.startswith("group:") and v == "out"]
+    out = set(ctx.base.exclude_groups or []) | set(searched_out)
+    if searched_out and out >= set(ctx.groups):  # at least one group stays in: the first one the trial dropped
+        out.discard(searched_out[0])
+    window = values.get("window", ctx.base.window)
+    cfg = dataclasses.replace(ctx.base, **values, exclude_groups=sorted(out) or None,
+                              lgbm_lags=min(ctx.base.lgbm_lags, window), **overrides)  # LightGBM's lags fit the window
     return cfg.validate()
 
 
 def suggest(trial, ctx: SearchContext) -> dict:
     """Optuna's define-by-run suggestions: the family first, then only the settings it uses; the groups in or
-    out (at least one stays in: a trial that would leave none keeps the first group it dropped)."""
+    out (at least one stays in: :func:`trial_config` keeps the first group a trial that would leave none dropped)."""
     params: dict = {}
     model_knob = ctx.space["model"]
     model = trial.suggest_categorical("model", list(model_knob.choices)) if model_knob else ctx.base.model
@@ -157,8 +163,7 @@ def suggest(trial, ctx: SearchContext) -> dict:
         fixed_in = [g for g in ctx.groups if g not in free and g not in (ctx.base.exclude_groups or [])]
         states = {g: trial.suggest_categorical(f"group:{g}", ["in", "out"]) for g in free}
         if not fixed_in and all(v == "out" for v in states.values()):
-            trial.set_user_attr("kept_group", free[0])
-            states[free[0]] = "in"
+            trial.set_user_attr("kept_group", free[0])  # trial_config keeps it in
         params.update({f"group:{g}": v for g, v in states.items()})
     return params
 
@@ -241,7 +246,7 @@ def open_study(storage: str, ctx: SearchContext, create: bool = True, seed: int 
     checking that it holds trials of the same data, target, horizons, held-back days and space."""
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial is kept in the ledger with its reason
     with warnings.catch_warnings():  # multivariate TPE and its grouped form are Optuna's "experimental" options
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=8)
@@ -320,3 +325,66 @@ def trials_frame(study) -> pd.DataFrame:
         row.update({k: v for k, v in t.params.items()})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def run_trials(ctx: SearchContext, storage: str, trials: int, workers: int = 1, executor: str = "local",
+               ray_address: str | None = None, timeout: float | None = None, log=say):
+    """Run the study in ``storage`` up to ``trials`` trials in all (the earlier ones counted; interrupted ones
+    recorded as failed) with ``workers`` workers (local processes or Ray tasks) and return it, reloaded."""
+    from pipeline.stages.executor import run_jobs
+
+    study = open_study(storage, ctx, seed=ctx.base.seed)
+    stale = interrupted_to_failed(study)
+    done = len(study.trials)
+    todo = max(0, trials - done)
+    log(f"search: {done} trials in the storage ({stale} interrupted, recorded as failed), {todo} to run with "
+        f"{workers} worker(s); held back from {ctx.holdout_start} ({ctx.n_holdout_days} days); scored on "
+        f"{len(ctx.days)} search days against the comparator ({'; '.join(f'h={h}: {c}' for h, c in ctx.comparator.items())})")
+    if todo:
+        pooled = workers > 1 or executor == "ray"
+        jobs = [WorkerJob(storage, n, ctx.base.seed + 1000 * k + done, 1 if pooled else 0, timeout)
+                for k, n in enumerate(shares(todo, workers))]
+        run_jobs(run_worker, jobs, executor, workers, ray_address, shared=ctx)
+    study = open_study(storage, ctx, seed=ctx.base.seed)
+    if not any(t.state.name == "COMPLETE" for t in study.trials):
+        errors = sorted({t.user_attrs.get("error", "") for t in study.trials} - {""})
+        raise InputError(f"search: no trial completed ({len(study.trials)} tried; {errors[0] if errors else 'all pruned'})")
+    return study
+
+
+def chosen_config(ctx: SearchContext, study, holdout_folds: int = 1, **overrides) -> RunConfig:
+    """The best trial's configuration for the final run: every sample before the held-back days for training,
+    the held-back days (``holdout_folds`` test folds) for the one judgement."""
+    return trial_config(ctx, study.best_trial.params, test_start=ctx.holdout_start, folds=holdout_folds,
+                        sample_start=None, **overrides)
+
+
+def holdout_scores(ctx: SearchContext, study, holdout_folds: int, log=say) -> dict:
+    """``--score-all-on-test``: every complete trial refit and scored on the held-back days (those days are no
+    longer untouched); per-day losses against the comparator of the chosen run -> SPA and StepM."""
+    from pipeline.evaluation.selection import reality_check
+    from pipeline.stages.fit import fit
+
+    best = study.best_trial  # first: the benchmark of SPA/StepM is the chosen configuration's comparator
+    complete = [best] + [t for t in study.trials if t.state.name == "COMPLETE" and t.number != best.number]
+    losses, comparator = {}, None
+    for t in complete:
+        cfg = trial_config(ctx, t.params, test_start=ctx.holdout_start, folds=holdout_folds, sample_start=None,
+                           progress=False)
+        prepared = prepare(cfg, dataset=ctx.dataset)
+        fitted = fit(prepared, log=lambda *a, **k: None)
+        idx = prepared.test_idx
+        dates = prepared.ws.dates[idx]
+        losses[t.number] = day_series(_sample_loss(prepared, fitted.ensemble_pred, idx), dates)
+        if comparator is None:
+            comp = np.column_stack([choose_comparator(prepared, fitted, j).prediction(fitted.baseline_pred, prepared.test_fold)[:, j]
+                                    for j in range(len(cfg.horizons))])
+            comparator = day_series(_sample_loss(prepared, comp, idx), dates)
+        log(f"search: trial {t.number} scored on the held-back days")
+    frame = pd.DataFrame(losses).reindex(comparator.index)
+    ok = frame.notna().all(axis=1)
+    rc = reality_check(comparator[ok].to_numpy(), frame[ok].to_numpy(), h=max(ctx.base.horizons), seed=ctx.base.seed)
+    edges = (comparator[ok].to_numpy()[:, None] - frame[ok].to_numpy()).mean(axis=0)
+    return {"trials": list(frame.columns), "edge": [float(e) for e in edges], "spa_p": rc["spa_p"],
+            "stepm_superior": [int(frame.columns[i]) for i in rc["stepm_superior"]], "block": rc["block"],
+            "reps": rc["reps"], "n_days": int(ok.sum())}
