@@ -203,3 +203,18 @@ def test_the_reports_index_lists_a_search(walk, tmp_path):
                  "--trials", "2", *FAST]) == 0
     html = (root / "index.html").read_text()
     assert "1 search" in html and 's/search.html' in html and '<tr class="search">' in html
+
+
+def test_two_ray_workers_share_one_storage(walk, tmp_path):
+    """The same through the executor's Ray path: two Ray tasks, one SQLite study, exactly --trials trials."""
+    ray = pytest.importorskip("ray")
+    csv, space = walk
+    out = tmp_path / "search"
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        rc = main(["search", "--source", "csv", "--data", str(csv), "--space", str(space), "--out", str(out),
+                   "--trials", "4", "--workers", "2", "--executor", "ray", *FAST])
+    finally:
+        ray.shutdown()
+    assert rc == 0
+    assert sorted(pd.read_csv(out / "trials.csv").trial) == [0, 1, 2, 3]
