@@ -73,3 +73,21 @@ def test_nan_loss_stops_with_a_clear_message():
 def test_linear_lr_scaling():
     assert TrainConfig(lr=1e-3, batch_size=512, lr_scaling="linear").effective_lr() == pytest.approx(2e-3)
     assert TrainConfig(lr=1e-3, batch_size=512).effective_lr() == pytest.approx(1e-3)
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1e3])
+def test_clip_gradients_matches_torch(scale):
+    """The trainer's clipping (which skips the multiply-by-one on the CPU) gives clip_grad_norm_'s gradients,
+    below and above the threshold."""
+    from pipeline.models.trainer import clip_gradients
+
+    torch.manual_seed(0)
+    a, b = torch.nn.Linear(5, 3), torch.nn.Linear(5, 3)
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(8, 5)
+    for m in (a, b):
+        (scale * m(x).pow(2).sum()).backward()
+    clip_gradients(list(a.parameters()), 1.0, torch.device("cpu"))
+    torch.nn.utils.clip_grad_norm_(list(b.parameters()), 1.0)
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p.grad, q.grad)
