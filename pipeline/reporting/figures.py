@@ -137,7 +137,8 @@ def forest_plot(horizon_results: list[dict], classification: bool, kind: str = "
         ax.set_ylim(-0.6, len(names) - 0.4)
     axes[-1, 0].set_xlabel(f"{model} accuracy minus baseline accuracy (points); right of 0: the {model} is better"
                            if classification else f"baseline MSE minus {model} MSE; right of 0: the {model} is better")
-    axes[0, 0].legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=9, handlelength=1.2)
+    if axes[0, 0].get_legend_handles_labels()[0]:  # the power band has no width when the test has no variance
+        axes[0, 0].legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=9, handlelength=1.2)
     fig.tight_layout(h_pad=0.3)
     return to_data_uri(fig)
 
