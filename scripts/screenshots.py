@@ -1,9 +1,10 @@
 """Take the README's screenshots: the top of each report page at 1280 px, in headless Chromium.
 
-    python scripts/screenshots.py REPORTS_DIR RUN COMPARISON [--out docs] [--height 900]
+    python scripts/screenshots.py REPORTS_DIR RUN COMPARISON [--search SEARCH] [--out docs] [--height 900]
 
-REPORTS_DIR holds the run folder RUN (with importance.html), the comparison folder COMPARISON and the
-reports index. Writes report.png, importance.png, compare.png and reports_index.png into --out.
+REPORTS_DIR holds the run folder RUN (with importance.html), the comparison folder COMPARISON, the
+reports index, and with --search the search folder SEARCH. Writes report.png, importance.png, compare.png,
+reports_index.png (and search.png) into --out.
 Needs Playwright (``pip install -e '.[dev]'``) and Chromium (``apt-get install chromium``).
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ def main() -> None:
     p.add_argument("reports", type=Path)
     p.add_argument("run")
     p.add_argument("comparison")
+    p.add_argument("--search", help="a search folder in REPORTS_DIR: also search.png")
     p.add_argument("--out", type=Path, default=Path("docs"))
     p.add_argument("--width", type=int, default=1280)
     p.add_argument("--height", type=int, default=900)
@@ -31,6 +33,8 @@ def main() -> None:
              "importance.png": args.reports / args.run / "importance.html",
              "compare.png": args.reports / args.comparison / "index.html",
              "reports_index.png": args.reports / "index.html"}
+    if args.search:
+        pages["search.png"] = args.reports / args.search / "search.html"
     args.out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=browser, args=["--no-sandbox", "--disable-gpu"])

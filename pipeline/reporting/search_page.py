@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -40,6 +41,7 @@ def history_figure(trials: pd.DataFrame, clf: bool) -> str:
     ax.step(done.trial, best, where="post", color="black", lw=1.2, label="best so far")
     ax.axhline(0, color=GREY, lw=0.8)
     ax.set_xlabel("trial")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_ylabel("edge over the comparator" + (" (points)" if clf else " (MSE)"))
     ax.legend(frameon=False, fontsize=8)
     return to_data_uri(fig)
