@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 import warnings
 from dataclasses import dataclass
 
@@ -281,6 +282,7 @@ class WorkerJob:
     seed: int
     threads: int = 1
     timeout: float | None = None
+    progress: bool = False      # Optuna's progress bar over the trials (one in-process worker on a terminal)
 
     def describe(self) -> str:
         return f"search worker ({self.n_trials} trials)"
@@ -292,8 +294,10 @@ def run_worker(ctx: SearchContext, job: WorkerJob) -> int:
 
     study = open_study(job.storage, ctx, seed=job.seed)
     torch.set_num_threads(max(1, job.threads))
-    study.optimize(_objective(ctx, job.threads), n_trials=job.n_trials, timeout=job.timeout, catch=(Exception,),
-                   gc_after_trial=False)
+    with warnings.catch_warnings():  # Optuna marks its progress bar "experimental"
+        warnings.simplefilter("ignore")
+        study.optimize(_objective(ctx, job.threads), n_trials=job.n_trials, timeout=job.timeout, catch=(Exception,),
+                       gc_after_trial=False, show_progress_bar=job.progress)
     return job.n_trials
 
 
@@ -342,7 +346,8 @@ def run_trials(ctx: SearchContext, storage: str, trials: int, workers: int = 1, 
         f"{len(ctx.days)} search days against the comparator ({'; '.join(f'h={h}: {c}' for h, c in ctx.comparator.items())})")
     if todo:
         pooled = workers > 1 or executor == "ray"
-        jobs = [WorkerJob(storage, n, ctx.base.seed + 1000 * k + done, 1 if pooled else 0, timeout)
+        bar = not pooled and ctx.base.progress and sys.stderr.isatty()
+        jobs = [WorkerJob(storage, n, ctx.base.seed + 1000 * k + done, 1 if pooled else 0, timeout, bar)
                 for k, n in enumerate(shares(todo, workers))]
         run_jobs(run_worker, jobs, executor, workers, ray_address, shared=ctx)
     study = open_study(storage, ctx, seed=ctx.base.seed)
