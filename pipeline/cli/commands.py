@@ -165,6 +165,21 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    import math
+
+    from pipeline.cli.compose import reproduce
+
+    out_dir, diffs = reproduce(args.run_dir, args.out)
+    result("reproduced", out_dir / "index.html")
+    worst = max((abs(d["difference"]) for d in diffs if math.isfinite(d["difference"])), default=0.0)
+    say(f"  {len(diffs)} figures compared; " + ("every one identical" if worst == 0 else f"largest difference {worst:.3g}"))
+    for d in diffs:
+        if d["difference"] != 0:
+            say(f"  h={d['horizon']} {d['metric']}: {d['then']:.6g} then, {d['now']:.6g} now ({d['difference']:+.3g})")
+    return 0
+
+
 def cmd_selftest(args: argparse.Namespace) -> int:
     from pipeline.cli.selftest import selftest
 
@@ -245,6 +260,16 @@ def register(sub: argparse._SubParsersAction, add_data_options: Callable[[argpar
     p.add_argument("--out", metavar="DIR", help="search folder (default reports/<stamp>-search-<target>/)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it holds an earlier featureproof folder")
     p.set_defaults(func=cmd_search, seeds=1)
+
+    p = sub.add_parser("reproduce", help="re-run a finished run from its config.json on the same data and compare",
+                       description="Re-run RUN_DIR from its config.json (the resolved settings and the explain settings) "
+                                   "after checking that the data are the same (the data fingerprint; a difference is "
+                                   "named by symbol and date), write the new run beside it and print every metric's "
+                                   "difference. The same machine, device and threads give identical numbers.",
+                       epilog="example:\n  python -m pipeline reproduce reports/20261129-101500-sp500-direction")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--out", metavar="DIR", help="the new run folder (default: beside RUN_DIR, named <RUN_DIR>-reproduced)")
+    p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("explain", help="run the explain stage again on a finished run folder",
                        description="Recompute importances for RUN_DIR with its saved model (last fold) and data.",

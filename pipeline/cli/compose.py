@@ -5,14 +5,16 @@
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from pipeline.labels import symbols_text
 from pipeline.progress import say
 
 
-def run(cfg, ecfg, log=say) -> tuple[Path, dict]:
-    """The main job as a composition of the stages: prepare -> fit -> evaluate -> explain -> write."""
+def run(cfg, ecfg, log=say, dataset=None) -> tuple[Path, dict]:
+    """The main job as a composition of the stages: prepare -> fit -> evaluate -> explain -> write
+    (``dataset``: data already loaded and checked, e.g. by ``reproduce``)."""
     import time
 
     from pipeline.io import claim_dir
@@ -28,7 +30,7 @@ def run(cfg, ecfg, log=say) -> tuple[Path, dict]:
     t0 = time.perf_counter()
     if cfg.out:
         claim_dir(cfg.out, cfg.overwrite)
-    prepared = prepare(cfg)
+    prepared = prepare(cfg, dataset=dataset)
     log(f"{symbols_text(prepared.dataset.prices)}: {prepared.ws.n} windows of {cfg.window} days x "
         f"{len(prepared.ws.columns)} features; target {cfg.target} h={','.join(map(str, cfg.horizons))}; "
         f"device {resolve_device(cfg.device)}")
@@ -40,7 +42,8 @@ def run(cfg, ecfg, log=say) -> tuple[Path, dict]:
         explanation = explain(prepared, fitted, evaluation, ecfg, log)
     out_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg, list(prepared.dataset.prices))
     t1 = time.perf_counter()
-    summary = write_run(prepared, fitted, evaluation, explanation, out_dir, wall_seconds=t1 - t0)
+    summary = write_run(prepared, fitted, evaluation, explanation, out_dir, wall_seconds=t1 - t0,
+                        explain_config=dataclasses.asdict(ecfg))
     stage(cfg.progress, f"reports written in {time.perf_counter() - t1:.1f} s")
     update_index(out_dir.parent)
     summary["wall_seconds"] = time.perf_counter() - t0
@@ -108,3 +111,47 @@ def run_search(cfg, ecfg, space, trials: int, holdout: float = 0.2, holdout_fold
     write_manifest(out_dir, "search")
     update_index(out_dir.parent)
     return out_dir, summary
+
+
+def reproduce(run_dir: str | Path, out: str | None = None, log=say) -> tuple[Path, list[dict]]:
+    """Re-run a finished run from its ``config.json`` after checking that the data are the same (the data
+    fingerprint; on a difference, the first symbol and date that differ): a new run folder beside the old one,
+    and per horizon and metric the old value, the new one and their difference."""
+    import json
+
+    from pipeline.config.schema import ExplainConfig, RunConfig
+    from pipeline.data.dataset import build_dataset, first_difference
+    from pipeline.errors import InputError
+    from pipeline.io import fresh_dir, read_manifest
+
+    import pandas as pd
+
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir)
+    if manifest is None or manifest.get("kind") != "run" or not (run_dir / "config.json").is_file():
+        raise InputError(f"{run_dir}: not a featureproof run folder (no config.json with a run manifest)")
+    saved = json.loads((run_dir / "config.json").read_text())
+    cfg = RunConfig.from_dict({**saved["config"], "out": None, "overwrite": False}).validate()
+    ecfg = ExplainConfig(**(saved.get("explain_config") or {})).validate()
+    dataset = build_dataset(cfg.source, cfg.data, cfg.symbols, cfg.features, cfg.macro, cfg.start, cfg.end,
+                            cfg.cache_dir, cfg.offline)
+    if dataset.fingerprint() != saved["data_hash"]:
+        where = None
+        if (run_dir / "data_signature.parquet").is_file():
+            where = first_difference(pd.read_parquet(run_dir / "data_signature.parquet"), dataset.signature())
+        raise InputError(f"{run_dir}: the data differ from the run's (fingerprint {dataset.fingerprint()} now, "
+                         f"{saved['data_hash']} then; {where or 'the prices match: the features differ (feature code or macro series)'}); "
+                         "reproduce needs the same data")
+    out_dir = Path(out) if out else fresh_dir(run_dir.parent, f"{run_dir.name}-reproduced")
+    cfg = RunConfig.from_dict({**cfg.to_dict(), "out": str(out_dir)}).validate()
+    _, metrics = run(cfg, ecfg, log, dataset=dataset)
+    old = json.loads((run_dir / "metrics.json").read_text())
+    diffs = []
+    for a, b in zip(old["horizon_results"], metrics["horizon_results"]):
+        for name, value in a["model"].items():
+            new = b["model"].get(name)
+            if isinstance(value, (int, float)) and isinstance(new, (int, float)):
+                diffs.append({"horizon": a["horizon"], "metric": name, "then": value, "now": new, "difference": new - value})
+        diffs.append({"horizon": a["horizon"], "metric": "edge over the comparator", "then": a["edge"]["mean"],
+                      "now": b["edge"]["mean"], "difference": b["edge"]["mean"] - a["edge"]["mean"]})
+    return out_dir, diffs

@@ -1,4 +1,4 @@
-"""Command-line interface: ``python -m pipeline {features,run,explain,compare,search,calibrate,selftest}``.
+"""Command-line interface: ``python -m pipeline {features,run,explain,compare,search,reproduce,calibrate,selftest}``.
 
 Exit codes: 0 done; 2 bad input (:class:`InputError`: one ``error:`` line on stderr, before any work
 where the flags alone are wrong); 1 a job failed (:class:`JobError`, one line naming the job) or an

@@ -54,6 +54,17 @@ class Dataset:
             prices[symbol] = price
         return Dataset(prices, tables, self.spec)
 
+    def signature(self) -> pd.DataFrame:
+        """One row per symbol and price date: ``symbol, date, row`` (a 64-bit hash of the day's OHLCV values and
+        user columns). Saved with a run, it names the first symbol and date where later data differ."""
+        parts = []
+        for symbol in sorted(self.prices):
+            frame = self.prices[symbol]
+            values = frame.select_dtypes("number")
+            row = pd.util.hash_pandas_object(values.round(10), index=False).to_numpy().view(np.int64)
+            parts.append(pd.DataFrame({"symbol": symbol, "date": frame.index.strftime("%Y-%m-%d"), "row": row}))
+        return pd.concat(parts, ignore_index=True)
+
     def fingerprint(self) -> str:
         """SHA-256 (16 hex digits) of every symbol's prices and feature values: two processes that built
         the same data agree on it; a changed download, macro series or feature code changes it. Computed once."""
@@ -146,3 +157,24 @@ def long_feature_frame(dataset: Dataset) -> pd.DataFrame:
     parts = [t.frame.assign(symbol=s) for s, t in dataset.tables.items()]
     out = pd.concat(parts)
     return out[["symbol", *[c for c in out.columns if c != "symbol"]]]
+
+
+def first_difference(saved: pd.DataFrame, now: pd.DataFrame) -> str | None:
+    """Where two :meth:`Dataset.signature` tables first differ, in words (symbol, then date), or None."""
+    a, b = set(saved.symbol), set(now.symbol)
+    if a - b:
+        return f"symbol {sorted(a - b)[0]} is no longer in the data"
+    if b - a:
+        return f"symbol {sorted(b - a)[0]} is new in the data"
+    for symbol in sorted(a):
+        x = saved[saved.symbol == symbol].set_index("date")["row"]
+        y = now[now.symbol == symbol].set_index("date")["row"]
+        dates = sorted(set(x.index) | set(y.index))
+        for date in dates:
+            if date not in x.index:
+                return f"symbol {symbol}: {date} is a new date"
+            if date not in y.index:
+                return f"symbol {symbol}: {date} is missing now"
+            if x[date] != y[date]:
+                return f"symbol {symbol}: the prices of {date} differ"
+    return None

@@ -1,7 +1,7 @@
 """A run's folder, written atomically from the stage results (``write_run``), and its saved model.
 
-``RUN_DIR/`` holds ``config.json`` (resolved config, data hash, package versions, seeds),
-``metrics.json``, ``predictions.csv``, ``model.pt`` (state dict + config; load with
+``RUN_DIR/`` holds ``config.json`` (resolved config, explain settings, data hash, package versions, seeds),
+``metrics.json``, ``predictions.csv``, ``data_signature.parquet`` (a hash per symbol and date, for ``reproduce``), ``model.pt`` (state dict + config; load with
 ``torch.load(..., weights_only=True)``) and ``index.html``. The folder appears only when complete.
 """
 from __future__ import annotations
@@ -83,7 +83,7 @@ def _jsonable(obj):
 
 
 def write_run(exp: Prepared, fitted: Fitted, evaluation: Evaluation, explanation: Explanation | None,
-              out_dir: Path, wall_seconds: float = 0.0) -> dict:
+              out_dir: Path, wall_seconds: float = 0.0, explain_config: dict | None = None) -> dict:
     """Write every output into a temporary folder and rename it to ``out_dir`` when all succeeded; returns
     the ``metrics.json`` content."""
     cfg = exp.cfg
@@ -120,11 +120,13 @@ def write_run(exp: Prepared, fitted: Fitted, evaluation: Evaluation, explanation
     config = {
         "config": cfg.to_dict(), "data_hash": exp.dataset.fingerprint(), "versions": package_versions(),
         "seeds": list(fitted.seeds), "device": str(fitted.device), "command": " ".join(sys.argv), "created": created,
+        "explain_config": explain_config, "threads": torch.get_num_threads(),
     }
     with atomic_dir(out_dir, "run", overwrite=cfg.overwrite) as tmp:
         (tmp / "config.json").write_text(json.dumps(_jsonable(config), indent=2))
         (tmp / "metrics.json").write_text(json.dumps(_jsonable(summary), indent=2))
         predictions_frame(exp, fitted).to_csv(tmp / "predictions.csv", index=False)
+        exp.dataset.signature().to_parquet(tmp / "data_signature.parquet", index=False)  # for reproduce
         torch.save(checkpoint(exp, fitted), tmp / "model.pt")
         if explanation is not None:
             write_importance(exp, explanation, tmp)
