@@ -8,7 +8,7 @@ import pandas as pd
 
 from pipeline.cli.main import main
 
-from conftest import TINY
+from tests.conftest import TINY
 
 FAST = [*TINY, "--horizons", "1,5", "--ablation", "none", "--no-explain"]
 
