@@ -3,6 +3,7 @@ refusals, the held-back days the trials never see, resume, two workers on one st
 storages of different data."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -144,6 +145,13 @@ def test_trials_never_see_the_held_back_days(walk):
     b = score_trial(ctx, trial_config(ctx, {"window": 30, "model": "linear", "group:ma": "out"}))
     assert a.day_edge.index.equals(b.day_edge.index) and a.day_edge.index.max() < cut
     assert len(a.day_edge) == len(ctx.days)
+    # the user's own --exclude-groups hold in every trial, and are not searched
+    ctx2 = make_context(dataclasses.replace(cfg, exclude_groups=["ma"]), load_space(str(space_path)), holdout=0.2)
+    assert "ma" not in ctx2.groups
+    drop_all = {f"group:{g}": "out" for g in ctx2.groups}
+    trial = trial_config(ctx2, {"window": 10, "model": "linear", **drop_all})
+    assert "ma" in trial.exclude_groups and len(set(ctx2.groups) - set(trial.exclude_groups)) == 1
+    assert score_trial(ctx2, trial).day_edge.index.equals(a.day_edge.index)
     # the final configuration's test days are exactly the held-back days
     final = trial_config(ctx, {"window": 10, "model": "linear"}, test_start=ctx.holdout_start, folds=1, sample_start=None)
     from pipeline.stages.prepare import prepare

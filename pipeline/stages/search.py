@@ -90,9 +90,8 @@ def make_context(base: RunConfig, space: Space, holdout: float, dataset: Dataset
         full = prepare(ref_cfg, dataset=dataset)
     except InputError as exc:
         raise InputError(f"search space: window {window}: {exc}") from None
-    if base.exclude_groups:  # the user's own exclusions hold for every trial
-        full = dataclasses.replace(full, dataset=full.dataset.select(base.exclude_groups))
-    groups = tuple(full.dataset.groups)
+    # the user's own --exclude-groups hold for every trial (prepare applies them); the rest may be searched
+    groups = tuple(g for g in full.dataset.groups if g not in (base.exclude_groups or []))
     if groups_knob is not None and groups_knob.choices:
         unknown = [g for g in groups_knob.choices if g not in groups]
         if unknown:
