@@ -177,7 +177,11 @@ def test_search_writes_its_report_and_resumes(walk, tmp_path, capsys):
     run_metrics = json.loads((out / "run" / "metrics.json").read_text())
     first_test = min(p["date"] for p in [{"date": d} for d in pd.read_csv(out / "run" / "predictions.csv").date])
     assert first_test == summary["holdout_start"] and run_metrics["horizon_results"][0]["verdict"]
-    # resume: three more trials, the first three kept
+    # the folder is not reused without --resume (or --overwrite)
+    capsys.readouterr()
+    assert main([*args, "--trials", "4"]) == 2
+    assert "--resume" in capsys.readouterr().err
+    # resume: two more trials, the first three kept
     assert main([*args, "--trials", "5", "--resume"]) == 0
     trials = pd.read_csv(out / "trials.csv")
     assert sorted(trials.trial) == [0, 1, 2, 3, 4]

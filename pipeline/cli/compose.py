@@ -92,6 +92,9 @@ def run_search(cfg, ecfg, space, trials: int, holdout: float = 0.2, holdout_fold
         if storage is None and not (out_dir / "search.db").is_file():
             raise InputError(f"--resume: {out_dir} holds no search.db; give the earlier search's --out (or --storage)")
     else:
+        if (out_dir / "search.db").is_file() and not cfg.overwrite:
+            raise InputError(f"--out {out_dir}: holds an earlier search (search.db); pass --resume to continue it, "
+                             "--overwrite to replace a finished one, or choose another folder")
         claim_dir(out_dir, cfg.overwrite)
         if out_dir.exists() and any(out_dir.iterdir()):
             shutil.rmtree(out_dir)  # an earlier featureproof folder, replaced on --overwrite (claim_dir checked)
