@@ -87,6 +87,10 @@ def test_reality_check_finds_a_better_model_and_not_noise():
     models[:, 3] -= 0.6
     found = reality_check(bench, models, reps=300)
     assert found["spa_p"] < 0.05 and found["stepm_superior"] == [3]
+    # a configuration that makes the benchmark's calls every day (no variance) is never "better"
+    same = np.column_stack([bench, bench, models[:, 3]])
+    assert reality_check(bench, same[:, :2], reps=300)["spa_p"] == 1.0
+    assert reality_check(bench, same, reps=300)["stepm_superior"] == [2]
 
 
 # --------------------------------------------------------------------------- the space

@@ -55,6 +55,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         say("    " + entry["power"])
     for xs in metrics.get("cross_section") or []:
         say("  cross-section " + xs["sentence"])
+    for answer in metrics.get("ledger") or []:
+        if answer["count"] > 1 or answer.get("fresh"):
+            say("  ledger " + answer["sentence"])
     for warning in metrics.get("covariate_shift", {}).get("warnings", []):
         say("  warning: " + warning)
     s = metrics.get("strategy")

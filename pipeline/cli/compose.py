@@ -12,14 +12,16 @@ from pipeline.labels import symbols_text
 from pipeline.progress import say
 
 
-def run(cfg, ecfg, log=say, dataset=None) -> tuple[Path, dict]:
-    """The main job as a composition of the stages: prepare -> fit -> evaluate -> explain -> write
-    (``dataset``: data already loaded and checked, e.g. by ``reproduce``)."""
+def run(cfg, ecfg, log=say, dataset=None, ledger_root: Path | None = None) -> tuple[Path, dict]:
+    """The main job as a composition of the stages: prepare -> fit -> evaluate -> explain -> the ledger's
+    count -> write (``dataset``: data already loaded and checked, e.g. by ``reproduce``; ``ledger_root``: the
+    reports folder whose ledger counts this run, default the run folder's parent)."""
     import time
 
     from pipeline.io import claim_dir
     from pipeline.models.trainer import resolve_device
     from pipeline.progress import stage
+    from pipeline.reporting import ledger
     from pipeline.reporting.index import update_index
     from pipeline.reporting.run_folder import default_run_dir, write_run
     from pipeline.stages.evaluate import evaluate
@@ -42,8 +44,13 @@ def run(cfg, ecfg, log=say, dataset=None) -> tuple[Path, dict]:
         explanation = explain(prepared, fitted, evaluation, ecfg, log)
     out_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg, list(prepared.dataset.prices))
     t1 = time.perf_counter()
+    book = Path(ledger_root or out_dir.parent) / ledger.LEDGER
+    entries = ledger.run_entries(out_dir, prepared, fitted, evaluation)
+    answers = ledger.judge(book, entries, fresh=cfg.fresh_ledger)
+    ledger.record(book, entries)  # pending until the folder is published
     summary = write_run(prepared, fitted, evaluation, explanation, out_dir, wall_seconds=t1 - t0,
-                        explain_config=dataclasses.asdict(ecfg))
+                        explain_config=dataclasses.asdict(ecfg), ledger=answers)
+    ledger.mark_done(book, entries[0].folder)
     stage(cfg.progress, f"reports written in {time.perf_counter() - t1:.1f} s")
     update_index(out_dir.parent)
     summary["wall_seconds"] = time.perf_counter() - t0
@@ -107,7 +114,7 @@ def run_search(cfg, ecfg, space, trials: int, holdout: float = 0.2, holdout_fold
     final_cfg = chosen_config(ctx, study, holdout_folds, out=str(out_dir / "run"), overwrite=True)
     log(f"search: trial {best.number} chosen (edge {best.value:+.4f} on the search days); refit and judged once "
         "on the held-back days")
-    run_dir, metrics = run(final_cfg, ecfg, log)
+    run_dir, metrics = run(final_cfg, ecfg, log, ledger_root=out_dir.parent)
     all_on_test = holdout_scores(ctx, study, holdout_folds, log) if score_all else None
     summary = write_search(out_dir, ctx, study, best, final_cfg, metrics, all_on_test, storage,
                            wall_seconds=time.perf_counter() - t0)

@@ -147,6 +147,8 @@ class RunConfig:
     quantiles: int = opt(5, "cross-section (several symbols): score quantiles per date", EVALUATION)
     top_k: int = opt(0, "cross-section: the long-short book holds the top and bottom k symbols (0: one quantile's worth)",
                      EVALUATION)
+    fresh_ledger: bool = opt(False, "do not count the configurations judged earlier on the same test days (the reports "
+                             "folder's ledger); the report says so", EVALUATION)
     out: str | None = opt(None)
     overwrite: bool = opt(False)      # replace an existing featureproof folder at --out
     progress: bool = opt(True)

@@ -103,9 +103,15 @@ def reality_check(benchmark_loss: np.ndarray, losses: np.ndarray, h: int = 1, re
     bench = np.asarray(benchmark_loss, dtype=float)
     models = np.asarray(losses, dtype=float)
     block = block_length(len(bench), h)
+    # a configuration whose loss never differs from the benchmark's (it makes the same calls every day) has no
+    # variance to studentise by and cannot be better: it is left out of the bootstrap (with none left, p = 1)
+    varies = np.flatnonzero((models - bench[:, None]).std(axis=0) > 0)
+    if len(varies) == 0:
+        return {"spa_p": 1.0, "stepm_superior": [], "block": int(block), "reps": reps}
+    models = models[:, varies]
     spa = SPA(bench, models, block_size=block, reps=reps, bootstrap="stationary", seed=seed)
     spa.compute()
     stepm = StepM(bench, models, size=alpha, block_size=block, reps=reps, bootstrap="stationary", seed=seed)
     stepm.compute()
-    superior = [int(i) for i in np.atleast_1d(stepm.superior_models)] if stepm.superior_models is not None else []
+    superior = [int(varies[int(i)]) for i in np.atleast_1d(stepm.superior_models)] if stepm.superior_models is not None else []
     return {"spa_p": float(spa.pvalues["consistent"]), "stepm_superior": superior, "block": int(block), "reps": reps}

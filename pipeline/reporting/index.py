@@ -80,8 +80,10 @@ def _only_featureproof(root: Path, being_written: str = "") -> bool:
     """True when every visible entry of ``root`` (but ``being_written``) is a featureproof output folder."""
     from pipeline.io import read_manifest
 
+    from pipeline.reporting.ledger import LEDGER
+
     return all(p.is_dir() and read_manifest(p) is not None for p in root.iterdir()
-               if not p.name.startswith(".") and p.name != being_written)
+               if not p.name.startswith(".") and p.name not in (being_written, LEDGER))
 
 
 def index_href(folder: Path) -> str | None:
@@ -112,10 +114,15 @@ def update_index(root: Path) -> Path | None:
         return None  # someone else's index.html: never overwrite it
     if not path.exists() and not _only_featureproof(root):
         return None  # a folder that also holds the user's own things: do not add files to it
+    from pipeline.reporting.ledger import LEDGER, counts
+
+    symbols_of = {r["name"]: r["symbols"] for r in rows}
+    judged = [{**c, "symbols": next((symbols_of[f] for f in c["folders"] if f in symbols_of), c["fingerprint"])}
+              for c in counts(root / LEDGER)]
     with atomic_path(path) as tmp:
         runs = len({r["name"] for r in rows if r["kind"] == "run"})
         compares = len({r["name"] for r in rows if r["kind"] == "compare"})
         searches = len({r["name"] for r in rows if r["kind"] == "search"})
         tmp.write_text(render_template("index.html", rows=sorted(rows, key=lambda r: (r["date"], -int(r["horizon"] or 0)), reverse=True),
-                                       runs=runs, compares=compares, searches=searches))
+                                       runs=runs, compares=compares, searches=searches, judged=judged))
     return path

@@ -83,7 +83,8 @@ def _jsonable(obj):
 
 
 def write_run(exp: Prepared, fitted: Fitted, evaluation: Evaluation, explanation: Explanation | None,
-              out_dir: Path, wall_seconds: float = 0.0, explain_config: dict | None = None) -> dict:
+              out_dir: Path, wall_seconds: float = 0.0, explain_config: dict | None = None,
+              ledger: list[dict] | None = None) -> dict:
     """Write every output into a temporary folder and rename it to ``out_dir`` when all succeeded; returns
     the ``metrics.json`` content."""
     cfg = exp.cfg
@@ -116,6 +117,7 @@ def write_run(exp: Prepared, fitted: Fitted, evaluation: Evaluation, explanation
         "evaluation_seconds": evaluation.seconds,
         "wall_seconds": wall_seconds,
         **metrics,
+        "ledger": ledger or [],
     }
     config = {
         "config": cfg.to_dict(), "data_hash": exp.dataset.fingerprint(), "versions": package_versions(),
@@ -130,7 +132,8 @@ def write_run(exp: Prepared, fitted: Fitted, evaluation: Evaluation, explanation
         torch.save(checkpoint(exp, fitted), tmp / "model.pt")
         if explanation is not None:
             write_importance(exp, explanation, tmp)
-        html = render_run_report(exp, fitted, metrics, run_id, created, importance_link=(tmp / "importance.html").exists(),
+        html = render_run_report(exp, fitted, {**metrics, "ledger": ledger or []}, run_id, created,
+                                 importance_link=(tmp / "importance.html").exists(),
                                  index_href=index_href(out_dir))
         (tmp / "index.html").write_text(html)
     return summary

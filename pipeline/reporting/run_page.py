@@ -127,6 +127,7 @@ def render_run_report(exp: Prepared, fitted: Fitted, metrics: dict, run_id: str,
     horizons = [horizon_view(e, names, cfg.seeds) for e in metrics["horizon_results"]]
     verdicts = [{"text": e["verdict"], "power": e["power"], "css": verdict_css(e)} for e in metrics["horizon_results"]]
     answers = [{"text": answer_sentence(e, clf, cfg.target), "css": verdict_css(e)} for e in metrics["horizon_results"]]
+    ledger_lines = [a["sentence"] for a in metrics.get("ledger") or []]
     truth, model, _, _ = report_units(exp, fitted)
     mean_pred = model.mean(axis=0)
     dates = ws.dates[idx]
@@ -186,7 +187,7 @@ def render_run_report(exp: Prepared, fitted: Fitted, metrics: dict, run_id: str,
     shift = metrics.get("covariate_shift", {})
     return render_template(
         "report.html", title=title, run_id=run_id, created=created, version=__version__, verdicts=verdicts,
-        answers=answers, nav=run_nav("index", index_href, importance_link),
+        answers=answers, ledger=ledger_lines, nav=run_nav("index", index_href, importance_link),
         n_test_days=f"{metrics['horizon_results'][0]['n_days']:,}",
         setup_line=f"{len(exp.folds)} walk-forward folds, {seeds_text(fitted.seeds)}, "
                    f"features {exp.dataset.spec}",

@@ -110,6 +110,21 @@ def choose_comparator(exp: Prepared, fitted: Fitted, j: int) -> Comparator:
     return Comparator(frozen_map(by_fold), frozen_map(val_loss), frozen_map(days))
 
 
+def headline_differentials(exp: Prepared, fitted: Fitted) -> list[pd.Series]:
+    """Per horizon, the per-day differential behind the headline test: the comparator's headline loss minus
+    the seed ensemble's, symbols of a day averaged (positive: the model better), indexed by test date. The
+    ledger keeps them to count every configuration judged on the same days."""
+    loss = headline_loss(exp.classification)
+    truth, model, base, _ = report_units(exp, fitted)
+    ensemble, dates = model.mean(axis=0), exp.ws.dates[exp.test_idx]
+    out = []
+    for j in range(len(exp.cfg.horizons)):
+        comp = choose_comparator(exp, fitted, j).prediction(base, exp.test_fold)[:, j]
+        d = loss(truth[:, j], comp) - loss(truth[:, j], ensemble[:, j])
+        out.append(pd.Series(d).groupby(pd.DatetimeIndex(dates)).mean())
+    return out
+
+
 def evaluate(exp: Prepared, fitted: Fitted) -> Evaluation:
     """Per horizon: metrics of the seed ensemble and of every baseline with intervals, the comparator
     (chosen per fold on validation days: :func:`choose_comparator`), the headline test with its power, tests

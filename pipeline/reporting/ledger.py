@@ -1,0 +1,170 @@
+"""The ledger of a reports folder: every configuration judged on the same test days, counted.
+
+Each run (and each cell of a comparison) records, per horizon, what its headline test judged: the data
+fingerprint, target, horizon, comparator, test days and the per-day loss differential behind the test
+(:func:`pipeline.stages.evaluate.headline_differentials`), in ``<reports folder>/ledger.sqlite``. When a new
+report judges test days that earlier entries already used (same fingerprint, target and horizon, at least
+``MIN_OVERLAP`` of its days), it says how many configurations have now been judged on them and gives the
+family-wise answer over all of them: Hansen's SPA and Romano-Wolf's StepM (:func:`~pipeline.evaluation.
+selection.reality_check`) on the stored differentials, each configuration against its own comparator.
+
+Publication: an entry is written as *pending* before its folder is published and marked *done* after. A
+pending entry counts only when its folder exists, so a run killed before publishing leaves no entry that
+counts, and a published one always counts (even if it was killed before the mark).
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.evaluation import inference
+from pipeline.evaluation.inference import ALPHA
+
+LEDGER = "ledger.sqlite"
+MIN_OVERLAP = 0.9   # share of a report's test days an earlier entry must cover to count as judged on the same days
+SCHEMA = """CREATE TABLE IF NOT EXISTS entries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, created TEXT, kind TEXT, folder TEXT, name TEXT, fingerprint TEXT,
+    target TEXT, horizon INTEGER, comparator TEXT, days TEXT, diff TEXT, state TEXT)"""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One configuration's headline test at one horizon: ``diff`` is the per-day differential (comparator's
+    loss minus the model's, indexed by date)."""
+
+    kind: str
+    folder: str          # absolute path of the report folder (its existence makes a pending entry count)
+    name: str            # the configuration's name in its folder (a run: "model"; a comparison: the set)
+    fingerprint: str
+    target: str
+    horizon: int
+    comparator: str
+    diff: pd.Series
+
+    @property
+    def edge(self) -> float:
+        return float(self.diff.mean())
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    con = sqlite3.connect(path, timeout=60)
+    con.execute(SCHEMA)
+    return con
+
+
+def record(path: Path, entries: list[Entry], state: str = "pending") -> None:
+    """Append ``entries`` to the ledger at ``path`` (created on first use) in one transaction."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _connect(path) as con:
+        con.executemany(
+            "INSERT INTO entries (created, kind, folder, name, fingerprint, target, horizon, comparator, days, diff, state) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(datetime.now().isoformat(timespec="seconds"), e.kind, e.folder, e.name, e.fingerprint, e.target, e.horizon,
+              e.comparator, json.dumps([str(d.date()) for d in e.diff.index]),
+              json.dumps([round(float(v), 9) for v in e.diff.to_numpy()]), state) for e in entries])
+    # the connection's context manager commits; close explicitly (sqlite3 keeps it open otherwise)
+    con.close()
+
+
+def mark_done(path: Path, folder: str) -> None:
+    with _connect(path) as con:
+        con.execute("UPDATE entries SET state = 'done' WHERE folder = ? AND state = 'pending'", (folder,))
+    con.close()
+
+
+def earlier(path: Path, entry: Entry, min_overlap: float = MIN_OVERLAP) -> list[Entry]:
+    """The entries of the ledger judged on ``entry``'s days: same fingerprint, target and horizon, covering at
+    least ``min_overlap`` of its days; done, or pending with their folder published."""
+    if not path.is_file():
+        return []
+    with _connect(path) as con:
+        rows = con.execute("SELECT kind, folder, name, fingerprint, target, horizon, comparator, days, diff, state "
+                           "FROM entries WHERE fingerprint = ? AND target = ? AND horizon = ? ORDER BY id",
+                           (entry.fingerprint, entry.target, entry.horizon)).fetchall()
+    con.close()
+    days = set(entry.diff.index)
+    out = []
+    for kind, folder, name, fp, target, h, comp, d, v, state in rows:
+        if state != "done" and not Path(folder).is_dir():
+            continue  # still running, or killed before its folder was published
+        diff = pd.Series(json.loads(v), index=pd.DatetimeIndex(json.loads(d)))
+        if len(days & set(diff.index)) >= min_overlap * len(days):
+            out.append(Entry(kind, folder, name, fp, target, int(h), comp, diff))
+    return out
+
+
+def family_answer(entry: Entry, others: list[Entry], h: int, reps: int = 1000, seed: int = 0) -> dict:
+    """The family-wise answer over ``others`` and ``entry`` on the days they share: how many configurations,
+    the best edge, each one's naive p-value (its own HAR test, as if it were alone), SPA's p-value and StepM's
+    configurations better than their comparators; and the sentence for the report."""
+    from pipeline.evaluation.selection import reality_check
+
+    family = [*others, entry]
+    n = len(family)
+    if n == 1:
+        return {"count": 1, "n_days": int(len(entry.diff)),
+                "sentence": f"h={h}: this is the first configuration judged on these {len(entry.diff):,} test days in this "
+                            "reports folder's ledger."}
+    frame = pd.concat([e.diff for e in family], axis=1, join="inner")
+    D = frame.to_numpy()                                                        # (days, configurations)
+    naive = [float(inference.mean_test(D[:, k], h).p_value) for k in range(n)]
+    best = int(np.argmax(D.mean(axis=0)))
+    rc = reality_check(np.zeros(len(D)), -D, h=h, reps=reps, seed=seed)        # losses relative to each comparator
+    order = {1: "st", 2: "nd", 3: "rd"}
+    nth = f"{n}{'th' if 10 <= n % 100 <= 20 else order.get(n % 10, 'th')}"
+    where = "this one" if best == n - 1 else f"{Path(family[best].folder).name}, {family[best].name}"
+    significant = rc["spa_p"] < ALPHA
+    sentence = (f"h={h}: this is the {nth} configuration judged on these {len(D):,} test days (same data, target and "
+                f"horizon); counting all {n}, the best edge ({where}) is {'' if significant else 'not '}significant "
+                f"(SPA p = {rc['spa_p']:.2g}"
+                + (f"; StepM: {len(rc['stepm_superior'])} better than their comparator" if rc["stepm_superior"] else "")
+                + f"). Read alone, the best one's own test gives p = {naive[best]:.2g}.")
+    return {"count": n, "n_days": int(len(D)), "best": int(best), "best_is_this": best == n - 1,
+            "best_edge": float(D[:, best].mean()), "naive_p_best": naive[best], "spa_p": rc["spa_p"],
+            "stepm_superior": rc["stepm_superior"], "significant": bool(significant), "sentence": sentence,
+            "folders": [Path(e.folder).name for e in family]}
+
+
+def judge(path: Path, entries: list[Entry], fresh: bool = False) -> list[dict]:
+    """Per entry (horizon), the family-wise answer over the ledger's earlier entries judged on the same days
+    (none with ``fresh``: the report then says the ledger was not counted)."""
+    out = []
+    for e in entries:
+        answer = family_answer(e, [] if fresh else earlier(path, e), e.horizon)
+        if fresh:
+            answer["sentence"] = (f"h={e.horizon}: --fresh-ledger: earlier configurations judged on these test days were "
+                                  "not counted.")
+        answer["fresh"] = fresh
+        out.append(answer)
+    return out
+
+
+def counts(path: Path) -> list[dict]:
+    """Per data fingerprint and target: the configurations the ledger holds (done, or published), for the index."""
+    if not path.is_file():
+        return []
+    with _connect(path) as con:
+        rows = con.execute("SELECT fingerprint, target, horizon, folder, name, state FROM entries").fetchall()
+    con.close()
+    seen: dict[tuple[str, str], set] = {}
+    for fp, target, h, folder, name, state in rows:
+        if state == "done" or Path(folder).is_dir():
+            seen.setdefault((fp, target), set()).add((folder, name))
+    return [{"fingerprint": fp, "target": t, "configurations": len(v), "folders": sorted({Path(f).name for f, _ in v})}
+            for (fp, t), v in sorted(seen.items())]
+
+
+def run_entries(folder: Path, prepared, fitted, evaluation, kind: str = "run", name: str | None = None) -> list[Entry]:
+    """A run's entries, one per horizon: its headline differentials against its comparator."""
+    from pipeline.stages.evaluate import headline_differentials
+
+    cfg = prepared.cfg
+    return [Entry(kind, str(Path(folder).resolve()), name or cfg.model, prepared.dataset.fingerprint(), cfg.target, h,
+                  e["comparator"], d)
+            for h, d, e in zip(cfg.horizons, headline_differentials(prepared, fitted), evaluation.horizon_results)]

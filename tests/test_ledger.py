@@ -1,0 +1,66 @@
+"""The ledger of a reports folder: every configuration judged on the same test days is counted, with the
+family-wise answer (SPA, StepM) over all of them; a run killed before publishing leaves no entry that counts,
+a published one always counts; --fresh-ledger opts out and says so."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from pipeline.cli.main import main
+from pipeline.reporting import ledger
+from tests.conftest import TINY
+
+FAST = [*TINY, "--horizons", "1", "--ablation", "none", "--no-explain", "--start", "2010-01-01", "--end", "2014-12-31"]
+
+
+def _entry(folder, diff, days, name="m", fp="abc", h=1) -> ledger.Entry:
+    return ledger.Entry("run", str(folder), name, fp, "direction", h, "majority", pd.Series(diff, index=days))
+
+
+def test_pending_entries_count_only_once_their_folder_exists(tmp_path):
+    book = tmp_path / ledger.LEDGER
+    days = pd.bdate_range("2020-01-01", periods=300)
+    rng = np.random.default_rng(0)
+    new = _entry(tmp_path / "new", rng.normal(size=300), days)
+    ledger.record(book, [_entry(tmp_path / "killed", rng.normal(size=300), days)])        # pending, no folder
+    assert ledger.earlier(book, new) == []
+    (tmp_path / "published").mkdir()
+    ledger.record(book, [_entry(tmp_path / "published", rng.normal(size=300), days)])     # killed before the mark
+    ledger.record(book, [_entry(tmp_path / "deleted-later", rng.normal(size=300), days)])
+    ledger.mark_done(book, str(tmp_path / "deleted-later"))
+    found = {e.folder for e in ledger.earlier(book, new)}
+    assert found == {str(tmp_path / "published"), str(tmp_path / "deleted-later")}
+    # other data, another horizon, or too few shared days: not the same test days
+    assert ledger.earlier(book, _entry(tmp_path / "x", np.zeros(300), days, fp="other")) == []
+    assert ledger.earlier(book, _entry(tmp_path / "x", np.zeros(300), days, h=5)) == []
+    later = pd.bdate_range("2021-01-01", periods=300)
+    assert ledger.earlier(book, _entry(tmp_path / "x", np.zeros(300), later)) == []
+
+
+def test_family_answer_counts_everything_and_finds_a_real_edge(tmp_path):
+    days = pd.bdate_range("2020-01-01", periods=800)
+    rng = np.random.default_rng(1)
+    noise = [_entry(tmp_path / f"r{k}", rng.choice([-1.0, 0.0, 1.0], 800), days, name=f"r{k}") for k in range(9)]
+    answer = ledger.family_answer(noise[-1], noise[:-1], h=1, reps=300)
+    assert answer["count"] == 9 and answer["n_days"] == 800 and "9th configuration" in answer["sentence"]
+    assert not answer["significant"]
+    strong = _entry(tmp_path / "s", rng.choice([-1.0, 0.0, 1.0], 800) + 0.3, days, name="s")
+    answer = ledger.family_answer(strong, noise, h=1, reps=300)
+    assert answer["significant"] and answer["best_is_this"] and 9 in answer["stepm_superior"]
+
+
+def test_runs_in_one_folder_count_each_other(tmp_path, capsys):
+    root = tmp_path / "reports"
+    for seed in ("0", "1"):
+        assert main(["run", *FAST, "--seed", seed, "--out", str(root / f"run{seed}")]) == 0
+    first = json.loads((root / "run0" / "metrics.json").read_text())["ledger"][0]
+    second = json.loads((root / "run1" / "metrics.json").read_text())["ledger"][0]
+    assert first["count"] == 1 and second["count"] == 2 and "2nd configuration" in second["sentence"]
+    assert second["sentence"] in (root / "run1" / "index.html").read_text().replace("&#39;", "'")
+    assert "direction: 2" in (root / "index.html").read_text()
+    capsys.readouterr()
+    assert main(["run", *FAST, "--seed", "2", "--fresh-ledger", "--out", str(root / "run2")]) == 0
+    fresh = json.loads((root / "run2" / "metrics.json").read_text())["ledger"][0]
+    assert fresh["count"] == 1 and fresh["fresh"] and "--fresh-ledger" in capsys.readouterr().out
