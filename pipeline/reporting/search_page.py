@@ -82,6 +82,7 @@ def selection_stats(study, best) -> dict:
     sharpes = [t.user_attrs["sharpe"] for t in complete if "sharpe" in t.user_attrs]
     if "strategy" in best.user_attrs and len(sharpes) >= 2:
         out["dsr"] = deflated_sharpe(np.array(best.user_attrs["strategy"], dtype=float), np.array(sharpes))
+        out["dsr"]["buy_and_hold_sharpe"] = best.user_attrs.get("buy_and_hold_sharpe")
     return out
 
 
@@ -128,8 +129,12 @@ def _sentences(ctx, trials: pd.DataFrame, best, metrics: dict, stats: dict, clf:
         dsr_text = (f"Deflated Sharpe ratio of the chosen trial's long/flat strategy on the search days: {d['dsr']:.2f} "
                     f"(daily Sharpe {d['sharpe']:.3f} against {d['benchmark']:.3f}, the maximum expected from "
                     f"{d['n_trials']} no-skill trials with the trials' Sharpe variance). "
-                    + ("At or above 0.95: the Sharpe ratio survives the search." if d["dsr"] >= 0.95 else
+                    + ("At or above 0.95: its Sharpe ratio is above zero even after the search." if d["dsr"] >= 0.95 else
                        "Below 0.95: the Sharpe ratio does not survive the number of trials that found it."))
+        bh = d.get("buy_and_hold_sharpe")
+        if bh is not None:
+            dsr_text += (f" Above zero is not above holding the asset: buy-and-hold had a daily Sharpe of {bh:.3f} on the "
+                         "same days" + (", as high or higher." if bh >= d["sharpe"] else "."))
     else:
         dsr_text = "Deflated Sharpe ratio: not computed (a strategy view needs a direction, return or close target)."
     return {"lead": lead, "optimism": optimism, "pbo": pbo_text, "dsr": dsr_text}

@@ -171,12 +171,13 @@ def suggest(trial, ctx: SearchContext) -> dict:
 @dataclass(frozen=True)
 class TrialScore:
     """A trial's result on the search days: ``edge`` (mean per-day edge over the comparator, higher is better),
-    the per-day edges, the per-day long/flat strategy returns (direction, return and close targets), and the
+    the per-day edges, the per-day long/flat strategy and buy-and-hold returns (columns ``strategy``,
+    ``buy_and_hold``; direction, return and close targets), and the
     naive HAR test of the edge (what the trial's p-value would be if it were the only configuration tried)."""
 
     edge: float
     day_edge: pd.Series
-    strategy: pd.Series | None
+    strategy: pd.DataFrame | None
     p_value: float
     seconds: float
 
@@ -200,14 +201,20 @@ def score_trial(ctx: SearchContext, cfg: RunConfig, report=None, threads: int | 
             signal = pred[:, 0] > (0.5 if cfg.target == "direction" else 0.0)
             nxt = prepared.ws.extra["next_return"][idx]
             ok = np.isfinite(nxt)
-            curve = long_flat(dates[ok], prepared.ws.symbols[idx][ok], signal[ok], nxt[ok], cfg.cost_bps)["curves"]["strategy"]
-            strategy.append(curve.pct_change().fillna(curve.iloc[0] - 1.0))
+            curves = long_flat(dates[ok], prepared.ws.symbols[idx][ok], signal[ok], nxt[ok], cfg.cost_bps)["curves"]
+            strategy.append(curves.pct_change().fillna(curves.iloc[0] - 1.0))  # daily returns: strategy, buy-and-hold
         if report is not None:
             report(k, float(pd.concat(edges).mean()))
     day_edge = pd.concat(edges)
     test = inference.mean_test(day_edge.to_numpy(), max(cfg.horizons))
     return TrialScore(float(day_edge.mean()), day_edge, pd.concat(strategy) if strategy else None, float(test.p_value),
                       time.perf_counter() - t0)
+
+
+def sharpe(r: np.ndarray) -> float:
+    """Per-day Sharpe ratio (0 without variance)."""
+    sd = np.nanstd(r, ddof=1)
+    return float(np.nanmean(r) / sd) if sd > 0 else 0.0
 
 
 def _objective(ctx: SearchContext, threads: int | None):
@@ -232,10 +239,10 @@ def _objective(ctx: SearchContext, threads: int | None):
         trial.set_user_attr("seconds", score.seconds)
         trial.set_user_attr("day_edge", [round(float(v), 7) for v in score.day_edge.reindex(ctx.days).to_numpy()])
         if score.strategy is not None:
-            r = score.strategy.reindex(ctx.days).to_numpy()
-            trial.set_user_attr("strategy", [round(float(v), 8) for v in r])
-            sd = np.nanstd(r, ddof=1)
-            trial.set_user_attr("sharpe", float(np.nanmean(r) / sd) if sd > 0 else 0.0)
+            r = score.strategy.reindex(ctx.days)
+            trial.set_user_attr("strategy", [round(float(v), 8) for v in r["strategy"].to_numpy()])
+            trial.set_user_attr("sharpe", sharpe(r["strategy"].to_numpy()))
+            trial.set_user_attr("buy_and_hold_sharpe", sharpe(r["buy_and_hold"].to_numpy()))
         return score.edge
 
     return objective
