@@ -234,3 +234,15 @@ def test_two_ray_workers_share_one_storage(walk, tmp_path):
         ray.shutdown()
     assert rc == 0
     assert sorted(pd.read_csv(out / "trials.csv").trial) == [0, 1, 2, 3]
+
+
+def test_stepm_stops_when_every_configuration_is_better():
+    """arch 8.0's StepM goes on with no model left when a later step finds all the rest better (and fails on
+    an empty array); ours stops and names them all."""
+    rng = np.random.default_rng(2)
+    bench = rng.normal(0, 1, 300)
+    m = np.column_stack([bench - 1.0 + rng.normal(0, 1, 300), bench - 0.12 + rng.normal(0, 1, 300),
+                         bench - 0.12 + rng.normal(0, 1, 300)])
+    from pipeline.evaluation.selection import stepm_superior
+
+    assert stepm_superior(bench, m, 0.05, 5, 200, 0) == [0, 1, 2]

@@ -98,7 +98,7 @@ def reality_check(benchmark_loss: np.ndarray, losses: np.ndarray, h: int = 1, re
     """Hansen's SPA (consistent p-value) and Romano-Wolf's StepM over every configuration's per-day losses
     ``losses`` ``(T, N)`` against ``benchmark_loss`` ``(T,)`` (lower is better), stationary bootstrap with the
     project's block length for h-day overlap. ``{"spa_p", "stepm_superior" (column indices), "block", "reps"}``."""
-    from arch.bootstrap import SPA, StepM
+    from arch.bootstrap import SPA
 
     bench = np.asarray(benchmark_loss, dtype=float)
     models = np.asarray(losses, dtype=float)
@@ -111,7 +111,26 @@ def reality_check(benchmark_loss: np.ndarray, losses: np.ndarray, h: int = 1, re
     models = models[:, varies]
     spa = SPA(bench, models, block_size=block, reps=reps, bootstrap="stationary", seed=seed)
     spa.compute()
-    stepm = StepM(bench, models, size=alpha, block_size=block, reps=reps, bootstrap="stationary", seed=seed)
-    stepm.compute()
-    superior = [int(varies[int(i)]) for i in np.atleast_1d(stepm.superior_models)] if stepm.superior_models is not None else []
+    superior = [int(varies[i]) for i in stepm_superior(bench, models, alpha, block, reps, seed)]
     return {"spa_p": float(spa.pvalues["consistent"]), "stepm_superior": superior, "block": int(block), "reps": reps}
+
+
+def stepm_superior(bench: np.ndarray, models: np.ndarray, alpha: float, block: int, reps: int, seed: int) -> list[int]:
+    """Romano-Wolf's step-down, as ``arch.bootstrap.StepM.compute`` runs it (SPA on the models not yet found
+    better, until a step finds none), except that it stops when every model has been found better: arch 8.0
+    goes on with none left and fails on an empty array."""
+    from arch.bootstrap import SPA
+
+    k = models.shape[1]
+    spa = SPA(bench, models, block_size=block, reps=reps, bootstrap="stationary", seed=seed)
+    spa.compute()
+    better = [int(i) for i in spa.better_models(alpha)]
+    found = better[:]
+    while better and len(found) < k:
+        keep = np.ones(k, dtype=bool)
+        keep[np.array(found)] = False
+        spa.subset(keep)
+        spa.compute()
+        better = [int(i) for i in spa.better_models(alpha)]
+        found.extend(better)
+    return sorted(found)
