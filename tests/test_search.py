@@ -246,3 +246,18 @@ def test_stepm_stops_when_every_configuration_is_better():
     from pipeline.evaluation.selection import stepm_superior
 
     assert stepm_superior(bench, m, 0.05, 5, 200, 0) == [0, 1, 2]
+
+
+def test_trial_config_keeps_every_trial_valid(walk):
+    """A transformer's hidden size becomes a multiple of its heads, LightGBM's lags fit the window, and a trial
+    that drops every searched group keeps the first one: the chosen configuration always passes the schema."""
+    from pipeline.stages.search import make_context, trial_config
+
+    csv, space_path = walk
+    cfg = RunConfig(source="csv", data=str(csv), horizons=[1], epochs=2, folds=2, bootstrap=0, lgbm_lags=5,
+                    progress=False).validate()
+    ctx = make_context(cfg, load_space(str(space_path)), holdout=0.2)
+    t = trial_config(ctx, {"model": "transformer", "hidden": 30, "window": 3})
+    assert t.hidden == 28 and t.lgbm_lags == 3
+    t = trial_config(ctx, {f"group:{g}": "out" for g in ctx.groups})
+    assert set(ctx.groups) - set(t.exclude_groups) == {ctx.groups[0]}

@@ -125,13 +125,17 @@ def make_context(base: RunConfig, space: Space, holdout: float, dataset: Dataset
 
 def trial_config(ctx: SearchContext, params: dict, **overrides) -> RunConfig:
     """The run configuration of a trial's ``params`` (``group:<name>``: ``in`` or ``out``; a trial that would
-    leave no group keeps the first one it dropped; LightGBM's ``--lgbm-lags`` is capped at the trial's window)."""
+    leave no group keeps the first one it dropped; LightGBM's ``--lgbm-lags`` is capped at the trial's window; a
+    transformer's hidden size is rounded down to a multiple of its heads)."""
     values = {k: v for k, v in params.items() if not k.startswith("group:")}
     searched_out = [k.split(":", 1)[1] for k, v in params.items() if k.startswith("group:") and v == "out"]
     out = set(ctx.base.exclude_groups or []) | set(searched_out)
     if searched_out and out >= set(ctx.groups):  # at least one group stays in: the first one the trial dropped
         out.discard(searched_out[0])
     window = values.get("window", ctx.base.window)
+    heads = values.get("heads", ctx.base.heads)
+    if values.get("model", ctx.base.model) == "transformer" and values.get("hidden", ctx.base.hidden) % heads:
+        values["hidden"] = max(heads, values.get("hidden", ctx.base.hidden) // heads * heads)  # a multiple of the heads
     cfg = dataclasses.replace(ctx.base, **values, exclude_groups=sorted(out) or None,
                               lgbm_lags=min(ctx.base.lgbm_lags, window), **overrides)  # LightGBM's lags fit the window
     return cfg.validate()
@@ -156,8 +160,6 @@ def suggest(trial, ctx: SearchContext) -> dict:
             params[knob.name] = trial.suggest_float(knob.name, knob.low, knob.high, log=knob.log, step=knob.step)
     if model_knob:
         params["model"] = model
-    if model == "transformer" and "hidden" in params and params["hidden"] % ctx.base.heads:
-        params["hidden"] = max(ctx.base.heads, params["hidden"] // ctx.base.heads * ctx.base.heads)
     if ctx.space["groups"] is not None:
         free = list(ctx.space["groups"].choices or ctx.groups)
         fixed_in = [g for g in ctx.groups if g not in free and g not in (ctx.base.exclude_groups or [])]
@@ -248,7 +250,7 @@ def _objective(ctx: SearchContext, threads: int | None):
     return objective
 
 
-def open_study(storage: str, ctx: SearchContext, create: bool = True, seed: int = 0):
+def open_study(storage: str, ctx: SearchContext, seed: int = 0):
     """The search's Optuna study in ``storage``: created with this search's fingerprint, or reopened after
     checking that it holds trials of the same data, target, horizons, held-back days and space."""
     import optuna
