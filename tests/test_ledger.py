@@ -64,3 +64,10 @@ def test_runs_in_one_folder_count_each_other(tmp_path, capsys):
     assert main(["run", *FAST, "--seed", "2", "--fresh-ledger", "--out", str(root / "run2")]) == 0
     fresh = json.loads((root / "run2" / "metrics.json").read_text())["ledger"][0]
     assert fresh["count"] == 1 and fresh["fresh"] and "--fresh-ledger" in capsys.readouterr().out
+
+
+def test_another_feature_set_on_the_same_prices_counts(tmp_path):
+    root = tmp_path / "reports"
+    assert main(["run", *FAST, "--features", "ohlcv", "--out", str(root / "a")]) == 0
+    assert main(["run", *FAST, "--features", "ohlcv+technical", "--out", str(root / "b")]) == 0
+    assert json.loads((root / "b" / "metrics.json").read_text())["ledger"][0]["count"] == 2

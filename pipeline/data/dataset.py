@@ -65,6 +65,15 @@ class Dataset:
             parts.append(pd.DataFrame({"symbol": symbol, "date": frame.index.strftime("%Y-%m-%d"), "row": row}))
         return pd.concat(parts, ignore_index=True)
 
+    def price_fingerprint(self) -> str:
+        """SHA-256 (16 hex digits) of the prices alone (every symbol, date and value; not the features): what the
+        ledger keys on, so that runs with other feature sets on the same prices count as judged on the same data."""
+        sig = self.signature()
+        h = hashlib.sha256("|".join(sig.symbol).encode())
+        h.update("|".join(sig.date).encode())
+        h.update(np.ascontiguousarray(sig.row.to_numpy()).tobytes())
+        return h.hexdigest()[:16]
+
     def fingerprint(self) -> str:
         """SHA-256 (16 hex digits) of every symbol's prices and feature values: two processes that built
         the same data agree on it; a changed download, macro series or feature code changes it. Computed once."""

@@ -1,7 +1,7 @@
 """The ledger of a reports folder: every configuration judged on the same test days, counted.
 
-Each run (and each cell of a comparison) records, per horizon, what its headline test judged: the data
-fingerprint, target, horizon, comparator, test days and the per-day loss differential behind the test
+Each run records, per horizon, what its headline test judged: the prices' fingerprint (the features may
+differ: a run with another feature set on the same prices is judged on the same data), target, horizon, comparator, test days and the per-day loss differential behind the test
 (:func:`pipeline.stages.evaluate.headline_differentials`), in ``<reports folder>/ledger.sqlite``. When a new
 report judges test days that earlier entries already used (same fingerprint, target and horizon, at least
 ``MIN_OVERLAP`` of its days), it says how many configurations have now been judged on them and gives the
@@ -165,6 +165,6 @@ def run_entries(folder: Path, prepared, fitted, evaluation, kind: str = "run", n
     from pipeline.stages.evaluate import headline_differentials
 
     cfg = prepared.cfg
-    return [Entry(kind, str(Path(folder).resolve()), name or cfg.model, prepared.dataset.fingerprint(), cfg.target, h,
+    return [Entry(kind, str(Path(folder).resolve()), name or cfg.model, prepared.dataset.price_fingerprint(), cfg.target, h,
                   e["comparator"], d)
             for h, d, e in zip(cfg.horizons, headline_differentials(prepared, fitted), evaluation.horizon_results)]
