@@ -71,3 +71,15 @@ def test_another_feature_set_on_the_same_prices_counts(tmp_path):
     assert main(["run", *FAST, "--features", "ohlcv", "--out", str(root / "a")]) == 0
     assert main(["run", *FAST, "--features", "ohlcv+technical", "--out", str(root / "b")]) == 0
     assert json.loads((root / "b" / "metrics.json").read_text())["ledger"][0]["count"] == 2
+
+
+def test_compare_cells_are_counted_with_the_runs(tmp_path, capsys):
+    root = tmp_path / "reports"
+    assert main(["run", *FAST, "--features", "ohlcv", "--out", str(root / "a")]) == 0
+    capsys.readouterr()
+    compare = [a for a in FAST if a not in ("--ablation", "none", "--no-explain", "--shap-windows", "40")]
+    assert main(["compare", *compare, "--features", "ohlcv,ohlcv+technical", "--seeds", "1", "--out", str(root / "c")]) == 0
+    answer = json.loads((root / "c" / "compare.json").read_text())["ledger"][0]
+    assert answer["count"] == 3 and "ledger h=1: this is the 3rd configuration" in capsys.readouterr().out
+    assert main(["run", *FAST, "--features", "ohlcv", "--seed", "3", "--out", str(root / "b")]) == 0
+    assert json.loads((root / "b" / "metrics.json").read_text())["ledger"][0]["count"] == 4

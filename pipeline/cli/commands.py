@@ -98,6 +98,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         say(f"  h={h} ranking by {summary['headline_metric']}: {' > '.join(order)}")
     for line in summary["verdicts"]:
         say("  " + line)
+    for answer in summary.get("ledger") or []:
+        say("  ledger " + answer["sentence"])
     say(f"  wall time {summary['wall_seconds']:.0f} s")
     return 0
 

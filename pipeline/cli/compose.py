@@ -63,6 +63,7 @@ def run_compare(base, sets: list[str], executor: str = "local", n_jobs: int = 1,
     """``compare`` as a composition: claim the folder, compare the cells (feature sets x models: prepare, fit,
     summarise), write."""
     from pipeline.io import claim_dir, fresh_dir
+    from pipeline.reporting import ledger
     from pipeline.reporting.compare_page import write_compare
     from pipeline.stages.compare import compare_sets
 
@@ -70,7 +71,17 @@ def run_compare(base, sets: list[str], executor: str = "local", n_jobs: int = 1,
         claim_dir(out, base.overwrite)
     summary = compare_sets(base, sets, executor, n_jobs, ray_address, log, gpus_per_job, models)
     out_dir = Path(out) if out else fresh_dir(Path("reports"), f"compare-{'+'.join(summary['symbols'])[:40]}-{base.target}")
+    # the ledger: every cell is a configuration judged on these test days (counted with the folder's earlier ones)
+    book = out_dir.parent / ledger.LEDGER
+    folder = str(out_dir.resolve())
+    cells = {h: [ledger.Entry("compare", folder, name, summary["price_fingerprint"], base.target, h,
+                              summary["comparators"][str(h)], diffs[j]) for name, diffs in summary["differentials"].items()]
+             for j, h in enumerate(base.horizons)}
+    summary["ledger"] = [ledger.family_answer(c[-1], ([] if base.fresh_ledger else ledger.earlier(book, c[-1])) + c[:-1], h)
+                         for h, c in cells.items()]
+    ledger.record(book, [e for c in cells.values() for e in c])
     write_compare(out_dir, summary, overwrite=base.overwrite)
+    ledger.mark_done(book, folder)
     return out_dir, summary
 
 

@@ -209,6 +209,11 @@ def summarise(set_results: dict[str, SetResult], ref_fit: Fitted, ref: Prepared)
     y_test = ws.y[idx]
     tdf = pair_tests(preds, {h: (chosen[h].name, chosen[h].prediction(base_test, ref.test_fold)[:, j])
                              for j, h in enumerate(cfg.horizons)}, y_test, dates_all, list(cfg.horizons), clf)
+    loss = headline_loss(clf)
+    comp_test = {h: chosen[h].prediction(base_test, ref.test_fold)[:, j] for j, h in enumerate(cfg.horizons)}
+    day = pd.DatetimeIndex(dates_all)
+    differentials = {spec: [pd.Series(loss(y_test[:, j], comp_test[h]) - loss(y_test[:, j], p[:, j])).groupby(day).mean()
+                            for j, h in enumerate(cfg.horizons)] for spec, p in preds.items()}  # for the ledger
     cdf = pd.DataFrame(rows)
     verdicts, ranking = [], {}
     for h in cfg.horizons:
@@ -219,7 +224,8 @@ def summarise(set_results: dict[str, SetResult], ref_fit: Fitted, ref: Prepared)
     return {"headline_metric": head, "ranking": ranking, "verdicts": verdicts, "table": cdf, "tests": tdf,
             "comparators": comparators,
             "comparators_by_fold": {str(h): c.to_dict()["by_fold"] for h, c in chosen.items()},
-            "comparators_described": {str(h): c.describe() for h, c in chosen.items()}, "units": {f"{s}|{k}|{h}": v.tolist() for (s, k, h), v in units.items()}}
+            "comparators_described": {str(h): c.describe() for h, c in chosen.items()}, "units": {f"{s}|{k}|{h}": v.tolist() for (s, k, h), v in units.items()},
+            "differentials": differentials, "price_fingerprint": ref.dataset.price_fingerprint()}
 
 
 def pair_tests(preds: dict[str, np.ndarray], comparators: dict[int, tuple[str, np.ndarray]], y: np.ndarray,
