@@ -81,5 +81,6 @@ def test_compare_cells_are_counted_with_the_runs(tmp_path, capsys):
     assert main(["compare", *compare, "--features", "ohlcv,ohlcv+technical", "--seeds", "1", "--out", str(root / "c")]) == 0
     answer = json.loads((root / "c" / "compare.json").read_text())["ledger"][0]
     assert answer["count"] == 3 and "ledger h=1: this is the 3rd configuration" in capsys.readouterr().out
+    assert "this is the 3rd configuration" in (root / "c" / "index.html").read_text()
     assert main(["run", *FAST, "--features", "ohlcv", "--seed", "3", "--out", str(root / "b")]) == 0
     assert json.loads((root / "b" / "metrics.json").read_text())["ledger"][0]["count"] == 4

@@ -134,7 +134,7 @@ def render_compare_report(summary: dict, run_id: str, index_href: str | None = N
                               for h, c in summary["comparators"].items()),
         bars=[_bar(table, h, head) for h in summary["horizons"]],
         lines=[_lines(summary["units"], sets, h, n_folds, n_seeds, head) for h in summary["horizons"]],
-        tables=blocks, folds=summary["folds"],
+        tables=blocks, folds=summary["folds"], ledger=[a["sentence"] for a in summary.get("ledger") or []],
         tests=[{"horizon": t.horizon, "set_a": t.set_a, "set_b": t.set_b, "test": t.test, "metric": t.metric,
                 "diff": _fmt(t.diff, 3), "ci": f"[{_fmt(t.ci_low, 3)}, {_fmt(t.ci_high, 3)}]", "p": _fmt(t.p_value, 3),
                 "ph": _fmt(t.p_holm, 3), "mde": _fmt(t.mde, 3)} for t in tests.itertuples()],
