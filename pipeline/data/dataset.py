@@ -56,14 +56,17 @@ class Dataset:
 
     def signature(self) -> pd.DataFrame:
         """One row per symbol and price date: ``symbol, date, row`` (a 64-bit hash of the day's OHLCV values and
-        user columns). Saved with a run, it names the first symbol and date where later data differ."""
+        user columns). Saved with a run, it names the first symbol and date where later data differ. Computed once."""
+        if "_signature" in self.__dict__:
+            return self.__dict__["_signature"]
         parts = []
         for symbol in sorted(self.prices):
             frame = self.prices[symbol]
             values = frame.select_dtypes("number")
             row = pd.util.hash_pandas_object(values.round(10), index=False).to_numpy().view(np.int64)
             parts.append(pd.DataFrame({"symbol": symbol, "date": frame.index.strftime("%Y-%m-%d"), "row": row}))
-        return pd.concat(parts, ignore_index=True)
+        self.__dict__["_signature"] = pd.concat(parts, ignore_index=True)
+        return self.__dict__["_signature"]
 
     def price_fingerprint(self) -> str:
         """SHA-256 (16 hex digits) of the prices alone (every symbol, date and value; not the features): what the

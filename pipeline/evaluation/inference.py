@@ -32,6 +32,7 @@ from functools import lru_cache
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 from scipy import special, stats
 
 ALPHA = 0.05
@@ -44,6 +45,11 @@ def per_day(values: np.ndarray, dates: np.ndarray) -> np.ndarray:
     count as one observation."""
     _, inverse, counts = np.unique(np.asarray(dates), return_inverse=True, return_counts=True)
     return np.bincount(inverse.ravel(), weights=np.asarray(values, float)) / counts
+
+
+def day_series(values: np.ndarray, dates: np.ndarray) -> pd.Series:
+    """:func:`per_day` as a series indexed by date (for aligning days across configurations)."""
+    return pd.Series(np.asarray(values, float)).groupby(pd.DatetimeIndex(dates)).mean()
 
 
 # --------------------------------------------------------------------------- HAR t-test of a mean

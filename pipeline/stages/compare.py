@@ -30,7 +30,8 @@ from pipeline.evaluation.tables import headline_loss, headline_metric, metric_ta
 from pipeline.models.device import inference_threads
 from pipeline.labels import symbols_text
 from pipeline.progress import say
-from pipeline.stages.evaluate import choose_comparator, cross_section_view, report_units, strategy_view
+from pipeline.stages.evaluate import (choose_comparator, cross_section_view, headline_differentials, report_units,
+                                      strategy_view)
 from pipeline.stages.fit import fit_units, fold_baselines, job_device
 from pipeline.stages.prepare import prepare
 from pipeline.stages.results import Fitted, Prepared
@@ -209,11 +210,7 @@ def summarise(set_results: dict[str, SetResult], ref_fit: Fitted, ref: Prepared)
     y_test = ws.y[idx]
     tdf = pair_tests(preds, {h: (chosen[h].name, chosen[h].prediction(base_test, ref.test_fold)[:, j])
                              for j, h in enumerate(cfg.horizons)}, y_test, dates_all, list(cfg.horizons), clf)
-    loss = headline_loss(clf)
-    comp_test = {h: chosen[h].prediction(base_test, ref.test_fold)[:, j] for j, h in enumerate(cfg.horizons)}
-    day = pd.DatetimeIndex(dates_all)
-    differentials = {spec: [pd.Series(loss(y_test[:, j], comp_test[h]) - loss(y_test[:, j], p[:, j])).groupby(day).mean()
-                            for j, h in enumerate(cfg.horizons)] for spec, p in preds.items()}  # for the ledger
+    differentials = {spec: headline_differentials(r.exp, r.fitted) for spec, r in set_results.items()}  # the ledger's
     cdf = pd.DataFrame(rows)
     verdicts, ranking = [], {}
     for h in cfg.horizons:

@@ -121,7 +121,7 @@ def headline_differentials(exp: Prepared, fitted: Fitted) -> list[pd.Series]:
     for j in range(len(exp.cfg.horizons)):
         comp = choose_comparator(exp, fitted, j).prediction(base, exp.test_fold)[:, j]
         d = loss(truth[:, j], comp) - loss(truth[:, j], ensemble[:, j])
-        out.append(pd.Series(d).groupby(pd.DatetimeIndex(dates)).mean())
+        out.append(inference.day_series(d, dates))
     return out
 
 

@@ -29,6 +29,7 @@ from pipeline.config.space import INT_KNOBS, Space, family_knobs
 from pipeline.data.dataset import Dataset
 from pipeline.errors import InputError
 from pipeline.evaluation import inference
+from pipeline.evaluation.inference import day_series
 from pipeline.evaluation.strategy import long_flat
 from pipeline.evaluation.tables import headline_loss
 from pipeline.progress import say
@@ -64,11 +65,6 @@ class SearchContext:
         return {"data": self.dataset.fingerprint(), "target": c.target, "horizons": list(c.horizons),
                 "holdout_start": self.holdout_start, "sample_start": self.sample_start, "folds": c.folds,
                 "test_fraction": c.test_fraction, "space": self.space.digest()}
-
-
-def day_series(values: np.ndarray, dates: np.ndarray) -> pd.Series:
-    """Per-day mean of ``values`` ``(n,)`` (several symbols on a day count once), indexed by date."""
-    return pd.Series(np.asarray(values, float)).groupby(pd.DatetimeIndex(dates)).mean()
 
 
 def _sample_loss(prepared: Prepared, pred: np.ndarray, idx: np.ndarray) -> np.ndarray:
