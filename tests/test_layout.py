@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # rank of each package of ``pipeline``: a module may import its own package and any package of lower rank
 RANKS = {
-    "foundation": 0,      # pipeline/__init__, errors, progress, labels, io: used by every layer
+    "foundation": 0,      # pipeline/__init__, errors, progress, labels, io, tracking: used by every layer
     "targets": 1,
     "config": 2,
     "data": 2,
@@ -24,7 +24,8 @@ RANKS = {
     "reporting": 8,
     "cli": 9,
 }
-FOUNDATION = {"pipeline", "pipeline.errors", "pipeline.progress", "pipeline.labels", "pipeline.io", "pipeline.openmp"}
+FOUNDATION = {"pipeline", "pipeline.errors", "pipeline.progress", "pipeline.labels", "pipeline.io", "pipeline.openmp",
+              "pipeline.tracking"}
 
 
 def module_name(path: Path) -> str:

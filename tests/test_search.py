@@ -4,6 +4,7 @@ storages of different data."""
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import math
 
@@ -226,14 +227,19 @@ def test_two_ray_workers_share_one_storage(walk, tmp_path):
     ray = pytest.importorskip("ray")
     csv, space = walk
     out = tmp_path / "search"
+    track = ["--track", f"sqlite:///{tmp_path / 'track.db'}"] if importlib.util.find_spec("mlflow") else []
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         rc = main(["search", "--source", "csv", "--data", str(csv), "--space", str(space), "--out", str(out),
-                   "--trials", "4", "--workers", "2", "--executor", "ray", *FAST])
+                   "--trials", "4", "--workers", "2", "--executor", "ray", *track, *FAST])
     finally:
         ray.shutdown()
     assert rc == 0
     assert sorted(pd.read_csv(out / "trials.csv").trial) == [0, 1, 2, 3]
+    if track:  # the two Ray workers logged their trials to one SQLite store at once: none lost, none twice
+        from tests.test_tracking import check_search_runs
+
+        check_search_runs(track[1], 4)
 
 
 def test_stepm_stops_when_every_configuration_is_better():

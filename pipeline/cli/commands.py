@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import Callable
 
 from pipeline.config.schema import (COMPARE_DEFAULTS, DEFAULTS, EVALUATION, EXECUTION, EXPLAIN, FAMILY_NAMES, MODEL,
-                                    SPLITS, TRAINING, ExplainConfig, add_options)
+                                    SPLITS, TRACKING, TRAINING, ExplainConfig, add_options)
 from pipeline.progress import result, say
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
     """Target, split, model, training and evaluation flags shared by run / compare (from the schema)."""
-    add_options(p, [SPLITS, MODEL, TRAINING, EVALUATION])
+    add_options(p, [SPLITS, MODEL, TRAINING, EVALUATION, TRACKING])
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
     p.add_argument("--config", metavar="TOML", help="read any of these flags from a TOML file; flags override it")
 
@@ -42,6 +42,14 @@ def check_executor_options(args: argparse.Namespace) -> None:
         raise InputError("--gpus-per-job needs --executor ray (local workers are forked and train on CPU)")
 
 
+def tracked(summary: dict) -> None:
+    """The line that says where MLflow has the run (with --track)."""
+    t = summary.get("tracking")
+    if t:
+        ui = t["uri"] if t["uri"].startswith("sqlite:") else None
+        say(f"  mlflow run {t['run_id']} in {t['uri']}" + (f" (see it: mlflow ui --backend-store-uri {ui})" if ui else ""))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.config.schema import RunConfig
 
@@ -68,6 +76,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         for line in metrics["importance_findings"] + metrics.get("importance_conclusions", {}).get("lags", []):
             say("  " + line)
         say(f"  importance: {out_dir / 'importance.html'}")
+    tracked(metrics)
     extra = f", explain {metrics['explain_seconds']:.0f} s" if "explain_seconds" in metrics else ""
     say(f"  wall time {metrics['wall_seconds']:.0f} s (training {metrics['train_seconds']:.0f} s{extra})")
     return 0
@@ -100,6 +109,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         say("  " + line)
     for answer in summary.get("ledger") or []:
         say("  ledger " + answer["sentence"])
+    tracked(summary)
     say(f"  wall time {summary['wall_seconds']:.0f} s")
     return 0
 
@@ -167,6 +177,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     say("  " + summary["sentences"]["lead"].replace("<b>", "").replace("</b>", ""))
     for line in ("optimism", "pbo", "dsr"):
         say("  " + summary["sentences"][line])
+    tracked(summary)
     return 0
 
 

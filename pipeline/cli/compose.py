@@ -12,10 +12,30 @@ from pipeline.labels import symbols_text
 from pipeline.progress import say
 
 
-def run(cfg, ecfg, log=say, dataset=None, ledger_root: Path | None = None) -> tuple[Path, dict]:
+def reports_root(out: str | None) -> Path:
+    """The reports folder a command's output goes into: ``--out``'s parent, else ``reports``."""
+    return Path(out).parent if out else Path("reports")
+
+
+def open_tracker(cfg, root: Path):
+    """The MLflow store of ``--track`` (created by the driver before any work or worker), or None."""
+    if not cfg.track:
+        return None
+    from pipeline.tracking import open_store
+
+    return open_store(cfg.track, root, cfg.experiment)
+
+
+def _tracking_failed(log, exc: Exception, where: Path) -> None:
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    log(f"warning: MLflow logging failed ({type(exc).__name__}: {first}); {where} is written and complete")
+
+
+def run(cfg, ecfg, log=say, dataset=None, ledger_root: Path | None = None, tracker=None) -> tuple[Path, dict]:
     """The main job as a composition of the stages: prepare -> fit -> evaluate -> explain -> the ledger's
-    count -> write (``dataset``: data already loaded and checked, e.g. by ``reproduce``; ``ledger_root``: the
-    reports folder whose ledger counts this run, default the run folder's parent)."""
+    count -> write -> MLflow (``dataset``: data already loaded and checked, e.g. by ``reproduce``;
+    ``ledger_root``: the reports folder whose ledger counts this run, default the run folder's parent;
+    ``tracker``: where to log instead of ``cfg.track``'s store, e.g. nested under a search)."""
     import time
 
     from pipeline.io import claim_dir
@@ -32,6 +52,7 @@ def run(cfg, ecfg, log=say, dataset=None, ledger_root: Path | None = None) -> tu
     t0 = time.perf_counter()
     if cfg.out:
         claim_dir(cfg.out, cfg.overwrite)
+    tracker = tracker or open_tracker(cfg, Path(ledger_root) if ledger_root else reports_root(cfg.out))
     prepared = prepare(cfg, dataset=dataset)
     log(f"{symbols_text(prepared.dataset.prices)}: {prepared.ws.n} windows of {cfg.window} days x "
         f"{len(prepared.ws.columns)} features; target {cfg.target} h={','.join(map(str, cfg.horizons))}; "
@@ -54,7 +75,24 @@ def run(cfg, ecfg, log=say, dataset=None, ledger_root: Path | None = None) -> tu
     stage(cfg.progress, f"reports written in {time.perf_counter() - t1:.1f} s")
     update_index(out_dir.parent)
     summary["wall_seconds"] = time.perf_counter() - t0
+    if tracker is not None:
+        summary["tracking"] = track_run(tracker, out_dir, summary, cfg, ecfg, prepared.dataset, log)
     return out_dir, summary
+
+
+def track_run(tracker, out_dir: Path, summary: dict, cfg, ecfg, dataset, log=say) -> dict | None:
+    """Log a published run folder to MLflow (a failure is a warning: the report is complete)."""
+    from pipeline import tracking
+
+    try:
+        params, metrics, tags = tracking.run_record(summary, cfg.to_dict(), dataclasses.asdict(ecfg),
+                                                    {"data": dataset.fingerprint(), "prices": dataset.price_fingerprint()})
+        tags["featureproof.report"] = str(out_dir.resolve())
+        run_id = tracking.log_run_record(tracker, out_dir.name, "run", params, metrics, tags, artifacts=out_dir)
+    except Exception as exc:
+        _tracking_failed(log, exc, out_dir)
+        return None
+    return {"uri": tracker.uri, "experiment_id": tracker.experiment_id, "run_id": run_id}
 
 
 def run_compare(base, sets: list[str], executor: str = "local", n_jobs: int = 1, ray_address: str | None = None,
@@ -69,6 +107,7 @@ def run_compare(base, sets: list[str], executor: str = "local", n_jobs: int = 1,
 
     if out:
         claim_dir(out, base.overwrite)
+    tracker = open_tracker(base, reports_root(out))
     summary = compare_sets(base, sets, executor, n_jobs, ray_address, log, gpus_per_job, models)
     out_dir = Path(out) if out else fresh_dir(Path("reports"), f"compare-{'+'.join(summary['symbols'])[:40]}-{base.target}")
     # the ledger: every cell is a configuration judged on these test days (counted with the folder's earlier ones)
@@ -82,7 +121,26 @@ def run_compare(base, sets: list[str], executor: str = "local", n_jobs: int = 1,
     ledger.record(book, [e for c in cells.values() for e in c])
     write_compare(out_dir, summary, overwrite=base.overwrite)
     ledger.mark_done(book, folder)
+    if tracker is not None:
+        summary["tracking"] = track_compare(tracker, out_dir, summary, log)
     return out_dir, summary
+
+
+def track_compare(tracker, out_dir: Path, summary: dict, log=say) -> dict | None:
+    """Log a published comparison to MLflow: a parent run and one nested run per cell."""
+    from pipeline import tracking
+
+    try:
+        (params, metrics, tags), cells = tracking.compare_records(summary)
+        parent = tracking.start_run(tracker, out_dir.name, "compare", params,
+                                    {**tags, "featureproof.report": str(out_dir.resolve())})
+        for name, (p, m, t) in cells.items():
+            tracking.log_run_record(tracker.under(parent), name, "compare cell", p, m, t)
+        tracking.finish_run(tracker, parent, metrics, artifacts=out_dir)
+    except Exception as exc:
+        _tracking_failed(log, exc, out_dir)
+        return None
+    return {"uri": tracker.uri, "experiment_id": tracker.experiment_id, "run_id": parent}
 
 
 def run_search(cfg, ecfg, space, trials: int, holdout: float = 0.2, holdout_folds: int = 1, timeout: float | None = None,
@@ -106,6 +164,7 @@ def run_search(cfg, ecfg, space, trials: int, holdout: float = 0.2, holdout_fold
     if resume and not (out or storage):
         raise InputError("--resume needs the earlier search's --out folder (or its --storage)")
     out_dir = Path(out) if out else fresh_dir(Path("reports"), f"search-{cfg.target}")
+    tracker = open_tracker(cfg, out_dir.parent)
     if resume:
         if storage is None and not (out_dir / "search.db").is_file():
             raise InputError(f"--resume: {out_dir} holds no search.db; give the earlier search's --out (or --storage)")
@@ -120,18 +179,61 @@ def run_search(cfg, ecfg, space, trials: int, holdout: float = 0.2, holdout_fold
         write_manifest(out_dir, "search")
     storage = storage or f"sqlite:///{(out_dir / 'search.db').resolve()}"
     ctx = make_context(cfg, space, holdout)
-    study = run_trials(ctx, storage, trials, workers, executor, ray_address, timeout, log)
-    best = study.best_trial
-    final_cfg = chosen_config(ctx, study, holdout_folds, out=str(out_dir / "run"), overwrite=True)
-    log(f"search: trial {best.number} chosen (edge {best.value:+.4f} on the search days); refit and judged once "
-        "on the held-back days")
-    run_dir, metrics = run(final_cfg, ecfg, log, ledger_root=out_dir.parent)
-    all_on_test = holdout_scores(ctx, study, holdout_folds, log) if score_all else None
-    summary = write_search(out_dir, ctx, study, best, final_cfg, metrics, all_on_test, storage,
-                           wall_seconds=time.perf_counter() - t0)
-    write_manifest(out_dir, "search")
-    update_index(out_dir.parent)
+    parent = None
+    if tracker is not None:
+        from pipeline import tracking
+
+        settings = {"trials": trials, "holdout": holdout, "holdout_folds": holdout_folds, "workers": workers,
+                    "executor": executor, "score_all_on_test": score_all, "resume": resume, "space": ctx.space.to_dict()}
+        params = {k: v for k, v in cfg.to_dict().items() if k not in ("out", "overwrite", "progress", "track", "experiment")}
+        parent = tracking.start_run(tracker, out_dir.name, "search", {**params, **{f"search.{k}": v for k, v in settings.items()}},
+                                    {"featureproof.report": str(out_dir.resolve()), "featureproof.target": cfg.target})
+    nested = tracker.under(parent) if parent else None
+    try:
+        study = run_trials(ctx, storage, trials, workers, executor, ray_address, timeout, log, tracker=nested)
+        if nested is not None:
+            track_missing_trials(nested, study, log)
+        best = study.best_trial
+        final_cfg = chosen_config(ctx, study, holdout_folds, out=str(out_dir / "run"), overwrite=True)
+        log(f"search: trial {best.number} chosen (edge {best.value:+.4f} on the search days); refit and judged once "
+            "on the held-back days")
+        run_dir, metrics = run(final_cfg, ecfg, log, ledger_root=out_dir.parent, tracker=nested)
+        all_on_test = holdout_scores(ctx, study, holdout_folds, log) if score_all else None
+        summary = write_search(out_dir, ctx, study, best, final_cfg, metrics, all_on_test, storage,
+                               wall_seconds=time.perf_counter() - t0)
+        write_manifest(out_dir, "search")
+        update_index(out_dir.parent)
+    except BaseException as exc:
+        if parent is not None:
+            try:
+                tracking.finish_run(tracker, parent, status="KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+            except Exception:
+                pass  # the store may be what failed; the error that stopped the search is the one to show
+        raise
+    if parent is not None:
+        try:
+            m, t = tracking.search_record(summary)
+            tracking.finish_run(tracker, parent, m, t, artifacts=out_dir, exclude=("run", "search.db"))
+            summary["tracking"] = {"uri": tracker.uri, "experiment_id": tracker.experiment_id, "run_id": parent}
+        except Exception as exc:
+            _tracking_failed(log, exc, out_dir)
     return out_dir, summary
+
+
+def track_missing_trials(tracker, study, log=say) -> int:
+    """Log from the driver every trial of ``study`` its worker did not log (a worker that died, a store that was
+    busy, the trials of an earlier search resumed here): afterwards every trial is in MLflow once."""
+    from pipeline import tracking
+
+    try:
+        logged = tracking.child_tags(tracker, "trial")
+        missing = [t for t in study.get_trials(deepcopy=False) if str(t.number) not in logged]
+        for t in missing:
+            tracking.log_run_record(tracker, f"trial {t.number}", "trial", *tracking.trial_record(t, "driver"))
+    except Exception as exc:
+        _tracking_failed(log, exc, Path("the search storage"))
+        return 0
+    return len(missing)
 
 
 def reproduce(run_dir: str | Path, out: str | None = None, log=say) -> tuple[Path, list[dict]]:

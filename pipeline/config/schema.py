@@ -40,16 +40,19 @@ def resolve_symbols(args: argparse.Namespace) -> list[str] | None:
 
 
 def opt(default, help: str = "", group: str | None = None, flag: str | None = None, choices=None, type=None,
-        metavar: str | None = None):
+        metavar: str | None = None, const: str | None = None):
     """A setting of the schema: its one default, and (when ``group`` is set) the flag argparse, ``--help``
-    and TOML keys are made from. ``flag``: the spelling when it is not ``--field-name`` (``--no-explain``)."""
-    meta = {"help": help, "group": group, "flag": flag, "choices": choices, "type": type, "metavar": metavar}
+    and TOML keys are made from. ``flag``: the spelling when it is not ``--field-name`` (``--no-explain``);
+    ``const``: the value of the flag given without one (``--track`` alone)."""
+    meta = {"help": help, "group": group, "flag": flag, "choices": choices, "type": type, "metavar": metavar,
+            "const": const}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
 
 
 DATA, SPLITS, MODEL, TRAINING, EVALUATION = "data", "target and splits", "model", "training", "evaluation"
+TRACKING = "tracking"
 
 # The network families (pipeline.models.families builds them) and the model settings each one uses; a setting
 # a family does not use is refused when it is changed. "window_linear" is the calibration study's cheap model
@@ -149,6 +152,11 @@ class RunConfig:
                      EVALUATION)
     fresh_ledger: bool = opt(False, "do not count the configurations judged earlier on the same test days (the reports "
                              "folder's ledger); the report says so", EVALUATION)
+    # tracking
+    track: str | None = opt(None, "log to MLflow (needs the [tracking] extra): --track alone logs to "
+                            "sqlite:///<reports folder>/mlflow.db with artifacts in <reports folder>/mlartifacts; or give "
+                            "a URI (sqlite:///PATH/mlflow.db, http://HOST:5000)", TRACKING, metavar="URI", const="default")
+    experiment: str = opt("featureproof", "MLflow experiment the runs are logged to (with --track)", TRACKING)
     out: str | None = opt(None)
     overwrite: bool = opt(False)      # replace an existing featureproof folder at --out
     progress: bool = opt(True)
@@ -367,4 +375,6 @@ def add_options(parser: argparse.ArgumentParser, groups: list[str], cls=None) ->
                 kwargs["choices"] = meta["choices"]
             if meta.get("metavar"):
                 kwargs["metavar"] = meta["metavar"]
+            if meta.get("const") is not None:
+                kwargs.update(nargs="?", const=meta["const"])
         g.add_argument(flag, **kwargs)

@@ -81,9 +81,10 @@ def _only_featureproof(root: Path, being_written: str = "") -> bool:
     from pipeline.io import read_manifest
 
     from pipeline.reporting.ledger import LEDGER
+    from pipeline.tracking import ARTIFACTS, DB_NAME
 
     return all(p.is_dir() and read_manifest(p) is not None for p in root.iterdir()
-               if not p.name.startswith(".") and p.name not in (being_written, LEDGER))
+               if not p.name.startswith(".") and p.name not in (being_written, LEDGER, DB_NAME, ARTIFACTS))
 
 
 def index_href(folder: Path) -> str | None:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pipeline import tracking
 from pipeline.config.schema import RunConfig
 from pipeline.config.space import INT_KNOBS, Space, family_knobs
 from pipeline.data.dataset import Dataset
@@ -37,6 +38,7 @@ from pipeline.stages.evaluate import choose_comparator
 from pipeline.stages.fit import fit_unit, fold_baselines
 from pipeline.stages.prepare import prepare
 from pipeline.stages.results import Fitted, Prepared
+from pipeline.tracking import Tracker
 
 STUDY_NAME = "featureproof-search"
 PRUNE_STARTUP = 5   # trials before the pruner may stop one (Optuna's MedianPruner)
@@ -287,6 +289,7 @@ class WorkerJob:
     threads: int = 1
     timeout: float | None = None
     progress: bool = False      # Optuna's progress bar over the trials (one in-process worker on a terminal)
+    tracker: Tracker | None = None  # MLflow: each finished trial is logged as a run nested under the search's
 
     def describe(self) -> str:
         return f"search worker ({self.n_trials} trials)"
@@ -301,8 +304,21 @@ def run_worker(ctx: SearchContext, job: WorkerJob) -> int:
     with warnings.catch_warnings():  # Optuna marks its progress bar "experimental"
         warnings.simplefilter("ignore")
         study.optimize(_objective(ctx, job.threads), n_trials=job.n_trials, timeout=job.timeout, catch=(Exception,),
-                       gc_after_trial=False, show_progress_bar=job.progress)
+                       gc_after_trial=False, show_progress_bar=job.progress,
+                       callbacks=[_trial_logger(job.tracker)] if job.tracker else None)
     return job.n_trials
+
+
+def _trial_logger(tracker: Tracker):
+    """An Optuna callback logging each finished trial to MLflow from the worker that ran it; a failure is left
+    to the driver, which logs every trial missing at the end (the study in the storage is the record)."""
+    def log_trial(study, trial) -> None:
+        try:
+            tracking.log_run_record(tracker, f"trial {trial.number}", "trial", *tracking.trial_record(trial, "worker"))
+        except Exception:
+            pass
+
+    return log_trial
 
 
 def interrupted_to_failed(study) -> int:
@@ -336,7 +352,7 @@ def trials_frame(study) -> pd.DataFrame:
 
 
 def run_trials(ctx: SearchContext, storage: str, trials: int, workers: int = 1, executor: str = "local",
-               ray_address: str | None = None, timeout: float | None = None, log=say):
+               ray_address: str | None = None, timeout: float | None = None, log=say, tracker: Tracker | None = None):
     """Run the study in ``storage`` up to ``trials`` trials in all (the earlier ones counted; interrupted ones
     recorded as failed) with ``workers`` workers (local processes or Ray tasks) and return it, reloaded."""
     from pipeline.stages.executor import run_jobs
@@ -351,7 +367,7 @@ def run_trials(ctx: SearchContext, storage: str, trials: int, workers: int = 1, 
     if todo:
         pooled = workers > 1 or executor == "ray"
         bar = not pooled and ctx.base.progress and sys.stderr.isatty()
-        jobs = [WorkerJob(storage, n, ctx.base.seed + 1000 * k + done, 1 if pooled else 0, timeout, bar)
+        jobs = [WorkerJob(storage, n, ctx.base.seed + 1000 * k + done, 1 if pooled else 0, timeout, bar, tracker)
                 for k, n in enumerate(shares(todo, workers))]
         run_jobs(run_worker, jobs, executor, workers, ray_address, shared=ctx)
     study = open_study(storage, ctx, seed=ctx.base.seed)
