@@ -110,14 +110,17 @@ def read_manifest(folder: str | Path) -> dict | None:
     return manifest if isinstance(manifest, dict) and isinstance(manifest.get("files"), dict) else None
 
 
-def write_manifest(folder: Path, kind: str) -> dict:
-    """List every file in ``folder`` (size and SHA-256) in ``folder/featureproof.json``."""
+def write_manifest(folder: Path, kind: str, publication: str | None = None) -> dict:
+    """List every file in ``folder`` (size and SHA-256) in ``folder/featureproof.json``; ``publication``: a
+    token naming this write (the ledger's pending entries count once a folder carrying their token exists)."""
     from pipeline import __version__
 
     files = {name: {"bytes": (folder / name).stat().st_size, "sha256": _sha256(folder / name)}
              for name in _files(folder) if name != MANIFEST}
     manifest = {"featureproof": __version__, "kind": kind,
                 "written": datetime.now(timezone.utc).isoformat(timespec="seconds"), "files": files}
+    if publication:
+        manifest["publication"] = publication
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2))
     return manifest
 
@@ -205,9 +208,10 @@ def publish_dir(tmp: Path, path: Path, overwrite: bool) -> None:
 
 
 @contextmanager
-def atomic_dir(path: str | Path, kind: str = "run", overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary folder next to ``path``; when the block succeeds, write its manifest and
-    publish it as ``path`` (see :func:`publish_dir`). On failure or interruption nothing is published."""
+def atomic_dir(path: str | Path, kind: str = "run", overwrite: bool = False, publication: str | None = None) -> Iterator[Path]:
+    """Yield a temporary folder next to ``path``; when the block succeeds, write its manifest (with the
+    ``publication`` token) and publish it as ``path`` (see :func:`publish_dir`). On failure or interruption
+    nothing is published."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sweep_stale(path.parent)
@@ -217,7 +221,7 @@ def atomic_dir(path: str | Path, kind: str = "run", overwrite: bool = False) -> 
         os.chmod(tmp, 0o755)
         for child in tmp.rglob("*"):
             os.chmod(child, 0o755 if child.is_dir() else 0o644)
-        write_manifest(tmp, kind)
+        write_manifest(tmp, kind, publication)
         publish_dir(tmp, path, overwrite)
     finally:
         if tmp.exists():

@@ -16,6 +16,8 @@ import pytest
 
 from conftest import FAST
 
+from pipeline.reporting import ledger
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # A wrapper around the real CLI that announces a stage on stdout (and, for the writer, holds there), so
@@ -38,6 +40,12 @@ WRAPPER = textwrap.dedent("""
             time.sleep(120)
             return real_render(*a, **k)
         run.render_run_report = hold
+    elif stage == "published":  # the folder is published; the ledger's entries are not marked done yet
+        import pipeline.reporting.ledger as ledger
+        def hold_mark(*a, **k):
+            print("STAGE published", flush=True)
+            time.sleep(120)
+        ledger.mark_done = hold_mark
     from pipeline.cli.main import main
     raise SystemExit(main(sys.argv[2:]))
 """)
@@ -93,6 +101,8 @@ def test_killed_run_leaves_the_earlier_outputs_intact(stage, sig, earlier_run, t
     if sig == signal.SIGTERM:
         assert "Traceback" not in proc.stderr.read()
     assert _snapshot(out) == before  # old folder, byte for byte: never a mix
+    book = out.parent / ledger.LEDGER
+    assert [c["configurations"] for c in ledger.counts(book)] == [1]  # the killed run's entries do not count
     left = _hidden(out.parent)
     if sig == signal.SIGTERM or stage == "training":
         assert left == []  # SIGTERM unwinds and removes its temporary folder; training writes nothing
@@ -103,9 +113,24 @@ def test_killed_run_leaves_the_earlier_outputs_intact(stage, sig, earlier_run, t
 
     assert main([*argv, "--overwrite", "--seed", "3"]) == 0
     assert json.loads((out / "config.json").read_text())["config"]["seed"] == 3
+    assert [a["count"] for a in json.loads((out / "metrics.json").read_text())["ledger"]] == [2]  # the earlier run and this one
     assert _hidden(out.parent) == []
     manifest = json.loads((out / "featureproof.json").read_text())
     assert set(manifest["files"]) | {"featureproof.json"} == {p.name for p in out.iterdir()}
+
+
+def test_a_run_killed_after_publishing_is_counted(earlier_run, tmp_path):
+    """Killed between publishing its folder and marking its ledger entries done: the entries count (the folder
+    carries their token), so a finished report is never missing from the ledger."""
+    out, argv = earlier_run
+    new = out.parent / "second"
+    assert argv[-2:] == ["--out", str(out)]
+    proc = _start("published", [*argv[:-2], "--out", str(new), "--seed", "5"], tmp_path)
+    _wait_for(proc, "STAGE published")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert (new / "metrics.json").is_file()
+    assert [c["configurations"] for c in ledger.counts(out.parent / ledger.LEDGER)] == [2]
 
 
 CACHE_WRITER = textwrap.dedent("""

@@ -19,19 +19,31 @@ def _entry(folder, diff, days, name="m", fp="abc", h=1) -> ledger.Entry:
     return ledger.Entry("run", str(folder), name, fp, "direction", h, "majority", pd.Series(diff, index=days))
 
 
-def test_pending_entries_count_only_once_their_folder_exists(tmp_path):
+def _publish(folder, token):
+    """A folder as atomic_dir publishes it, carrying ``token`` in its manifest."""
+    from pipeline.io import write_manifest
+
+    folder.mkdir(parents=True, exist_ok=True)
+    write_manifest(folder, "run", token)
+
+
+def test_pending_entries_count_only_once_their_folder_is_published(tmp_path):
     book = tmp_path / ledger.LEDGER
     days = pd.bdate_range("2020-01-01", periods=300)
     rng = np.random.default_rng(0)
     new = _entry(tmp_path / "new", rng.normal(size=300), days)
-    ledger.record(book, [_entry(tmp_path / "killed", rng.normal(size=300), days)])        # pending, no folder
+    ledger.record(book, [_entry(tmp_path / "killed", rng.normal(size=300), days)], "t-killed")   # pending, no folder
     assert ledger.earlier(book, new) == []
-    (tmp_path / "published").mkdir()
-    ledger.record(book, [_entry(tmp_path / "published", rng.normal(size=300), days)])     # killed before the mark
-    ledger.record(book, [_entry(tmp_path / "deleted-later", rng.normal(size=300), days)])
-    ledger.mark_done(book, str(tmp_path / "deleted-later"))
-    found = {e.folder for e in ledger.earlier(book, new)}
-    assert found == {str(tmp_path / "published"), str(tmp_path / "deleted-later")}
+    _publish(tmp_path / "published", "t-published")
+    ledger.record(book, [_entry(tmp_path / "published", rng.normal(size=300), days)], "t-published")  # killed before the mark
+    ledger.record(book, [_entry(tmp_path / "deleted-later", rng.normal(size=300), days)], "t-deleted")
+    ledger.mark_done(book, "t-deleted")
+    # killed while replacing a published folder of the same name (--overwrite): the old folder carries the old
+    # token, so the killed run's pending entry does not count, and the old one still does (once)
+    ledger.record(book, [_entry(tmp_path / "published", rng.normal(size=300), days)], "t-replacing")
+    found = sorted(e.folder for e in ledger.earlier(book, new))
+    assert found == [str(tmp_path / "deleted-later"), str(tmp_path / "published")]
+    assert [c["configurations"] for c in ledger.counts(book)] == [2]
     # other data, another horizon, or too few shared days: not the same test days
     assert ledger.earlier(book, _entry(tmp_path / "x", np.zeros(300), days, fp="other")) == []
     assert ledger.earlier(book, _entry(tmp_path / "x", np.zeros(300), days, h=5)) == []

@@ -68,10 +68,11 @@ def run(cfg, ecfg, log=say, dataset=None, ledger_root: Path | None = None, track
     book = Path(ledger_root or out_dir.parent) / ledger.LEDGER
     entries = ledger.run_entries(out_dir, prepared, fitted, evaluation)
     answers = ledger.judge(book, entries, fresh=cfg.fresh_ledger)
-    ledger.record(book, entries)  # pending until the folder is published
+    token = ledger.new_token()
+    ledger.record(book, entries, token)  # pending until the folder carrying the token is published
     summary = write_run(prepared, fitted, evaluation, explanation, out_dir, wall_seconds=t1 - t0,
-                        explain_config=dataclasses.asdict(ecfg), ledger=answers)
-    ledger.mark_done(book, entries[0].folder)
+                        explain_config=dataclasses.asdict(ecfg), ledger=answers, publication=token)
+    ledger.mark_done(book, token)
     stage(cfg.progress, f"reports written in {time.perf_counter() - t1:.1f} s")
     update_index(out_dir.parent)
     summary["wall_seconds"] = time.perf_counter() - t0
@@ -118,9 +119,10 @@ def run_compare(base, sets: list[str], executor: str = "local", n_jobs: int = 1,
              for j, h in enumerate(base.horizons)}
     summary["ledger"] = [ledger.family_answer(c[-1], ([] if base.fresh_ledger else ledger.earlier(book, c[-1])) + c[:-1], h)
                          for h, c in cells.items()]
-    ledger.record(book, [e for c in cells.values() for e in c])
-    write_compare(out_dir, summary, overwrite=base.overwrite)
-    ledger.mark_done(book, folder)
+    token = ledger.new_token()
+    ledger.record(book, [e for c in cells.values() for e in c], token)
+    write_compare(out_dir, summary, overwrite=base.overwrite, publication=token)
+    ledger.mark_done(book, token)
     if tracker is not None:
         summary["tracking"] = track_compare(tracker, out_dir, summary, log)
     return out_dir, summary

@@ -141,12 +141,12 @@ def render_compare_report(summary: dict, run_id: str, index_href: str | None = N
     )
 
 
-def write_compare(out_dir: Path, summary: dict, overwrite: bool = False) -> None:
+def write_compare(out_dir: Path, summary: dict, overwrite: bool = False, publication: str | None = None) -> None:
     """``compare.csv``, ``compare_tests.csv``, ``compare.json`` and ``index.html`` into ``out_dir``, atomically."""
     from pipeline.reporting.index import index_href, update_index
 
     table, tests = summary["table"], summary["tests"]
-    with atomic_dir(out_dir, "compare", overwrite=overwrite) as tmp:
+    with atomic_dir(out_dir, "compare", overwrite=overwrite, publication=publication) as tmp:
         table.to_csv(tmp / "compare.csv", index=False)
         tests[["horizon", "set_a", "set_b", "metric", "diff", "p_value", "p_holm", "test", "ci_low", "ci_high", "mde",
                "n_days"]].to_csv(tmp / "compare_tests.csv", index=False)

@@ -8,14 +8,17 @@ report judges test days that earlier entries already used (same fingerprint, tar
 family-wise answer over all of them: Hansen's SPA and Romano-Wolf's StepM (:func:`~pipeline.evaluation.
 selection.reality_check`) on the stored differentials, each configuration against its own comparator.
 
-Publication: an entry is written as *pending* before its folder is published and marked *done* after. A
-pending entry counts only when its folder exists, so a run killed before publishing leaves no entry that
-counts, and a published one always counts (even if it was killed before the mark).
+Publication: an entry is written as *pending* before its folder is published and marked *done* after. The
+entries of one report share a publication token, which the report folder's manifest carries once it is
+published (:func:`pipeline.io.atomic_dir`). A pending entry counts only when a folder carrying its token
+exists, so a run killed before publishing leaves no entry that counts (even when it was replacing an earlier
+folder of the same name), and a published one always counts (even if it was killed before the mark).
 """
 from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,13 +27,14 @@ import numpy as np
 import pandas as pd
 
 from pipeline.evaluation import inference
+from pipeline.io import read_manifest
 from pipeline.evaluation.inference import ALPHA
 
 LEDGER = "ledger.sqlite"
 MIN_OVERLAP = 0.9   # share of a report's test days an earlier entry must cover to count as judged on the same days
 SCHEMA = """CREATE TABLE IF NOT EXISTS entries (
     id INTEGER PRIMARY KEY AUTOINCREMENT, created TEXT, kind TEXT, folder TEXT, name TEXT, fingerprint TEXT,
-    target TEXT, horizon INTEGER, comparator TEXT, days TEXT, diff TEXT, state TEXT)"""
+    target TEXT, horizon INTEGER, comparator TEXT, days TEXT, diff TEXT, state TEXT, token TEXT)"""
 
 
 @dataclass(frozen=True)
@@ -55,27 +59,47 @@ class Entry:
 def _connect(path: Path) -> sqlite3.Connection:
     con = sqlite3.connect(path, timeout=60)
     con.execute(SCHEMA)
+    if "token" not in {row[1] for row in con.execute("PRAGMA table_info(entries)")}:  # a ledger from before tokens
+        con.execute("ALTER TABLE entries ADD COLUMN token TEXT")
     return con
 
 
-def record(path: Path, entries: list[Entry], state: str = "pending") -> None:
-    """Append ``entries`` to the ledger at ``path`` (created on first use) in one transaction."""
+def new_token() -> str:
+    """A publication token: the entries of one report and its folder's manifest share it."""
+    return uuid.uuid4().hex
+
+
+def record(path: Path, entries: list[Entry], token: str, state: str = "pending") -> None:
+    """Append ``entries`` (one report's, publication ``token``) to the ledger at ``path`` (created on first
+    use) in one transaction."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with _connect(path) as con:
         con.executemany(
-            "INSERT INTO entries (created, kind, folder, name, fingerprint, target, horizon, comparator, days, diff, state) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO entries (created, kind, folder, name, fingerprint, target, horizon, comparator, days, diff, state, "
+            "token) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(datetime.now().isoformat(timespec="seconds"), e.kind, e.folder, e.name, e.fingerprint, e.target, e.horizon,
               e.comparator, json.dumps([str(d.date()) for d in e.diff.index]),
-              json.dumps([round(float(v), 9) for v in e.diff.to_numpy()]), state) for e in entries])
+              json.dumps([round(float(v), 9) for v in e.diff.to_numpy()]), state, token) for e in entries])
     # the connection's context manager commits; close explicitly (sqlite3 keeps it open otherwise)
     con.close()
 
 
-def mark_done(path: Path, folder: str) -> None:
+def mark_done(path: Path, token: str) -> None:
+    """The report of ``token`` is published: its entries count from now on, whatever happens to its folder."""
     with _connect(path) as con:
-        con.execute("UPDATE entries SET state = 'done' WHERE folder = ? AND state = 'pending'", (folder,))
+        con.execute("UPDATE entries SET state = 'done' WHERE token = ? AND state = 'pending'", (token,))
     con.close()
+
+
+def _counts(state: str, folder: str, token: str | None) -> bool:
+    """Done, or pending with its report published (a folder carrying its token; a ledger from before tokens:
+    the folder exists)."""
+    if state == "done":
+        return True
+    if not token:
+        return Path(folder).is_dir()
+    manifest = read_manifest(folder)
+    return manifest is not None and manifest.get("publication") == token
 
 
 def earlier(path: Path, entry: Entry, min_overlap: float = MIN_OVERLAP) -> list[Entry]:
@@ -84,14 +108,14 @@ def earlier(path: Path, entry: Entry, min_overlap: float = MIN_OVERLAP) -> list[
     if not path.is_file():
         return []
     with _connect(path) as con:
-        rows = con.execute("SELECT kind, folder, name, fingerprint, target, horizon, comparator, days, diff, state "
+        rows = con.execute("SELECT kind, folder, name, fingerprint, target, horizon, comparator, days, diff, state, token "
                            "FROM entries WHERE fingerprint = ? AND target = ? AND horizon = ? ORDER BY id",
                            (entry.fingerprint, entry.target, entry.horizon)).fetchall()
     con.close()
     days = set(entry.diff.index)
     out = []
-    for kind, folder, name, fp, target, h, comp, d, v, state in rows:
-        if state != "done" and not Path(folder).is_dir():
+    for kind, folder, name, fp, target, h, comp, d, v, state, token in rows:
+        if not _counts(state, folder, token):
             continue  # still running, or killed before its folder was published
         diff = pd.Series(json.loads(v), index=pd.DatetimeIndex(json.loads(d)))
         if len(days & set(diff.index)) >= min_overlap * len(days):
@@ -150,13 +174,13 @@ def counts(path: Path) -> list[dict]:
     if not path.is_file():
         return []
     with _connect(path) as con:
-        rows = con.execute("SELECT fingerprint, target, horizon, folder, name, state FROM entries").fetchall()
+        rows = con.execute("SELECT fingerprint, target, horizon, folder, name, state, token FROM entries").fetchall()
     con.close()
     seen: dict[tuple[str, str], set] = {}
-    for fp, target, h, folder, name, state in rows:
-        if state == "done" or Path(folder).is_dir():
-            seen.setdefault((fp, target), set()).add((folder, name))
-    return [{"fingerprint": fp, "target": t, "configurations": len(v), "folders": sorted({Path(f).name for f, _ in v})}
+    for fp, target, h, folder, name, state, token in rows:
+        if _counts(state, folder, token):
+            seen.setdefault((fp, target), set()).add((folder, name, token))
+    return [{"fingerprint": fp, "target": t, "configurations": len(v), "folders": sorted({Path(f).name for f, _, _ in v})}
             for (fp, t), v in sorted(seen.items())]
 
 

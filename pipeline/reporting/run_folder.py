@@ -84,7 +84,7 @@ def _jsonable(obj):
 
 def write_run(exp: Prepared, fitted: Fitted, evaluation: Evaluation, explanation: Explanation | None,
               out_dir: Path, wall_seconds: float = 0.0, explain_config: dict | None = None,
-              ledger: list[dict] | None = None) -> dict:
+              ledger: list[dict] | None = None, publication: str | None = None) -> dict:
     """Write every output into a temporary folder and rename it to ``out_dir`` when all succeeded; returns
     the ``metrics.json`` content."""
     cfg = exp.cfg
@@ -124,7 +124,7 @@ def write_run(exp: Prepared, fitted: Fitted, evaluation: Evaluation, explanation
         "seeds": list(fitted.seeds), "device": str(fitted.device), "command": " ".join(sys.argv), "created": created,
         "explain_config": explain_config, "threads": torch.get_num_threads(),
     }
-    with atomic_dir(out_dir, "run", overwrite=cfg.overwrite) as tmp:
+    with atomic_dir(out_dir, "run", overwrite=cfg.overwrite, publication=publication) as tmp:
         (tmp / "config.json").write_text(json.dumps(_jsonable(config), indent=2))
         (tmp / "metrics.json").write_text(json.dumps(_jsonable(summary), indent=2))
         predictions_frame(exp, fitted).to_csv(tmp / "predictions.csv", index=False)
