@@ -16,7 +16,7 @@ import pytest
 
 from conftest import FAST
 
-from pipeline.reporting import ledger
+from pipeline.stages import ledger
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,7 +41,7 @@ WRAPPER = textwrap.dedent("""
             return real_render(*a, **k)
         run.render_run_report = hold
     elif stage == "published":  # the folder is published; the ledger's entries are not marked done yet
-        import pipeline.reporting.ledger as ledger
+        import pipeline.stages.ledger as ledger
         def hold_mark(*a, **k):
             print("STAGE published", flush=True)
             time.sleep(120)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.cli.main import main
-from pipeline.reporting import ledger
+from pipeline.stages import ledger
 from tests.conftest import TINY
 
 FAST = [*TINY, "--horizons", "1", "--ablation", "none", "--no-explain", "--start", "2010-01-01", "--end", "2014-12-31"]

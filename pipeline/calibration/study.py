@@ -15,6 +15,7 @@ stand in for trained models: what is tested is the inference, not the training.
 """
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
 from dataclasses import dataclass
@@ -51,9 +52,10 @@ class StudyConfig:
     e2e_days: int = 2500        # days per end-to-end simulation (2 folds: about 750 test days)
     compare_sims: int | None = None  # simulations of the end-to-end compare cells (compare --models); default: e2e_sims
     search_sims: int | None = None   # simulations of the search cells (a whole search each); default: e2e_sims // 5
+    ledger_sims: int | None = None   # simulations of the ledger cells (20 runs on one market each); default: e2e_sims // 5
     jobs: int = 1               # processes for the end-to-end cells (spawned)
     seed: int = 0
-    parts: tuple[str, ...] = ("stages", "compare", "search", "correlated", "other")  # which cells to run (all by default)
+    parts: tuple[str, ...] = ("stages", "compare", "search", "ledger", "correlated", "other")  # which cells to run (all by default)
 
 
 MC_Z = 2.0  # a size cell passes at or below 5% + MC_Z Monte-Carlo standard errors (at 1,000 simulations: 6.4%)
@@ -606,12 +608,86 @@ def e2e_search_claims(seed: int, n_days: int, planted: bool = False, strength: f
             "significant and positive, h=1": float(best.user_attrs.get("p_value", 1.0) < ALPHA and best.value > 0)}
 
 
+LEDGER_RUNS = 20                      # runs judged one after another on one market
+LEDGER_CHECKS = (5, 10, LEDGER_RUNS)  # after how many runs the ledger's answer is read
+LEDGER_WINDOWS = (5, 10, 20, 30, 40)
+LEDGER_LRS = (3e-3, 1e-2)
+LEDGER_FEATURES = ("ohlcv", "ohlcv+extra")  # half the runs read the user columns (the planted signal among them)
+
+
+def ledger_configs(cfg) -> list:
+    """The :data:`LEDGER_RUNS` configurations a user tries by hand on one market: every window x learning rate
+    x feature set (with or without their own columns), in an order that mixes them."""
+    grid = [(w, lr, f) for f in LEDGER_FEATURES for lr in LEDGER_LRS for w in LEDGER_WINDOWS]
+    order = np.random.default_rng(0).permutation(len(grid))
+    return [dataclasses.replace(cfg, window=grid[k][0], lr=grid[k][1], features=grid[k][2], seed=int(k)).validate()
+            for k in order]
+
+
+def e2e_ledger_claims(seed: int, n_days: int, planted: bool = False, strength: float = 0.005) -> dict[str, float]:
+    """:data:`LEDGER_RUNS` runs on one simulated market, judged one after another as ``run`` judges them: each
+    one ``prepare -> fit -> evaluate`` (the study's cheap model; another window, learning rate or feature set,
+    :func:`ledger_configs`), then the ledger's count (:func:`pipeline.stages.ledger.count_and_record`: the
+    family-wise answer over every earlier run judged on the same test days, SPA and StepM), its folder
+    published with the entries' token and the entries marked done, in one reports folder's ledger. Read after
+    :data:`LEDGER_CHECKS` runs. Null: the market's columns carry nothing (a random walk). Planted: the next
+    return follows a user column at day t-3, which the runs with ``ohlcv+extra`` read (half of them). h = 1."""
+    from pipeline.calibration.simulate import planted_signal_frame
+    from pipeline.config.schema import RunConfig
+    from pipeline.io import write_manifest
+    from pipeline.stages import ledger
+    from pipeline.stages.evaluate import evaluate
+    from pipeline.stages.fit import fit
+    from pipeline.stages.prepare import prepare
+
+    frame = planted_signal_frame(n_days, seed=seed, strength=strength if planted else 0.0, noise=0.01, lag=4)
+    quiet = lambda *a, **k: None  # noqa: E731
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="featureproof-e2e-ledger-") as folder:
+        root = Path(folder)
+        path = root / "market.csv"
+        frame.to_csv(path, index=False)
+        base = RunConfig(data=str(path), source="csv", horizons=[1], folds=2, seeds=1, model="window_linear",
+                         epochs=20, patience=3, bootstrap=0, lgbm_lags=2, threads=1, progress=False)
+        book, naive = root / "reports" / ledger.LEDGER, []
+        for k, cfg in enumerate(ledger_configs(base), start=1):
+            prepared = prepare(cfg)
+            fitted = fit(prepared, quiet)
+            evaluation = evaluate(prepared, fitted)
+            run_dir = root / "reports" / f"run{k:02d}"
+            entries = ledger.run_entries(run_dir, prepared, fitted, evaluation, name=cfg.features)
+            (answer,), token = ledger.count_and_record(book, entries)
+            run_dir.mkdir(parents=True)
+            write_manifest(run_dir, "run", token)  # the folder published, carrying the entries' token
+            ledger.mark_done(book, token)
+            e = evaluation.horizon_results[0]["edge"]
+            naive.append(e["p_value"] < ALPHA and e["mean"] > 0)
+            if k not in LEDGER_CHECKS:
+                continue
+            reads = [LEDGER_FEATURES[1] in f for f in answer.get("names", [])]
+            if planted:
+                if k == LEDGER_RUNS:
+                    out[f"ledger (real stages): after {k} runs on a planted signal (half of them read it), SPA over all "
+                        "of them calls the best edge significant (planted), h=1"] = float(answer["significant"])
+                    out[f"ledger (real stages): StepM calls a run that does not read the planted column better than its "
+                        f"comparator, after {k} runs beside a planted signal [family-wise], h=1"] = float(
+                        any(not reads[i] for i in answer["stepm_superior"]))
+                continue
+            out[f"ledger (real stages): after {k} no-skill runs on one market, SPA over all of them calls the best edge "
+                "significant [family-wise], h=1"] = float(answer.get("significant", False))
+            out[f"ledger (real stages): after {k} no-skill runs on one market, StepM calls some run better than its "
+                "comparator [family-wise], h=1"] = float(bool(answer.get("stepm_superior")))
+            out[f"legacy (not used): the best of {k} no-skill runs by its own test read alone (the naive best of "
+                f"{k}), significant and positive, h=1"] = float(any(naive))
+    return out
+
+
 def _e2e_job(job: tuple[str, int, int, bool]) -> dict[str, float]:
     kind, seed, n_days, planted = job
     import torch
 
     torch.set_num_threads(1)
-    fn = {"compare": e2e_compare_claims, "search": e2e_search_claims}.get(kind, e2e_claims)
+    fn = {"compare": e2e_compare_claims, "search": e2e_search_claims, "ledger": e2e_ledger_claims}.get(kind, e2e_claims)
     return fn(seed, n_days, planted)
 
 
@@ -629,6 +705,11 @@ PATHS = (
                            "(SPA, StepM)"),
     ("legacy (not used): the best trial", "the search path's best trial, its own test read alone: shown to explain why "
                                           "the verdict comes from held-back days"),
+    ("ledger (real stages)", "real stages: 20 runs on one market (prepare -> fit -> evaluate; windows x learning rates x "
+                             "feature sets), each counted by stages.ledger.count_and_record (SPA, StepM over the earlier "
+                             "runs on the same test days), published and marked done, one after another"),
+    ("legacy (not used): the best of", "the ledger cells' runs, the best one's own test read alone: shown to explain why "
+                                       "the ledger counts every run"),
     ("compare (real stages)", "real stages: compare_sets with --models window_linear,linear (prepare -> fit, 2 seeds "
                               "refitted per family -> the comparator per fold -> DM, Holm)"),
     ("compare:", "compare's family (stages.compare.pair_tests) on simulated seed ensembles"),
@@ -723,8 +804,10 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> pd.DataFrame:
     other, correlated = "other" in cfg.parts, "correlated" in cfg.parts
     # the compare cells draw their markets from a stream of their own: adding them moved no other cell's draws
     search_sims = max(1, e2e_sims // 5) if cfg.search_sims is None else cfg.search_sims
+    ledger_sims = max(1, e2e_sims // 5) if cfg.ledger_sims is None else cfg.ledger_sims
     streams = (("stages", e2e_sims, rng), ("compare", compare_sims, np.random.default_rng((cfg.seed, 2))),
-               ("search", search_sims, np.random.default_rng((cfg.seed, 3))))
+               ("search", search_sims, np.random.default_rng((cfg.seed, 3))),
+               ("ledger", ledger_sims, np.random.default_rng((cfg.seed, 4))))
     jobs = [(kind, int(seed), cfg.e2e_days, planted) for kind, n, gen in streams if kind in cfg.parts
             for seed in gen.integers(1 << 30, size=n) for planted in (False, True)]
     bar = tqdm(total=len(jobs) + 2 * cfg.sims * len(cfg.symbols), desc="calibrate", unit="sim",

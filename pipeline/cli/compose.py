@@ -41,7 +41,7 @@ def run(cfg, ecfg, log=say, dataset=None, ledger_root: Path | None = None, track
     from pipeline.io import claim_dir
     from pipeline.models.trainer import resolve_device
     from pipeline.progress import stage
-    from pipeline.reporting import ledger
+    from pipeline.stages import ledger
     from pipeline.reporting.index import update_index
     from pipeline.reporting.run_folder import default_run_dir, write_run
     from pipeline.stages.evaluate import evaluate
@@ -67,9 +67,7 @@ def run(cfg, ecfg, log=say, dataset=None, ledger_root: Path | None = None, track
     t1 = time.perf_counter()
     book = Path(ledger_root or out_dir.parent) / ledger.LEDGER
     entries = ledger.run_entries(out_dir, prepared, fitted, evaluation)
-    answers = ledger.judge(book, entries, fresh=cfg.fresh_ledger)
-    token = ledger.new_token()
-    ledger.record(book, entries, token)  # pending until the folder carrying the token is published
+    answers, token = ledger.count_and_record(book, entries, cfg.fresh_ledger)  # pending until the folder is published
     summary = write_run(prepared, fitted, evaluation, explanation, out_dir, wall_seconds=t1 - t0,
                         explain_config=dataclasses.asdict(ecfg), ledger=answers, publication=token)
     ledger.mark_done(book, token)
@@ -102,7 +100,7 @@ def run_compare(base, sets: list[str], executor: str = "local", n_jobs: int = 1,
     """``compare`` as a composition: claim the folder, compare the cells (feature sets x models: prepare, fit,
     summarise), write."""
     from pipeline.io import claim_dir, fresh_dir
-    from pipeline.reporting import ledger
+    from pipeline.stages import ledger
     from pipeline.reporting.compare_page import write_compare
     from pipeline.stages.compare import compare_sets
 

@@ -80,7 +80,7 @@ def _only_featureproof(root: Path, being_written: str = "") -> bool:
     """True when every visible entry of ``root`` (but ``being_written``) is a featureproof output folder."""
     from pipeline.io import read_manifest
 
-    from pipeline.reporting.ledger import LEDGER
+    from pipeline.stages.ledger import LEDGER
     from pipeline.tracking import ARTIFACTS, DB_NAME
 
     return all(p.is_dir() and read_manifest(p) is not None for p in root.iterdir()
@@ -115,7 +115,7 @@ def update_index(root: Path) -> Path | None:
         return None  # someone else's index.html: never overwrite it
     if not path.exists() and not _only_featureproof(root):
         return None  # a folder that also holds the user's own things: do not add files to it
-    from pipeline.reporting.ledger import LEDGER, counts
+    from pipeline.stages.ledger import LEDGER, counts
 
     symbols_of = {r["name"]: r["symbols"] for r in rows}
     judged = [{**c, "symbols": next((symbols_of[f] for f in c["folders"] if f in symbols_of), c["fingerprint"])}

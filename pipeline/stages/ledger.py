@@ -152,7 +152,7 @@ def family_answer(entry: Entry, others: list[Entry], h: int, reps: int = 1000, s
     return {"count": n, "n_days": int(len(D)), "best": int(best), "best_is_this": best == n - 1,
             "best_edge": float(D[:, best].mean()), "naive_p_best": naive[best], "spa_p": rc["spa_p"],
             "stepm_superior": rc["stepm_superior"], "significant": bool(significant), "sentence": sentence,
-            "folders": [Path(e.folder).name for e in family]}
+            "folders": [Path(e.folder).name for e in family], "names": [e.name for e in family]}
 
 
 def judge(path: Path, entries: list[Entry], fresh: bool = False) -> list[dict]:
@@ -167,6 +167,16 @@ def judge(path: Path, entries: list[Entry], fresh: bool = False) -> list[dict]:
         answer["fresh"] = fresh
         out.append(answer)
     return out
+
+
+def count_and_record(path: Path, entries: list[Entry], fresh: bool = False) -> tuple[list[dict], str]:
+    """What a report does before it is written: judge ``entries`` against the ledger's earlier ones
+    (:func:`judge`), then record them as pending under a new publication token. The caller publishes its folder
+    with that token (:func:`pipeline.io.atomic_dir`) and then calls :func:`mark_done`."""
+    answers = judge(path, entries, fresh=fresh)
+    token = new_token()
+    record(path, entries, token)
+    return answers, token
 
 
 def counts(path: Path) -> list[dict]:
