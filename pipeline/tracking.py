@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,8 @@ DEFAULT = "default"          # --track with no URI: the SQLite store beside the 
 DB_NAME = "mlflow.db"
 ARTIFACTS = "mlartifacts"
 INSTALL = "pip install -e \".[tracking]\" (or pip install mlflow)"
+LEDGER_ARTIFACT = "ledger.json"
+LEDGER_TAG = "featureproof.ledger"   # the prices' fingerprint of a run that keeps ledger entries
 # MLflow's limits per log_batch call
 _BATCH = {"metrics": 1000, "params": 100, "tags": 100}
 
@@ -163,11 +166,44 @@ def finish_run(tracker: Tracker, run_id: str, metrics: dict | None = None, tags:
 
 
 def log_run_record(tracker: Tracker, name: str, kind: str, params: dict, metrics: dict, tags: dict,
-                   artifacts: Path | None = None, exclude: tuple[str, ...] = ()) -> str:
-    """One complete run (start, log everything, finish); its id."""
+                   artifacts: Path | None = None, exclude: tuple[str, ...] = (), ledger: list[dict] | None = None) -> str:
+    """One complete run (start, log everything, finish); its id. ``ledger``: the report's ledger entries
+    (:func:`log_ledger`)."""
     run_id = start_run(tracker, name, kind, params, tags)
+    if ledger:
+        log_ledger(tracker, run_id, ledger)
     finish_run(tracker, run_id, metrics, artifacts=artifacts, exclude=exclude)
     return run_id
+
+
+def log_ledger(tracker: Tracker, run_id: str, entries: list[dict]) -> None:
+    """Keep a report's ledger entries (plain data: fingerprint, target, horizon, comparator, publication token,
+    test days, per-day differential) on its MLflow run, so that every folder and machine logging to the same
+    server counts it (:func:`ledger_entries`). The run is tagged with the prices' fingerprint to be found."""
+    client = _mlflow()(tracker.uri)
+    _retry(client.log_text, run_id, json.dumps(entries), LEDGER_ARTIFACT)
+    first = entries[0]
+    _log(client, run_id, tags={LEDGER_TAG: first["fingerprint"], "featureproof.target": first["target"],
+                               "featureproof.publication": first["token"]})
+
+
+def ledger_entries(tracker: Tracker, fingerprint: str, target: str) -> list[dict]:
+    """Every ledger entry kept in ``tracker``'s experiment for these prices and target (finished runs only:
+    a run is logged after its report is published)."""
+    client = _mlflow()(tracker.uri)
+    out, token = [], None
+    query = f"tags.`{LEDGER_TAG}` = '{fingerprint}' and tags.`featureproof.target` = '{target}'"
+    while True:
+        page = _retry(client.search_runs, [tracker.experiment_id], filter_string=query, max_results=1000, page_token=token)
+        for run in page:
+            if run.info.status != "FINISHED":
+                continue
+            with tempfile.TemporaryDirectory(prefix="featureproof-ledger-") as folder:
+                path = _retry(client.download_artifacts, run.info.run_id, LEDGER_ARTIFACT, folder)
+                out += json.loads(Path(path).read_text())
+        token = page.token
+        if not token:
+            return out
 
 
 def _log(client, run_id: str, params: dict | None = None, metrics: dict | None = None, tags: dict | None = None) -> None:

@@ -118,3 +118,21 @@ def check_search_runs(uri: str, trials: int) -> None:
     assert [r.data.tags["featureproof.kind"] for r in children].count("run") == 1  # the final run, nested
     assert "pbo" in parent.data.metrics or parent.data.metrics["trials"] < 2
     assert parent.data.params["search.trials"] == str(trials) and "holdout_edge" in parent.data.metrics
+
+
+def test_runs_in_other_folders_sharing_a_tracking_server_are_counted_once(tmp_path):
+    """Two reports folders (two machines) logging to one store: the ledger counts each other's runs, and a
+    run both in the folder's ledger and in MLflow once."""
+    import json
+
+    uri = f"sqlite:///{tmp_path / 'shared.db'}"
+    one = ["run", *FAST, "--horizons", "1", "--track", uri]
+    assert main([*one, "--out", str(tmp_path / "a" / "run1")]) == 0
+    assert main([*one, "--seed", "1", "--out", str(tmp_path / "b" / "run2")]) == 0   # another folder, same store
+    assert main([*one, "--seed", "2", "--out", str(tmp_path / "a" / "run3")]) == 0   # run1 is in both ledgers
+    counts = [json.loads((tmp_path / f / "metrics.json").read_text())["ledger"][0]["count"]
+              for f in ("a/run1", "b/run2", "a/run3")]
+    assert counts == [1, 2, 3]
+    # without the shared store, the second folder's ledger knows only itself
+    assert main([*one[:-2], "--seed", "3", "--out", str(tmp_path / "c" / "run4")]) == 0
+    assert json.loads((tmp_path / "c" / "run4" / "metrics.json").read_text())["ledger"][0]["count"] == 1

@@ -67,7 +67,8 @@ def run(cfg, ecfg, log=say, dataset=None, ledger_root: Path | None = None, track
     t1 = time.perf_counter()
     book = Path(ledger_root or out_dir.parent) / ledger.LEDGER
     entries = ledger.run_entries(out_dir, prepared, fitted, evaluation)
-    answers, token = ledger.count_and_record(book, entries, cfg.fresh_ledger)  # pending until the folder is published
+    # pending until the folder is published; with tracking, the experiment's entries (other folders, machines) count too
+    answers, token = ledger.count_and_record(book, entries, cfg.fresh_ledger, tracker)
     summary = write_run(prepared, fitted, evaluation, explanation, out_dir, wall_seconds=t1 - t0,
                         explain_config=dataclasses.asdict(ecfg), ledger=answers, publication=token)
     ledger.mark_done(book, token)
@@ -75,19 +76,23 @@ def run(cfg, ecfg, log=say, dataset=None, ledger_root: Path | None = None, track
     update_index(out_dir.parent)
     summary["wall_seconds"] = time.perf_counter() - t0
     if tracker is not None:
-        summary["tracking"] = track_run(tracker, out_dir, summary, cfg, ecfg, prepared.dataset, log)
+        summary["tracking"] = track_run(tracker, out_dir, summary, cfg, ecfg, prepared.dataset,
+                                        [ledger.entry_record(e, token) for e in entries], log)
     return out_dir, summary
 
 
-def track_run(tracker, out_dir: Path, summary: dict, cfg, ecfg, dataset, log=say) -> dict | None:
-    """Log a published run folder to MLflow (a failure is a warning: the report is complete)."""
+def track_run(tracker, out_dir: Path, summary: dict, cfg, ecfg, dataset, ledger_entries: list[dict] | None = None,
+              log=say) -> dict | None:
+    """Log a published run folder and its ledger entries to MLflow (a failure is a warning: the report is
+    complete)."""
     from pipeline import tracking
 
     try:
         params, metrics, tags = tracking.run_record(summary, cfg.to_dict(), dataclasses.asdict(ecfg),
                                                     {"data": dataset.fingerprint(), "prices": dataset.price_fingerprint()})
         tags["featureproof.report"] = str(out_dir.resolve())
-        run_id = tracking.log_run_record(tracker, out_dir.name, "run", params, metrics, tags, artifacts=out_dir)
+        run_id = tracking.log_run_record(tracker, out_dir.name, "run", params, metrics, tags, artifacts=out_dir,
+                                         ledger=ledger_entries)
     except Exception as exc:
         _tracking_failed(log, exc, out_dir)
         return None
@@ -115,18 +120,20 @@ def run_compare(base, sets: list[str], executor: str = "local", n_jobs: int = 1,
     cells = {h: [ledger.Entry("compare", folder, name, summary["price_fingerprint"], base.target, h,
                               summary["comparators"][str(h)], diffs[j]) for name, diffs in summary["differentials"].items()]
              for j, h in enumerate(base.horizons)}
-    summary["ledger"] = [ledger.family_answer(c[-1], ([] if base.fresh_ledger else ledger.earlier(book, c[-1])) + c[:-1], h)
+    summary["ledger"] = [ledger.family_answer(c[-1], ([] if base.fresh_ledger else ledger.earlier(book, c[-1], tracker=tracker))
+                                              + c[:-1], h)
                          for h, c in cells.items()]
     token = ledger.new_token()
     ledger.record(book, [e for c in cells.values() for e in c], token)
     write_compare(out_dir, summary, overwrite=base.overwrite, publication=token)
     ledger.mark_done(book, token)
     if tracker is not None:
-        summary["tracking"] = track_compare(tracker, out_dir, summary, log)
+        summary["tracking"] = track_compare(tracker, out_dir, summary,
+                                            [ledger.entry_record(e, token) for c in cells.values() for e in c], log)
     return out_dir, summary
 
 
-def track_compare(tracker, out_dir: Path, summary: dict, log=say) -> dict | None:
+def track_compare(tracker, out_dir: Path, summary: dict, ledger_entries: list[dict] | None = None, log=say) -> dict | None:
     """Log a published comparison to MLflow: a parent run and one nested run per cell."""
     from pipeline import tracking
 
@@ -136,6 +143,8 @@ def track_compare(tracker, out_dir: Path, summary: dict, log=say) -> dict | None
                                     {**tags, "featureproof.report": str(out_dir.resolve())})
         for name, (p, m, t) in cells.items():
             tracking.log_run_record(tracker.under(parent), name, "compare cell", p, m, t)
+        if ledger_entries:
+            tracking.log_ledger(tracker, parent, ledger_entries)
         tracking.finish_run(tracker, parent, metrics, artifacts=out_dir)
     except Exception as exc:
         _tracking_failed(log, exc, out_dir)

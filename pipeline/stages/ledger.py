@@ -102,25 +102,41 @@ def _counts(state: str, folder: str, token: str | None) -> bool:
     return manifest is not None and manifest.get("publication") == token
 
 
-def earlier(path: Path, entry: Entry, min_overlap: float = MIN_OVERLAP) -> list[Entry]:
-    """The entries of the ledger judged on ``entry``'s days: same fingerprint, target and horizon, covering at
-    least ``min_overlap`` of its days; done, or pending with their folder published."""
-    if not path.is_file():
-        return []
-    with _connect(path) as con:
-        rows = con.execute("SELECT kind, folder, name, fingerprint, target, horizon, comparator, days, diff, state, token "
-                           "FROM entries WHERE fingerprint = ? AND target = ? AND horizon = ? ORDER BY id",
-                           (entry.fingerprint, entry.target, entry.horizon)).fetchall()
-    con.close()
+def earlier(path: Path, entry: Entry, min_overlap: float = MIN_OVERLAP, tracker=None) -> list[Entry]:
+    """The entries judged on ``entry``'s days: same fingerprint, target and horizon, covering at least
+    ``min_overlap`` of its days; from the ledger at ``path`` (done, or pending with their folder published) and,
+    with a ``tracker``, from every run of its MLflow experiment that logged ledger entries (other folders and
+    machines sharing the tracking server), each report once (by its publication token)."""
+    rows = []
+    if path.is_file():
+        with _connect(path) as con:
+            rows = con.execute("SELECT kind, folder, name, fingerprint, target, horizon, comparator, days, diff, state, "
+                               "token FROM entries WHERE fingerprint = ? AND target = ? AND horizon = ? ORDER BY id",
+                               (entry.fingerprint, entry.target, entry.horizon)).fetchall()
+        con.close()
+    rows = [r for r in rows if _counts(r[9], r[1], r[10])]  # not still running, nor killed before publishing
+    if tracker is not None:
+        from pipeline.tracking import ledger_entries
+
+        seen = {r[10] for r in rows if r[10]}
+        rows += [(d["kind"], d["folder"], d["name"], d["fingerprint"], d["target"], d["horizon"], d["comparator"],
+                  json.dumps(d["days"]), json.dumps(d["diff"]), "done", d["token"])
+                 for d in ledger_entries(tracker, entry.fingerprint, entry.target)
+                 if d["horizon"] == entry.horizon and d["token"] not in seen]
     days = set(entry.diff.index)
     out = []
     for kind, folder, name, fp, target, h, comp, d, v, state, token in rows:
-        if not _counts(state, folder, token):
-            continue  # still running, or killed before its folder was published
         diff = pd.Series(json.loads(v), index=pd.DatetimeIndex(json.loads(d)))
         if len(days & set(diff.index)) >= min_overlap * len(days):
             out.append(Entry(kind, folder, name, fp, target, int(h), comp, diff))
     return out
+
+
+def entry_record(entry: Entry, token: str) -> dict:
+    """An entry as plain data (what MLflow keeps of it when tracking is on)."""
+    return {"kind": entry.kind, "folder": entry.folder, "name": entry.name, "fingerprint": entry.fingerprint,
+            "target": entry.target, "horizon": int(entry.horizon), "comparator": entry.comparator, "token": token,
+            "days": [str(d.date()) for d in entry.diff.index], "diff": [round(float(v), 9) for v in entry.diff.to_numpy()]}
 
 
 def family_answer(entry: Entry, others: list[Entry], h: int, reps: int = 1000, seed: int = 0) -> dict:
@@ -155,12 +171,13 @@ def family_answer(entry: Entry, others: list[Entry], h: int, reps: int = 1000, s
             "folders": [Path(e.folder).name for e in family], "names": [e.name for e in family]}
 
 
-def judge(path: Path, entries: list[Entry], fresh: bool = False) -> list[dict]:
-    """Per entry (horizon), the family-wise answer over the ledger's earlier entries judged on the same days
-    (none with ``fresh``: the report then says the ledger was not counted)."""
+def judge(path: Path, entries: list[Entry], fresh: bool = False, tracker=None) -> list[dict]:
+    """Per entry (horizon), the family-wise answer over the earlier entries judged on the same days (the
+    ledger's, and with a ``tracker`` its MLflow experiment's; none with ``fresh``: the report then says the
+    ledger was not counted)."""
     out = []
     for e in entries:
-        answer = family_answer(e, [] if fresh else earlier(path, e), e.horizon)
+        answer = family_answer(e, [] if fresh else earlier(path, e, tracker=tracker), e.horizon)
         if fresh:
             answer["sentence"] = (f"h={e.horizon}: --fresh-ledger: earlier configurations judged on these test days were "
                                   "not counted.")
@@ -169,11 +186,11 @@ def judge(path: Path, entries: list[Entry], fresh: bool = False) -> list[dict]:
     return out
 
 
-def count_and_record(path: Path, entries: list[Entry], fresh: bool = False) -> tuple[list[dict], str]:
-    """What a report does before it is written: judge ``entries`` against the ledger's earlier ones
-    (:func:`judge`), then record them as pending under a new publication token. The caller publishes its folder
-    with that token (:func:`pipeline.io.atomic_dir`) and then calls :func:`mark_done`."""
-    answers = judge(path, entries, fresh=fresh)
+def count_and_record(path: Path, entries: list[Entry], fresh: bool = False, tracker=None) -> tuple[list[dict], str]:
+    """What a report does before it is written: judge ``entries`` against the earlier ones (:func:`judge`),
+    then record them as pending under a new publication token. The caller publishes its folder with that token
+    (:func:`pipeline.io.atomic_dir`) and then calls :func:`mark_done`."""
+    answers = judge(path, entries, fresh=fresh, tracker=tracker)
     token = new_token()
     record(path, entries, token)
     return answers, token
