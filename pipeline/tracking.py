@@ -98,6 +98,11 @@ def open_store(track: str, reports_root: Path, experiment: str = EXPERIMENT) -> 
                 exp_id = found.experiment_id
         else:
             exp_id = found.experiment_id
+        if found is None or "mlflow.experimentKind" not in found.tags:  # the UI's model-training view, not GenAI's
+            _retry(client.set_experiment_tag, exp_id, "mlflow.experimentKind", "custom_model_development")
+            _retry(client.set_experiment_tag, exp_id, "mlflow.note.content",
+                   "featureproof runs, comparisons and searches: every network judged against its baselines on "
+                   "walk-forward test days (one run per report; nested runs per compare cell and search trial).")
     except InputError:
         raise
     except Exception as exc:  # an unreachable server, a path that cannot be written, a malformed URI
@@ -134,15 +139,17 @@ def _param_text(value) -> str:
     return str(value)
 
 
-def start_run(tracker: Tracker, name: str, kind: str, params: dict | None = None, tags: dict | None = None) -> str:
+def start_run(tracker: Tracker, name: str, kind: str, params: dict | None = None, tags: dict | None = None,
+              seconds_ago: float = 0.0) -> str:
     """Create a run (nested under ``tracker.parent_run_id`` when set), log its params and tags, leave it
-    running; return its id."""
+    running; return its id. ``seconds_ago``: when the work it records began (a report logged once it is
+    written), so that MLflow shows its real duration."""
     client = _mlflow()(tracker.uri)
     base = {"mlflow.runName": name, "featureproof.kind": kind}
     if tracker.parent_run_id:
         base["mlflow.parentRunId"] = tracker.parent_run_id
     run = _retry(client.create_run, tracker.experiment_id, tags={**base, **{k: str(v) for k, v in (tags or {}).items()}},
-                 run_name=name)
+                 run_name=name, start_time=int((time.time() - max(0.0, seconds_ago or 0.0)) * 1000))
     _log(client, run.info.run_id, params=params)
     return run.info.run_id
 
@@ -166,10 +173,11 @@ def finish_run(tracker: Tracker, run_id: str, metrics: dict | None = None, tags:
 
 
 def log_run_record(tracker: Tracker, name: str, kind: str, params: dict, metrics: dict, tags: dict,
-                   artifacts: Path | None = None, exclude: tuple[str, ...] = (), ledger: list[dict] | None = None) -> str:
-    """One complete run (start, log everything, finish); its id. ``ledger``: the report's ledger entries
-    (:func:`log_ledger`)."""
-    run_id = start_run(tracker, name, kind, params, tags)
+                   artifacts: Path | None = None, exclude: tuple[str, ...] = (), ledger: list[dict] | None = None,
+                   seconds: float = 0.0) -> str:
+    """One complete run (start, log everything, finish) of work that took ``seconds``; its id. ``ledger``: the
+    report's ledger entries (:func:`log_ledger`)."""
+    run_id = start_run(tracker, name, kind, params, tags, seconds_ago=seconds)
     if ledger:
         log_ledger(tracker, run_id, ledger)
     finish_run(tracker, run_id, metrics, artifacts=artifacts, exclude=exclude)

@@ -92,7 +92,7 @@ def track_run(tracker, out_dir: Path, summary: dict, cfg, ecfg, dataset, ledger_
                                                     {"data": dataset.fingerprint(), "prices": dataset.price_fingerprint()})
         tags["featureproof.report"] = str(out_dir.resolve())
         run_id = tracking.log_run_record(tracker, out_dir.name, "run", params, metrics, tags, artifacts=out_dir,
-                                         ledger=ledger_entries)
+                                         ledger=ledger_entries, seconds=summary.get("wall_seconds", 0.0))
     except Exception as exc:
         _tracking_failed(log, exc, out_dir)
         return None
@@ -140,9 +140,11 @@ def track_compare(tracker, out_dir: Path, summary: dict, ledger_entries: list[di
     try:
         (params, metrics, tags), cells = tracking.compare_records(summary)
         parent = tracking.start_run(tracker, out_dir.name, "compare", params,
-                                    {**tags, "featureproof.report": str(out_dir.resolve())})
+                                    {**tags, "featureproof.report": str(out_dir.resolve())},
+                                    seconds_ago=summary.get("wall_seconds", 0.0))
         for name, (p, m, t) in cells.items():
-            tracking.log_run_record(tracker.under(parent), name, "compare cell", p, m, t)
+            tracking.log_run_record(tracker.under(parent), name, "compare cell", p, m, t,
+                                    seconds=(summary.get("cell_seconds") or {}).get(name, 0.0))
         if ledger_entries:
             tracking.log_ledger(tracker, parent, ledger_entries)
         tracking.finish_run(tracker, parent, metrics, artifacts=out_dir)
@@ -238,7 +240,8 @@ def track_missing_trials(tracker, study, log=say) -> int:
         logged = tracking.child_tags(tracker, "trial")
         missing = [t for t in study.get_trials(deepcopy=False) if str(t.number) not in logged]
         for t in missing:
-            tracking.log_run_record(tracker, f"trial {t.number}", "trial", *tracking.trial_record(t, "driver"))
+            tracking.log_run_record(tracker, f"trial {t.number}", "trial", *tracking.trial_record(t, "driver"),
+                                    seconds=t.duration.total_seconds() if t.duration else 0.0)
     except Exception as exc:
         _tracking_failed(log, exc, Path("the search storage"))
         return 0

@@ -156,7 +156,7 @@ class RunConfig:
     track: str | None = opt(None, "log to MLflow (needs the [tracking] extra): --track alone logs to "
                             "sqlite:///<reports folder>/mlflow.db with artifacts in <reports folder>/mlartifacts; or give "
                             "a URI (sqlite:///PATH/mlflow.db, http://HOST:5000)", TRACKING, metavar="URI", const="default")
-    experiment: str = opt("featureproof", "MLflow experiment the runs are logged to (with --track)", TRACKING)
+    experiment: str = opt("featureproof", "MLflow experiment the runs are logged to (with --track)", TRACKING, metavar="NAME")
     out: str | None = opt(None)
     overwrite: bool = opt(False)      # replace an existing featureproof folder at --out
     progress: bool = opt(True)
@@ -165,6 +165,8 @@ class RunConfig:
 
     def validate(self) -> "RunConfig":
         """Check every setting, alone and in combination, before any work; raise InputError naming the flag."""
+        if not str(self.experiment).strip():
+            raise InputError("--experiment must name an MLflow experiment (default featureproof)")
         if self.target not in KINDS:
             raise InputError(f"unknown --target {self.target!r}; choose from {', '.join(KINDS)}")
         if not self.horizons or any(not isinstance(h, int) or h < 1 for h in self.horizons):

@@ -314,7 +314,8 @@ def _trial_logger(tracker: Tracker):
     to the driver, which logs every trial missing at the end (the study in the storage is the record)."""
     def log_trial(study, trial) -> None:
         try:
-            tracking.log_run_record(tracker, f"trial {trial.number}", "trial", *tracking.trial_record(trial, "worker"))
+            tracking.log_run_record(tracker, f"trial {trial.number}", "trial", *tracking.trial_record(trial, "worker"),
+                                    seconds=trial.duration.total_seconds() if trial.duration else 0.0)
         except Exception:
             pass
 
