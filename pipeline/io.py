@@ -246,12 +246,13 @@ def update_dir(path: str | Path) -> Iterator[Path]:
         yield tmp
 
 
-def fresh_dir(root: Path, label: str) -> Path:
-    """``root/<YYYYmmdd-HHMMSS>-<label>``, with a ``-2``, ``-3``, ... suffix if that name is taken."""
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    path, n = root / f"{stamp}-{label}", 2
+def fresh_dir(root: Path, label: str, stamp: bool = True) -> Path:
+    """``root/<YYYYmmdd-HHMMSS>-<label>`` (``root/<label>`` without ``stamp``), with a ``-2``, ``-3``, ...
+    suffix if that name is taken."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S") + "-" if stamp else ""
+    path, n = root / f"{stamp}{label}", 2
     while path.exists():
-        path, n = root / f"{stamp}-{label}-{n}", n + 1
+        path, n = root / f"{stamp}{label}-{n}", n + 1
     return path
 
 

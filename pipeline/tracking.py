@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ def _mlflow():
         raise InputError(f"--track needs MLflow, which is not installed: {INSTALL}") from None
     for name in ("mlflow", "alembic"):  # the store's schema migrations log at INFO on first use
         logging.getLogger(name).setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # quiet output: no bar per ledger.json
     return MlflowClient
 
 

@@ -7,6 +7,7 @@ import json
 import pandas as pd
 
 from pipeline.cli.main import main
+from pipeline.stages import ledger
 
 from tests.conftest import TINY
 
@@ -25,6 +26,17 @@ def test_reproduce_gives_identical_metrics_on_the_embedded_sample(tmp_path, caps
     assert [e["model"] for e in a] == [e["model"] for e in b] and [e["verdict"] for e in a] == [e["verdict"] for e in b]
     saved = json.loads((run / "config.json").read_text())
     assert saved["explain_config"]["ablation"] == "none" and (run / "data_signature.parquet").is_file()
+    # the same configuration again is not a new one: the ledger neither counts the original in its answer nor
+    # records the repeat
+    assert [a["count"] for a in b_ledger(tmp_path / "again")] == [1, 1]
+    assert [c["configurations"] for c in ledger.counts(tmp_path / ledger.LEDGER)] == [1]
+    # without --out, the new run goes beside the old one as <RUN_DIR>-reproduced
+    assert main(["reproduce", str(run)]) == 0
+    assert (tmp_path / "run-reproduced" / "metrics.json").is_file()
+
+
+def b_ledger(folder):
+    return json.loads((folder / "metrics.json").read_text())["ledger"]
 
 
 def test_reproduce_refuses_changed_data_naming_symbol_and_date(tmp_path, nyse_csv, capsys):

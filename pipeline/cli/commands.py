@@ -186,13 +186,14 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
     from pipeline.cli.compose import reproduce
 
-    out_dir, diffs = reproduce(args.run_dir, args.out)
+    out_dir, diffs, metrics = reproduce(args.run_dir, args.out)
     result("reproduced", out_dir / "index.html")
     worst = max((abs(d["difference"]) for d in diffs if math.isfinite(d["difference"])), default=0.0)
     say(f"  {len(diffs)} figures compared; " + ("every one identical" if worst == 0 else f"largest difference {worst:.3g}"))
     for d in diffs:
         if d["difference"] != 0:
             say(f"  h={d['horizon']} {d['metric']}: {d['then']:.6g} then, {d['now']:.6g} now ({d['difference']:+.3g})")
+    tracked(metrics)
     return 0
 
 

@@ -31,11 +31,14 @@ def _tracking_failed(log, exc: Exception, where: Path) -> None:
     log(f"warning: MLflow logging failed ({type(exc).__name__}: {first}); {where} is written and complete")
 
 
-def run(cfg, ecfg, log=say, dataset=None, ledger_root: Path | None = None, tracker=None) -> tuple[Path, dict]:
+def run(cfg, ecfg, log=say, dataset=None, ledger_root: Path | None = None, tracker=None,
+        reproduces: Path | None = None) -> tuple[Path, dict]:
     """The main job as a composition of the stages: prepare -> fit -> evaluate -> explain -> the ledger's
     count -> write -> MLflow (``dataset``: data already loaded and checked, e.g. by ``reproduce``;
     ``ledger_root``: the reports folder whose ledger counts this run, default the run folder's parent;
-    ``tracker``: where to log instead of ``cfg.track``'s store, e.g. nested under a search)."""
+    ``tracker``: where to log instead of ``cfg.track``'s store, e.g. nested under a search; ``reproduces``: the
+    run folder this run repeats, whose entries its ledger answer leaves out and to which it adds none: the
+    same configuration is not a new one)."""
     import time
 
     from pipeline.io import claim_dir
@@ -68,16 +71,20 @@ def run(cfg, ecfg, log=say, dataset=None, ledger_root: Path | None = None, track
     book = Path(ledger_root or out_dir.parent) / ledger.LEDGER
     entries = ledger.run_entries(out_dir, prepared, fitted, evaluation)
     # pending until the folder is published; with tracking, the experiment's entries (other folders, machines) count too
-    answers, token = ledger.count_and_record(book, entries, cfg.fresh_ledger, tracker)
+    if reproduces is None:
+        answers, token = ledger.count_and_record(book, entries, cfg.fresh_ledger, tracker)
+    else:
+        answers, token = ledger.judge(book, entries, cfg.fresh_ledger, tracker, same_as=str(Path(reproduces).resolve())), None
     summary = write_run(prepared, fitted, evaluation, explanation, out_dir, wall_seconds=t1 - t0,
                         explain_config=dataclasses.asdict(ecfg), ledger=answers, publication=token)
-    ledger.mark_done(book, token)
+    if token:
+        ledger.mark_done(book, token)
     stage(cfg.progress, f"reports written in {time.perf_counter() - t1:.1f} s")
     update_index(out_dir.parent)
     summary["wall_seconds"] = time.perf_counter() - t0
     if tracker is not None:
         summary["tracking"] = track_run(tracker, out_dir, summary, cfg, ecfg, prepared.dataset,
-                                        [ledger.entry_record(e, token) for e in entries], log)
+                                        [ledger.entry_record(e, token) for e in entries] if token else None, log)
     return out_dir, summary
 
 
@@ -91,7 +98,8 @@ def track_run(tracker, out_dir: Path, summary: dict, cfg, ecfg, dataset, ledger_
         params, metrics, tags = tracking.run_record(summary, cfg.to_dict(), dataclasses.asdict(ecfg),
                                                     {"data": dataset.fingerprint(), "prices": dataset.price_fingerprint()})
         tags["featureproof.report"] = str(out_dir.resolve())
-        run_id = tracking.log_run_record(tracker, out_dir.name, "run", params, metrics, tags, artifacts=out_dir,
+        name = "chosen configuration, held-back days" if tracker.parent_run_id else out_dir.name  # a search's final run
+        run_id = tracking.log_run_record(tracker, name, "run", params, metrics, tags, artifacts=out_dir,
                                          ledger=ledger_entries, seconds=summary.get("wall_seconds", 0.0))
     except Exception as exc:
         _tracking_failed(log, exc, out_dir)
@@ -248,7 +256,7 @@ def track_missing_trials(tracker, study, log=say) -> int:
     return len(missing)
 
 
-def reproduce(run_dir: str | Path, out: str | None = None, log=say) -> tuple[Path, list[dict]]:
+def reproduce(run_dir: str | Path, out: str | None = None, log=say) -> tuple[Path, list[dict], dict]:
     """Re-run a finished run from its ``config.json`` after checking that the data are the same (the data
     fingerprint; on a difference, the first symbol and date that differ): a new run folder beside the old one,
     and per horizon and metric the old value, the new one and their difference."""
@@ -277,9 +285,9 @@ def reproduce(run_dir: str | Path, out: str | None = None, log=say) -> tuple[Pat
         raise InputError(f"{run_dir}: the data differ from the run's (fingerprint {dataset.fingerprint()} now, "
                          f"{saved['data_hash']} then; {where or 'the prices match: the features differ (feature code or macro series)'}); "
                          "reproduce needs the same data")
-    out_dir = Path(out) if out else fresh_dir(run_dir.parent, f"{run_dir.name}-reproduced")
+    out_dir = Path(out) if out else fresh_dir(run_dir.parent, f"{run_dir.name}-reproduced", stamp=False)
     cfg = RunConfig.from_dict({**cfg.to_dict(), "out": str(out_dir)}).validate()
-    _, metrics = run(cfg, ecfg, log, dataset=dataset)
+    _, metrics = run(cfg, ecfg, log, dataset=dataset, reproduces=run_dir)
     old = json.loads((run_dir / "metrics.json").read_text())
     diffs = []
     for a, b in zip(old["horizon_results"], metrics["horizon_results"]):
@@ -289,4 +297,4 @@ def reproduce(run_dir: str | Path, out: str | None = None, log=say) -> tuple[Pat
                 diffs.append({"horizon": a["horizon"], "metric": name, "then": value, "now": new, "difference": new - value})
         diffs.append({"horizon": a["horizon"], "metric": "edge over the comparator", "then": a["edge"]["mean"],
                       "now": b["edge"]["mean"], "difference": b["edge"]["mean"] - a["edge"]["mean"]})
-    return out_dir, diffs
+    return out_dir, diffs, metrics

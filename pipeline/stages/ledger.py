@@ -102,11 +102,12 @@ def _counts(state: str, folder: str, token: str | None) -> bool:
     return manifest is not None and manifest.get("publication") == token
 
 
-def earlier(path: Path, entry: Entry, min_overlap: float = MIN_OVERLAP, tracker=None) -> list[Entry]:
+def earlier(path: Path, entry: Entry, min_overlap: float = MIN_OVERLAP, tracker=None, same_as: str | None = None) -> list[Entry]:
     """The entries judged on ``entry``'s days: same fingerprint, target and horizon, covering at least
     ``min_overlap`` of its days; from the ledger at ``path`` (done, or pending with their folder published) and,
     with a ``tracker``, from every run of its MLflow experiment that logged ledger entries (other folders and
-    machines sharing the tracking server), each report once (by its publication token)."""
+    machines sharing the tracking server), each report once (by its publication token). ``same_as``: a report
+    folder whose entries are this very configuration (``reproduce``), left out."""
     rows = []
     if path.is_file():
         with _connect(path) as con:
@@ -126,6 +127,8 @@ def earlier(path: Path, entry: Entry, min_overlap: float = MIN_OVERLAP, tracker=
     days = set(entry.diff.index)
     out = []
     for kind, folder, name, fp, target, h, comp, d, v, state, token in rows:
+        if same_as is not None and folder == same_as:
+            continue
         diff = pd.Series(json.loads(v), index=pd.DatetimeIndex(json.loads(d)))
         if len(days & set(diff.index)) >= min_overlap * len(days):
             out.append(Entry(kind, folder, name, fp, target, int(h), comp, diff))
@@ -171,13 +174,13 @@ def family_answer(entry: Entry, others: list[Entry], h: int, reps: int = 1000, s
             "folders": [Path(e.folder).name for e in family], "names": [e.name for e in family]}
 
 
-def judge(path: Path, entries: list[Entry], fresh: bool = False, tracker=None) -> list[dict]:
+def judge(path: Path, entries: list[Entry], fresh: bool = False, tracker=None, same_as: str | None = None) -> list[dict]:
     """Per entry (horizon), the family-wise answer over the earlier entries judged on the same days (the
     ledger's, and with a ``tracker`` its MLflow experiment's; none with ``fresh``: the report then says the
     ledger was not counted)."""
     out = []
     for e in entries:
-        answer = family_answer(e, [] if fresh else earlier(path, e, tracker=tracker), e.horizon)
+        answer = family_answer(e, [] if fresh else earlier(path, e, tracker=tracker, same_as=same_as), e.horizon)
         if fresh:
             answer["sentence"] = (f"h={e.horizon}: --fresh-ledger: earlier configurations judged on these test days were "
                                   "not counted.")
