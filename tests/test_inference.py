@@ -72,7 +72,7 @@ def test_reduced_calibration_study():
     coverage of 90% in any cell with at least 100 simulations, and on any size or coverage cell outside the
     study's own pass line (nominal within 2 Monte-Carlo errors)."""
     study = run_study(StudyConfig(sims=120, n_days=500, n_boot=100, lgbm_sims=40, lgbm_days=600, e2e_sims=25,
-                                  compare_sims=15, e2e_days=1500, seed=3), progress=False)
+                                  compare_sims=15, ledger_sims=3, e2e_days=1500, seed=3), progress=False)
     size = study[study.kind == "size"]
     many = size[size.sims >= 100]
     assert len(size) >= 80 and len(many) >= 50
@@ -98,6 +98,11 @@ def test_reduced_calibration_study():
     assert set(real_compare.kind) == {"size", "power"} and real_compare.path.str.startswith("real stages: compare_sets").all()
     assert real_compare.claim.str.contains("two model families differ").any()
     assert real_compare.claim.str.contains(r"\[family-wise\]").any()
+    # the ledger: 20 runs on one market counted one after another (size after 5, 10, 20; power; the naive best)
+    real_ledger = study[study.claim.str.startswith("ledger (real stages)")]
+    assert set(real_ledger.kind) == {"size", "power"} and real_ledger.path.str.startswith("real stages: 20 runs").all()
+    assert real_ledger.claim.str.contains("after 20 no-skill runs on one market, SPA").any()
+    assert study.claim.str.startswith("legacy (not used): the best of 20 no-skill runs").any()
     # correlated groups, the cross-section's references and book, compare's whole family
     assert study.claim.str.startswith("importance: conditional permutation calls one of two correlated").any()
     assert study.claim.str.startswith("importance: joint permutation").any()

@@ -34,6 +34,7 @@ def test_run_and_compare_are_logged_and_read_back(tmp_path, capsys):
     assert main(["run", *FAST, "--out", str(reports / "run"), "--track"]) == 0
     assert (reports / "mlflow.db").is_file() and (reports / "index.html").is_file()
     assert "mlflow run " in capsys.readouterr().out
+    assert f"mlflow ui --backend-store-uri sqlite:///{reports.resolve() / 'mlflow.db'}" in (reports / "index.html").read_text()
     # compare with the URI from a TOML file (track = "...")
     toml = tmp_path / "compare.toml"
     toml.write_text(f'track = "{uri}"\nseeds = 1\n')

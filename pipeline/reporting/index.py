@@ -116,6 +116,7 @@ def update_index(root: Path) -> Path | None:
     if not path.exists() and not _only_featureproof(root):
         return None  # a folder that also holds the user's own things: do not add files to it
     from pipeline.stages.ledger import LEDGER, counts
+    from pipeline.tracking import DB_NAME
 
     symbols_of = {r["name"]: r["symbols"] for r in rows}
     judged = [{**c, "symbols": next((symbols_of[f] for f in c["folders"] if f in symbols_of), c["fingerprint"])}
@@ -125,5 +126,6 @@ def update_index(root: Path) -> Path | None:
         compares = len({r["name"] for r in rows if r["kind"] == "compare"})
         searches = len({r["name"] for r in rows if r["kind"] == "search"})
         tmp.write_text(render_template("index.html", rows=sorted(rows, key=lambda r: (r["date"], -int(r["horizon"] or 0)), reverse=True),
-                                       runs=runs, compares=compares, searches=searches, judged=judged))
+                                       runs=runs, compares=compares, searches=searches, judged=judged,
+                                       mlflow=f"sqlite:///{(root / DB_NAME).resolve()}" if (root / DB_NAME).is_file() else None))
     return path
