@@ -267,3 +267,20 @@ def test_trial_config_keeps_every_trial_valid(walk):
     assert t.hidden == 28 and t.lgbm_lags == 3
     t = trial_config(ctx, {f"group:{g}": "out" for g in ctx.groups})
     assert set(ctx.groups) - set(t.exclude_groups) == {ctx.groups[0]}
+
+
+def test_score_all_on_test_puts_every_trial_in_the_ledger(walk, tmp_path):
+    """With --score-all-on-test every complete trial is judged on the held-back days: the ledger counts each one
+    (the chosen one once, through its final run), and the final run's answer counts them all."""
+    from pipeline.stages import ledger
+
+    csv, space = walk
+    root = tmp_path / "reports"
+    assert main(["search", "--source", "csv", "--data", str(csv), "--space", str(space), "--out", str(root / "s"),
+                 "--trials", "3", "--score-all-on-test", *FAST]) == 0
+    summary = json.loads((root / "s" / "search.json").read_text())
+    complete = len(summary["score_all_on_test"]["trials"])
+    answer = json.loads((root / "s" / "run" / "metrics.json").read_text())["ledger"][0]
+    assert answer["count"] == complete >= 2
+    assert [c["configurations"] for c in ledger.counts(root / ledger.LEDGER)] == [complete]
+    assert "entries" not in summary["score_all_on_test"]

@@ -177,6 +177,7 @@ def run_search(cfg, ecfg, space, trials: int, holdout: float = 0.2, holdout_fold
     from pipeline.io import claim_dir, fresh_dir, write_manifest
     from pipeline.reporting.index import update_index
     from pipeline.reporting.search_page import write_search
+    from pipeline.stages import ledger
     from pipeline.stages.search import chosen_config, holdout_scores, make_context, run_trials
 
     t0 = time.perf_counter()
@@ -214,13 +215,23 @@ def run_search(cfg, ecfg, space, trials: int, holdout: float = 0.2, holdout_fold
             track_missing_trials(nested, study, log)
         best = study.best_trial
         final_cfg = chosen_config(ctx, study, holdout_folds, out=str(out_dir / "run"), overwrite=True)
+        token = None
+        if score_all:  # every other trial judged on the held-back days too: the ledger counts them (before the final run)
+            all_on_test = holdout_scores(ctx, study, holdout_folds, log, folder=str(out_dir.resolve()))
+            trial_entries = all_on_test.pop("entries")
+            if trial_entries:
+                token = ledger.new_token()
+                ledger.record(out_dir.parent / ledger.LEDGER, trial_entries, token)
+                write_manifest(out_dir, "search", token)  # the search folder carries their token: they count
+                ledger.mark_done(out_dir.parent / ledger.LEDGER, token)
+        else:
+            all_on_test = None
         log(f"search: trial {best.number} chosen (edge {best.value:+.4f} on the search days); refit and judged once "
             "on the held-back days")
         run_dir, metrics = run(final_cfg, ecfg, log, ledger_root=out_dir.parent, tracker=nested)
-        all_on_test = holdout_scores(ctx, study, holdout_folds, log) if score_all else None
         summary = write_search(out_dir, ctx, study, best, final_cfg, metrics, all_on_test, storage,
                                wall_seconds=time.perf_counter() - t0)
-        write_manifest(out_dir, "search")
+        write_manifest(out_dir, "search", token)
         update_index(out_dir.parent)
     except BaseException as exc:
         if parent is not None:

@@ -385,15 +385,20 @@ def chosen_config(ctx: SearchContext, study, holdout_folds: int = 1, **overrides
                         sample_start=None, **overrides)
 
 
-def holdout_scores(ctx: SearchContext, study, holdout_folds: int, log=say) -> dict:
+def holdout_scores(ctx: SearchContext, study, holdout_folds: int, log=say, folder: str | None = None) -> dict:
     """``--score-all-on-test``: every complete trial refit and scored on the held-back days (those days are no
-    longer untouched); per-day losses against the comparator of the chosen run -> SPA and StepM."""
+    longer untouched); per-day losses against the comparator of the chosen run -> SPA and StepM. With
+    ``folder`` (the search's), also every trial but the chosen one as ledger entries (``entries``): each is a
+    configuration judged on the held-back days, against its own comparator as ``run`` chooses it (the chosen
+    one is recorded by its final run)."""
     from pipeline.evaluation.selection import reality_check
+    from pipeline.stages.evaluate import headline_differentials
     from pipeline.stages.fit import fit
+    from pipeline.stages.ledger import Entry
 
     best = study.best_trial  # first: the benchmark of SPA/StepM is the chosen configuration's comparator
     complete = [best] + [t for t in study.trials if t.state.name == "COMPLETE" and t.number != best.number]
-    losses, comparator = {}, None
+    losses, comparator, entries = {}, None, []
     for t in complete:
         cfg = trial_config(ctx, t.params, test_start=ctx.holdout_start, folds=holdout_folds, sample_start=None,
                            progress=False)
@@ -402,6 +407,10 @@ def holdout_scores(ctx: SearchContext, study, holdout_folds: int, log=say) -> di
         idx = prepared.test_idx
         dates = prepared.ws.dates[idx]
         losses[t.number] = day_series(_sample_loss(prepared, fitted.ensemble_pred, idx), dates)
+        if folder is not None and t.number != best.number:
+            entries += [Entry("search trial", folder, f"trial {t.number}", prepared.dataset.price_fingerprint(),
+                              cfg.target, h, choose_comparator(prepared, fitted, j).name, d)
+                        for j, (h, d) in enumerate(zip(cfg.horizons, headline_differentials(prepared, fitted)))]
         if comparator is None:
             comp = np.column_stack([choose_comparator(prepared, fitted, j).prediction(fitted.baseline_pred, prepared.test_fold)[:, j]
                                     for j in range(len(cfg.horizons))])
@@ -413,4 +422,4 @@ def holdout_scores(ctx: SearchContext, study, holdout_folds: int, log=say) -> di
     edges = (comparator[ok].to_numpy()[:, None] - frame[ok].to_numpy()).mean(axis=0)
     return {"trials": list(frame.columns), "edge": [float(e) for e in edges], "spa_p": rc["spa_p"],
             "stepm_superior": [int(frame.columns[i]) for i in rc["stepm_superior"]], "block": rc["block"],
-            "reps": rc["reps"], "n_days": int(ok.sum())}
+            "reps": rc["reps"], "n_days": int(ok.sum()), "entries": entries}
