@@ -1,7 +1,14 @@
 """The commands that make a report, as compositions of the stages (one stage module per step):
 
-* ``run`` = prepare -> fit -> evaluate -> explain -> write the run folder;
-* ``compare`` = prepare every set -> fit every set -> summarise (tests, Holm) -> write the comparison.
+* ``run`` = prepare -> fit -> evaluate -> explain -> the ledger's count -> write the run folder -> MLflow;
+* ``compare`` = prepare every set -> fit every set -> summarise (tests, Holm) -> the ledger -> write the
+  comparison -> MLflow (a parent run, one nested run per cell);
+* ``search`` = the context -> the workers' trials (each logged to MLflow by its worker) -> with
+  ``--score-all-on-test`` every trial on the held-back days, into the ledger -> the final ``run`` -> the
+  search page -> MLflow;
+* ``reproduce`` = check the data against a run's fingerprint -> ``run`` again -> the differences.
+
+MLflow (``--track``) is opened before any work and logged to after the report is published.
 """
 from __future__ import annotations
 
