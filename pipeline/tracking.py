@@ -87,6 +87,8 @@ def open_store(track: str, reports_root: Path, experiment: str = EXPERIMENT) -> 
     uri = store_uri(track, reports_root)
     if uri.startswith("sqlite:///"):
         Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        # no pooled SQLite connections: a local worker forked from this process must not inherit an open one
+        os.environ.setdefault("MLFLOW_SQLALCHEMYSTORE_POOLCLASS", "NullPool")
     try:
         client = client_cls(uri)
         found = _retry(client.get_experiment_by_name, experiment)

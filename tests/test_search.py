@@ -204,8 +204,13 @@ def test_two_workers_share_one_storage(walk, tmp_path):
     """Two local worker processes on one SQLite study: exactly --trials trials, none lost, none duplicated."""
     csv, space = walk
     out = tmp_path / "search"
+    track = ["--track", f"sqlite:///{tmp_path / 'track.db'}"] if importlib.util.find_spec("mlflow") else []
     assert main(["search", "--source", "csv", "--data", str(csv), "--space", str(space), "--out", str(out),
-                 "--trials", "4", "--workers", "2", *FAST]) == 0
+                 "--trials", "4", "--workers", "2", *track, *FAST]) == 0
+    if track:  # two forked workers logged their trials to one SQLite store at once
+        from tests.test_tracking import check_search_runs
+
+        check_search_runs(track[1], 4)
     trials = pd.read_csv(out / "trials.csv")
     assert sorted(trials.trial) == [0, 1, 2, 3]
     assert set(trials.state) <= {"complete", "pruned"}
