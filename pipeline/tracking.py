@@ -68,7 +68,7 @@ def store_uri(track: str, reports_root: Path) -> str:
     """The tracking URI of ``--track`` (``default``: the SQLite file beside the reports folder)."""
     if track in (DEFAULT, ""):
         return f"sqlite:///{(Path(reports_root) / DB_NAME).resolve()}"
-    if track.startswith("file:") or "://" not in track:
+    if track.startswith("file:") or ("://" not in track and not track.startswith("databricks")):
         raise InputError(f"--track {track}: MLflow 3 refuses a file store (a folder); give sqlite:///PATH/mlflow.db, "
                          "an http(s):// tracking server, or --track alone for the SQLite file beside the reports")
     return track
@@ -89,6 +89,8 @@ def open_store(track: str, reports_root: Path, experiment: str = EXPERIMENT) -> 
         Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
         # no pooled SQLite connections: a local worker forked from this process must not inherit an open one
         os.environ.setdefault("MLFLOW_SQLALCHEMYSTORE_POOLCLASS", "NullPool")
+    if uri.startswith(("http://", "https://")):
+        _reachable(uri)
     try:
         client = client_cls(uri)
         found = _retry(client.get_experiment_by_name, experiment)
@@ -102,7 +104,7 @@ def open_store(track: str, reports_root: Path, experiment: str = EXPERIMENT) -> 
                 exp_id = found.experiment_id
         else:
             exp_id = found.experiment_id
-        if found is None or "mlflow.experimentKind" not in found.tags:  # the UI's model-training view, not GenAI's
+        if found is None:  # ours: shown in the UI's model-training view, not GenAI's, with what it holds
             _retry(client.set_experiment_tag, exp_id, "mlflow.experimentKind", "custom_model_development")
             _retry(client.set_experiment_tag, exp_id, "mlflow.note.content",
                    "featureproof runs, comparisons and searches: every network judged against its baselines on "
@@ -113,6 +115,22 @@ def open_store(track: str, reports_root: Path, experiment: str = EXPERIMENT) -> 
         first = (str(exc).strip().splitlines() or [""])[0][:200]
         raise InputError(f"--track {uri}: cannot open the MLflow store ({type(exc).__name__}: {first})") from None
     return Tracker(uri, str(exp_id))
+
+
+def _reachable(uri: str, timeout: float = 10.0) -> None:
+    """Fail in seconds, not after MLflow's minutes of retries, when nothing answers at a server's address (any
+    HTTP answer, an authentication error included, means a server is there)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout)
+    except urllib.error.HTTPError:
+        return
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise InputError(f"--track {uri}: no MLflow server answers there ({reason}); start it (mlflow server ...) "
+                         "or check the address") from None
 
 
 def _retry(fn, *args, attempts: int = 12, **kwargs):

@@ -138,3 +138,13 @@ def test_runs_in_other_folders_sharing_a_tracking_server_are_counted_once(tmp_pa
     # without the shared store, the second folder's ledger knows only itself
     assert main([*one[:-2], "--seed", "3", "--out", str(tmp_path / "c" / "run4")]) == 0
     assert json.loads((tmp_path / "c" / "run4" / "metrics.json").read_text())["ledger"][0]["count"] == 1
+
+
+def test_an_unreachable_server_is_one_line_within_seconds(tmp_path, capsys):
+    import time
+
+    t0 = time.perf_counter()
+    assert main(["run", *FAST, "--out", str(tmp_path / "r"), "--track", "http://127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no MLflow server answers" in err and time.perf_counter() - t0 < 60
+    assert not (tmp_path / "r").exists()
