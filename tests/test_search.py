@@ -281,11 +281,29 @@ def test_score_all_on_test_puts_every_trial_in_the_ledger(walk, tmp_path):
 
     csv, space = walk
     root = tmp_path / "reports"
+    track = ["--track"] if importlib.util.find_spec("mlflow") else []
     assert main(["search", "--source", "csv", "--data", str(csv), "--space", str(space), "--out", str(root / "s"),
-                 "--trials", "3", "--score-all-on-test", *FAST]) == 0
+                 "--trials", "3", "--score-all-on-test", *track, *FAST]) == 0
     summary = json.loads((root / "s" / "search.json").read_text())
     complete = len(summary["score_all_on_test"]["trials"])
     answer = json.loads((root / "s" / "run" / "metrics.json").read_text())["ledger"][0]
     assert answer["count"] == complete >= 2
     assert [c["configurations"] for c in ledger.counts(root / ledger.LEDGER)] == [complete]
     assert "entries" not in summary["score_all_on_test"]
+    if track:  # the trials' entries are on the search's MLflow run too: a folder sharing the store counts them all
+        from pipeline.tracking import open_store, ledger_entries
+
+        tracker = open_store("default", root)
+        kept = ledger_entries(tracker, answer_fingerprint(root), "direction")
+        assert sorted(e["name"] for e in kept if e["kind"] == "search trial") == sorted(
+            f"trial {n}" for n in summary["score_all_on_test"]["trials"] if n != summary["best_trial"])
+        assert sum(e["kind"] == "run" for e in kept) == 1
+
+
+def answer_fingerprint(root) -> str:
+    import sqlite3
+
+    from pipeline.stages import ledger
+
+    with sqlite3.connect(root / ledger.LEDGER) as con:
+        return con.execute("SELECT DISTINCT fingerprint FROM entries").fetchone()[0]

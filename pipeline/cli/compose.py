@@ -231,6 +231,8 @@ def run_search(cfg, ecfg, space, trials: int, holdout: float = 0.2, holdout_fold
                 ledger.record(out_dir.parent / ledger.LEDGER, trial_entries, token)
                 write_manifest(out_dir, "search", token)  # the search folder carries their token: they count
                 ledger.mark_done(out_dir.parent / ledger.LEDGER, token)
+                if parent is not None:  # and every folder sharing the tracking server counts them too
+                    tracking.log_ledger(tracker, parent, [ledger.entry_record(e, token) for e in trial_entries])
         else:
             all_on_test = None
         log(f"search: trial {best.number} chosen (edge {best.value:+.4f} on the search days); refit and judged once "
