@@ -13,6 +13,11 @@ entries of one report share a publication token, which the report folder's manif
 published (:func:`pipeline.io.atomic_dir`). A pending entry counts only when a folder carrying its token
 exists, so a run killed before publishing leaves no entry that counts (even when it was replacing an earlier
 folder of the same name), and a published one always counts (even if it was killed before the mark).
+
+With ``--track``, each report also keeps its entries on its MLflow run (:func:`pipeline.tracking.log_ledger`)
+and a new report counts the experiment's entries too, each report once by its token: reports folders on other
+machines that share a tracking server count each other. ``reproduce`` records nothing (the same
+configuration again is not a new one) and leaves the original out of its answer.
 """
 from __future__ import annotations
 
