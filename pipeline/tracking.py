@@ -52,6 +52,10 @@ class Tracker:
         """The same store with ``run_id`` as the parent of the runs logged through it."""
         return Tracker(self.uri, self.experiment_id, run_id)
 
+    def where(self, run_id: str) -> dict:
+        """Where ``run_id`` is, for a command's summary and its printed line."""
+        return {"uri": self.uri, "experiment_id": self.experiment_id, "run_id": run_id}
+
 
 def _mlflow():
     try:
@@ -252,6 +256,11 @@ def _log(client, run_id: str, params: dict | None = None, metrics: dict | None =
 
 
 # --------------------------------------------------------------------------------------------- what is logged
+def config_params(config: dict) -> dict:
+    """A resolved configuration as params, without the output and tracking settings (not what was run)."""
+    return {k: v for k, v in config.items() if k not in ("out", "overwrite", "progress", "track", "experiment")}
+
+
 def _flat(prefix: str, d: dict) -> dict:
     return {f"{prefix}{k}": v for k, v in d.items()}
 
@@ -260,7 +269,7 @@ def run_record(summary: dict, config: dict, explain_config: dict | None = None,
                fingerprints: dict | None = None) -> tuple[dict, dict, dict]:
     """``run``'s params, metrics and tags from its ``metrics.json`` summary, resolved configuration, explain
     settings and data fingerprints (``{"data": ..., "prices": ...}``)."""
-    params = {k: v for k, v in config.items() if k not in ("out", "overwrite", "progress", "track", "experiment")}
+    params = config_params(config)
     params.update(_flat("explain.", explain_config or {}))
     metrics, tags = {}, {"featureproof.target": summary.get("target"),
                          "featureproof.symbols": ",".join(summary.get("symbols") or [])[:500]}
@@ -300,7 +309,7 @@ def run_record(summary: dict, config: dict, explain_config: dict | None = None,
 def compare_records(summary: dict) -> tuple[tuple[dict, dict, dict], dict[str, tuple[dict, dict, dict]]]:
     """``compare``'s parent record and one record per cell (params, metrics, tags) from its summary."""
     cfg = dict(summary.get("config") or {})
-    parent_params = {k: v for k, v in cfg.items() if k not in ("out", "overwrite", "progress", "track", "experiment")}
+    parent_params = config_params(cfg)
     parent_params.update({"cells": [c["name"] for c in summary.get("cells", [])], "models": summary.get("models")})
     parent_tags = {"featureproof.target": summary.get("target"), "featureproof.price_fingerprint":
                    summary.get("price_fingerprint", ""), "featureproof.symbols": ",".join(summary.get("symbols") or [])[:500]}

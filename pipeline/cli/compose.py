@@ -111,7 +111,7 @@ def track_run(tracker, out_dir: Path, summary: dict, cfg, ecfg, dataset, ledger_
     except Exception as exc:
         _tracking_failed(log, exc, out_dir)
         return None
-    return {"uri": tracker.uri, "experiment_id": tracker.experiment_id, "run_id": run_id}
+    return tracker.where(run_id)
 
 
 def run_compare(base, sets: list[str], executor: str = "local", n_jobs: int = 1, ray_address: str | None = None,
@@ -135,9 +135,7 @@ def run_compare(base, sets: list[str], executor: str = "local", n_jobs: int = 1,
     cells = {h: [ledger.Entry("compare", folder, name, summary["price_fingerprint"], base.target, h,
                               summary["comparators"][str(h)], diffs[j]) for name, diffs in summary["differentials"].items()]
              for j, h in enumerate(base.horizons)}
-    summary["ledger"] = [ledger.family_answer(c[-1], ([] if base.fresh_ledger else ledger.earlier(book, c[-1], tracker=tracker))
-                                              + c[:-1], h)
-                         for h, c in cells.items()]
+    summary["ledger"] = ledger.judge_together(book, list(cells.values()), base.fresh_ledger, tracker)
     token = ledger.new_token()
     ledger.record(book, [e for c in cells.values() for e in c], token)
     write_compare(out_dir, summary, overwrite=base.overwrite, publication=token)
@@ -166,7 +164,7 @@ def track_compare(tracker, out_dir: Path, summary: dict, ledger_entries: list[di
     except Exception as exc:
         _tracking_failed(log, exc, out_dir)
         return None
-    return {"uri": tracker.uri, "experiment_id": tracker.experiment_id, "run_id": parent}
+    return tracker.where(parent)
 
 
 def run_search(cfg, ecfg, space, trials: int, holdout: float = 0.2, holdout_folds: int = 1, timeout: float | None = None,
@@ -212,8 +210,8 @@ def run_search(cfg, ecfg, space, trials: int, holdout: float = 0.2, holdout_fold
 
         settings = {"trials": trials, "holdout": holdout, "holdout_folds": holdout_folds, "workers": workers,
                     "executor": executor, "score_all_on_test": score_all, "resume": resume, "space": ctx.space.to_dict()}
-        params = {k: v for k, v in cfg.to_dict().items() if k not in ("out", "overwrite", "progress", "track", "experiment")}
-        parent = tracking.start_run(tracker, out_dir.name, "search", {**params, **{f"search.{k}": v for k, v in settings.items()}},
+        parent = tracking.start_run(tracker, out_dir.name, "search",
+                                    {**tracking.config_params(cfg.to_dict()), **{f"search.{k}": v for k, v in settings.items()}},
                                     {"featureproof.report": str(out_dir.resolve()), "featureproof.target": cfg.target})
     nested = tracker.under(parent) if parent else None
     try:
@@ -226,11 +224,9 @@ def run_search(cfg, ecfg, space, trials: int, holdout: float = 0.2, holdout_fold
         if score_all:  # every other trial judged on the held-back days too: the ledger counts them (before the final run)
             all_on_test = holdout_scores(ctx, study, holdout_folds, log, folder=str(out_dir.resolve()))
             trial_entries = all_on_test.pop("entries")
-            if trial_entries:
+            if trial_entries:  # judged on those days now, whatever happens to the search: done at once
                 token = ledger.new_token()
-                ledger.record(out_dir.parent / ledger.LEDGER, trial_entries, token)
-                write_manifest(out_dir, "search", token)  # the search folder carries their token: they count
-                ledger.mark_done(out_dir.parent / ledger.LEDGER, token)
+                ledger.record(out_dir.parent / ledger.LEDGER, trial_entries, token, state="done")
                 if parent is not None:  # and every folder sharing the tracking server counts them too
                     tracking.log_ledger(tracker, parent, [ledger.entry_record(e, token) for e in trial_entries])
         else:
@@ -240,7 +236,7 @@ def run_search(cfg, ecfg, space, trials: int, holdout: float = 0.2, holdout_fold
         run_dir, metrics = run(final_cfg, ecfg, log, ledger_root=out_dir.parent, tracker=nested)
         summary = write_search(out_dir, ctx, study, best, final_cfg, metrics, all_on_test, storage,
                                wall_seconds=time.perf_counter() - t0)
-        write_manifest(out_dir, "search", token)
+        write_manifest(out_dir, "search")
         update_index(out_dir.parent)
     except BaseException as exc:
         if parent is not None:
@@ -253,7 +249,7 @@ def run_search(cfg, ecfg, space, trials: int, holdout: float = 0.2, holdout_fold
         try:
             m, t = tracking.search_record(summary)
             tracking.finish_run(tracker, parent, m, t, artifacts=out_dir, exclude=("run", "search.db"))
-            summary["tracking"] = {"uri": tracker.uri, "experiment_id": tracker.experiment_id, "run_id": parent}
+            summary["tracking"] = tracker.where(parent)
         except Exception as exc:
             _tracking_failed(log, exc, out_dir)
     return out_dir, summary

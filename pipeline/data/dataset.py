@@ -70,12 +70,15 @@ class Dataset:
 
     def price_fingerprint(self) -> str:
         """SHA-256 (16 hex digits) of the prices alone (every symbol, date and value; not the features): what the
-        ledger keys on, so that runs with other feature sets on the same prices count as judged on the same data."""
-        sig = self.signature()
-        h = hashlib.sha256("|".join(sig.symbol).encode())
-        h.update("|".join(sig.date).encode())
-        h.update(np.ascontiguousarray(sig.row.to_numpy()).tobytes())
-        return h.hexdigest()[:16]
+        ledger keys on, so that runs with other feature sets on the same prices count as judged on the same data.
+        Computed once."""
+        if "_price_fingerprint" not in self.__dict__:
+            sig = self.signature()
+            h = hashlib.sha256("|".join(sig.symbol).encode())
+            h.update("|".join(sig.date).encode())
+            h.update(np.ascontiguousarray(sig.row.to_numpy()).tobytes())
+            self.__dict__["_price_fingerprint"] = h.hexdigest()[:16]
+        return self.__dict__["_price_fingerprint"]
 
     def fingerprint(self) -> str:
         """SHA-256 (16 hex digits) of every symbol's prices and feature values: two processes that built

@@ -74,17 +74,30 @@ def new_token() -> str:
     return uuid.uuid4().hex
 
 
+def entry_record(entry: Entry, token: str) -> dict:
+    """An entry as plain data: what the ledger file stores of it and what MLflow keeps when tracking is on."""
+    return {"kind": entry.kind, "folder": entry.folder, "name": entry.name, "fingerprint": entry.fingerprint,
+            "target": entry.target, "horizon": int(entry.horizon), "comparator": entry.comparator, "token": token,
+            "days": [str(d.date()) for d in entry.diff.index], "diff": [round(float(v), 9) for v in entry.diff.to_numpy()]}
+
+
+def _entry(d: dict) -> Entry:
+    return Entry(d["kind"], d["folder"], d["name"], d["fingerprint"], d["target"], int(d["horizon"]), d["comparator"],
+                 pd.Series(d["diff"], index=pd.DatetimeIndex(d["days"])))
+
+
 def record(path: Path, entries: list[Entry], token: str, state: str = "pending") -> None:
     """Append ``entries`` (one report's, publication ``token``) to the ledger at ``path`` (created on first
     use) in one transaction."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [entry_record(e, token) for e in entries]
     with _connect(path) as con:
         con.executemany(
             "INSERT INTO entries (created, kind, folder, name, fingerprint, target, horizon, comparator, days, diff, state, "
             "token) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(datetime.now().isoformat(timespec="seconds"), e.kind, e.folder, e.name, e.fingerprint, e.target, e.horizon,
-              e.comparator, json.dumps([str(d.date()) for d in e.diff.index]),
-              json.dumps([round(float(v), 9) for v in e.diff.to_numpy()]), state, token) for e in entries])
+            [(datetime.now().isoformat(timespec="seconds"), r["kind"], r["folder"], r["name"], r["fingerprint"],
+              r["target"], r["horizon"], r["comparator"], json.dumps(r["days"]), json.dumps(r["diff"]), state, token)
+             for r in rows])
     # the connection's context manager commits; close explicitly (sqlite3 keeps it open otherwise)
     con.close()
 
@@ -107,12 +120,23 @@ def _counts(state: str, folder: str, token: str | None) -> bool:
     return manifest is not None and manifest.get("publication") == token
 
 
-def earlier(path: Path, entry: Entry, min_overlap: float = MIN_OVERLAP, tracker=None, same_as: str | None = None) -> list[Entry]:
+def shared(tracker, entries: list[Entry]) -> list[dict] | None:
+    """The entries kept in ``tracker``'s MLflow experiment for the prices and target of ``entries`` (read once
+    per report, whatever its horizons), or None without tracking."""
+    if tracker is None or not entries:
+        return None
+    from pipeline.tracking import ledger_entries
+
+    return ledger_entries(tracker, entries[0].fingerprint, entries[0].target)
+
+
+def earlier(path: Path, entry: Entry, min_overlap: float = MIN_OVERLAP, remote: list[dict] | None = None,
+            same_as: str | None = None) -> list[Entry]:
     """The entries judged on ``entry``'s days: same fingerprint, target and horizon, covering at least
-    ``min_overlap`` of its days; from the ledger at ``path`` (done, or pending with their folder published) and,
-    with a ``tracker``, from every run of its MLflow experiment that logged ledger entries (other folders and
-    machines sharing the tracking server), each report once (by its publication token). ``same_as``: a report
-    folder whose entries are this very configuration (``reproduce``), left out."""
+    ``min_overlap`` of its days; from the ledger at ``path`` (done, or pending with their folder published) and
+    from ``remote``, the entries of an MLflow experiment (:func:`shared`: other folders and machines sharing
+    the tracking server), each report once (by its publication token). ``same_as``: a report folder whose
+    entries are this very configuration (``reproduce``), left out."""
     rows = []
     if path.is_file():
         with _connect(path) as con:
@@ -120,31 +144,21 @@ def earlier(path: Path, entry: Entry, min_overlap: float = MIN_OVERLAP, tracker=
                                "token FROM entries WHERE fingerprint = ? AND target = ? AND horizon = ? ORDER BY id",
                                (entry.fingerprint, entry.target, entry.horizon)).fetchall()
         con.close()
-    rows = [r for r in rows if _counts(r[9], r[1], r[10])]  # not still running, nor killed before publishing
-    if tracker is not None:
-        from pipeline.tracking import ledger_entries
-
-        seen = {r[10] for r in rows if r[10]}
-        rows += [(d["kind"], d["folder"], d["name"], d["fingerprint"], d["target"], d["horizon"], d["comparator"],
-                  json.dumps(d["days"]), json.dumps(d["diff"]), "done", d["token"])
-                 for d in ledger_entries(tracker, entry.fingerprint, entry.target)
-                 if d["horizon"] == entry.horizon and d["token"] not in seen]
+    found = [{"kind": r[0], "folder": r[1], "name": r[2], "fingerprint": r[3], "target": r[4], "horizon": r[5],
+              "comparator": r[6], "days": json.loads(r[7]), "diff": json.loads(r[8]), "token": r[10]}
+             for r in rows if _counts(r[9], r[1], r[10])]  # not still running, nor killed before publishing
+    seen = {d["token"] for d in found if d["token"]}
+    found += [d for d in remote or [] if d["fingerprint"] == entry.fingerprint and d["target"] == entry.target
+              and d["horizon"] == entry.horizon and d["token"] not in seen]
     days = set(entry.diff.index)
     out = []
-    for kind, folder, name, fp, target, h, comp, d, v, state, token in rows:
-        if same_as is not None and folder == same_as:
+    for d in found:
+        if same_as is not None and d["folder"] == same_as:
             continue
-        diff = pd.Series(json.loads(v), index=pd.DatetimeIndex(json.loads(d)))
-        if len(days & set(diff.index)) >= min_overlap * len(days):
-            out.append(Entry(kind, folder, name, fp, target, int(h), comp, diff))
+        e = _entry(d)
+        if len(days & set(e.diff.index)) >= min_overlap * len(days):
+            out.append(e)
     return out
-
-
-def entry_record(entry: Entry, token: str) -> dict:
-    """An entry as plain data (what MLflow keeps of it when tracking is on)."""
-    return {"kind": entry.kind, "folder": entry.folder, "name": entry.name, "fingerprint": entry.fingerprint,
-            "target": entry.target, "horizon": int(entry.horizon), "comparator": entry.comparator, "token": token,
-            "days": [str(d.date()) for d in entry.diff.index], "diff": [round(float(v), 9) for v in entry.diff.to_numpy()]}
 
 
 def family_answer(entry: Entry, others: list[Entry], h: int, reps: int = 1000, seed: int = 0) -> dict:
@@ -184,8 +198,9 @@ def judge(path: Path, entries: list[Entry], fresh: bool = False, tracker=None, s
     ledger's, and with a ``tracker`` its MLflow experiment's; none with ``fresh``: the report then says the
     ledger was not counted)."""
     out = []
+    remote = None if fresh else shared(tracker, entries)
     for e in entries:
-        answer = family_answer(e, [] if fresh else earlier(path, e, tracker=tracker, same_as=same_as), e.horizon)
+        answer = family_answer(e, [] if fresh else earlier(path, e, remote=remote, same_as=same_as), e.horizon)
         if fresh:
             answer["sentence"] = (f"h={e.horizon}: --fresh-ledger: earlier configurations judged on these test days were "
                                   "not counted.")
@@ -202,6 +217,15 @@ def count_and_record(path: Path, entries: list[Entry], fresh: bool = False, trac
     token = new_token()
     record(path, entries, token)
     return answers, token
+
+
+def judge_together(path: Path, cells: list[list[Entry]], fresh: bool = False, tracker=None) -> list[dict]:
+    """A comparison's answers: per horizon, ``cells`` (every configuration the comparison judged at that
+    horizon) counted together with the earlier entries on the same days; the last cell is the one the
+    sentence speaks for."""
+    remote = None if fresh else shared(tracker, [e for c in cells for e in c])
+    return [family_answer(c[-1], ([] if fresh else earlier(path, c[-1], remote=remote)) + c[:-1], c[-1].horizon)
+            for c in cells]
 
 
 def counts(path: Path) -> list[dict]:
