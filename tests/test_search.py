@@ -17,7 +17,8 @@ from pipeline.cli.main import main
 from pipeline.config.schema import RunConfig
 from pipeline.config.space import load_space, make_space
 from pipeline.errors import InputError
-from pipeline.evaluation.selection import deflated_sharpe, expected_max_sharpe, pbo, probabilistic_sharpe, reality_check
+from pipeline.evaluation.selection import (deflated_sharpe, expected_max_sharpe, pbo, probabilistic_sharpe, reality_check,
+                                          timing_excess)
 
 SMALL = """
 [window]
@@ -92,6 +93,46 @@ def test_reality_check_finds_a_better_model_and_not_noise():
     same = np.column_stack([bench, bench, models[:, 3]])
     assert reality_check(bench, same[:, :2], reps=300)["spa_p"] == 1.0
     assert reality_check(bench, same, reps=300)["stepm_superior"] == [2]
+
+
+def test_spa_is_studentised_a_steady_edge_is_not_masked_by_noisy_configurations():
+    """The issue's snippet: a steady edge (t about 3.4 over 1,000 days) alone, and beside five zero-edge
+    configurations with ten times its spread. arch 8.0's SPA compares raw means (p = 0.32 here before the
+    differentials were studentised); Hansen's statistic is the largest t-statistic."""
+    rng = np.random.default_rng(1)
+    z = rng.standard_normal(1000)
+    steady = 0.1 + 0.93 * (z - z.mean()) / z.std()
+    noisy = 9.3 * rng.standard_normal((1000, 5))
+    alone = reality_check(np.zeros(1000), -steady[:, None])
+    beside = reality_check(np.zeros(1000), -np.column_stack([steady, noisy]))
+    assert alone["spa_p"] < 0.05 and beside["spa_p"] < 0.05 and beside["stepm_superior"] == [0]
+    assert beside["studentised"]
+
+
+def test_spa_size_with_unequal_spreads_and_no_edge():
+    """No configuration has an edge; spreads from 1 to 10: the studentised SPA rejects at about its nominal rate
+    (60 draws here, the study runs 1,000: 'selection:' cells in docs/calibration.md)."""
+    from pipeline.calibration.study import spa_claims
+
+    rng = np.random.default_rng(11)
+    rates = pd.DataFrame([spa_claims(rng) for _ in range(60)]).mean()
+    assert (rates <= 0.12).all(), rates[rates > 0.12]
+
+
+def test_dsr_deflates_the_excess_over_random_timing_not_zero():
+    """30 no-skill long/flat trials on a rising market: the raw returns' DSR passes often, the excess's almost
+    never; a trial that knows the next day's sign on 15% of days passes."""
+    from pipeline.calibration.study import dsr_claims
+
+    rng = np.random.default_rng(5)
+    null = pd.DataFrame([dsr_claims(rng) for _ in range(40)]).mean()
+    excess = null[null.index.str.startswith("selection:")].iloc[0]
+    raw = null[null.index.str.startswith("legacy")].iloc[0]
+    assert excess <= 0.10 and raw >= 0.25
+    planted = np.mean([next(iter(dsr_claims(rng, planted=True).values())) for _ in range(20)])
+    assert planted >= 0.6
+    # timing_excess: random timing with the same exposure earns exposure x the asset's return
+    assert np.allclose(timing_excess(np.array([0.01, 0.0]), np.array([0.01, 0.02]), 0.5), [0.005, -0.01])
 
 
 # --------------------------------------------------------------------------- the space
@@ -247,16 +288,17 @@ def test_two_ray_workers_share_one_storage(walk, tmp_path):
         check_search_runs(track[1], 4)
 
 
-def test_stepm_stops_when_every_configuration_is_better():
+def test_stepm_steps_down_and_stops_when_every_configuration_is_better():
     """arch 8.0's StepM goes on with no model left when a later step finds all the rest better (and fails on
-    an empty array); ours stops and names them all."""
+    an empty array); ours steps down on the studentised statistics and stops when it has named them all."""
     rng = np.random.default_rng(2)
     bench = rng.normal(0, 1, 300)
-    m = np.column_stack([bench - 1.0 + rng.normal(0, 1, 300), bench - 0.12 + rng.normal(0, 1, 300),
-                         bench - 0.12 + rng.normal(0, 1, 300)])
-    from pipeline.evaluation.selection import stepm_superior
-
-    assert stepm_superior(bench, m, 0.05, 5, 200, 0) == [0, 1, 2]
+    m = np.column_stack([bench - 1.0 + rng.normal(0, 1, 300), bench - 0.25 + rng.normal(0, 1, 300),
+                         bench - 0.25 + rng.normal(0, 1, 300)])
+    assert reality_check(bench, m, reps=200)["stepm_superior"] == [0, 1, 2]
+    noise = rng.normal(0, 1, 300)
+    assert reality_check(bench, np.column_stack([m[:, 0], bench + noise - noise.mean()]), reps=200)[
+        "stepm_superior"] == [0]
 
 
 def test_trial_config_keeps_every_trial_valid(walk):

@@ -55,7 +55,8 @@ class StudyConfig:
     ledger_sims: int | None = None   # simulations of the ledger cells (20 runs on one market each); default: e2e_sims // 5
     jobs: int = 1               # processes for the end-to-end cells (spawned)
     seed: int = 0
-    parts: tuple[str, ...] = ("stages", "compare", "search", "ledger", "correlated", "other")  # which cells to run (all by default)
+    selection_sims: int | None = None  # simulations of the SPA / StepM / DSR cells; default: sims
+    parts: tuple[str, ...] = ("stages", "compare", "search", "ledger", "correlated", "selection", "other")  # which cells to run
 
 
 MC_Z = 2.0  # a size cell passes at or below 5% + MC_Z Monte-Carlo standard errors (at 1,000 simulations: 6.4%)
@@ -615,6 +616,86 @@ LEDGER_LRS = (3e-3, 1e-2)
 LEDGER_FEATURES = ("ohlcv", "ohlcv+extra")  # half the runs read the user columns (the planted signal among them)
 
 
+# --------------------------------------------------------------------------- selection statistics
+SPA_FAMILIES = ((5, 1), (10, 1), (20, 1), (10, 5))   # (configurations, horizon) of the SPA / StepM cells
+SPA_DAYS = 1000
+DSR_TRIALS, DSR_DAYS, DSR_EXPOSURE, DSR_MARKET_SHARPE = 30, 3000, 0.85, 0.04
+
+
+def _overlapping(rng: np.random.Generator, n: int, k: int, h: int) -> np.ndarray:
+    """``(n, k)`` fat-tailed unit-variance series sharing a common component (correlation 0.5), each an h-day
+    moving sum of daily innovations (the MA(h - 1) dependence of overlapping h-day labels)."""
+    e = np.sqrt(0.5) * _t4(rng, (n + h - 1, 1)) + np.sqrt(0.5) * _t4(rng, (n + h - 1, k))
+    return _rolling_sum(e, h)[h - 1:] / np.sqrt(h)
+
+
+def spa_claims(rng: np.random.Generator, planted: bool = False) -> dict[str, float]:
+    """:func:`pipeline.evaluation.selection.reality_check` (what the ledger and ``search --score-all-on-test``
+    call) on ``SPA_DAYS`` days of K configurations' per-day differentials against a benchmark, with unequal
+    spreads (1 to 10 times the smallest), fat tails, a common component and h-day overlap. Null: no
+    configuration has an edge. Planted: the steadiest one has an edge of t about 3.4 (alone it is found every
+    time); the others have none and ten times its spread, the case arch's unstudentised statistic masks."""
+    from pipeline.evaluation.selection import reality_check
+
+    out = {}
+    for k, h in SPA_FAMILIES:
+        spread = np.r_[1.0, np.full(k - 1, 10.0)] if planted else np.geomspace(1, 10, k)
+        d = _overlapping(rng, SPA_DAYS, k, h) * spread
+        if planted:
+            d[:, 0] += 3.4 * np.sqrt(max(h, 1)) / np.sqrt(SPA_DAYS)   # t about 3.4 against its HAR error
+        rc = reality_check(np.zeros(SPA_DAYS), -d, h=h, seed=int(rng.integers(1 << 30)))
+        if planted:
+            out[f"selection: planted steady edge (t about 3.4) beside {k - 1} no-edge configurations with ten times its "
+                f"spread, studentised SPA finds it, h={h}"] = float(rc["spa_p"] < ALPHA)
+            out[f"selection: planted steady edge beside {k - 1} noisy ones, studentised StepM names it, "
+                f"h={h}"] = float(0 in rc["stepm_superior"])
+        else:
+            out[f"selection: studentised SPA calls the best of {k} no-edge configurations (unequal spreads) better "
+                f"than its comparator [family-wise], h={h}"] = float(rc["spa_p"] < ALPHA)
+            out[f"selection: studentised StepM calls some of {k} no-edge configurations better [family-wise], "
+                f"h={h}"] = float(bool(rc["stepm_superior"]))
+    return out
+
+
+def dsr_claims(rng: np.random.Generator, planted: bool = False) -> dict[str, float]:
+    """:func:`pipeline.evaluation.selection.deflated_sharpe` as the search page calls it: ``DSR_TRIALS`` long/flat
+    trials on one drifting, volatility-clustered, fat-tailed market of ``DSR_DAYS`` days (daily Sharpe
+    ``DSR_MARKET_SHARPE``), each in the market ``DSR_EXPOSURE`` of the time on persistent positions. Null: no trial's
+    positions know the next return. Planted: one trial's positions lean on the next day's sign (on 15 % of days it
+    is in or out by knowing it). The best trial by Sharpe ratio is deflated among every trial."""
+    from pipeline.evaluation.selection import deflated_sharpe, timing_excess
+
+    n = DSR_DAYS
+    vol = np.empty(n)                                   # GARCH(1,1)-like volatility clustering
+    z = _t4(rng, n)
+    v, r = 1.0, np.empty(n)
+    for t in range(n):
+        vol[t] = np.sqrt(v)
+        r[t] = vol[t] * z[t]
+        v = 0.05 + 0.9 * v + 0.05 * r[t] ** 2
+    r = 0.01 * (r / r.std() + DSR_MARKET_SHARPE)
+    pos = _ar1(rng, (n, DSR_TRIALS), phi=0.9) > stats.norm.ppf(1 - DSR_EXPOSURE) * np.sqrt(1 / (1 - 0.81))
+    if planted:
+        know = rng.random(n) < 0.15
+        pos[know, 0] = r[know] > 0
+    cost = 5.0 / 1e4 * np.abs(np.diff(pos.astype(float), axis=0, prepend=0.0))
+    strat = pos * r[:, None] - cost
+    raw_sr = strat.mean(axis=0) / strat.std(axis=0, ddof=1)
+    excess = np.column_stack([timing_excess(strat[:, j], r, pos[:, j].mean()) for j in range(DSR_TRIALS)])
+    ex_sr = excess.mean(axis=0) / excess.std(axis=0, ddof=1)
+    best = int(np.argmax(ex_sr))
+    dsr = deflated_sharpe(excess[:, best], ex_sr)["dsr"]
+    if planted:
+        return {f"selection: planted timing skill in one of {DSR_TRIALS} long/flat trials on a drifting market, the "
+                "deflated Sharpe ratio of the excess over random timing is at or above 0.95, h=1": float(dsr >= 0.95)}
+    raw_best = int(np.argmax(raw_sr))
+    raw = deflated_sharpe(strat[:, raw_best], raw_sr)["dsr"]
+    return {f"selection: the deflated Sharpe ratio of the best of {DSR_TRIALS} no-skill long/flat trials on a drifting "
+            "market (excess over random timing with the same exposure) is at or above 0.95, h=1": float(dsr >= 0.95),
+            f"legacy (not used): the deflated Sharpe ratio of the raw returns of the best of {DSR_TRIALS} no-skill "
+            "trials on a drifting market is at or above 0.95, h=1": float(raw >= 0.95)}
+
+
 def ledger_configs(cfg) -> list:
     """The :data:`LEDGER_RUNS` configurations a user tries by hand on one market: every window x learning rate
     x feature set (with or without their own columns), in an order that mixes them."""
@@ -703,6 +784,14 @@ PATHS = (
     ("search (real path)", "real search path: make_context -> run_trials (8 Optuna trials, the cheap model refitted per fold) "
                            "-> chosen_config judged by prepare -> fit -> evaluate on the held-back days; holdout_scores "
                            "(SPA, StepM)"),
+    ("selection: the deflated", "evaluation.selection.deflated_sharpe of timing_excess, as the search page calls it, "
+                                "on 30 long/flat trials on a drifting GARCH-like t(4) market"),
+    ("selection: planted timing", "evaluation.selection.deflated_sharpe of timing_excess, as the search page calls it, "
+                                  "on 30 long/flat trials on a drifting GARCH-like t(4) market"),
+    ("selection:", "evaluation.selection.reality_check (what the ledger and search --score-all-on-test call) on 1,000 "
+                   "days of fat-tailed, correlated, overlapping differentials with unequal spreads"),
+    ("legacy (not used): the deflated", "evaluation.selection.deflated_sharpe of the raw strategy returns (before "
+                                        "timing_excess): shown to explain why the DSR deflates the excess"),
     ("legacy (not used): the best trial", "the search path's best trial, its own test read alone: shown to explain why "
                                           "the verdict comes from held-back days"),
     ("ledger (real stages)", "real stages: 20 runs on one market (prepare -> fit -> evaluate; windows x learning rates x "
@@ -863,6 +952,12 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> pd.DataFrame:
             if s == 1 and i < cfg.lgbm_sims:
                 add(1, s, lightgbm_claims(rng, cfg.lgbm_days, planted=cfg.lgbm_beta))
             bar.update(1)
+    if "selection" in cfg.parts:  # SPA, StepM and the DSR as the ledger and the search call them
+        sel_rng = np.random.default_rng((cfg.seed, 5))
+        for _ in range(cfg.sims if cfg.selection_sims is None else cfg.selection_sims):
+            for planted in (False, True):
+                for claim, v in {**spa_claims(sel_rng, planted), **dsr_claims(sel_rng, planted)}.items():
+                    add(claim.rsplit("h=", 1)[1], 1, {claim: v})
     bar.close()
     rows = []
     for (claim, h, s), values in acc.items():

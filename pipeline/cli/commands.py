@@ -315,7 +315,8 @@ def register(sub: argparse._SubParsersAction, add_data_options: Callable[[argpar
     p.add_argument("--parts", default=",".join(study.parts),
                    help="which cells to run: stages (run's stages end to end), compare (compare --models end to end), "
                         "search (whole searches), ledger (20 runs on one market counted by the ledger), correlated "
-                        "(correlated groups), other (the inference functions on simulated predictors)")
+                        "(correlated groups), selection (SPA, StepM and the deflated Sharpe ratio on simulated families and "
+                        "drifting markets), other (the inference functions on simulated predictors)")
     p.add_argument("--out", metavar="DIR", help="output folder (default reports/<stamp>-calibration)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it holds an earlier featureproof folder")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")

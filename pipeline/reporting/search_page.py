@@ -69,9 +69,12 @@ def param_importances(study) -> dict[str, float]:
 
 
 def selection_stats(study, best) -> dict:
-    """PBO over the complete trials' per-day edges; DSR of the chosen trial's strategy among every trial's Sharpe."""
+    """PBO over the complete trials' per-day edges (pruned trials have no score on every search day: they are
+    left out and counted); the DSR of the chosen trial's excess over random timing with its exposure, deflated
+    among every trial *attempted* (complete and pruned, each with its excess Sharpe ratio over the folds it ran)."""
     complete = [t for t in study.trials if t.state.name == "COMPLETE" and "day_edge" in t.user_attrs]
-    out: dict = {"n_complete": len(complete)}
+    pruned = [t for t in study.trials if t.state.name == "PRUNED"]
+    out: dict = {"n_complete": len(complete), "n_pruned": len(pruned)}
     if len(complete) >= 2:
         perf = np.array([t.user_attrs["day_edge"] for t in complete], dtype=float).T   # (days, trials)
         perf = perf[np.isfinite(perf).all(axis=1)]
@@ -79,9 +82,14 @@ def selection_stats(study, best) -> dict:
             res = pbo(perf)
             out["pbo"] = {k: v for k, v in res.items() if k != "logits"}
             out["pbo"]["median_logit"] = float(np.median(res["logits"]))
-    sharpes = [t.user_attrs["sharpe"] for t in complete if "sharpe" in t.user_attrs]
-    if "strategy" in best.user_attrs and len(sharpes) >= 2:
-        out["dsr"] = deflated_sharpe(np.array(best.user_attrs["strategy"], dtype=float), np.array(sharpes))
+            out["pbo"]["pruned_left_out"] = len(pruned)
+    attempted = [t for t in [*complete, *pruned] if "excess_sharpe" in t.user_attrs]
+    sharpes = [t.user_attrs["excess_sharpe"] for t in attempted]
+    if "excess" in best.user_attrs and len(sharpes) >= 2:
+        out["dsr"] = deflated_sharpe(np.array(best.user_attrs["excess"], dtype=float), np.array(sharpes))
+        out["dsr"]["n_pruned"] = sum(t.state.name == "PRUNED" for t in attempted)
+        out["dsr"]["null"] = "excess over random timing with the same exposure"
+        out["dsr"]["raw_sharpe"] = best.user_attrs.get("sharpe")
         out["dsr"]["buy_and_hold_sharpe"] = best.user_attrs.get("buy_and_hold_sharpe")
     return out
 
@@ -121,20 +129,25 @@ def _sentences(ctx, trials: pd.DataFrame, best, metrics: dict, stats: dict, clf:
         pbo_text = (f"Probability of backtest overfitting (CSCV, {p['n_splits']:,} splits of the search days into "
                     f"{p['n_blocks']} blocks): {p['pbo']:.2f}. In {100 * p['pbo']:.0f}% of the splits, the configuration "
                     "best on one half of the days ranked at or below the median on the other half"
-                    + (": the search picks noise more often than skill." if p["pbo"] >= 0.5 else "."))
+                    + (": the search picks noise more often than skill." if p["pbo"] >= 0.5 else ".")
+                    + (f" Computed over the {stats['n_complete']} complete trials; the {p['pruned_left_out']} pruned ones "
+                       "have no score on every search day and are left out (they were among the worst when pruned)."
+                       if p.get("pruned_left_out") else ""))
     else:
         pbo_text = "Probability of backtest overfitting: not computed (it needs at least two complete trials)."
     d = stats.get("dsr")
     if d and math.isfinite(d["dsr"]):
-        dsr_text = (f"Deflated Sharpe ratio of the chosen trial's long/flat strategy on the search days: {d['dsr']:.2f} "
-                    f"(daily Sharpe {d['sharpe']:.3f} against {d['benchmark']:.3f}, the maximum expected from "
-                    f"{d['n_trials']} no-skill trials with the trials' Sharpe variance). "
-                    + ("At or above 0.95: its Sharpe ratio is above zero even after the search." if d["dsr"] >= 0.95 else
-                       "Below 0.95: the Sharpe ratio does not survive the number of trials that found it."))
-        bh = d.get("buy_and_hold_sharpe")
-        if bh is not None:
-            dsr_text += (f" Above zero is not above holding the asset: buy-and-hold had a daily Sharpe of {bh:.3f} on the "
-                         "same days" + (", as high or higher." if bh >= d["sharpe"] else "."))
+        pruned = f", {d['n_pruned']} of them pruned" if d.get("n_pruned") else ""
+        dsr_text = (f"Deflated Sharpe ratio of the chosen trial's long/flat strategy on the search days, in excess of random "
+                    f"timing with the same time in the market (what no skill earns on this market's drift): {d['dsr']:.2f} "
+                    f"(daily excess Sharpe {d['sharpe']:.3f} against {d['benchmark']:.3f}, the maximum expected from "
+                    f"{d['n_trials']} no-skill trials{pruned} with the trials' Sharpe variance). "
+                    + ("At or above 0.95: its timing beats chance even after the search." if d["dsr"] >= 0.95 else
+                       "Below 0.95: its timing does not beat chance after the number of trials that found it."))
+        bh, raw = d.get("buy_and_hold_sharpe"), d.get("raw_sharpe")
+        if bh is not None and raw is not None:
+            dsr_text += (f" Its raw daily Sharpe ratio was {raw:.3f}; buy-and-hold had {bh:.3f} on the same days"
+                         + (", as high or higher." if bh >= raw else "."))
     else:
         dsr_text = "Deflated Sharpe ratio: not computed (a strategy view needs a direction, return or close target)."
     return {"lead": lead, "optimism": optimism, "pbo": pbo_text, "dsr": dsr_text}

@@ -31,6 +31,7 @@ from pipeline.data.dataset import Dataset
 from pipeline.errors import InputError
 from pipeline.evaluation import inference
 from pipeline.evaluation.inference import day_series
+from pipeline.evaluation.selection import timing_excess
 from pipeline.evaluation.strategy import long_flat
 from pipeline.evaluation.tables import headline_loss
 from pipeline.progress import say
@@ -171,8 +172,9 @@ def suggest(trial, ctx: SearchContext) -> dict:
 @dataclass(frozen=True)
 class TrialScore:
     """A trial's result on the search days: ``edge`` (mean per-day edge over the comparator, higher is better),
-    the per-day edges, the per-day long/flat strategy and buy-and-hold returns (columns ``strategy``,
-    ``buy_and_hold``; direction, return and close targets), and the
+    the per-day edges, the per-day long/flat strategy and buy-and-hold returns and the strategy's excess over
+    random timing with its exposure (columns ``strategy``, ``buy_and_hold``, ``excess``; direction, return and
+    close targets), and the
     naive HAR test of the edge (what the trial's p-value would be if it were the only configuration tried)."""
 
     edge: float
@@ -184,7 +186,8 @@ class TrialScore:
 
 def score_trial(ctx: SearchContext, cfg: RunConfig, report=None, threads: int | None = None) -> TrialScore:
     """Train ``cfg`` fold by fold on the search period (``fit_unit`` per seed, the seeds' ensemble) and score
-    it against the comparator; ``report(step, running_edge)`` after each fold may raise to prune."""
+    it against the comparator; ``report(step, running_edge, running_excess_sharpe)`` after each fold may raise to
+    prune (the Sharpe ratio is None without a strategy view)."""
     import time
 
     t0 = time.perf_counter()
@@ -201,10 +204,13 @@ def score_trial(ctx: SearchContext, cfg: RunConfig, report=None, threads: int | 
             signal = pred[:, 0] > (0.5 if cfg.target == "direction" else 0.0)
             nxt = prepared.ws.extra["next_return"][idx]
             ok = np.isfinite(nxt)
-            curves = long_flat(dates[ok], prepared.ws.symbols[idx][ok], signal[ok], nxt[ok], cfg.cost_bps)["curves"]
-            strategy.append(curves.pct_change().fillna(curves.iloc[0] - 1.0))  # daily returns: strategy, buy-and-hold
+            view = long_flat(dates[ok], prepared.ws.symbols[idx][ok], signal[ok], nxt[ok], cfg.cost_bps)
+            daily = view["curves"].pct_change().fillna(view["curves"].iloc[0] - 1.0)  # strategy, buy-and-hold
+            daily["excess"] = timing_excess(daily["strategy"], daily["buy_and_hold"], view["time_in_market"])
+            strategy.append(daily)
         if report is not None:
-            report(k, float(pd.concat(edges).mean()))
+            so_far = sharpe(pd.concat(strategy)["excess"].to_numpy()) if strategy else None
+            report(k, float(pd.concat(edges).mean()), so_far)
     day_edge = pd.concat(edges)
     test = inference.mean_test(day_edge.to_numpy(), max(cfg.horizons))
     return TrialScore(float(day_edge.mean()), day_edge, pd.concat(strategy) if strategy else None, float(test.p_value),
@@ -228,8 +234,10 @@ def _objective(ctx: SearchContext, threads: int | None):
             trial.set_user_attr("error", str(exc))
             raise
 
-        def report(step: int, value: float) -> None:
+        def report(step: int, value: float, excess_sharpe: float | None) -> None:
             trial.report(value, step)
+            if excess_sharpe is not None:  # a pruned trial was tried too: the DSR counts it with its Sharpe so far
+                trial.set_user_attr("excess_sharpe", excess_sharpe)
             if trial.should_prune():
                 trial.set_user_attr("pruned_after_fold", step + 1)
                 raise optuna.TrialPruned()
@@ -242,6 +250,8 @@ def _objective(ctx: SearchContext, threads: int | None):
             r = score.strategy.reindex(ctx.days)
             trial.set_user_attr("strategy", [round(float(v), 8) for v in r["strategy"].to_numpy()])
             trial.set_user_attr("sharpe", sharpe(r["strategy"].to_numpy()))
+            trial.set_user_attr("excess", [round(float(v), 8) for v in r["excess"].to_numpy()])
+            trial.set_user_attr("excess_sharpe", sharpe(r["excess"].to_numpy()))
             trial.set_user_attr("buy_and_hold_sharpe", sharpe(r["buy_and_hold"].to_numpy()))
         return score.edge
 
