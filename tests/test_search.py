@@ -227,10 +227,22 @@ def test_search_writes_its_report_and_resumes(walk, tmp_path, capsys):
     capsys.readouterr()
     assert main([*args, "--trials", "4"]) == 2
     assert "--resume" in capsys.readouterr().err
-    # resume: two more trials, the first three kept
-    assert main([*args, "--trials", "5", "--resume"]) == 0
+    # resume after the held-back days were judged: refused (another try at the same days) before any trial runs
+    capsys.readouterr()
+    assert main([*args, "--trials", "5", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "--rejudge" in err and "judged already (1 time" in err and len(err.strip().splitlines()) == 1
+    assert len(pd.read_csv(out / "trials.csv")) == 3
+    # --rejudge: two more trials, the first three kept; the second judgement goes to run-2, the first stays, the page
+    # leads with the count and the ledger counts both judgements
+    assert main([*args, "--trials", "5", "--resume", "--rejudge"]) == 0
     trials = pd.read_csv(out / "trials.csv")
     assert sorted(trials.trial) == [0, 1, 2, 3, 4]
+    summary = json.loads((out / "search.json").read_text())
+    assert [j["folder"] for j in summary["holdout_judgements"]] == ["run", "run-2"] and summary["run"] == "run-2"
+    assert (out / "run" / "index.html").is_file() and (out / "run-2" / "index.html").is_file()
+    assert "judged 2 times" in (out / "search.html").read_text()
+    assert json.loads((out / "run-2" / "metrics.json").read_text())["ledger"][0]["count"] == 2
     # a storage that belongs to another data set is refused in one line
     other = tmp_path / "other.csv"
     random_walk_frame(1600, seed=5).to_csv(other, index=False)

@@ -172,7 +172,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     ecfg = explain_config(args)
     out_dir, summary = run_search(cfg, ecfg, space, args.trials, args.holdout, args.holdout_folds, args.timeout,
                                   args.storage, args.resume, args.workers, ecfg.executor, ecfg.ray_address,
-                                  args.score_all_on_test, args.out)
+                                  args.score_all_on_test, args.out, args.rejudge)
     result("search", out_dir / "search.html")
     say("  " + summary["sentences"]["lead"].replace("<b>", "").replace("</b>", ""))
     for line in ("optimism", "pbo", "dsr"):
@@ -269,6 +269,8 @@ def register(sub: argparse._SubParsersAction, add_data_options: Callable[[argpar
     p.add_argument("--storage", metavar="URL", help="Optuna RDB storage (default sqlite:///OUT/search.db); several "
                    "workers or machines may share one")
     p.add_argument("--resume", action="store_true", help="continue the search in --out (or --storage) up to --trials")
+    p.add_argument("--rejudge", action="store_true", help="with --resume: judge the held-back days again although an "
+                   "earlier run of this search judged them (refused otherwise; the page then says how many times)")
     p.add_argument("--workers", type=int, default=1, help="worker processes sharing the study (local, or Ray tasks "
                    "with --executor ray)")
     p.add_argument("--score-all-on-test", action="store_true", help="also refit every complete trial and score it on the "

@@ -170,11 +170,16 @@ def track_compare(tracker, out_dir: Path, summary: dict, ledger_entries: list[di
 def run_search(cfg, ecfg, space, trials: int, holdout: float = 0.2, holdout_folds: int = 1, timeout: float | None = None,
                storage: str | None = None, resume: bool = False, workers: int = 1, executor: str = "local",
                ray_address: str | None = None, score_all: bool = False, out: str | None = None,
-               log=say) -> tuple[Path, dict]:
+               rejudge: bool = False, log=say) -> tuple[Path, dict]:
     """``search`` as a composition: the context (data once, held-back days, the search days' comparator) ->
     the workers' trials in one Optuna storage -> the chosen configuration refit and judged once on the held-back
     days by ``run`` (report, tests, explain stage) -> optionally every complete trial scored on the held-back
-    days for SPA/StepM -> the search report."""
+    days for SPA/StepM -> the search report.
+
+    Every judgement of the held-back days is recorded in the study (``holdout_judgements``) before its run starts.
+    A resumed search whose held-back days were judged already is refused unless ``rejudge``: judging them again
+    after more trials is another try at the same days. With ``rejudge`` the k-th judgement's run goes to
+    ``OUT/run-k`` (the earlier ones stay, so the ledger counts every judgement) and the page leads with it."""
     import shutil
     import time
 
@@ -183,7 +188,8 @@ def run_search(cfg, ecfg, space, trials: int, holdout: float = 0.2, holdout_fold
     from pipeline.reporting.index import update_index
     from pipeline.reporting.search_page import write_search
     from pipeline.stages import ledger
-    from pipeline.stages.search import chosen_config, holdout_scores, make_context, run_trials
+    from pipeline.stages.search import (chosen_config, holdout_scores, make_context, previous_judgements,
+                                        record_judgement, run_trials)
 
     t0 = time.perf_counter()
     if resume and not (out or storage):
@@ -204,6 +210,13 @@ def run_search(cfg, ecfg, space, trials: int, holdout: float = 0.2, holdout_fold
         write_manifest(out_dir, "search")
     storage = storage or f"sqlite:///{(out_dir / 'search.db').resolve()}"
     ctx = make_context(cfg, space, holdout)
+    judged = previous_judgements(storage, ctx) if resume else []
+    if judged and not rejudge:
+        last = judged[-1]
+        raise InputError(f"--resume: the held-back days of {out_dir} were judged already ({len(judged)} time"
+                         f"{'s' if len(judged) > 1 else ''}; last: trial {last['trial']} on {last['at'][:16]}); judging "
+                         "them again after more trials is another try at the same days: pass --rejudge to do it anyway "
+                         "(the page then says how many times, and the ledger counts every judgement)")
     parent = None
     if tracker is not None:
         from pipeline import tracking
@@ -219,7 +232,9 @@ def run_search(cfg, ecfg, space, trials: int, holdout: float = 0.2, holdout_fold
         if nested is not None:
             track_missing_trials(nested, study, log)
         best = study.best_trial
-        final_cfg = chosen_config(ctx, study, holdout_folds, out=str(out_dir / "run"), overwrite=True)
+        judged = record_judgement(study, best.number)
+        run_name = "run" if len(judged) == 1 else f"run-{len(judged)}"
+        final_cfg = chosen_config(ctx, study, holdout_folds, out=str(out_dir / run_name), overwrite=True)
         token = None
         if score_all:  # every other trial judged on the held-back days too: the ledger counts them (before the final run)
             all_on_test = holdout_scores(ctx, study, holdout_folds, log, folder=str(out_dir.resolve()))
@@ -235,7 +250,7 @@ def run_search(cfg, ecfg, space, trials: int, holdout: float = 0.2, holdout_fold
             "on the held-back days")
         run_dir, metrics = run(final_cfg, ecfg, log, ledger_root=out_dir.parent, tracker=nested)
         summary = write_search(out_dir, ctx, study, best, final_cfg, metrics, all_on_test, storage,
-                               wall_seconds=time.perf_counter() - t0)
+                               wall_seconds=time.perf_counter() - t0, judgements=judged, run_name=run_name)
         write_manifest(out_dir, "search")
         update_index(out_dir.parent)
     except BaseException as exc:
@@ -248,7 +263,8 @@ def run_search(cfg, ecfg, space, trials: int, holdout: float = 0.2, holdout_fold
     if parent is not None:
         try:
             m, t = tracking.search_record(summary)
-            tracking.finish_run(tracker, parent, m, t, artifacts=out_dir, exclude=("run", "search.db"))
+            tracking.finish_run(tracker, parent, m, t, artifacts=out_dir,
+                                exclude=("search.db", *(j["folder"] for j in judged)))
             summary["tracking"] = tracker.where(parent)
         except Exception as exc:
             _tracking_failed(log, exc, out_dir)

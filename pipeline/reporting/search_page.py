@@ -94,7 +94,8 @@ def selection_stats(study, best) -> dict:
     return out
 
 
-def _sentences(ctx, trials: pd.DataFrame, best, metrics: dict, stats: dict, clf: bool, held_edge: float) -> dict:
+def _sentences(ctx, trials: pd.DataFrame, best, metrics: dict, stats: dict, clf: bool, held_edge: float,
+               judgements: list[dict] | None = None) -> dict:
     states = trials.state.value_counts()
     n = len(trials)
     params = ", ".join(f"{k.split(':', 1)[1]} {v}" if k.startswith("group:") else f"{k} {v:.3g}"
@@ -116,6 +117,13 @@ def _sentences(ctx, trials: pd.DataFrame, best, metrics: dict, stats: dict, clf:
             f"pruned, {states.get('fail', 0)} failed) on {len(ctx.days)} search days and chose trial {best.number} "
             f"({model}; {params or 'the run settings'}). Refit on every day before {ctx.holdout_start} and judged once on "
             f"the {ctx.n_holdout_days} held-back days, it {verdict}.")
+    k = len(judgements or [])
+    if k > 1:  # --resume --rejudge: the held-back days were looked at before; the ledger counts every look
+        earlier = ", ".join(f"trial {j['trial']}" for j in judgements[:-1])
+        ledger = " ".join(a["sentence"] for a in metrics.get("ledger") or [])
+        lead = (f"<b>These held-back days were judged {k} times</b> (earlier: {earlier}; --rejudge): a verdict on them is "
+                f"no longer a first look. The ledger's answer, counting every configuration judged on them: {ledger} "
+                + lead.replace("judged once on", "judged again on"))
     search_edge = float(best.value)
     gap = search_edge - held_edge
     optimism = (f"Optimism: its edge over the comparator was {_points(search_edge, clf)} on the search days, where it was "
@@ -154,14 +162,15 @@ def _sentences(ctx, trials: pd.DataFrame, best, metrics: dict, stats: dict, clf:
 
 
 def write_search(out_dir: Path, ctx, study, best, final_cfg, metrics: dict, all_on_test: dict | None, storage: str,
-                 wall_seconds: float) -> dict:
-    """Write ``trials.csv``, ``search.json`` and ``search.html`` into ``out_dir`` (each file atomically)."""
+                 wall_seconds: float, judgements: list[dict] | None = None, run_name: str = "run") -> dict:
+    """Write ``trials.csv``, ``search.json`` and ``search.html`` into ``out_dir`` (each file atomically);
+    ``judgements``: every judgement of the held-back days so far (this one last), ``run_name`` its run folder."""
     clf = metrics["horizon_results"][0]["headline_metric"] == "accuracy"
     trials = trials_frame(study)
     stats = selection_stats(study, best)
     held_edge = float(np.mean([e["edge"]["mean"] for e in metrics["horizon_results"]]))
     importances = param_importances(study)
-    text = _sentences(ctx, trials, best, metrics, stats, clf, held_edge)
+    text = _sentences(ctx, trials, best, metrics, stats, clf, held_edge, judgements)
     naive = [t for t in study.trials if t.number == best.number][0].user_attrs.get("p_value")
     summary = {
         "kind": "search", "created": datetime.now().isoformat(timespec="seconds"), "target": ctx.base.target,
@@ -174,6 +183,7 @@ def write_search(out_dir: Path, ctx, study, best, final_cfg, metrics: dict, all_
         "selection": stats, "importances": importances, "space": ctx.space.to_dict(), "fingerprint": ctx.fingerprint(),
         "storage": storage if not storage.startswith("sqlite:///") else "search.db", "score_all_on_test": all_on_test,
         "final_config": final_cfg.to_dict(), "wall_seconds": wall_seconds, "sentences": text,
+        "holdout_judgements": judgements or [], "run": run_name,
     }
     with atomic_path(out_dir / "trials.csv") as tmp:
         trials.to_csv(tmp, index=False)
@@ -191,8 +201,8 @@ def write_search(out_dir: Path, ctx, study, best, final_cfg, metrics: dict, all_
         "search.html", title=f"search: {', '.join(summary['symbols'][:4])}{' …' if len(summary['symbols']) > 4 else ''} · "
                              f"{label(ctx.base.target)}",
         nav=([{"href": index_href(out_dir), "text": "all reports"}] if index_href(out_dir) else [])
-            + [{"href": None, "text": "search"}, {"href": "run/index.html", "text": "the chosen run"}],
-        created=summary["created"], text=text, reality=reality, history=history_figure(trials, clf),
+            + [{"href": None, "text": "search"}, {"href": f"{run_name}/index.html", "text": "the chosen run"}],
+        created=summary["created"], text=text, reality=reality, run_name=run_name, history=history_figure(trials, clf),
         importance=importance_figure(importances), best=best.params, space=[(k.name, k.describe()) for k in ctx.space.knobs],
         trials=trials.head(200).to_dict("records"), columns=list(trials.columns), naive=naive,
         verdicts=summary["holdout_verdicts"], wall=f"{wall_seconds:.0f} s", holdout_start=ctx.holdout_start,

@@ -388,6 +388,28 @@ def run_trials(ctx: SearchContext, storage: str, trials: int, workers: int = 1, 
     return study
 
 
+JUDGEMENTS = "holdout_judgements"   # the study's record of every judgement of its held-back days
+
+
+def previous_judgements(storage: str, ctx: SearchContext) -> list[dict]:
+    """The judgements of the held-back days recorded in the study in ``storage`` (none for a new study)."""
+    return list(open_study(storage, ctx).user_attrs.get(JUDGEMENTS, []))
+
+
+def record_judgement(study, trial: int) -> list[dict]:
+    """Record in the study, before its run starts, that trial ``trial`` is judged on the held-back days (a run
+    killed midway has still looked at them); every judgement so far, this one last. The k-th one's run folder is
+    ``run`` (k = 1) or ``run-k``."""
+    from datetime import datetime, timezone
+
+    judged = list(study.user_attrs.get(JUDGEMENTS, []))
+    k = len(judged) + 1
+    judged.append({"trial": int(trial), "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                   "folder": "run" if k == 1 else f"run-{k}"})
+    study.set_user_attr(JUDGEMENTS, judged)
+    return judged
+
+
 def chosen_config(ctx: SearchContext, study, holdout_folds: int = 1, **overrides) -> RunConfig:
     """The best trial's configuration for the final run: every sample before the held-back days for training,
     the held-back days (``holdout_folds`` test folds) for the one judgement."""
