@@ -96,3 +96,28 @@ def test_compare_cells_are_counted_with_the_runs(tmp_path, capsys):
     assert "this is the 3rd configuration" in (root / "c" / "index.html").read_text()
     assert main(["run", *FAST, "--features", "ohlcv", "--seed", "3", "--out", str(root / "b")]) == 0
     assert json.loads((root / "b" / "metrics.json").read_text())["ledger"][0]["count"] == 4
+
+
+def test_the_skill_flag_needs_the_ledger_too_when_others_were_judged_on_the_same_days():
+    """A run whose own test (Holm over its horizons) finds skill, judged after 19 noisy configurations on the same
+    days: the ledger's family-wise answer (SPA, Holm over horizons) is not significant, so the skill flag is off,
+    the verdict says why, and the explain stage's gate reads the gated flag. Alone, the flag stands."""
+    from pipeline.stages.results import Evaluation, frozen_map
+
+    days = pd.bdate_range("2020-01-01", periods=500)
+    rng = np.random.default_rng(4)
+    this = 0.004 + 0.03 * rng.standard_normal(500)               # a modest edge: own p small
+    horizon = frozen_map({"horizon": 1, "skill": True, "verdict": "The LSTM is significantly better.",
+                          "edge": frozen_map({"p_value": 0.01, "p_holm": 0.01, "mean": 0.004})})
+    evaluation = Evaluation((horizon,), None, {}, None)
+    alone = ledger.family_answer(_entry("this", this, days), [], 1)
+    assert ledger.gate(evaluation, [alone]).skill() == {1: True}
+    others = [_entry(f"o{k}", 0.3 * rng.standard_normal(500), days) for k in range(19)]
+    crowd = ledger.family_answer(_entry("this", this, days), others, 1)
+    assert crowd["count"] == 20 and crowd["spa_p"] >= 0.05
+    gated = ledger.gate(evaluation, [crowd])
+    e = gated.horizon_results[0]
+    assert gated.skill() == {1: False} and e["skill_own"] and e["skill_failed"] == "ledger"
+    assert "20 configurations" in e["verdict"] and "claims no skill" in e["verdict"]
+    # --fresh-ledger: the answer gates nothing (the report says the ledger was not counted)
+    assert ledger.gate(evaluation, [{**crowd, "fresh": True}]).skill() == {1: True}

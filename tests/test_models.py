@@ -126,3 +126,43 @@ def test_run_and_explain_rerun_work_for_other_families(family, tmp_path):
     assert "conditional_permutation" in imp and "lstm_shap" in imp and "integrated_gradients" in imp
     assert torch.load(out / "model.pt", weights_only=True)["model"] == family
     assert main(["explain", str(out), "--shap-windows", "20", "--no-progress"]) == 0
+
+
+def test_the_tcn_covers_its_window_by_default_and_refuses_a_shorter_reach():
+    """Bai et al.'s rule: the levels come from the window, so every step of it moves the output (at 1 level of
+    kernel 3 the TCN saw 5 of 60 steps: perturbing steps 1-55 moved its output by exactly 0)."""
+    from pipeline.config.schema import model_layers, tcn_levels, tcn_receptive_field
+
+    cfg = RunConfig(model="tcn").validate()
+    assert cfg.layers == 0 and model_layers(cfg) == tcn_levels(60, 3) == 4 and tcn_receptive_field(4, 3) >= 60
+    assert model_layers(RunConfig(model="lstm").validate()) == 1
+    torch.manual_seed(0)
+    m = build("tcn", ModelConfig(n_features=3, n_outputs=1, hidden=8, layers=model_layers(cfg), dropout=0.0), 60).eval()
+    assert m.receptive_field >= 60
+    def reach(net) -> torch.Tensor:  # |d output / d input| per step of the window
+        x = torch.randn(4, 60, 3, requires_grad=True)
+        net(x).sum().backward()
+        return x.grad.abs().sum(dim=(0, 2))
+
+    assert (reach(m) > 0).all()                                        # every step, the oldest included
+    torch.manual_seed(0)
+    one = build("tcn", ModelConfig(n_features=3, n_outputs=1, hidden=8, layers=1, dropout=0.0), 60).eval()
+    assert (reach(one)[:55] == 0).all()                                # 1 level: steps 1-55 never matter
+    with pytest.raises(InputError, match="the TCN sees 5 of the 60 window days; use --layers 4"):
+        RunConfig(model="tcn", layers=1).validate()
+    RunConfig(model="tcn", layers=1, partial_receptive_field=True).validate()   # the user said so
+    RunConfig(model="tcn", layers=2, window=13).validate()                      # 13 steps: covered
+
+
+def test_a_search_trial_of_the_tcn_sees_its_window(tmp_path):
+    from pipeline.calibration.simulate import random_walk_frame
+    from pipeline.config.space import make_space
+    from pipeline.config.schema import tcn_receptive_field
+    from pipeline.stages.search import make_context, trial_config
+
+    csv = tmp_path / "walk.csv"
+    random_walk_frame(900, seed=1).to_csv(csv, index=False)
+    base = RunConfig(source="csv", data=str(csv), horizons=[1], folds=2, progress=False).validate()
+    ctx = make_context(base, make_space({"window": {"value": 30}}), 0.2)
+    cfg = trial_config(ctx, {"window": 40, "model": "tcn", "layers": 1, "kernel_size": 3})
+    assert tcn_receptive_field(cfg.layers, cfg.kernel_size) >= 40

@@ -90,13 +90,22 @@ def collect(tmp: Path) -> dict:
     return got
 
 
-def _same(a, b) -> bool:
+# Figures that come out of an iterative solver whose last digits follow the CPU's BLAS kernels (the same package
+# versions give logistic-regression coefficients about 1e-4 apart on two machines, so a few of its calls near 0.5
+# flip): compared at a tolerance that reflects them; every other figure to the digit.
+SOLVER_TOLERANCE = {"logistic": dict(rel_tol=0.0, abs_tol=0.05),                 # lbfgs: a few flipped calls
+                    "per_fold": dict(rel_tol=0.0, abs_tol=0.01),                 # the comparator, logistic in a fold
+                    "conditional_permutation": dict(rel_tol=1e-5, abs_tol=1e-9)}  # its least-squares map
+
+
+def _same(a, b, key: str = "") -> bool:
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_same(x, y, key) for x, y in zip(a, b))
     if isinstance(a, float) and isinstance(b, float):
         if math.isnan(a) and math.isnan(b):
             return True
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+        tol = next((t for part, t in SOLVER_TOLERANCE.items() if part in key), dict(rel_tol=1e-9, abs_tol=1e-12))
+        return math.isclose(a, b, **tol)
     return a == b
 
 
@@ -112,7 +121,7 @@ def test_pinned_numbers_unchanged(tmp_path):
         if part.startswith("_"):
             continue
         assert part in got, part
-        differ = {k: (v, got[part].get(k)) for k, v in values.items() if not _same(v, got[part].get(k))}
+        differ = {k: (v, got[part].get(k)) for k, v in values.items() if not _same(v, got[part].get(k), k)}
         assert not differ, f"{part}: {len(differ)} pinned figures changed, e.g. {list(differ.items())[:5]}"
 
 

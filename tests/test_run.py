@@ -84,7 +84,11 @@ def test_fixed_seed_gives_identical_metrics(tmp_path):
     assert main([*args, "--out", str(tmp_path / "b")]) == 0
     a = json.loads((tmp_path / "a" / "metrics.json").read_text())["horizon_results"]
     b = json.loads((tmp_path / "b" / "metrics.json").read_text())["horizon_results"]
-    assert a == b
+    # the second run is the ledger's second configuration on these days: only its ledger answer differs
+    assert b[0]["ledger"]["count"] == 2 and a[0]["ledger"]["count"] == 1
+    drop = ("ledger",)
+    assert [{k: v for k, v in e.items() if k not in drop} for e in a] == [{k: v for k, v in e.items() if k not in drop}
+                                                                           for e in b]
 
 
 @pytest.mark.parametrize("target", ["return", "close", "volatility"])

@@ -777,7 +777,7 @@ def _e2e_job(job: tuple[str, int, int, bool]) -> dict[str, float]:
 PATHS = (
     ("stages:", "real stages: prepare -> fit (linear model on the window, 2 seeds refitted) -> evaluate -> explain"),
     ("importance: permutation", "explain.ablation.group_permutation + the explain stage's per_day_item and holm_by"),
-    ("importance: conditional", "explain.ablation.conditional_permutation (coefficients from training rows) + per_day_item and holm_by"),
+    ("importance: conditional", "explain.ablation.conditional_permutation (coefficients from the test rows' inputs) + per_day_item and holm_by"),
     ("importance: joint", "explain.ablation.permutation_importance of the pair's columns together (a cluster) + per_day_item"),
     ("importance: tree_shap", "LightGBM with shadows + the explain stage's judge_lightgbm"),
     ("importance: the alignment", "LightGBM with shadows + the explain stage's alignment test (the gradient methods' rule)"),

@@ -70,18 +70,22 @@ def run(cfg, ecfg, log=say, dataset=None, ledger_root: Path | None = None, track
     fitted = fit(prepared, log)
     evaluation = evaluate(prepared, fitted)
     stage(cfg.progress, f"evaluation (metrics, intervals, tests) in {evaluation.seconds:.1f} s")
+    out_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg, list(prepared.dataset.prices))
+    book = Path(ledger_root or out_dir.parent) / ledger.LEDGER
+    entries = ledger.run_entries(out_dir, prepared, fitted, evaluation)
+    # the ledger's answer (with tracking, the experiment's entries from other folders and machines count too) gates
+    # the skill flag before the explain stage reads it
+    answers = ledger.judge(book, entries, cfg.fresh_ledger, tracker,
+                           same_as=str(Path(reproduces).resolve()) if reproduces is not None else None)
+    evaluation = ledger.gate(evaluation, answers)
     explanation = None
     if ecfg.ablation != "none" or ecfg.explain:
         explanation = explain(prepared, fitted, evaluation, ecfg, log)
-    out_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg, list(prepared.dataset.prices))
     t1 = time.perf_counter()
-    book = Path(ledger_root or out_dir.parent) / ledger.LEDGER
-    entries = ledger.run_entries(out_dir, prepared, fitted, evaluation)
-    # pending until the folder is published; with tracking, the experiment's entries (other folders, machines) count too
-    if reproduces is None:
-        answers, token = ledger.count_and_record(book, entries, cfg.fresh_ledger, tracker)
-    else:
-        answers, token = ledger.judge(book, entries, cfg.fresh_ledger, tracker, same_as=str(Path(reproduces).resolve())), None
+    token = None
+    if reproduces is None:  # pending until the folder is published
+        token = ledger.new_token()
+        ledger.record(book, entries, token)
     summary = write_run(prepared, fitted, evaluation, explanation, out_dir, wall_seconds=t1 - t0,
                         explain_config=dataclasses.asdict(ecfg), ledger=answers, publication=token)
     if token:

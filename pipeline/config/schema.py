@@ -58,13 +58,13 @@ TRACKING = "tracking"
 # a family does not use is refused when it is changed. "window_linear" is the calibration study's cheap model
 # (a linear map of the whole flattened window), not a user choice.
 MODEL_SETTINGS = ("hidden", "layers", "dropout", "norm", "bidirectional", "pool", "heads", "attention", "kernel_size",
-                  "trend_kernel")
+                  "trend_kernel", "partial_receptive_field")
 MODEL_FAMILIES = {
     "lstm": {"hidden", "layers", "dropout", "norm", "bidirectional", "pool"},
     "gru": {"hidden", "layers", "dropout", "norm", "bidirectional", "pool"},
     "alstm": {"hidden", "layers", "dropout", "norm"},
     "transformer": {"hidden", "layers", "dropout", "norm", "pool", "heads", "attention"},
-    "tcn": {"hidden", "layers", "dropout", "norm", "pool", "kernel_size"},
+    "tcn": {"hidden", "layers", "dropout", "norm", "pool", "kernel_size", "partial_receptive_field"},
     "mlp": {"hidden", "layers", "dropout", "norm"},
     "linear": {"dropout", "trend_kernel"},
     "window_linear": {"dropout"},
@@ -114,7 +114,8 @@ class RunConfig:
     model: str = opt("lstm", "network family (see the README's model table); every stage works for each", MODEL,
                      choices=list(FAMILY_NAMES))
     hidden: int = opt(32, "hidden size (recurrent state, attention width, TCN channels, MLP width)", MODEL)
-    layers: int = opt(1, "recurrent, encoder, TCN or MLP layers", MODEL)
+    layers: int = opt(0, "recurrent, encoder, TCN or MLP layers (0: automatic, 1 layer, or for the TCN the dilation "
+                      "levels whose receptive field covers --window, as in Bai et al. 2018)", MODEL)
     dropout: float = opt(0.1, "dropout between layers and before the heads", MODEL)
     norm: str = opt("none", "normalisation of the pooled state", MODEL, choices=["none", "layer", "batch"])
     bidirectional: bool = opt(False, "bidirectional recurrent layers (lstm, gru)", MODEL)
@@ -123,6 +124,8 @@ class RunConfig:
     attention: str = opt("causal", "transformer mask: causal (no step sees a later one) or full", MODEL,
                          choices=["causal", "full"])
     kernel_size: int = opt(3, "TCN convolution kernel (dilations 1, 2, 4, ... per layer)", MODEL)
+    partial_receptive_field: bool = opt(False, "let the TCN's --layers and --kernel-size see fewer steps than --window "
+                                        "(refused otherwise: the steps it cannot see would never matter)", MODEL)
     trend_kernel: int = opt(25, "linear (DLinear): moving-average kernel of the trend part (capped at --window)", MODEL)
     # training
     epochs: int = opt(30, "maximum epochs (early stopping usually ends sooner)", TRAINING)
@@ -188,7 +191,7 @@ class RunConfig:
             (0 < self.test_fraction < 0.9, "--test-fraction must be in (0, 0.9)"),
             (0 < self.val_fraction < 0.5, "--val-fraction must be in (0, 0.5)"),
             (1 <= self.hidden <= 4096, "--hidden must be between 1 and 4096"),
-            (1 <= self.layers <= 16, "--layers must be between 1 and 16"),
+            (0 <= self.layers <= 16, "--layers must be between 1 and 16 (or 0: automatic)"),
             (0 <= self.dropout < 1, "--dropout must be in [0, 1)"),
             (self.epochs >= 1, "--epochs must be at least 1"),
             (self.batch_size >= 1, "--batch-size must be at least 1"),
@@ -330,8 +333,36 @@ def check_model_flags(cfg: "RunConfig", families: list[str]) -> None:
             raise InputError(f"{flag} does not apply to --model {names} (it uses "
                              f"{', '.join('--' + u.replace('_', '-') for u in sorted(used)) or 'none of the model flags'}); "
                              f"drop {flag} or choose a family that uses it")
+    if "tcn" in families and cfg.layers and not cfg.partial_receptive_field:
+        seen = tcn_receptive_field(cfg.layers, cfg.kernel_size)
+        if seen < cfg.window:
+            raise InputError(f"--layers {cfg.layers} --kernel-size {cfg.kernel_size}: the TCN sees {seen} of the {cfg.window} "
+                             f"window days; use --layers {tcn_levels(cfg.window, cfg.kernel_size)} or leave --layers unset "
+                             "(automatic), or pass --partial-receptive-field to accept it")
     if "transformer" in families and cfg.hidden % cfg.heads:
         raise InputError(f"--hidden {cfg.hidden} must be a multiple of --heads {cfg.heads} for the transformer")
+
+
+def tcn_receptive_field(layers: int, kernel_size: int) -> int:
+    """Steps a TCN's last output sees: two dilated convolutions per level, dilations 1, 2, 4, ...:
+    ``1 + 2 (k - 1)(2^L - 1)``."""
+    return 1 + 2 * (kernel_size - 1) * (2 ** layers - 1)
+
+
+def tcn_levels(window: int, kernel_size: int) -> int:
+    """The fewest TCN levels whose receptive field covers ``window`` steps (Bai, Kolter & Koltun 2018)."""
+    levels = 1
+    while tcn_receptive_field(levels, kernel_size) < window:
+        levels += 1
+    return levels
+
+
+def model_layers(cfg: "RunConfig") -> int:
+    """The layers the network is built with: ``--layers`` when given; automatic (0): 1, or for the TCN the levels
+    that cover the window."""
+    if cfg.layers:
+        return cfg.layers
+    return tcn_levels(cfg.window, cfg.kernel_size) if cfg.model == "tcn" else 1
 
 
 # compare's own defaults where they differ from run's: three feature sets and three seeds per set

@@ -151,8 +151,9 @@ def reality_check(benchmark_loss: np.ndarray, losses: np.ndarray, h: int = 1, re
       statistic is the largest studentised mean, each HAR t-statistic first mapped to the normal quantile of its
       fixed-b Student-t probability (the HAR variance has few degrees of freedom; unmapped, the largest of 20
       t-statistics rejected 6.6 % of no-edge families at 5 %, mapped 4.7 %: docs/calibration.md);
-    * the bootstrap resamples the studentised series (the variance held fixed, as in Hansen's paper); the
-      consistent p-value recentres a configuration only when its mean is above ``-sqrt(2 log log T / T)``;
+    * the bootstrap resamples the studentised series (the variance held fixed, as in Hansen's paper), each
+      column's deviations rescaled to unit spread; the consistent p-value recentres a configuration only when its
+      mean is above ``-sqrt(2 log log T / T)``;
     * StepM steps down: a configuration whose statistic exceeds the 1 - alpha quantile of the bootstrap maximum
       over the configurations not yet found better is better; repeat until a step finds none.
 
@@ -179,9 +180,12 @@ def reality_check(benchmark_loss: np.ndarray, losses: np.ndarray, h: int = 1, re
     mean = x.mean(axis=0)
     z = stats.norm.ppf(stats.t.cdf(mean * np.sqrt(n), dof)) / np.sqrt(n)    # statistics on the normal scale
     boot = _bootstrap_means(x, block, reps, seed)                           # (reps, N)
+    # each column's bootstrap deviations rescaled to the unit spread the statistics have (the stationary bootstrap's
+    # spread of an overlapping series' mean fell about 5 % short of the HAR one at h = 5: 7.2 % size, 4.4 % rescaled)
+    spread = boot.std(axis=0) * np.sqrt(n)
+    centred = (boot - boot.mean(axis=0)) / np.where(spread > 0, spread, 1.0)  # StepM: recentred at every mean
     consistent = np.where(mean >= -np.sqrt(2 * np.log(np.log(n)) / n), mean, 0.0)
-    out["spa_p"] = float(np.mean((boot - consistent).max(axis=1) > z.max()))
-    centred = boot - mean                                                   # StepM: recentred at every mean
+    out["spa_p"] = float(np.mean((centred + mean - consistent).max(axis=1) > z.max()))
     found = np.zeros(len(mean), dtype=bool)
     while not found.all():
         crit = np.quantile(centred[:, ~found].max(axis=1), 1 - alpha)

@@ -25,6 +25,13 @@ def significant(entry: dict) -> bool:
     return bool(e.get("p_holm", e["p_value"]) < ALPHA)
 
 
+def ci_label(entry: dict) -> str:
+    """The interval's label: it is the dual of the unadjusted test, so beside a Holm-adjusted decision (several
+    horizons) it says so: an interval that excludes 0 with p = 0.03 and Holm p = 0.09 is not "significant"."""
+    adjusted = len((entry.get("family") or {}).get("horizons") or []) > 1
+    return "95% CI (unadjusted; the decision reads the Holm p)" if adjusted else "95% CI"
+
+
 def signed_points(x: float, clf: bool) -> str:
     return f"{100 * x:+.2f}" if clf else f"{x:+.3g}"
 
@@ -39,7 +46,8 @@ def verdict(entry: dict, clf: bool) -> str:
     unit = " points" if clf else ""
     who = entry.get("model_name", "LSTM")
     text = (f"h={entry['horizon']}: {who} {label(head)} {m:.4g} vs {comp} {b:.4g} (the baseline best on validation days before each fold's test block); "
-            f"{what} {signed_points(e['mean'], clf)}{unit}, 95% CI [{signed_points(e['ci_low'], clf)}, {signed_points(e['ci_high'], clf)}], {family_p(entry)}.")
+            f"{what} {signed_points(e['mean'], clf)}{unit}, {ci_label(entry)} [{signed_points(e['ci_low'], clf)}, "
+            f"{signed_points(e['ci_high'], clf)}], {family_p(entry)}.")
     if significant(entry) and e["mean"] > 0:
         return text + f" The {who} beats {comp}, and the difference is significant."
     if significant(entry):

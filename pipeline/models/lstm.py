@@ -16,7 +16,7 @@ class ModelConfig:
     n_features: int
     n_outputs: int
     hidden: int = DEFAULTS.hidden              # the schema's defaults (pipeline.config.schema)
-    layers: int = DEFAULTS.layers
+    layers: int = 1                            # the built network's layers (the schema resolves --layers 0: model_layers)
     dropout: float = DEFAULTS.dropout
     norm: str = DEFAULTS.norm                  # none | layer | batch
     bidirectional: bool = DEFAULTS.bidirectional

@@ -1,12 +1,15 @@
 """``tcn``: a temporal convolutional network (Bai, Kolter & Koltun 2018; Qlib's TCN): ``layers`` residual
 blocks of two dilated causal convolutions (kernel ``kernel_size``, dilation 1, 2, 4, ...; left padding only,
 so step t sees steps <= t), ReLU and dropout, a 1x1 convolution on the skip path where the width changes;
-pooled like the LSTM (last step or mean) -> norm -> dropout -> one head per horizon."""
+pooled like the LSTM (last step or mean) -> norm -> dropout -> one head per horizon. By default (``--layers``
+unset) the levels are the fewest whose receptive field covers the window (:func:`pipeline.config.schema.tcn_levels`:
+4 levels of kernel 3 for the default 60-day window), so every step of the window can move the output."""
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from pipeline.config.schema import tcn_receptive_field
 from pipeline.models.lstm import ModelConfig
 
 
@@ -39,7 +42,7 @@ class TCNModel(nn.Module):
     @property
     def receptive_field(self) -> int:
         """Steps the last output sees: 1 + 2 (k - 1)(2^L - 1)."""
-        return 1 + 2 * (self.cfg.kernel_size - 1) * (2 ** self.cfg.layers - 1)
+        return tcn_receptive_field(self.cfg.layers, self.cfg.kernel_size)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(N, T, F) -> (N, T, hidden), causal."""

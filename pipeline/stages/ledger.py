@@ -219,6 +219,41 @@ def count_and_record(path: Path, entries: list[Entry], fresh: bool = False, trac
     return answers, token
 
 
+def gate(evaluation, answers: list[dict]):
+    """The evaluation with its skill flags gated by the ledger: when more than one configuration was judged on a
+    horizon's test days, the model has skill there only if its own test says so (Holm over the run's horizons)
+    *and* the ledger's family-wise answer does (SPA's p-value, Holm-corrected over the run's horizons like the
+    headline; a horizon with no earlier entry takes the run's own p-value). Adds per horizon ``skill_own`` (the
+    run's own test), ``ledger`` (count, SPA p, its Holm p) and ``skill_failed`` (``None``, ``"own test"`` or
+    ``"ledger"``), and a sentence to the verdict when the ledger withdraws the claim. The skill flag drives the
+    explain stage's gate, ``metrics.json``, MLflow's tags and the search's held-back verdict, so all of them
+    read this one answer. Answers made with ``--fresh-ledger`` gate nothing."""
+    import dataclasses
+
+    from pipeline.stages.results import frozen_map
+
+    if not answers or all(a.get("fresh") for a in answers):
+        return evaluation
+    own_p = [float(e["edge"]["p_value"]) for e in evaluation.horizon_results]
+    family_p = [float(a["spa_p"]) if a.get("count", 1) > 1 and not a.get("fresh") else p for a, p in zip(answers, own_p)]
+    holm = inference.holm(np.array(family_p))
+    out = []
+    for e, a, p_fam, p_holm in zip(evaluation.horizon_results, answers, family_p, holm):
+        e = dict(e)
+        own = bool(e["skill"])
+        ledger_ok = bool(p_holm < ALPHA)
+        e["skill_own"] = own
+        e["ledger"] = {"count": int(a.get("count", 1)), "spa_p": p_fam, "p_holm": float(p_holm)}
+        e["skill"] = own and ledger_ok
+        e["skill_failed"] = None if e["skill"] else ("own test" if not own else "ledger")
+        if own and not ledger_ok:
+            e["verdict"] = (f"{e['verdict']} But {a['count']} configurations have been judged on these test days: "
+                            f"counting all of them, the best edge is not significant (SPA p = {p_fam:.2g}, "
+                            f"{p_holm:.2g} after Holm over the run's horizons), so this run claims no skill.")
+        out.append(frozen_map(e))
+    return dataclasses.replace(evaluation, horizon_results=tuple(out))
+
+
 def judge_together(path: Path, cells: list[list[Entry]], fresh: bool = False, tracker=None) -> list[dict]:
     """A comparison's answers: per horizon, ``cells`` (every configuration the comparison judged at that
     horizon) counted together with the earlier entries on the same days; the last cell is the one the

@@ -23,7 +23,7 @@ from explain import agreement, clusters as clustering, shap_lstm, temporal
 from explain import lgbm as lgbm_explain
 from explain.common import Importance
 
-from pipeline.config.schema import RunConfig
+from pipeline.config.schema import RunConfig, model_layers
 from pipeline.data.dataset import Dataset
 from pipeline.models.lstm import ModelConfig
 from pipeline.models.trainer import TrainConfig, TrainResult
@@ -110,7 +110,7 @@ class Prepared:
     def model_config(self, n_features: int | None = None) -> ModelConfig:
         c = self.cfg
         return ModelConfig(n_features=len(self.ws.columns) if n_features is None else n_features,
-                           n_outputs=len(c.horizons), hidden=c.hidden, layers=c.layers, dropout=c.dropout, norm=c.norm,
+                           n_outputs=len(c.horizons), hidden=c.hidden, layers=model_layers(c), dropout=c.dropout, norm=c.norm,
                            bidirectional=c.bidirectional, pool=c.pool, heads=c.heads, attention=c.attention,
                            kernel_size=c.kernel_size, trend_kernel=c.trend_kernel)
 

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import tracking
-from pipeline.config.schema import RunConfig
+from pipeline.config.schema import RunConfig, tcn_levels, tcn_receptive_field
 from pipeline.config.space import INT_KNOBS, Space, family_knobs
 from pipeline.data.dataset import Dataset
 from pipeline.errors import InputError
@@ -125,7 +125,8 @@ def make_context(base: RunConfig, space: Space, holdout: float, dataset: Dataset
 def trial_config(ctx: SearchContext, params: dict, **overrides) -> RunConfig:
     """The run configuration of a trial's ``params`` (``group:<name>``: ``in`` or ``out``; a trial that would
     leave no group keeps the first one it dropped; LightGBM's ``--lgbm-lags`` is capped at the trial's window; a
-    transformer's hidden size is rounded down to a multiple of its heads)."""
+    transformer's hidden size is rounded down to a multiple of its heads; a TCN's levels are raised until its
+    receptive field covers the trial's window)."""
     values = {k: v for k, v in params.items() if not k.startswith("group:")}
     searched_out = [k.split(":", 1)[1] for k, v in params.items() if k.startswith("group:") and v == "out"]
     out = set(ctx.base.exclude_groups or []) | set(searched_out)
@@ -135,6 +136,11 @@ def trial_config(ctx: SearchContext, params: dict, **overrides) -> RunConfig:
     heads = values.get("heads", ctx.base.heads)
     if values.get("model", ctx.base.model) == "transformer" and values.get("hidden", ctx.base.hidden) % heads:
         values["hidden"] = max(heads, values.get("hidden", ctx.base.hidden) // heads * heads)  # a multiple of the heads
+    if values.get("model", ctx.base.model) == "tcn" and not ctx.base.partial_receptive_field:
+        kernel = values.get("kernel_size", ctx.base.kernel_size)
+        layers = values.get("layers", ctx.base.layers)
+        if layers and tcn_receptive_field(layers, kernel) < window:  # a TCN trial sees its whole window
+            values["layers"] = tcn_levels(window, kernel)
     cfg = dataclasses.replace(ctx.base, **values, exclude_groups=sorted(out) or None,
                               lgbm_lags=min(ctx.base.lgbm_lags, window), **overrides)  # LightGBM's lags fit the window
     return cfg.validate()
