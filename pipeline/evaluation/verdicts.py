@@ -29,7 +29,7 @@ def ci_label(entry: dict) -> str:
     """The interval's label: it is the dual of the unadjusted test, so beside a Holm-adjusted decision (several
     horizons) it says so: an interval that excludes 0 with p = 0.03 and Holm p = 0.09 is not "significant"."""
     adjusted = len((entry.get("family") or {}).get("horizons") or []) > 1
-    return "95% CI (unadjusted; the decision reads the Holm p)" if adjusted else "95% CI"
+    return "unadjusted 95% CI" if adjusted else "95% CI"
 
 
 def signed_points(x: float, clf: bool) -> str:
