@@ -82,10 +82,7 @@ def run(cfg, ecfg, log=say, dataset=None, ledger_root: Path | None = None, track
     if ecfg.ablation != "none" or ecfg.explain:
         explanation = explain(prepared, fitted, evaluation, ecfg, log)
     t1 = time.perf_counter()
-    token = None
-    if reproduces is None:  # pending until the folder is published
-        token = ledger.new_token()
-        ledger.record(book, entries, token)
+    token = ledger.record_pending(book, entries) if reproduces is None else None  # pending until published
     summary = write_run(prepared, fitted, evaluation, explanation, out_dir, wall_seconds=t1 - t0,
                         explain_config=dataclasses.asdict(ecfg), ledger=answers, publication=token)
     if token:

@@ -21,6 +21,7 @@ configuration again is not a new one) and leaves the original out of its answer.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import uuid
@@ -34,6 +35,7 @@ import pandas as pd
 from pipeline.evaluation import inference
 from pipeline.io import read_manifest
 from pipeline.evaluation.inference import ALPHA
+from pipeline.stages.results import frozen_map
 
 LEDGER = "ledger.sqlite"
 MIN_OVERLAP = 0.9   # share of a report's test days an earlier entry must cover to count as judged on the same days
@@ -209,14 +211,19 @@ def judge(path: Path, entries: list[Entry], fresh: bool = False, tracker=None, s
     return out
 
 
-def count_and_record(path: Path, entries: list[Entry], fresh: bool = False, tracker=None) -> tuple[list[dict], str]:
-    """What a report does before it is written: judge ``entries`` against the earlier ones (:func:`judge`),
-    then record them as pending under a new publication token. The caller publishes its folder with that token
-    (:func:`pipeline.io.atomic_dir`) and then calls :func:`mark_done`."""
-    answers = judge(path, entries, fresh=fresh, tracker=tracker)
+def record_pending(path: Path, entries: list[Entry]) -> str:
+    """Record ``entries`` as pending under a new publication token and return it. The caller publishes its folder
+    with that token (:func:`pipeline.io.atomic_dir`) and then calls :func:`mark_done`."""
     token = new_token()
     record(path, entries, token)
-    return answers, token
+    return token
+
+
+def count_and_record(path: Path, entries: list[Entry], fresh: bool = False, tracker=None) -> tuple[list[dict], str]:
+    """What a report does before it is written: judge ``entries`` against the earlier ones (:func:`judge`), then
+    :func:`record_pending`. ``run`` does the same in two steps, so that :func:`gate` sits between them and the
+    explain stage reads the gated skill flag."""
+    return judge(path, entries, fresh=fresh, tracker=tracker), record_pending(path, entries)
 
 
 def gate(evaluation, answers: list[dict]):
@@ -228,10 +235,6 @@ def gate(evaluation, answers: list[dict]):
     ``"ledger"``), and a sentence to the verdict when the ledger withdraws the claim. The skill flag drives the
     explain stage's gate, ``metrics.json``, MLflow's tags and the search's held-back verdict, so all of them
     read this one answer. Answers made with ``--fresh-ledger`` gate nothing."""
-    import dataclasses
-
-    from pipeline.stages.results import frozen_map
-
     if not answers or all(a.get("fresh") for a in answers):
         return evaluation
     own_p = [float(e["edge"]["p_value"]) for e in evaluation.horizon_results]
