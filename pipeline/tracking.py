@@ -213,7 +213,7 @@ def log_run_record(tracker: Tracker, name: str, kind: str, params: dict, metrics
 def log_ledger(tracker: Tracker, run_id: str, entries: list[dict]) -> None:
     """Keep a report's ledger entries (plain data: fingerprint, target, horizon, comparator, publication token,
     test days, per-day differential) on its MLflow run, so that every folder and machine logging to the same
-    server counts it (:func:`ledger_entries`). The run is tagged with the prices' fingerprint to be found."""
+    server counts it (:func:`ledger_entries`). The run is tagged with the market's key to be found."""
     client = _mlflow()(tracker.uri)
     _retry(client.log_text, run_id, json.dumps(entries), LEDGER_ARTIFACT)
     first = entries[0]
@@ -221,12 +221,12 @@ def log_ledger(tracker: Tracker, run_id: str, entries: list[dict]) -> None:
                                "featureproof.publication": first["token"]})
 
 
-def ledger_entries(tracker: Tracker, fingerprint: str, target: str) -> list[dict]:
-    """Every ledger entry kept in ``tracker``'s experiment for these prices and target (finished runs only:
-    a run is logged after its report is published)."""
+def ledger_entries(tracker: Tracker, fingerprint: str) -> list[dict]:
+    """Every ledger entry kept in ``tracker``'s experiment for this market (finished runs only: a run is logged
+    after its report is published); the ledger keeps those of the pooled target and horizon."""
     client = _mlflow()(tracker.uri)
     out, token = [], None
-    query = f"tags.`{LEDGER_TAG}` = '{fingerprint}' and tags.`featureproof.target` = '{target}'"
+    query = f"tags.`{LEDGER_TAG}` = '{fingerprint}'"
     while True:
         page = _retry(client.search_runs, [tracker.experiment_id], filter_string=query, max_results=1000, page_token=token)
         for run in page:
@@ -311,8 +311,10 @@ def compare_records(summary: dict) -> tuple[tuple[dict, dict, dict], dict[str, t
     cfg = dict(summary.get("config") or {})
     parent_params = config_params(cfg)
     parent_params.update({"cells": [c["name"] for c in summary.get("cells", [])], "models": summary.get("models")})
+    data = summary.get("dataset")
     parent_tags = {"featureproof.target": summary.get("target"), "featureproof.price_fingerprint":
-                   summary.get("price_fingerprint", ""), "featureproof.symbols": ",".join(summary.get("symbols") or [])[:500]}
+                   data.price_fingerprint() if data is not None else "",
+                   "featureproof.symbols": ",".join(summary.get("symbols") or [])[:500]}
     for k, line in enumerate(summary.get("verdicts") or []):
         parent_tags[f"verdict.{k + 1}"] = line
     for answer in summary.get("ledger") or []:

@@ -15,8 +15,10 @@ from tests.conftest import TINY
 FAST = [*TINY, "--horizons", "1", "--ablation", "none", "--no-explain", "--start", "2010-01-01", "--end", "2014-12-31"]
 
 
-def _entry(folder, diff, days, name="m", fp="abc", h=1) -> ledger.Entry:
-    return ledger.Entry("run", str(folder), name, fp, "direction", h, "majority", pd.Series(diff, index=days))
+def _entry(folder, diff, days, name="m", fp="abc", h=1, target="direction") -> ledger.Entry:
+    """An entry on prices that agree on every day (their hash: the day's ordinal)."""
+    return ledger.Entry("run", str(folder), name, fp, target, h, "majority", pd.Series(diff, index=days),
+                        pd.Series(days.asi8 // 86_400_000_000_000, index=days))
 
 
 def _publish(folder, token):
@@ -121,3 +123,66 @@ def test_the_skill_flag_needs_the_ledger_too_when_others_were_judged_on_the_same
     assert "20 configurations" in e["verdict"] and "claims no skill" in e["verdict"]
     # --fresh-ledger: the answer gates nothing (the report says the ledger was not counted)
     assert ledger.gate(evaluation, [{**crowd, "fresh": True}]).skill() == {1: True}
+
+
+def test_a_moved_test_start_an_added_column_and_a_later_start_are_judged_on_the_same_days(tmp_path):
+    """The issue's case on one CSV of prices: a run; a run whose test block starts 20 days later; a run after the
+    user added a column to the file, loaded from a later --start, whose test block starts a month earlier. The third
+    counts all three (the key is the market and the judged days' OHLCV, not the loaded range or extra columns)."""
+    from pipeline.calibration.simulate import random_walk_frame
+
+    prices = random_walk_frame(1400, seed=7)
+    plain = tmp_path / "prices.csv"
+    prices.to_csv(plain, index=False)
+    root = tmp_path / "reports"
+    base = ["run", "--source", "csv", "--horizons", "1", "--window", "10", "--hidden", "4", "--epochs", "2",
+            "--patience", "1", "--folds", "1", "--bootstrap", "0", "--lgbm-lags", "2", "--no-explain",
+            "--ablation", "none", "--no-progress"]
+    days = pd.bdate_range("2005-01-03", periods=1400)
+    assert main([*base, "--data", str(plain), "--test-start", str(days[1100].date()), "--out", str(root / "a")]) == 0
+    assert main([*base, "--data", str(plain), "--test-start", str(days[1120].date()), "--out", str(root / "b")]) == 0
+    # the user adds a column to the same file
+    prices.assign(my_score=np.random.default_rng(0).normal(size=len(prices))).to_csv(plain, index=False)
+    assert main([*base, "--data", str(plain), "--features", "ohlcv+extra", "--start", str(days[200].date()),
+                 "--test-start", str(days[1078].date()), "--out", str(root / "c")]) == 0
+    answers = [json.loads((root / f / "metrics.json").read_text())["ledger"][0] for f in "abc"]
+    assert [a["count"] for a in answers] == [1, 2, 3]
+
+
+def test_either_set_overlap_pooled_targets_and_prices_that_differ(tmp_path):
+    """30 configurations on a 200-day block count for a later one on the last 225 or 300 days (it holds all their
+    days); close and return pool (the same label and loss); days whose prices differ are not the same days."""
+    book = tmp_path / ledger.LEDGER
+    rng = np.random.default_rng(3)
+    days = pd.bdate_range("2020-01-01", periods=300)
+    block = days[-200:]
+    for k in range(30):
+        _publish(tmp_path / f"r{k}", f"t{k}")
+        ledger.record(book, [_entry(tmp_path / f"r{k}", rng.normal(size=200), block, name=f"r{k}")], f"t{k}")
+    for n in (225, 300):
+        later = _entry(tmp_path / "new", rng.normal(size=n), days[-n:])
+        assert len(ledger.earlier(book, later)) == 30
+        assert "31st configuration" in ledger.judge(book, [later])[0]["sentence"]
+    assert len(ledger.earlier(book, _entry(tmp_path / "new", rng.normal(size=200), block, target="close"))) == 0
+    _publish(tmp_path / "ret", "t-ret")
+    ledger.record(book, [_entry(tmp_path / "ret", rng.normal(size=200), block, name="ret", target="return")], "t-ret")
+    assert len(ledger.earlier(book, _entry(tmp_path / "new", rng.normal(size=200), block, target="close"))) == 1
+    revised = _entry(tmp_path / "new", rng.normal(size=200), block)
+    revised = ledger.Entry(*[getattr(revised, f) for f in ("kind", "folder", "name", "fingerprint", "target", "horizon",
+                                                           "comparator", "diff")], revised.prices + 1)  # other prices
+    answer = ledger.judge(book, [revised])[0]
+    assert answer["count"] == 1 and len(ledger.earlier(book, revised)) == 0
+
+
+def test_day_hashes_ignore_extra_columns_and_the_loaded_range():
+    from pipeline.calibration.simulate import random_walk_frame
+    from pipeline.data.dataset import Dataset
+
+    frame = random_walk_frame(300, seed=1)
+    frame.columns = [c.lower() for c in frame.columns]
+    frame = frame.set_index(pd.DatetimeIndex(frame.pop("date")))
+    a = Dataset({"X": frame}, {}, "ohlcv").day_hashes()
+    b = Dataset({"X": frame.iloc[50:].assign(extra=1.0)}, {}, "ohlcv").day_hashes()
+    assert a.iloc[50:].equals(b)
+    c = Dataset({"X": frame.assign(close=frame.close * 1.001)}, {}, "ohlcv").day_hashes()
+    assert (a != c).all()

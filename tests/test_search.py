@@ -348,7 +348,7 @@ def test_score_all_on_test_puts_every_trial_in_the_ledger(walk, tmp_path):
         from pipeline.tracking import open_store, ledger_entries
 
         tracker = open_store("default", root)
-        kept = ledger_entries(tracker, answer_fingerprint(root), "direction")
+        kept = ledger_entries(tracker, answer_fingerprint(root))
         assert sorted(e["name"] for e in kept if e["kind"] == "search trial") == sorted(
             f"trial {n}" for n in summary["score_all_on_test"]["trials"] if n != summary["best_trial"])
         assert sum(e["kind"] == "run" for e in kept) == 1

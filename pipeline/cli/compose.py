@@ -133,8 +133,8 @@ def run_compare(base, sets: list[str], executor: str = "local", n_jobs: int = 1,
     # the ledger: every cell is a configuration judged on these test days (counted with the folder's earlier ones)
     book = out_dir.parent / ledger.LEDGER
     folder = str(out_dir.resolve())
-    cells = {h: [ledger.Entry("compare", folder, name, summary["price_fingerprint"], base.target, h,
-                              summary["comparators"][str(h)], diffs[j]) for name, diffs in summary["differentials"].items()]
+    cells = {h: [ledger.make_entry("compare", folder, name, summary["dataset"], base.target, h,
+                                   summary["comparators"][str(h)], diffs[j]) for name, diffs in summary["differentials"].items()]
              for j, h in enumerate(base.horizons)}
     summary["ledger"] = ledger.judge_together(book, list(cells.values()), base.fresh_ledger, tracker)
     token = ledger.new_token()

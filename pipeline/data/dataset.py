@@ -68,6 +68,30 @@ class Dataset:
         self.__dict__["_signature"] = pd.concat(parts, ignore_index=True)
         return self.__dict__["_signature"]
 
+    def market_key(self) -> str:
+        """SHA-256 (16 hex digits) of the sorted symbols: the ledger's coarse key, which market was judged. Which
+        days, and whether their prices agree, is :meth:`day_hashes`' part."""
+        return hashlib.sha256("|".join(sorted(self.prices)).encode()).hexdigest()[:16]
+
+    def day_hashes(self) -> pd.Series:
+        """date -> a 63-bit hash of every symbol's OHLCV that day (the columns it has of open, high, low, close,
+        volume; rounded to 6 decimals), in date order. The user's other columns and the loaded range play no part,
+        so a re-download or an added column with equal prices on the judged days gives equal hashes: the ledger
+        compares judged days by them. Computed once."""
+        if "_day_hashes" not in self.__dict__:
+            parts = []
+            for k, symbol in enumerate(sorted(self.prices)):
+                frame = self.prices[symbol]
+                cols = [c for c in ("open", "high", "low", "close", "volume") if c in frame.columns]
+                row = pd.util.hash_pandas_object(frame[cols].astype(float).round(6), index=False).to_numpy()
+                parts.append(pd.Series((row * np.uint64(2 * k + 1)) & np.uint64((1 << 63) - 1), index=frame.index))
+            rows = pd.concat(parts).sort_index(kind="stable")
+            dates, values = rows.index, rows.to_numpy()
+            starts = np.r_[0, np.flatnonzero(dates[1:] != dates[:-1]) + 1]      # each date's first row
+            self.__dict__["_day_hashes"] = pd.Series(np.bitwise_xor.reduceat(values, starts).astype(np.int64),
+                                                     index=dates[starts])
+        return self.__dict__["_day_hashes"]
+
     def price_fingerprint(self) -> str:
         """SHA-256 (16 hex digits) of the prices alone (every symbol, date and value; not the features): what the
         ledger keys on, so that runs with other feature sets on the same prices count as judged on the same data.

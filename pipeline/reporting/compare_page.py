@@ -150,7 +150,7 @@ def write_compare(out_dir: Path, summary: dict, overwrite: bool = False, publica
         table.to_csv(tmp / "compare.csv", index=False)
         tests[["horizon", "set_a", "set_b", "metric", "diff", "p_value", "p_holm", "test", "ci_low", "ci_high", "mde",
                "n_days"]].to_csv(tmp / "compare_tests.csv", index=False)
-        meta = {k: v for k, v in summary.items() if k not in ("table", "tests", "differentials")}
+        meta = {k: v for k, v in summary.items() if k not in ("table", "tests", "differentials", "dataset")}
         matrix = difference_matrix(summary)
         meta["headline"] = matrix["headline"]  # the page's one-sentence answer, for the index
         (tmp / "compare.json").write_text(json.dumps(meta, indent=2, default=float))

@@ -222,7 +222,7 @@ def summarise(set_results: dict[str, SetResult], ref_fit: Fitted, ref: Prepared)
             "comparators": comparators,
             "comparators_by_fold": {str(h): c.to_dict()["by_fold"] for h, c in chosen.items()},
             "comparators_described": {str(h): c.describe() for h, c in chosen.items()}, "units": {f"{s}|{k}|{h}": v.tolist() for (s, k, h), v in units.items()},
-            "differentials": differentials, "price_fingerprint": ref.dataset.price_fingerprint()}
+            "differentials": differentials, "dataset": ref.dataset}
 
 
 def pair_tests(preds: dict[str, np.ndarray], comparators: dict[int, tuple[str, np.ndarray]], y: np.ndarray,

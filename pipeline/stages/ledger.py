@@ -1,12 +1,17 @@
 """The ledger of a reports folder: every configuration judged on the same test days, counted.
 
-Each run records, per horizon, what its headline test judged: the prices' fingerprint (the features may
-differ: a run with another feature set on the same prices is judged on the same data), target, horizon, comparator, test days and the per-day loss differential behind the test
-(:func:`pipeline.stages.evaluate.headline_differentials`), in ``<reports folder>/ledger.sqlite``. When a new
-report judges test days that earlier entries already used (same fingerprint, target and horizon, at least
-``MIN_OVERLAP`` of its days), it says how many configurations have now been judged on them and gives the
-family-wise answer over all of them: Hansen's SPA and Romano-Wolf's StepM (:func:`~pipeline.evaluation.
-selection.reality_check`) on the stored differentials, each configuration against its own comparator.
+Each run records, per horizon, what its headline test judged: the market (:meth:`Dataset.market_key`: its
+symbols), target, horizon, comparator, test days, the judged days' prices (:meth:`Dataset.day_hashes`: each day's
+OHLCV, not the user's other columns nor the loaded range) and the per-day loss differential behind the test
+(:func:`pipeline.stages.evaluate.headline_differentials`), in ``<reports folder>/ledger.sqlite``. Two entries of
+one market, horizon and pooled target (``close`` and ``return`` are one label and loss:
+:func:`pipeline.targets.core.judged_as`) are judged on the same days when they share, on equal prices, at least
+``MIN_OVERLAP`` of *either* one's days (a run on the last 300 days holds all of an earlier run's 200; a moved
+``--test-start``, a later ``--start``, an added column or a re-download with equal prices change nothing). A new
+report then says how many configurations have been judged on its days, and how many touched any of them, and gives
+the family-wise answer over all of them on the days they share: Hansen's SPA and Romano-Wolf's StepM
+(:func:`~pipeline.evaluation.selection.reality_check`) on the stored differentials, each configuration against
+its own comparator. Entries from before judged-day prices were kept have none and are not counted.
 
 Publication: an entry is written as *pending* before its folder is published and marked *done* after. The
 entries of one report share a publication token, which the report folder's manifest carries once it is
@@ -36,12 +41,13 @@ from pipeline.evaluation import inference
 from pipeline.io import read_manifest
 from pipeline.evaluation.inference import ALPHA
 from pipeline.stages.results import frozen_map
+from pipeline.targets.core import judged_as
 
 LEDGER = "ledger.sqlite"
-MIN_OVERLAP = 0.9   # share of a report's test days an earlier entry must cover to count as judged on the same days
+MIN_OVERLAP = 0.9   # share of either entry's test days (with equal prices) two entries must share to be judged together
 SCHEMA = """CREATE TABLE IF NOT EXISTS entries (
     id INTEGER PRIMARY KEY AUTOINCREMENT, created TEXT, kind TEXT, folder TEXT, name TEXT, fingerprint TEXT,
-    target TEXT, horizon INTEGER, comparator TEXT, days TEXT, diff TEXT, state TEXT, token TEXT)"""
+    target TEXT, horizon INTEGER, comparator TEXT, days TEXT, diff TEXT, state TEXT, token TEXT, prices TEXT)"""
 
 
 @dataclass(frozen=True)
@@ -52,11 +58,12 @@ class Entry:
     kind: str
     folder: str          # absolute path of the report folder (its existence makes a pending entry count)
     name: str            # the configuration's name in its folder (a run: "model"; a comparison: the set)
-    fingerprint: str
+    fingerprint: str     # the market: Dataset.market_key (its symbols)
     target: str
     horizon: int
     comparator: str
     diff: pd.Series
+    prices: pd.Series | None = None   # date -> Dataset.day_hashes on diff's days (None: an entry from before them)
 
     @property
     def edge(self) -> float:
@@ -66,8 +73,10 @@ class Entry:
 def _connect(path: Path) -> sqlite3.Connection:
     con = sqlite3.connect(path, timeout=60)
     con.execute(SCHEMA)
-    if "token" not in {row[1] for row in con.execute("PRAGMA table_info(entries)")}:  # a ledger from before tokens
-        con.execute("ALTER TABLE entries ADD COLUMN token TEXT")
+    columns = {row[1] for row in con.execute("PRAGMA table_info(entries)")}
+    for column in ("token", "prices"):  # a ledger from before publication tokens or judged-day prices
+        if column not in columns:
+            con.execute(f"ALTER TABLE entries ADD COLUMN {column} TEXT")
     return con
 
 
@@ -80,12 +89,36 @@ def entry_record(entry: Entry, token: str) -> dict:
     """An entry as plain data: what the ledger file stores of it and what MLflow keeps when tracking is on."""
     return {"kind": entry.kind, "folder": entry.folder, "name": entry.name, "fingerprint": entry.fingerprint,
             "target": entry.target, "horizon": int(entry.horizon), "comparator": entry.comparator, "token": token,
-            "days": [str(d.date()) for d in entry.diff.index], "diff": [round(float(v), 9) for v in entry.diff.to_numpy()]}
+            "days": [str(d.date()) for d in entry.diff.index], "diff": [round(float(v), 9) for v in entry.diff.to_numpy()],
+            "prices": None if entry.prices is None else [int(v) for v in entry.prices.reindex(entry.diff.index).fillna(0)]}
 
 
 def _entry(d: dict) -> Entry:
+    days = pd.DatetimeIndex(d["days"])
+    prices = d.get("prices")
     return Entry(d["kind"], d["folder"], d["name"], d["fingerprint"], d["target"], int(d["horizon"]), d["comparator"],
-                 pd.Series(d["diff"], index=pd.DatetimeIndex(d["days"])))
+                 pd.Series(d["diff"], index=days), None if prices is None else pd.Series(prices, index=days, dtype=np.int64))
+
+
+def make_entry(kind: str, folder: str, name: str, dataset, target: str, horizon: int, comparator: str,
+               diff: pd.Series) -> Entry:
+    """An entry of ``dataset``'s market: keyed by its symbols, with the prices of the judged days."""
+    return Entry(kind, folder, name, dataset.market_key(), target, horizon, comparator, diff,
+                 dataset.day_hashes().reindex(diff.index))
+
+
+def shared_days(a: Entry, b: Entry) -> pd.DatetimeIndex:
+    """The days both entries judged on equal prices (an entry without prices, from before they were kept: none)."""
+    if a.prices is None or b.prices is None:
+        return pd.DatetimeIndex([])
+    days = a.diff.index.intersection(b.diff.index)
+    return days[a.prices.reindex(days).to_numpy() == b.prices.reindex(days).to_numpy()]
+
+
+def judged_together(a: Entry, b: Entry, min_overlap: float = MIN_OVERLAP) -> bool:
+    """Judged on the same days: they share (on equal prices) at least ``min_overlap`` of *either* one's days (a run
+    on the last 300 days shares all of an earlier run's 200)."""
+    return len(shared_days(a, b)) >= min_overlap * min(len(a.diff), len(b.diff))
 
 
 def record(path: Path, entries: list[Entry], token: str, state: str = "pending") -> None:
@@ -96,10 +129,10 @@ def record(path: Path, entries: list[Entry], token: str, state: str = "pending")
     with _connect(path) as con:
         con.executemany(
             "INSERT INTO entries (created, kind, folder, name, fingerprint, target, horizon, comparator, days, diff, state, "
-            "token) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "token, prices) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(datetime.now().isoformat(timespec="seconds"), r["kind"], r["folder"], r["name"], r["fingerprint"],
-              r["target"], r["horizon"], r["comparator"], json.dumps(r["days"]), json.dumps(r["diff"]), state, token)
-             for r in rows])
+              r["target"], r["horizon"], r["comparator"], json.dumps(r["days"]), json.dumps(r["diff"]), state, token,
+              json.dumps(r["prices"])) for r in rows])
     # the connection's context manager commits; close explicitly (sqlite3 keeps it open otherwise)
     con.close()
 
@@ -123,60 +156,75 @@ def _counts(state: str, folder: str, token: str | None) -> bool:
 
 
 def shared(tracker, entries: list[Entry]) -> list[dict] | None:
-    """The entries kept in ``tracker``'s MLflow experiment for the prices and target of ``entries`` (read once
-    per report, whatever its horizons), or None without tracking."""
+    """The entries kept in ``tracker``'s MLflow experiment for the market of ``entries`` (read once per report,
+    whatever its horizons and targets; :func:`candidates` keeps the pooled target's), or None without tracking."""
     if tracker is None or not entries:
         return None
     from pipeline.tracking import ledger_entries
 
-    return ledger_entries(tracker, entries[0].fingerprint, entries[0].target)
+    return ledger_entries(tracker, entries[0].fingerprint)
 
 
-def earlier(path: Path, entry: Entry, min_overlap: float = MIN_OVERLAP, remote: list[dict] | None = None,
-            same_as: str | None = None) -> list[Entry]:
-    """The entries judged on ``entry``'s days: same fingerprint, target and horizon, covering at least
-    ``min_overlap`` of its days; from the ledger at ``path`` (done, or pending with their folder published) and
-    from ``remote``, the entries of an MLflow experiment (:func:`shared`: other folders and machines sharing
-    the tracking server), each report once (by its publication token). ``same_as``: a report folder whose
-    entries are this very configuration (``reproduce``), left out."""
+def candidates(path: Path, entry: Entry, remote: list[dict] | None = None, same_as: str | None = None) -> list[Entry]:
+    """Every entry of ``entry``'s market, pooled target (:func:`pipeline.targets.core.judged_as`) and horizon: from
+    the ledger at ``path`` (done, or pending with their folder published) and from ``remote``, the entries of an
+    MLflow experiment (:func:`shared`: other folders and machines sharing the tracking server), each report once
+    (by its publication token). ``same_as``: a report folder whose entries are this very configuration
+    (``reproduce``), left out."""
     rows = []
     if path.is_file():
         with _connect(path) as con:
             rows = con.execute("SELECT kind, folder, name, fingerprint, target, horizon, comparator, days, diff, state, "
-                               "token FROM entries WHERE fingerprint = ? AND target = ? AND horizon = ? ORDER BY id",
-                               (entry.fingerprint, entry.target, entry.horizon)).fetchall()
+                               "token, prices FROM entries WHERE fingerprint = ? AND horizon = ? ORDER BY id",
+                               (entry.fingerprint, entry.horizon)).fetchall()
         con.close()
     found = [{"kind": r[0], "folder": r[1], "name": r[2], "fingerprint": r[3], "target": r[4], "horizon": r[5],
-              "comparator": r[6], "days": json.loads(r[7]), "diff": json.loads(r[8]), "token": r[10]}
+              "comparator": r[6], "days": json.loads(r[7]), "diff": json.loads(r[8]), "token": r[10],
+              "prices": json.loads(r[11]) if r[11] else None}
              for r in rows if _counts(r[9], r[1], r[10])]  # not still running, nor killed before publishing
     seen = {d["token"] for d in found if d["token"]}
-    found += [d for d in remote or [] if d["fingerprint"] == entry.fingerprint and d["target"] == entry.target
-              and d["horizon"] == entry.horizon and d["token"] not in seen]
-    days = set(entry.diff.index)
-    out = []
-    for d in found:
-        if same_as is not None and d["folder"] == same_as:
-            continue
-        e = _entry(d)
-        if len(days & set(e.diff.index)) >= min_overlap * len(days):
-            out.append(e)
-    return out
+    found += [d for d in remote or [] if d["fingerprint"] == entry.fingerprint and d["horizon"] == entry.horizon
+              and d["token"] not in seen]
+    pool = judged_as(entry.target)
+    return [_entry(d) for d in found if judged_as(d["target"]) == pool and (same_as is None or d["folder"] != same_as)]
 
 
-def family_answer(entry: Entry, others: list[Entry], h: int, reps: int = 1000, seed: int = 0) -> dict:
-    """The family-wise answer over ``others`` and ``entry`` on the days they share: how many configurations,
-    the best edge, each one's naive p-value (its own HAR test, as if it were alone), SPA's p-value and StepM's
-    configurations better than their comparators; and the sentence for the report."""
+def earlier(path: Path, entry: Entry, min_overlap: float = MIN_OVERLAP, remote: list[dict] | None = None,
+            same_as: str | None = None) -> list[Entry]:
+    """The :func:`candidates` judged on ``entry``'s days (:func:`judged_together`)."""
+    return [e for e in candidates(path, entry, remote, same_as) if judged_together(entry, e, min_overlap)]
+
+
+def _family(entry: Entry, others: list[Entry], min_overlap: float = MIN_OVERLAP) -> tuple[list[Entry], pd.DatetimeIndex]:
+    """The configurations answered for together and the days they share on ``entry``'s prices: the others, most
+    shared days first, each kept while it shares ``min_overlap`` of the smaller of its days and the days kept so far
+    (two earlier runs on either end of a new run's days cannot leave a handful of common days)."""
+    days = entry.diff.index
+    kept = []
+    for e in sorted(others, key=lambda o: -len(shared_days(entry, o))):
+        common = days.intersection(shared_days(entry, e))
+        if len(common) >= min_overlap * min(len(days), len(e.diff)):
+            kept.append(e)
+            days = common
+    return [*kept, entry], days
+
+
+def family_answer(entry: Entry, others: list[Entry], h: int, reps: int = 1000, seed: int = 0, touched: int = 0) -> dict:
+    """The family-wise answer over ``others`` and ``entry`` on the days they share with equal prices
+    (:func:`_family`): how many configurations, the best edge, each one's naive p-value (its own HAR test, as if it
+    were alone), SPA's p-value and StepM's configurations better than their comparators; and the sentence for the
+    report. ``touched``: how many earlier configurations judged any of these days (stated beside the count)."""
     from pipeline.evaluation.selection import reality_check
 
-    family = [*others, entry]
+    family, days = _family(entry, others)
     n = len(family)
+    beside = (f" In all, {touched} earlier configuration{'s' if touched > 1 else ''} judged some of these days."
+              if touched > n - 1 else "")
     if n == 1:
-        return {"count": 1, "n_days": int(len(entry.diff)),
+        return {"count": 1, "n_days": int(len(entry.diff)), "touched": touched,
                 "sentence": f"h={h}: this is the first configuration judged on these {len(entry.diff):,} test days in this "
-                            "reports folder's ledger."}
-    frame = pd.concat([e.diff for e in family], axis=1, join="inner")
-    D = frame.to_numpy()                                                        # (days, configurations)
+                            "reports folder's ledger." + beside}
+    D = np.column_stack([e.diff.reindex(days).to_numpy() for e in family])     # (days, configurations)
     naive = [float(inference.mean_test(D[:, k], h).p_value) for k in range(n)]
     best = int(np.argmax(D.mean(axis=0)))
     rc = reality_check(np.zeros(len(D)), -D, h=h, reps=reps, seed=seed)        # losses relative to each comparator
@@ -188,11 +236,20 @@ def family_answer(entry: Entry, others: list[Entry], h: int, reps: int = 1000, s
                 f"horizon); counting all {n}, the best edge ({where}) is {'' if significant else 'not '}significant "
                 f"(SPA p = {rc['spa_p']:.2g}"
                 + (f"; StepM: {len(rc['stepm_superior'])} better than their comparator" if rc["stepm_superior"] else "")
-                + f"). Read alone, the best one's own test gives p = {naive[best]:.2g}.")
-    return {"count": n, "n_days": int(len(D)), "best": int(best), "best_is_this": best == n - 1,
+                + f"). Read alone, the best one's own test gives p = {naive[best]:.2g}." + beside)
+    return {"count": n, "n_days": int(len(D)), "touched": touched, "best": int(best), "best_is_this": best == n - 1,
             "best_edge": float(D[:, best].mean()), "naive_p_best": naive[best], "spa_p": rc["spa_p"],
             "stepm_superior": rc["stepm_superior"], "significant": bool(significant), "sentence": sentence,
             "folders": [Path(e.folder).name for e in family], "names": [e.name for e in family]}
+
+
+def _answer(path: Path, entry: Entry, remote: list[dict] | None, same_as: str | None = None,
+            beside: list[Entry] = ()) -> dict:
+    """:func:`family_answer` for ``entry`` with the earlier entries judged on its days and ``beside`` (a
+    comparison's other cells); every earlier entry that judged any of its days is counted as having touched them."""
+    found = [c for c in candidates(path, entry, remote, same_as) if len(shared_days(entry, c))]
+    return family_answer(entry, [c for c in found if judged_together(entry, c)] + list(beside), entry.horizon,
+                         touched=len(found) + len(beside))
 
 
 def judge(path: Path, entries: list[Entry], fresh: bool = False, tracker=None, same_as: str | None = None) -> list[dict]:
@@ -202,7 +259,7 @@ def judge(path: Path, entries: list[Entry], fresh: bool = False, tracker=None, s
     out = []
     remote = None if fresh else shared(tracker, entries)
     for e in entries:
-        answer = family_answer(e, [] if fresh else earlier(path, e, remote=remote, same_as=same_as), e.horizon)
+        answer = _answer(path, e, remote, same_as) if not fresh else family_answer(e, [], e.horizon)
         if fresh:
             answer["sentence"] = (f"h={e.horizon}: --fresh-ledger: earlier configurations judged on these test days were "
                                   "not counted.")
@@ -262,12 +319,12 @@ def judge_together(path: Path, cells: list[list[Entry]], fresh: bool = False, tr
     horizon) counted together with the earlier entries on the same days; the last cell is the one the
     sentence speaks for."""
     remote = None if fresh else shared(tracker, [e for c in cells for e in c])
-    return [family_answer(c[-1], ([] if fresh else earlier(path, c[-1], remote=remote)) + c[:-1], c[-1].horizon)
+    return [family_answer(c[-1], c[:-1], c[-1].horizon) if fresh else _answer(path, c[-1], remote, beside=c[:-1])
             for c in cells]
 
 
 def counts(path: Path) -> list[dict]:
-    """Per data fingerprint and target: the configurations the ledger holds (done, or published), for the index."""
+    """Per market and pooled target: the configurations the ledger holds (done, or published), for the index."""
     if not path.is_file():
         return []
     with _connect(path) as con:
@@ -276,7 +333,7 @@ def counts(path: Path) -> list[dict]:
     seen: dict[tuple[str, str], set] = {}
     for fp, target, h, folder, name, state, token in rows:
         if _counts(state, folder, token):
-            seen.setdefault((fp, target), set()).add((folder, name, token))
+            seen.setdefault((fp, judged_as(target)), set()).add((folder, name, token))
     return [{"fingerprint": fp, "target": t, "configurations": len(v), "folders": sorted({Path(f).name for f, _, _ in v})}
             for (fp, t), v in sorted(seen.items())]
 
@@ -286,6 +343,6 @@ def run_entries(folder: Path, prepared, fitted, evaluation, kind: str = "run", n
     from pipeline.stages.evaluate import headline_differentials
 
     cfg = prepared.cfg
-    return [Entry(kind, str(Path(folder).resolve()), name or cfg.model, prepared.dataset.price_fingerprint(), cfg.target, h,
-                  e["comparator"], d)
+    return [make_entry(kind, str(Path(folder).resolve()), name or cfg.model, prepared.dataset, cfg.target, h,
+                       e["comparator"], d)
             for h, d, e in zip(cfg.horizons, headline_differentials(prepared, fitted), evaluation.horizon_results)]

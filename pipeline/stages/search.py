@@ -432,7 +432,7 @@ def holdout_scores(ctx: SearchContext, study, holdout_folds: int, log=say, folde
     from pipeline.evaluation.selection import reality_check
     from pipeline.stages.evaluate import headline_differentials
     from pipeline.stages.fit import fit
-    from pipeline.stages.ledger import Entry
+    from pipeline.stages.ledger import make_entry
 
     best = study.best_trial  # first: the benchmark of SPA/StepM is the chosen configuration's comparator
     complete = [best] + [t for t in study.trials if t.state.name == "COMPLETE" and t.number != best.number]
@@ -446,8 +446,8 @@ def holdout_scores(ctx: SearchContext, study, holdout_folds: int, log=say, folde
         dates = prepared.ws.dates[idx]
         losses[t.number] = day_series(_sample_loss(prepared, fitted.ensemble_pred, idx), dates)
         if folder is not None and t.number != best.number:
-            entries += [Entry("search trial", folder, f"trial {t.number}", prepared.dataset.price_fingerprint(),
-                              cfg.target, h, choose_comparator(prepared, fitted, j).name, d)
+            entries += [make_entry("search trial", folder, f"trial {t.number}", prepared.dataset,
+                                   cfg.target, h, choose_comparator(prepared, fitted, j).name, d)
                         for j, (h, d) in enumerate(zip(cfg.horizons, headline_differentials(prepared, fitted)))]
         if comparator is None:
             comp = np.column_stack([choose_comparator(prepared, fitted, j).prediction(fitted.baseline_pred, prepared.test_fold)[:, j]

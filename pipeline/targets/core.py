@@ -21,6 +21,15 @@ KINDS = ("direction", "return", "close", "mean_close", "drawdown", "volatility",
 CLASSIFICATION = {"direction", "xs_direction"}
 CROSS_SECTIONAL = {"xs_direction", "xs_rank"}
 RETURN_LIKE = {"direction", "return", "close", "mean_close", "xs_direction", "xs_rank"}  # scores rank h-day returns
+LOSS_POOL = {"close": "return"}  # targets that are the same label under the same loss: the ledger pools them
+
+
+def judged_as(kind: str) -> str:
+    """The target a ledger entry of ``kind`` is pooled under (``close`` and ``return`` are both the h-day log
+    return, judged by the same squared error)."""
+    return LOSS_POOL.get(kind, kind)
+
+
 MIN_CROSS_SECTION = 3  # symbols a date needs for cross-sectional targets, IC and portfolios
 
 
