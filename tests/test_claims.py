@@ -9,6 +9,7 @@ import pytest
 
 from pipeline.calibration.simulate import random_walk_frame
 from pipeline.config.schema import RunConfig
+from pipeline.errors import InputError
 from pipeline.splits.windows import split_validation
 from pipeline.stages.evaluate import PER_FOLD, choose_comparator, evaluate
 from pipeline.stages.fit import fit
@@ -38,9 +39,12 @@ def test_split_validation_keeps_a_purge_between_early_stopping_and_choice():
     stop, choice = split_validation(dates, gap=5)
     assert dates[choice].min() == 20 and dates[stop].max() == 14  # the later half; 5 dates purged before it
     assert not np.intersect1d(stop, choice).size
-    short = np.arange(5)
-    stop, choice = split_validation(short, gap=10)  # too short for the gap: still one early-stopping date
-    assert len(stop) >= 1 and short[choice].min() > short[stop].max()
+    short = np.arange(10)
+    stop, choice = split_validation(short, gap=6)  # too short for halves: the choice days shrink, never the purge
+    assert short[stop].tolist() == [0] and short[choice].tolist() == [7, 8, 9]
+    assert short[choice].min() - short[stop].max() > 6
+    with pytest.raises(InputError, match="--val-fraction"):
+        split_validation(np.arange(5), gap=10)           # no room for both: refused, never a shorter purge
 
 
 def test_comparator_is_chosen_per_fold_before_its_test_block(walk):

@@ -321,13 +321,17 @@ def split_validation(val_dates: np.ndarray, gap: int) -> tuple[np.ndarray, np.nd
 
     ``choice``: the later half of the validation dates, where every baseline is scored when the fold's
     comparator is chosen. ``stop``: the dates before it less ``gap`` dates (the purge), where LightGBM
-    early-stops, so no early-stopping label reaches into the choice days. With fewer than ``2 * gap + 2``
-    validation dates the gap shrinks so that ``stop`` keeps at least one date."""
+    early-stops, so no early-stopping label reaches into the choice days. The purge never shrinks: with fewer
+    than ``2 * gap + 2`` validation dates the choice days shrink instead (down to one date) so that ``stop``
+    keeps at least one; a block of ``gap + 1`` dates or fewer is refused."""
     unique = np.unique(val_dates)
-    mid = len(unique) // 2
-    g = min(gap, max(mid - 1, 0))
+    if len(unique) < gap + 2:
+        raise InputError(f"--val-fraction: a fold's validation block has {len(unique)} dates, too few for an "
+                         f"early-stopping date, a purge of {gap} dates (the longest horizon) and a date to choose the "
+                         "comparator on; raise --val-fraction or use more data")
+    split = min(max(len(unique) // 2, gap + 1), len(unique) - 1)
     pos = np.searchsorted(unique, val_dates)
-    return np.flatnonzero(pos < mid - g), np.flatnonzero(pos >= mid)
+    return np.flatnonzero(pos < split - gap), np.flatnonzero(pos >= split)
 
 
 @dataclass
