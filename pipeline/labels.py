@@ -40,7 +40,8 @@ def model_label(family: str) -> str:
 
 BASELINES = {
     "per_fold": "comparator per fold", "majority": "majority class", "previous": "previous move", "persistence": "persistence", "momentum": "momentum",
-    "logistic": "logistic regression", "lightgbm": "LightGBM", "ridge": "ridge regression", "always_up": "always up",
+    "logistic": "logistic regression", "lightgbm": "LightGBM", "ridge": "ridge regression",
+    "window_ridge": "ridge on the whole window", "always_up": "always up",
     "reversal": "short-term reversal",
 }
 METHODS = {

@@ -33,3 +33,22 @@ def test_planted_signal_is_learned(tmp_path):
     assert h["tests"]["pesaran_timmermann"]["p_value"] < 0.01
     for b in ("majority", "previous"):  # the feature-free baselines cannot see the signal
         assert h["against_baselines"][b]["p_holm"] < 0.01 and h["against_baselines"][b]["edge"] > 0.3
+
+
+def test_a_signal_deep_in_the_window_is_in_the_comparator_set(tmp_path):
+    """A signal 12 days back (beyond the logistic regression's last day and LightGBM's lags): ridge on the whole
+    window finds it (its penalty chosen on the training rows' inner split), a network that does not is reported as
+    having missed what the window holds, not as "no skill" alone."""
+    import numpy as np
+
+    path = tmp_path / "lag12.csv"
+    planted_signal_frame(1800, seed=4, strength=0.0055, noise=0.007, lag=12).to_csv(path, index=False)
+    out = tmp_path / "run"
+    assert main(["run", "--data", str(path), "--features", "ohlcv+extra", "--horizons", "1", "--window", "20",
+                 "--hidden", "4", "--epochs", "2", "--patience", "1", "--folds", "1", "--bootstrap", "0",
+                 "--lgbm-lags", "2", "--no-explain", "--ablation", "none", "--no-progress", "--out", str(out)]) == 0
+    h = json.loads((out / "metrics.json").read_text())["horizon_results"][0]
+    ceiling = 0.5 + np.arcsin(0.0055 / np.hypot(0.0055, 0.007)) / np.pi            # 0.712 (1,000 training days)
+    assert h["baselines"]["window_ridge"]["accuracy"] >= ceiling - 0.1
+    assert h["baselines"]["logistic"]["accuracy"] < 0.56 and h["comparator"] == "window_ridge"
+    assert "the window holds information the LSTM did not learn" in h["verdict"]

@@ -49,12 +49,27 @@ def verdict(entry: dict, clf: bool) -> str:
             f"{what} {signed_points(e['mean'], clf)}{unit}, {ci_label(entry)} [{signed_points(e['ci_low'], clf)}, "
             f"{signed_points(e['ci_high'], clf)}], {family_p(entry)}.")
     if significant(entry) and e["mean"] > 0:
-        return text + f" The {who} beats {comp}, and the difference is significant."
+        return text + f" The {who} beats {comp}, and the difference is significant." + window_sentence(entry)
     if significant(entry):
-        return text + f" The {who} is significantly worse than {comp}."
+        return text + f" The {who} is significantly worse than {comp}." + window_sentence(entry)
     if e["mean"] > 0:
-        return text + f" The {who} is ahead of {comp}, but not significantly: no evidence of skill."
-    return text + f" The {who} does not beat {comp} (not significant): no evidence of skill."
+        return text + f" The {who} is ahead of {comp}, but not significantly: no evidence of skill." + window_sentence(entry)
+    return text + f" The {who} does not beat {comp} (not significant): no evidence of skill." + window_sentence(entry)
+
+
+def window_sentence(entry: dict) -> str:
+    """What it means when the baseline that reads the whole window (ridge) is significantly better than the network
+    (Holm over baselines x horizons): the window holds information the network did not learn."""
+    ridge = (entry.get("against_baselines") or {}).get("window_ridge")
+    if not ridge or ridge.get("p_holm", 1.0) >= ALPHA or ridge["edge"] >= 0:
+        return ""
+    who = entry.get("model_name", "LSTM")
+    meaning = (f"the window holds information the {who} did not learn, so \"no skill\" here means this network "
+               "missed it, not that there is nothing to learn.")
+    if entry.get("comparator") == "window_ridge" and significant(entry):
+        return " That baseline reads the same window: " + meaning
+    return (f" Ridge regression on the same window is significantly better than the {who} (p = {ridge['p_holm']:.2g} "
+            f"after Holm over baselines and horizons): {meaning}")
 
 
 def power_sentence(entry: dict, clf: bool) -> str:

@@ -123,8 +123,8 @@ def fold_baselines(prepared: Prepared, fd: FoldData) -> FoldBaselines:
     """The baseline registry: every baseline's predictions on the fold's test and validation samples
     (name -> (n, H), model units), fitted on the fold's training samples only.
 
-    Direction: majority class, previous move, logistic regression, LightGBM. Regression: persistence,
-    momentum (return and close), LightGBM. Cross-sectional targets add the reversal and momentum ranks.
+    Direction: majority class, previous move, logistic regression, LightGBM, ridge on the whole window. Regression:
+    persistence, momentum (return and close), LightGBM, ridge on the whole window. Cross-sectional targets add the reversal and momentum ranks.
     ``run`` and ``compare`` both take their baselines, and so their comparator, from here. The comparator is
     chosen on the later half of the validation days (``choice``); LightGBM early-stops on the part before it
     (:func:`~pipeline.splits.windows.split_validation`), so it is never judged on its own early-stopping days."""
@@ -145,6 +145,8 @@ def fold_baselines(prepared: Prepared, fd: FoldData) -> FoldBaselines:
                             cfg.seed, n_jobs=n_threads)
         test["lightgbm"] = np.column_stack([f.pred for f in fits])
         val["lightgbm"] = np.column_stack([f.predict(X_val_tail) for f in fits])
+        (test["window_ridge"], val["window_ridge"]), _ = baselines.window_ridge(
+            fd.X_train, ws.y[fold.train], ws.dates[fold.train], [fd.X_test, fd.X_val], max(cfg.horizons), True)
     else:
         test["persistence"], val["persistence"] = ws.persist[fold.test], ws.persist[fold.val]
         if cfg.target in ("return", "close"):
@@ -154,6 +156,9 @@ def fold_baselines(prepared: Prepared, fd: FoldData) -> FoldBaselines:
                             n_jobs=n_threads)
         test["lightgbm"] = np.column_stack([f.pred for f in fits]) * fd.y_std + fd.y_mean
         val["lightgbm"] = np.column_stack([f.predict(X_val_tail) for f in fits]) * fd.y_std + fd.y_mean
+        (ridge_test, ridge_val), _ = baselines.window_ridge(fd.X_train, fd.y_train, ws.dates[fold.train],
+                                                            [fd.X_test, fd.X_val], max(cfg.horizons), False)
+        test["window_ridge"], val["window_ridge"] = ridge_test * fd.y_std + fd.y_mean, ridge_val * fd.y_std + fd.y_mean
     if cfg.target in CROSS_SECTIONAL:
         test.update(xs_reference(prepared, fold.test))
         val.update(xs_reference(prepared, fold.val))
