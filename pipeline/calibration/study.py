@@ -475,6 +475,9 @@ def e2e_claims(seed: int, n_days: int, planted: bool = False, strength: float = 
             out[f"stages: the model beats its comparator (skill flag, Holm over the run's horizons), h={h}"] = float(e["skill"])
             out[f"stages: the verdict calls the model significantly better or worse than its comparator (Holm over the "
                 f"run's horizons), h={h}"] = float(e["edge"]["p_holm"] < ALPHA)
+            out[f"stages: the verdict says the window holds information the network did not learn (ridge on the "
+                f"window better than the network and than the majority class), h={h}"] = float(
+                "the window holds information" in e["verdict"])
         for method in E2E_METHODS:
             items = [i for i in explanation.items if i.method == method and i.horizon == h]
             name = label(method)

@@ -59,9 +59,13 @@ def verdict(entry: dict, clf: bool) -> str:
 
 def window_sentence(entry: dict) -> str:
     """What it means when the baseline that reads the whole window (ridge) is significantly better than the network
-    (Holm over baselines x horizons): the window holds information the network did not learn."""
+    (Holm over baselines x horizons) *and* than the baseline that reads nothing (``window_information``): the window
+    holds information the network did not learn. Ridge beating a network that overfits noise says nothing of the
+    kind, so on a random walk the sentence is not written."""
     ridge = (entry.get("against_baselines") or {}).get("window_ridge")
     if not ridge or ridge.get("p_holm", 1.0) >= ALPHA or ridge["edge"] >= 0:
+        return ""
+    if not (entry.get("window_information") or {}).get("significant"):  # the ridge beats the network, not chance
         return ""
     who = entry.get("model_name", "LSTM")
     meaning = (f"the window holds information the {who} did not learn, so \"no skill\" here means this network "

@@ -195,6 +195,7 @@ def evaluate(exp: Prepared, fitted: Fitted) -> Evaluation:
             "model_name": model_label(cfg.model),
             "against_baselines": against,
             "tests": tests,
+            "window_information": window_information(base_j, loss, y, dates, h, clf, len(cfg.horizons)),
         }
         entry["edge"]["mde_family"] = inference.min_detectable(diff, inference.ALPHA / len(cfg.horizons))
         if clf:  # the test can only speak about the samples on which the two make different calls
@@ -215,6 +216,19 @@ def evaluate(exp: Prepared, fitted: Fitted) -> Evaluation:
     xs = cross_section_view(exp, ensemble, base)
     return Evaluation(tuple(frozen_map(e) for e in results), strategy_view(exp, truth, model), shift_summary(exp),
                       None if xs is None else tuple(xs), time.perf_counter() - t0)
+
+
+def window_information(base_j: dict[str, np.ndarray], loss, y: np.ndarray, dates: np.ndarray, h: int, clf: bool,
+                       n_horizons: int) -> dict | None:
+    """Does the window hold information at all? Ridge on the whole window against the baseline that reads nothing
+    (majority class; persistence for regression): a one-sided HAR test, significant below ALPHA / n_horizons
+    (Bonferroni over the run's horizons). Only then may a report say that the window holds what a network missed."""
+    blind = base_j.get("majority" if clf else "persistence")
+    if "window_ridge" not in base_j or blind is None:
+        return None
+    t = inference.paired_loss_test(loss(y, blind), loss(y, base_j["window_ridge"]), dates, h, alternative="greater")
+    return {"edge": t.mean, "p_value": t.p_value, "significant": bool(t.p_value < inference.ALPHA / n_horizons),
+            "against": "majority" if clf else "persistence"}
 
 
 FAMILY = ("the run's horizons: the headline test of every horizon is Holm-adjusted over the horizons, the tests "
