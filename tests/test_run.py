@@ -33,7 +33,7 @@ def test_run_writes_every_output(direction_run):
     assert [h["horizon"] for h in m["horizon_results"]] == [1, 5, 10]
     h = m["horizon_results"][0]
     assert {"accuracy", "balanced_accuracy", "auc", "mcc", "log_loss", "brier"} <= set(h["model"])
-    registry = {"majority", "previous", "logistic", "lightgbm"}
+    registry = {"majority", "previous", "logistic", "lightgbm", "window_ridge"}
     assert registry <= set(h["baselines"]) and set(h["baselines"]) - registry <= {"per_fold"}
     assert h["comparator"] in h["baselines"] and (h["comparator"] == "per_fold") == ("per_fold" in h["baselines"])
     choice = h["comparator_choice"]
