@@ -52,3 +52,20 @@ def test_a_signal_deep_in_the_window_is_in_the_comparator_set(tmp_path):
     assert h["baselines"]["window_ridge"]["accuracy"] >= ceiling - 0.1
     assert h["baselines"]["logistic"]["accuracy"] < 0.56 and h["comparator"] == "window_ridge"
     assert "the window holds information the LSTM did not learn" in h["verdict"]
+
+
+def test_the_window_sentence_says_what_the_ridge_means_and_nothing_without_information():
+    """Ridge on the window better than the network and than chance: the network missed it. Both beat chance and tie:
+    the network reads it no better than a linear model. Ridge beats the network but not chance: nothing."""
+    from pipeline.evaluation.verdicts import window_sentence
+
+    def entry(ridge_edge, ridge_p, blind_edge, blind_p, info):
+        return {"model_name": "LSTM", "comparator": "majority", "edge": {"p_holm": 0.5, "p_value": 0.5, "mean": 0.0},
+                "against_baselines": {"window_ridge": {"edge": ridge_edge, "p_holm": ridge_p},
+                                      "majority": {"edge": blind_edge, "p_holm": blind_p}},
+                "window_information": {"significant": info, "against": "majority"}}
+
+    assert "did not learn" in window_sentence(entry(-0.1, 0.001, 0.0, 0.9, True))
+    assert "no better than a linear model" in window_sentence(entry(0.0, 0.9, 0.2, 0.001, True))
+    assert window_sentence(entry(-0.1, 0.001, -0.1, 0.001, False)) == ""
+    assert window_sentence(entry(0.0, 0.9, 0.0, 0.9, True)) == ""

@@ -60,14 +60,20 @@ def verdict(entry: dict, clf: bool) -> str:
 def window_sentence(entry: dict) -> str:
     """What it means when the baseline that reads the whole window (ridge) is significantly better than the network
     (Holm over baselines x horizons) *and* than the baseline that reads nothing (``window_information``): the window
-    holds information the network did not learn. Ridge beating a network that overfits noise says nothing of the
-    kind, so on a random walk the sentence is not written."""
-    ridge = (entry.get("against_baselines") or {}).get("window_ridge")
-    if not ridge or ridge.get("p_holm", 1.0) >= ALPHA or ridge["edge"] >= 0:
-        return ""
-    if not (entry.get("window_information") or {}).get("significant"):  # the ridge beats the network, not chance
+    holds information the network did not learn. When the network beats the blind baseline too but not the ridge,
+    it says that the window holds information the network reads no better than a linear model. Ridge beating a
+    network that overfits noise says nothing of the kind, so without ``window_information`` nothing is written."""
+    against = entry.get("against_baselines") or {}
+    ridge, info = against.get("window_ridge"), entry.get("window_information") or {}
+    if not ridge or not info.get("significant"):  # no ridge, or it does not beat chance: nothing to say of the window
         return ""
     who = entry.get("model_name", "LSTM")
+    if ridge.get("p_holm", 1.0) >= ALPHA or ridge["edge"] >= 0:
+        blind = against.get(info["against"]) or {}
+        if blind.get("p_holm", 1.0) < ALPHA and blind.get("edge", 0) > 0 and not significant(entry):
+            return (f" Both the {who} and ridge regression on the same window beat the {label(info['against'])}: the "
+                    f"window holds information, and the {who} reads it no better than a linear model does.")
+        return ""
     meaning = (f"the window holds information the {who} did not learn, so \"no skill\" here means this network "
                "missed it, not that there is nothing to learn.")
     if entry.get("comparator") == "window_ridge" and significant(entry):
