@@ -43,12 +43,29 @@ def logistic(X_train: np.ndarray, y_train: np.ndarray, X_apply: list[np.ndarray]
 RIDGE_PENALTIES = np.logspace(-3, 3, 13)   # ridge penalties, in units of the mean eigenvalue of the training Gram matrix
 RIDGE_MAX_INPUTS = 3000                    # inputs the window ridge reads: the last floor(3000 / F) steps beyond that
 RIDGE_CHUNK = 4096                         # windows gathered at a time (memory O(chunk x T x F))
+RIDGE_MAX_ROWS = 50_000                    # training windows it fits on: every k-th beyond that (large panels)
 
 
 def _steps(X, max_inputs: int = RIDGE_MAX_INPUTS) -> slice:
     """The steps of ``X`` ``(N, T, F)`` the window ridge reads: all, or the last ones within ``max_inputs``."""
     _, t, f = X.shape
     return slice(max(0, t - max(1, max_inputs // f)), t)
+
+
+class _Subset:
+    """The windows ``keep`` of ``X``, indexable like ``X`` by :func:`_rows` (no copy)."""
+
+    def __init__(self, X, keep: np.ndarray):
+        self.X, self.keep, self.shape = X, keep, (len(keep), *X.shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.keep)
+
+    def batch(self, idx, steps: slice):
+        import torch
+
+        idx = self.keep[np.asarray(idx)]
+        return self.X.batch(idx, steps) if hasattr(self.X, "batch") else torch.as_tensor(np.asarray(self.X)[idx][:, steps])
 
 
 def _rows(X, idx: np.ndarray, steps: slice):
@@ -92,13 +109,17 @@ def window_ridge(X_train, y_train: np.ndarray, train_dates: np.ndarray, X_apply:
     The penalty of each horizon is chosen on the training rows alone: fitted on the earlier 75 % of the training
     dates, scored (mean squared error) on the last 25 % after a purge of ``gap`` dates; then the model is refitted
     on every training row with it. Validation and test days never choose anything here. Every training window is
-    gathered once, in chunks (memory O(inputs^2), not O(rows x inputs)).
+    gathered once, in chunks (memory O(inputs^2), not O(rows x inputs)); beyond ``RIDGE_MAX_ROWS`` training windows
+    (large panels) it fits on every k-th one.
 
     ``X_train`` ``(n, T, F)`` (lazy :class:`~pipeline.splits.windows.Windows` or an array), ``y_train`` ``(n, H)``,
     ``train_dates`` ``(n,)``; returns the predictions ``(n_i, H)`` for each array of ``X_apply`` and the chosen
     penalty per horizon (in units of the mean eigenvalue of the training Gram matrix)."""
     y = np.asarray(y_train, dtype=np.float64)
     steps = _steps(X_train)
+    keep = np.arange(len(y))[:: int(np.ceil(len(y) / RIDGE_MAX_ROWS))]   # a panel of 500 symbols: every k-th window
+    if len(keep) < len(y):
+        X_train, y, train_dates = _Subset(X_train, keep), y[keep], np.asarray(train_dates)[keep]
     unique = np.unique(train_dates)
     cut = int(len(unique) * 0.75)
     pos = np.searchsorted(unique, train_dates)
