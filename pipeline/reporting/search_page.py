@@ -193,9 +193,11 @@ def write_search(out_dir: Path, ctx, study, best, final_cfg, metrics: dict, all_
     if all_on_test:
         sup = all_on_test["stepm_superior"]
         reality = (f"Every one of the {len(all_on_test['trials'])} complete trials was also refit and scored on the "
-                   f"held-back days (--score-all-on-test): <b>these days are no longer untouched</b>. Hansen's SPA over all "
-                   f"of them against the comparator: p = {all_on_test['spa_p']:.3g}; Romano–Wolf StepM finds "
-                   + (f"trial(s) {', '.join(map(str, sup))} better than the comparator" if sup else "no trial better than the comparator")
+                   f"held-back days (--score-all-on-test): <b>these days are no longer untouched</b>. Hansen's studentised SPA "
+                   f"over all of them, each against its own comparator (the differentials the ledger counts, averaged over "
+                   f"the horizons): p = {all_on_test['spa_p']:.3g}; Romano–Wolf StepM finds "
+                   + (f"trial(s) {', '.join(map(str, sup))} better than their comparators" if sup
+                      else "no trial better than its comparator")
                    + f" (family-wise 5%, stationary bootstrap, block {all_on_test['block']} days).")
     html = render_template(
         "search.html", title=f"search: {', '.join(summary['symbols'][:4])}{' …' if len(summary['symbols']) > 4 else ''} · "

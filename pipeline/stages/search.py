@@ -425,39 +425,34 @@ def chosen_config(ctx: SearchContext, study, holdout_folds: int = 1, **overrides
 
 def holdout_scores(ctx: SearchContext, study, holdout_folds: int, log=say, folder: str | None = None) -> dict:
     """``--score-all-on-test``: every complete trial refit and scored on the held-back days (those days are no
-    longer untouched); per-day losses against the comparator of the chosen run -> SPA and StepM. With
-    ``folder`` (the search's), also every trial but the chosen one as ledger entries (``entries``): each is a
-    configuration judged on the held-back days, against its own comparator as ``run`` chooses it (the chosen
-    one is recorded by its final run)."""
+    longer untouched), each against its own comparator as ``run`` chooses it (the ledger's differentials, averaged
+    over the horizons like the search's objective) -> SPA and StepM: one family-wise answer with the same
+    differentials the ledger counts. With ``folder`` (the search's), also every trial but the chosen one as ledger
+    entries (``entries``; the chosen one is recorded by its final run)."""
     from pipeline.evaluation.selection import reality_check
     from pipeline.stages.evaluate import headline_differentials
     from pipeline.stages.fit import fit
     from pipeline.stages.ledger import make_entry
 
-    best = study.best_trial  # first: the benchmark of SPA/StepM is the chosen configuration's comparator
+    best = study.best_trial
     complete = [best] + [t for t in study.trials if t.state.name == "COMPLETE" and t.number != best.number]
-    losses, comparator, entries = {}, None, []
+    diffs, entries = {}, []
     for t in complete:
         cfg = trial_config(ctx, t.params, test_start=ctx.holdout_start, folds=holdout_folds, sample_start=None,
                            progress=False)
         prepared = prepare(cfg, dataset=ctx.dataset)
         fitted = fit(prepared, log=lambda *a, **k: None)
-        idx = prepared.test_idx
-        dates = prepared.ws.dates[idx]
-        losses[t.number] = day_series(_sample_loss(prepared, fitted.ensemble_pred, idx), dates)
+        per_h = headline_differentials(prepared, fitted)            # per horizon: comparator's loss - the trial's
+        diffs[t.number] = pd.concat(per_h, axis=1).mean(axis=1)
         if folder is not None and t.number != best.number:
             entries += [make_entry("search trial", folder, f"trial {t.number}", prepared.dataset,
                                    cfg.target, h, choose_comparator(prepared, fitted, j).name, d)
-                        for j, (h, d) in enumerate(zip(cfg.horizons, headline_differentials(prepared, fitted)))]
-        if comparator is None:
-            comp = np.column_stack([choose_comparator(prepared, fitted, j).prediction(fitted.baseline_pred, prepared.test_fold)[:, j]
-                                    for j in range(len(cfg.horizons))])
-            comparator = day_series(_sample_loss(prepared, comp, idx), dates)
+                        for j, (h, d) in enumerate(zip(cfg.horizons, per_h))]
         log(f"search: trial {t.number} scored on the held-back days")
-    frame = pd.DataFrame(losses).reindex(comparator.index)
+    frame = pd.DataFrame(diffs)
     ok = frame.notna().all(axis=1)
-    rc = reality_check(comparator[ok].to_numpy(), frame[ok].to_numpy(), h=max(ctx.base.horizons), seed=ctx.base.seed)
-    edges = (comparator[ok].to_numpy()[:, None] - frame[ok].to_numpy()).mean(axis=0)
-    return {"trials": list(frame.columns), "edge": [float(e) for e in edges], "spa_p": rc["spa_p"],
+    D = frame[ok].to_numpy()
+    rc = reality_check(np.zeros(len(D)), -D, h=max(ctx.base.horizons), seed=ctx.base.seed)
+    return {"trials": list(frame.columns), "edge": [float(e) for e in D.mean(axis=0)], "spa_p": rc["spa_p"],
             "stepm_superior": [int(frame.columns[i]) for i in rc["stepm_superior"]], "block": rc["block"],
             "reps": rc["reps"], "n_days": int(ok.sum()), "entries": entries}
