@@ -27,7 +27,7 @@ from scipy import stats
 
 from pipeline.progress import say
 from pipeline.evaluation import inference
-from pipeline.evaluation.inference import ALPHA
+from pipeline.evaluation.inference import ALPHA, wilson_interval
 from pipeline.evaluation.tables import headline_loss, metric_table
 from pipeline.labels import label
 from pipeline.stages.compare import pair_tests
@@ -824,16 +824,6 @@ def claim_path(claim: str) -> str:
 
 
 # --------------------------------------------------------------------------- the study
-def wilson(k: float, n: int) -> tuple[float, float]:
-    if n == 0:
-        return (np.nan, np.nan)
-    z = stats.norm.ppf(0.975)
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(centre - half), float(centre + half)
-
-
 def claim_kind(claim: str) -> str:
     """``size`` (a false claim's rate, nominal 5%), ``coverage`` (an interval's, nominal 95%), ``power`` (a
     planted signal found: no nominal rate, stated) or ``descriptive`` (legacy rules and what is not a claim,
@@ -967,7 +957,7 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> pd.DataFrame:
         n = len(values)
         kind = claim_kind(claim)
         rate = float(np.mean(values))
-        lo, hi = wilson(float(np.sum(values)), n)
+        lo, hi = wilson_interval(float(np.sum(values)), n)
         bound = mc_bound(kind, n)
         ok = {"size": rate <= bound, "coverage": rate >= bound}.get(kind, True)
         rows.append({"claim": claim, "kind": kind, "horizon": str(h).replace("@", ""), "symbols": s, "rate": rate,

@@ -331,3 +331,37 @@ def reproduce(run_dir: str | Path, out: str | None = None, log=say) -> tuple[Pat
         diffs.append({"horizon": a["horizon"], "metric": "edge over the comparator", "then": a["edge"]["mean"],
                       "now": b["edge"]["mean"], "difference": b["edge"]["mean"] - a["edge"]["mean"]})
     return out_dir, diffs, metrics
+
+
+def run_power(cfg, ecfg, effects: list[float], lag: int, runs: int, out: str | None = None,
+              log=say) -> tuple[Path, "object"]:
+    """``power`` as a composition: check the setting -> load the user's data once -> the real stages ``runs``
+    times per effect with a fresh planted column (effect 0 added: the size on these data) through the
+    executor -> ``power.html`` and ``power.json``. Returns the folder and the :class:`PowerResult`."""
+    from tqdm.auto import tqdm
+
+    from pipeline.data.dataset import load_inputs
+    from pipeline.io import claim_dir, fresh_dir
+    from pipeline.reporting.power_page import write_power
+    from pipeline.stages.power import PowerSetting, power, with_extra
+
+    setting = PowerSetting(tuple(effects), lag, runs, cfg.seed).check(cfg)
+    cfg = dataclasses.replace(cfg, features=with_extra(cfg.features)).validate()  # the planted column is an extra one
+    if out:
+        claim_dir(out, cfg.overwrite)
+    prices, macro = load_inputs(cfg.source, cfg.data, cfg.symbols, cfg.features, cfg.macro, cfg.start, cfg.end,
+                                cfg.cache_dir, cfg.offline)
+    n = len(setting.effects) * runs
+    log(f"{symbols_text(prices)}: {n} runs ({runs} per effect {', '.join(f'{e:g}' for e in setting.effects)}; "
+        f"planted lag {lag}); target {cfg.target} h={','.join(map(str, cfg.horizons))}, {cfg.model}, window {cfg.window}")
+    bar = tqdm(total=n, desc="power", unit="run", disable=None if cfg.progress else True)
+    try:
+        res = power(cfg, ecfg, setting, prices, macro, progress=lambda: bar.update(1))
+    finally:
+        bar.close()
+    out_dir = Path(out) if out else fresh_dir(Path("reports"), f"power-{cfg.target}")
+    context = {"data": f"{cfg.data or 'embedded sample'} ({symbols_text(prices)})", "target": cfg.target,
+               "model": cfg.model, "window": cfg.window, "features": cfg.features,
+               "config": cfg.to_dict(), "explain_config": dataclasses.asdict(ecfg)}
+    write_power(out_dir, res, context, overwrite=cfg.overwrite)
+    return out_dir, res

@@ -133,20 +133,47 @@ def build_dataset(
     offline: bool = False,
 ) -> Dataset:
     """Load prices (and macro series if the spec asks for them) and build features for every symbol."""
+    prices, macro_series = load_inputs(source, data, symbols, features, macro, start, end, cache_dir, offline)
+    return dataset_from_prices(prices, features, macro_series)
+
+
+def _feature_sets(features: str) -> list[str]:
     try:
-        sets = parse_feature_sets(features)
+        return parse_feature_sets(features)
     except FeatureSpecError as exc:
         raise InputError(str(exc)) from None
+
+
+def load_inputs(
+    source: str = "sample",
+    data: str | None = None,
+    symbols: list[str] | None = None,
+    features: str = "all",
+    macro: list[str] | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    cache_dir: str | None = None,
+    offline: bool = False,
+) -> tuple[dict[str, pd.DataFrame], list]:
+    """The validated prices per symbol and the macro series the feature spec asks for (none without
+    ``macro``): what :func:`dataset_from_prices` turns into features."""
+    sets = _feature_sets(features)
     prices = load_prices(source, data, symbols, start, end, cache_dir, offline)
     macro_series = []
     if "macro" in sets and not (macro is not None and len(macro) == 0):
         macro_source = "yfinance" if source == "yfinance" else "sample"
         first = min(f.index[0] for f in prices.values()) - pd.Timedelta(days=120)  # room for a monthly release lag
         macro_series = load_macro(macro_source, macro, str(first.date()), end, cache_dir, offline)
+    return prices, macro_series
+
+
+def dataset_from_prices(prices: dict[str, pd.DataFrame], features: str = "all", macro_series: list | None = None) -> Dataset:
+    """Feature tables for validated prices (the user's columns named in each frame's ``attrs["extra_columns"]``)."""
+    sets = _feature_sets(features)
     if "all" in [p.strip().lower() for p in features.split("+")] and not any(f.attrs.get("extra_columns") for f in prices.values()):
         sets = [s for s in sets if s != "extra"]  # 'all' means every set the data can fill
     spec = "+".join(sets)
-    inputs = {s: FeatureInput(f, macro_series, list(f.attrs.get("extra_columns", []))) for s, f in prices.items()}
+    inputs = {s: FeatureInput(f, list(macro_series or []), list(f.attrs.get("extra_columns", []))) for s, f in prices.items()}
     tables = build_feature_tables(inputs, spec, jobs=2 if len(inputs) >= 8 else 1)
     column_sets = {tuple(t.columns) for t in tables.values()}
     if len(column_sets) > 1:

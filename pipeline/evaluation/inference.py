@@ -87,6 +87,18 @@ def long_run_variance(d: np.ndarray, h: int = 1) -> tuple[float, int]:
     return max(float(np.mean(lam**2)), truncated_variance(d, h)), nu
 
 
+def wilson_interval(hits: float, n: int, level: float = 1 - ALPHA) -> tuple[float, float]:
+    """Wilson score interval of a rate ``hits / n`` (a detection or false-claim rate over ``n`` runs); NaNs
+    for ``n = 0``. Its coverage stays near ``level`` at rates near 0 or 1, where the Wald interval's fails."""
+    if n == 0:
+        return (float("nan"), float("nan"))
+    z = float(stats.norm.ppf(0.5 + level / 2))
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
 @dataclass
 class MeanTest:
     """A test of ``mean(d) == 0`` over test days, its dual interval and the smallest effect it detects."""
