@@ -74,8 +74,9 @@ def test_reduced_calibration_study():
     study = run_study(StudyConfig(sims=120, n_days=500, n_boot=100, lgbm_sims=40, lgbm_days=600, e2e_sims=25,
                                   compare_sims=15, ledger_sims=3, e2e_days=1500, seed=3,
                                   # the selection cells need hundreds of draws to judge a 5% size: their own tests
-                                  # (tests/test_search.py) and the 1,000-draw study in docs/calibration.md
-                                  parts=tuple(p for p in StudyConfig().parts if p != "selection")),
+                                  # (tests/test_search.py) and the 1,000-draw study in docs/calibration.md; the defaults
+                                  # cells run the LSTM at window 60 (35 s a market): docs/calibration.md
+                                  parts=tuple(p for p in StudyConfig().parts if p not in ("selection", "defaults"))),
                       progress=False)
     size = study[study.kind == "size"]
     many = size[size.sims >= 100]

@@ -36,3 +36,18 @@ def ohlcv_frame(ret: np.ndarray, rng: np.random.Generator, extra: dict) -> pd.Da
         "Low": np.minimum(open_, close) * (1 - np.abs(rng.normal(0, 0.002, n))), "Close": close,
         "Volume": rng.lognormal(15, 0.3, n), **extra})
     return frame
+
+
+def garch_walk_frame(n: int, seed: int = 3, drift_sharpe: float = 0.03, daily_vol: float = 0.01) -> pd.DataFrame:
+    """Daily OHLCV of a market with nothing to learn, as users' markets look: Student-t(4) shocks, GARCH(1,1)-like
+    volatility clustering (persistence 0.95) and a drift of ``drift_sharpe`` daily Sharpe ratio (about 0.5 a year);
+    returns are independent of the past in their sign and mean, so no predictor of the next return has skill."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_t(4, n) / np.sqrt(2.0)            # unit variance
+    v, r = 1.0, np.empty(n)
+    for t in range(n):
+        r[t] = np.sqrt(v) * z[t]
+        v = 0.05 + 0.9 * v + 0.05 * r[t] ** 2
+    ret = daily_vol * (r / r.std() + drift_sharpe)
+    ret[0] = 0.0
+    return ohlcv_frame(ret, rng, {})

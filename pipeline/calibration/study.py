@@ -56,7 +56,9 @@ class StudyConfig:
     jobs: int = 1               # processes for the end-to-end cells (spawned)
     seed: int = 0
     selection_sims: int | None = None  # simulations of the SPA / StepM / DSR cells; default: sims
-    parts: tuple[str, ...] = ("stages", "compare", "search", "ledger", "correlated", "selection", "other")  # which cells to run
+    defaults_sims: int | None = None  # simulations of the cells at the user's defaults (LSTM, all features); default e2e_sims // 5
+    defaults_days: int = 2500   # days per simulated market of the defaults cells
+    parts: tuple[str, ...] = ("stages", "defaults", "compare", "search", "ledger", "correlated", "selection", "other")
 
 
 MC_Z = 2.0  # a size cell passes at or below 5% + MC_Z Monte-Carlo standard errors (at 1,000 simulations: 6.4%)
@@ -612,6 +614,65 @@ def e2e_search_claims(seed: int, n_days: int, planted: bool = False, strength: f
             "significant and positive, h=1": float(best.user_attrs.get("p_value", 1.0) < ALPHA and best.value > 0)}
 
 
+DEFAULTS_EFFECT, DEFAULTS_LAG = 0.15, 1   # the planted column of the defaults cells: correlation with the next return
+
+
+def e2e_defaults_claims(seed: int, n_days: int, planted: bool = False, strength: float = DEFAULTS_EFFECT) -> dict[str, float]:
+    """One simulated market through ``run``'s stages at the settings users run: every default of the schema
+    (``features=all`` with the embedded macro series, the LSTM, window 60, horizons 1/5/10, the default explain
+    stage: permutation, conditional permutation, lag blocks, clusters, TreeSHAP, expected and integrated
+    gradients) on a drifting, volatility-clustered Student-t(4) walk (:func:`garch_walk_frame`), through
+    :func:`pipeline.stages.power.run_once`, the function ``python -m pipeline power`` calls: the market's prices
+    with one column planted in them. Null: the column is noise (effect 0) and nothing in the market predicts
+    the next return. Planted: the column is correlated ``strength`` with the next day's return."""
+    import torch
+
+    from pipeline.calibration.simulate import garch_walk_frame
+    from pipeline.config.schema import ExplainConfig, RunConfig
+    from pipeline.data.dataset import load_inputs
+    from pipeline.stages.power import PowerInputs, PowerJob, run_once
+
+    torch.set_num_threads(1)
+    frame = garch_walk_frame(n_days, seed=seed)
+    with tempfile.TemporaryDirectory(prefix="featureproof-e2e-defaults-") as folder:
+        path = Path(folder) / "market.csv"
+        frame.to_csv(path, index=False)
+        cfg = RunConfig(data=str(path), source="csv", threads=1, progress=False).validate()
+        prices, macro = load_inputs(cfg.source, cfg.data, cfg.symbols, cfg.features, cfg.macro, cfg.start, cfg.end,
+                                    cfg.cache_dir, cfg.offline)
+    ecfg = ExplainConfig(jobs=1)
+    o = run_once(PowerInputs(cfg, ecfg, prices, tuple(macro), "planted"),
+                 PowerJob(strength if planted else 0.0, seed % 100000, DEFAULTS_LAG, seed))
+    horizons = cfg.horizons
+    out: dict[str, float] = {}
+    where = "defaults (real stages)"
+    if not planted:
+        out[f"{where}: the LSTM beats its comparator at some horizon (skill flag, Holm over the run's horizons) "
+            "[family-wise], h=all"] = float(any(o.skill))
+        out[f"{where}: the LSTM differs from some baseline (Holm over baselines x horizons) [family-wise], h=all"] = float(
+            any(o.baselines_differ))
+    for j, h in enumerate(horizons):
+        if planted:
+            out[f"{where}: the LSTM beats its comparator on a planted signal (skill flag), h={h}"] = float(o.skill[j])
+            out[f"{where}: ridge on the whole window beats the majority class on a planted signal, h={h}"] = float(o.window[j])
+        else:
+            out[f"{where}: the LSTM beats its comparator (skill flag), h={h}"] = float(o.skill[j])
+            out[f"{where}: the verdict calls the LSTM significantly better or worse than its comparator, h={h}"] = float(
+                o.differs[j])
+            out[f"{where}: ridge on the whole window beats the majority class (the window sentence's first condition), "
+                f"h={h}"] = float(o.window[j])
+        for (m, hh, hit), (_, _, other) in zip(o.named, o.named_other):
+            if hh != h or m not in E2E_METHODS:  # LightGBM's gain and split counts make no claim
+                continue
+            if planted:
+                out[f"{where}: {label(m)} calls the planted group important, h={h}"] = float(hit)
+                out[f"{where}: {label(m)} calls a no-information group important beside a planted signal, h={h}"] = float(other)
+            else:
+                out[f"{where}: {label(m)} calls some no-information group important (Holm over groups), h={h}"] = float(
+                    hit or other)
+    return out
+
+
 LEDGER_RUNS = 20                      # runs judged one after another on one market
 LEDGER_CHECKS = (5, 10, LEDGER_RUNS)  # after how many runs the ledger's answer is read
 LEDGER_WINDOWS = (5, 10, 20, 30, 40)
@@ -771,13 +832,17 @@ def _e2e_job(job: tuple[str, int, int, bool]) -> dict[str, float]:
     import torch
 
     torch.set_num_threads(1)
-    fn = {"compare": e2e_compare_claims, "search": e2e_search_claims, "ledger": e2e_ledger_claims}.get(kind, e2e_claims)
+    fn = {"compare": e2e_compare_claims, "search": e2e_search_claims, "ledger": e2e_ledger_claims,
+          "defaults": e2e_defaults_claims}.get(kind, e2e_claims)
     return fn(seed, n_days, planted)
 
 
 # What each claim's cells run, shown in the study's table: the real stages, the real functions of one stage
 # on simulated predictions, or the inference functions alone (analytic).
 PATHS = (
+    ("defaults (real stages)", "real stages at the schema's defaults (features all, LSTM, window 60, h 1/5/10, every "
+                               "explain method) via stages.power.run_once on a drifting GARCH-like t(4) walk with a planted "
+                               "column (effect 0, or 0.15 with the next return)"),
     ("stages:", "real stages: prepare -> fit (linear model on the window, 2 seeds refitted) -> evaluate -> explain"),
     ("importance: permutation", "explain.ablation.group_permutation + the explain stage's per_day_item and holm_by"),
     ("importance: conditional", "explain.ablation.conditional_permutation (coefficients from the test rows' inputs) + per_day_item and holm_by"),
@@ -887,10 +952,13 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> pd.DataFrame:
     # the compare cells draw their markets from a stream of their own: adding them moved no other cell's draws
     search_sims = max(1, e2e_sims // 5) if cfg.search_sims is None else cfg.search_sims
     ledger_sims = max(1, e2e_sims // 5) if cfg.ledger_sims is None else cfg.ledger_sims
+    defaults_sims = max(1, e2e_sims // 5) if cfg.defaults_sims is None else cfg.defaults_sims
     streams = (("stages", e2e_sims, rng), ("compare", compare_sims, np.random.default_rng((cfg.seed, 2))),
                ("search", search_sims, np.random.default_rng((cfg.seed, 3))),
-               ("ledger", ledger_sims, np.random.default_rng((cfg.seed, 4))))
-    jobs = [(kind, int(seed), cfg.e2e_days, planted) for kind, n, gen in streams if kind in cfg.parts
+               ("ledger", ledger_sims, np.random.default_rng((cfg.seed, 4))),
+               ("defaults", defaults_sims, np.random.default_rng((cfg.seed, 6))))
+    jobs = [(kind, int(seed), cfg.defaults_days if kind == "defaults" else cfg.e2e_days, planted)
+            for kind, n, gen in streams if kind in cfg.parts
             for seed in gen.integers(1 << 30, size=n) for planted in (False, True)]
     bar = tqdm(total=len(jobs) + 2 * cfg.sims * len(cfg.symbols), desc="calibrate", unit="sim",
                disable=None if progress else True)

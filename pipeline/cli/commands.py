@@ -358,7 +358,8 @@ def register(sub: argparse._SubParsersAction, add_data_options: Callable[[argpar
     p.add_argument("--jobs", type=int, default=ExplainConfig().jobs,
                    help="processes for the end-to-end cells (each runs the real stages)")
     p.add_argument("--parts", default=",".join(study.parts),
-                   help="which cells to run: stages (run's stages end to end), compare (compare --models end to end), "
+                   help="which cells to run: stages (run's stages end to end), defaults (run's stages at the settings users "
+                        "run: all features, the LSTM, window 60, h 1/5/10, on a fat-tailed GARCH-like walk), compare (compare --models end to end), "
                         "search (whole searches), ledger (20 runs on one market counted by the ledger), correlated "
                         "(correlated groups), selection (SPA, StepM and the deflated Sharpe ratio on simulated families and "
                         "drifting markets), other (the inference functions on simulated predictors)")

@@ -28,7 +28,7 @@ import pandas as pd
 
 from pipeline.config.schema import ExplainConfig, RunConfig
 from pipeline.errors import InputError
-from pipeline.evaluation.inference import wilson_interval
+from pipeline.evaluation.inference import ALPHA, wilson_interval
 
 PLANTED = "planted"          # the planted column's name in the user's frame (a suffix is added if the data have one)
 MAX_EFFECT = 0.95            # a correlation beyond this leaves almost no noise: nothing to measure
@@ -93,6 +93,9 @@ class PowerOutcome:
     metric: tuple[float, ...]                # (H,) the model's headline metric
     edge: tuple[float, ...]                  # (H,) the edge over the comparator
     named: tuple[tuple[str, int, bool], ...]  # (method, horizon, named the planted group)
+    named_other: tuple[tuple[str, int, bool], ...] = ()  # (method, horizon, named some group other than the planted)
+    differs: tuple[bool, ...] = ()           # (H,) the verdict: significantly better or worse than the comparator
+    baselines_differ: tuple[bool, ...] = ()  # (H,) the model differs from some baseline (Holm over baselines x horizons)
 
 
 @dataclass(frozen=True)
@@ -203,20 +206,24 @@ def run_once(shared: PowerInputs, job: PowerJob) -> PowerOutcome:
     fitted = fit(prepared, quiet)
     evaluation = evaluate(prepared, fitted)
     named: list[tuple[str, int, bool]] = []
+    named_other: list[tuple[str, int, bool]] = []
     if shared.ecfg.ablation != "none" or shared.ecfg.explain:
         explanation = explain(prepared, fitted, evaluation, shared.ecfg, quiet)
         methods = sorted({i.method for i in explanation.items})
         group = f"extra:{shared.name}"
         for h in cfg.horizons:
             for m in methods:
-                named.append((m, h, any(i.clears and i.group == group for i in explanation.items
-                                        if i.method == m and i.horizon == h)))
+                items = [i for i in explanation.items if i.method == m and i.horizon == h]
+                named.append((m, h, any(i.clears and i.group == group for i in items)))
+                named_other.append((m, h, any(i.clears and i.group != group for i in items)))
     torch.set_num_threads(threads)
     results = evaluation.horizon_results
     return PowerOutcome(job.effect, job.run, results[0]["headline_metric"], tuple(bool(e["skill"]) for e in results),
                         tuple(bool((e.get("window_information") or {}).get("significant", False)) for e in results),
                         tuple(float(e["model"][e["headline_metric"]]) for e in results),
-                        tuple(float(e["edge"]["mean"]) for e in results), tuple(named))
+                        tuple(float(e["edge"]["mean"]) for e in results), tuple(named), tuple(named_other),
+                        tuple(bool(e["edge"]["p_holm"] < ALPHA) for e in results),
+                        tuple(any(v["p_holm"] < ALPHA for v in e["against_baselines"].values()) for e in results))
 
 
 def power(cfg: RunConfig, ecfg: ExplainConfig, setting: PowerSetting, prices: dict[str, pd.DataFrame],
