@@ -7,15 +7,17 @@ caller can judge it over test days (intervals, tests against a noise floor).
   ensemble). Columns the model ignores score exactly 0: that is the floor. :func:`group_permutation`
   is the whole-window case per group.
 * :func:`conditional_permutation`: the same, but only the part of a group that the *other* groups do not
-  predict is permuted (Strobl et al. 2008; Molnar et al. 2023, "conditional feature importance"): the group's
-  columns become ``other sample's group + (own rest - other sample's rest) @ B``, ``B`` the least-squares map
-  from the other columns to the group's, fitted on the rows being permuted (their inputs only, never an
-  outcome: :func:`conditional_coefficients`), so the joint distribution kept is theirs. Fitted on other
-  rows (the training days), ``B`` misses the test days' dependence by its estimation error, which for
-  persistent features is large: in the calibration study that raised a 5% test to 6.2%. A group
-  that only repeats what correlated groups already hold scores ~0, and permuting one of two correlated
-  no-information groups no longer breaks their joint distribution (which makes plain permutation call it
-  important: the model "relies on" it, but it carries no information).
+  predict is permuted (Strobl et al. 2008; Molnar et al. 2023, "conditional feature importance"): on every step
+  of the window the group's columns become ``own fitted part + other sample's residual``, the fitted part a
+  near-least-squares map from the other groups' *whole window* (their past up to the step, the rest of the window
+  after it, the row before the window, the window's mean: :func:`conditional_fit`) to the group's, fitted on the
+  windows being permuted (their inputs only, never an outcome), so the joint distribution kept is theirs, across
+  lags as well as within a day: a moving-average ratio keeps its relation to the returns of the days before it. Fitted on
+  other rows (the training days), the map misses the test days' dependence by its estimation error, which for
+  persistent features is large: in the calibration study that raised a 5% test to 6.2%. A group that only
+  repeats what correlated groups already hold scores ~0, and permuting one of two correlated no-information
+  groups no longer breaks their joint distribution (which makes plain permutation call it important: the model
+  "relies on" it, but it carries no information).
 * :func:`drop_group_retrain`: for each group, retrain every (fold, seed) unit without it and record each
   test sample's loss increase of the drop-group ensemble over the full ensemble. The noise floor is a
   reseeded full model: what retraining alone changes. The caller runs the jobs (local pool or Ray).
@@ -42,8 +44,10 @@ def permutation_importance(
     chunks of ``chunk`` windows, all repeats of a key together. When a block leaves the first ``a`` steps
     unchanged and ``predict`` has ``split(X, a, repeats) -> tail_predict | None``, the model runs those
     steps once per chunk and only the remaining ones per repeat (exact for a one-directional LSTM).
-    ``conditional``: per fold, key -> ``B`` ``(F, len(columns))`` (zero rows on the key's own columns): the
-    key's columns are then set to ``other + (own - other) @ B`` (see :func:`conditional_permutation`).
+    ``conditional``: per fold, key -> the windows of the part of the key's columns the other columns predict
+    (indexable like ``X``: ``fitted[idx] -> (len(idx), T, len(columns))``): the key's columns of sample ``i`` are
+    then ``fitted[i] + (other - fitted[perm[i]])``, its own predicted part and another sample's unpredicted part
+    (see :func:`conditional_permutation`).
     Returns ``(horizon, key) -> [per-sample mean loss increase (N_fold,) per fold]``."""
     rng = np.random.default_rng(seed)
     out: dict[tuple[int, Hashable], list[np.ndarray]] = {}
@@ -65,6 +69,9 @@ def permutation_importance(
             if key not in lazy:
                 by_start.setdefault(range(T)[steps or slice(None)].start, []).append(key)
         per = max(1, chunk // n_repeats)
+        # a key's own columns of other samples' windows, gathered alone (lazy windows gather only those columns)
+        views = {key: X.select_columns(cols) if hasattr(X, "select_columns") else None
+                 for key, (cols, _) in targets.items() if key not in lazy}
         for i0 in range(0, n if by_start else 0, per):
             idx = np.arange(i0, min(n, i0 + per))
             own = np.asarray(X[idx], dtype=np.float32)
@@ -74,11 +81,13 @@ def permutation_importance(
                     cols, steps = targets[key]
                     steps = steps or slice(None)
                     batch = np.concatenate([own] * n_repeats)
+                    own_fit = np.asarray(coef[key][idx], np.float32)[:, steps] if key in coef else None
                     for r, perm in enumerate(perms[key]):
-                        other = np.asarray(X[perm[idx]], dtype=np.float32)
-                        swapped = other[:, steps][..., cols]
-                        if key in coef:  # keep what the other columns predict of the group: own rest, other residual
-                            swapped = swapped + (own[:, steps] - other[:, steps]) @ coef[key].astype(np.float32)
+                        view = views[key]
+                        other = np.asarray(view[perm[idx]] if view is not None else X[perm[idx]][..., cols], np.float32)
+                        swapped = other[:, steps]
+                        if key in coef:  # keep what the other columns predict of the group: own part, other residual
+                            swapped = swapped - np.asarray(coef[key][perm[idx]], np.float32)[:, steps] + own_fit
                         batch[r * len(idx):(r + 1) * len(idx), steps, cols] = swapped
                     pred = (tail(batch[:, a:]) if tail is not None else predict(batch)).reshape(n_repeats, len(idx), -1)
                     for r in range(n_repeats):
@@ -98,23 +107,187 @@ def group_permutation(
                                   n_repeats, seed)
 
 
-def conditional_coefficients(rows: np.ndarray, group_idx: dict[str, np.ndarray], ridge: float = 1e-3) -> dict[str, np.ndarray]:
-    """Per group, ``B`` ``(F, len(group))``: the least-squares map (a small ridge, relative to the mean variance)
-    from the other columns of ``rows`` ``(n, F)`` (the rows that will be permuted, e.g. a fold's test rows;
-    inputs only) to the group's columns, centred;
-    zero on the group's own rows. ``rows @ B`` is the part of the group the other groups predict."""
-    x = np.asarray(rows, np.float64)
-    x = x - x.mean(axis=0)
-    gram = x.T @ x / max(len(x), 1)
+BACK_SCALES = (1, 2, 5, 20, 60)   # trailing means of the other groups: the day, the last 2, 5, 20, 60 rows
+FORWARD_SCALES = (1, 5, 20)       # means of the next 1, 5, 20 steps inside the window (never past its end)
+CONDITIONAL_RIDGE = 1e-3          # relative to the mean eigenvalue: near least squares (see conditional_fit)
+CONTEXT_CHUNK = 256               # windows whose context is built at once
+PRECOMPUTE_MAX = 100_000_000      # fitted windows held in memory (float32 values) when they fit; else computed per batch
+WINDOW_BASIS = (None, 20, 5, 1)   # the window-level parts re-fitted as a whole: the window's mean, its last 20, 5, 1 steps
+
+
+def window_basis(window: int) -> np.ndarray:
+    """``(T, K)`` indicator vectors of the whole window and of its last 20, 5 and 1 steps (those shorter than the
+    window): the slow parts of a group's window whose relation to the other groups is fitted window by window."""
+    T = int(window)
+    spans = [T] + [k for k in WINDOW_BASIS[1:] if k < T]
+    return np.stack([(np.arange(T) >= T - k).astype(np.float64) for k in spans], axis=1)
+
+
+def window_context(rows: np.ndarray, segment_start: np.ndarray, ends: np.ndarray, window: int) -> np.ndarray:
+    """``(n, T, S, F)`` float32, what the conditional map reads of every column at every step ``s`` of the windows
+    ending on rows ``ends``: the means of the last 1, 2, 5, 20 and 60 rows up to ``s`` (its own series only;
+    before the window too), the means of the next 1, 5 and 20 steps after ``s`` inside the window (0 at its end),
+    the row before the window, and the mean over the window. Nothing after the window's last row enters."""
+    rows = np.asarray(rows)
+    ends = np.asarray(ends, np.int64)
+    back = max(BACK_SCALES)
+    T = int(window)
+    idx = ends[:, None] + np.arange(-T - back + 1, 1)[None, :]                 # (n, back + T)
+    valid = idx >= np.asarray(segment_start)[ends][:, None]
+    vals = np.where(valid[..., None], rows[np.clip(idx, 0, None)], 0.0).astype(np.float64)
+    csum = np.concatenate([np.zeros((len(ends), 1, rows.shape[1])), np.cumsum(vals, axis=1)], axis=1)
+    count = np.concatenate([np.zeros((len(ends), 1)), np.cumsum(valid, axis=1)], axis=1)
+    pos = back + np.arange(T)                                                  # the window's steps in the extended array
+    parts = []
+    for k in BACK_SCALES:
+        num = csum[:, pos + 1] - csum[:, pos + 1 - k]
+        parts.append(num / np.maximum(count[:, pos + 1] - count[:, pos + 1 - k], 1)[..., None])
+    last = back + T - 1
+    for k in FORWARD_SCALES:
+        stop = np.minimum(pos + k, last)
+        n_ahead = (stop - pos)[None, :, None]
+        parts.append(np.where(n_ahead > 0, (csum[:, stop + 1] - csum[:, pos + 1]) / np.maximum(n_ahead, 1), 0.0))
+    before = vals[:, back - 1][:, None, :]
+    parts.append(np.broadcast_to(before, (len(ends), T, rows.shape[1])))
+    mean = (csum[:, last + 1] - csum[:, back]) / T
+    parts.append(np.broadcast_to(mean[:, None, :], (len(ends), T, rows.shape[1])))
+    return np.stack(parts, axis=2).astype(np.float32)
+
+
+class ConditionalFit:
+    """The part of one group's window that the other groups' windows predict (:func:`conditional_fit`), indexable
+    like windows: ``fit[idx] -> (len(idx), T, len(group))`` float32, computed on demand from the rows (memory stays
+    O(rows)): a per-step map, plus the window-level correction of the window's slow parts (:func:`window_basis`)."""
+
+    def __init__(self, rows, segment_start, ends, window: int, rest: np.ndarray, step: tuple, whole: tuple | None = None):
+        self.rows, self.segment_start, self.ends, self.window = rows, segment_start, np.asarray(ends), int(window)
+        self.rest, self.step, self.whole = rest, step, whole     # (beta, z_mean, y_mean) each
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def _full(self, part: tuple, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """A regression on the rest's context columns as one on every column (zero rows on the group's own), so
+        the context is multiplied as it is, never copied column by column: ``(beta (S F, c), offset (c,))``."""
+        beta, x_mean, y_mean = part
+        S = width // self.rows.shape[1]
+        x = (np.arange(S)[:, None] * self.rows.shape[1] + self.rest[None, :]).ravel()
+        full = np.zeros((width, beta.shape[1]), np.float32)
+        full[x] = beta
+        return full, (y_mean - x_mean @ beta).astype(np.float32)
+
+    def predict(self, ctx: np.ndarray) -> np.ndarray:
+        """``(n, T, c)`` from :func:`window_context` ``(n, T, S, F)`` of the windows."""
+        n, T, S, F = ctx.shape
+        cache = self.__dict__.setdefault("_coef", {})
+        if "step" not in cache:
+            cache["step"] = self._full(self.step, S * F)
+            cache["whole"] = self._full(self.whole, S * F) if self.whole is not None else None
+        beta, offset = cache["step"]
+        out = (ctx.reshape(n * T, S * F) @ beta + offset).reshape(n, T, -1)
+        if cache["whole"] is not None:
+            beta2, offset2 = cache["whole"]
+            coords = (ctx[:, -1].reshape(n, S * F) @ beta2 + offset2).reshape(n, -1, out.shape[2])
+            out = out + np.einsum("tk,nkc->ntc", window_basis(T).astype(np.float32), coords)
+        return out.astype(np.float32, copy=False)
+
+    def __getitem__(self, idx) -> np.ndarray:
+        idx = np.atleast_1d(np.asarray(idx))
+        if self.__dict__.get("held") is not None:
+            return self.held[idx]
+        c = len(self.step[2])
+        out = np.empty((len(idx), self.window, c), np.float32)
+        for i0 in range(0, len(idx), CONTEXT_CHUNK):
+            part = idx[i0:i0 + CONTEXT_CHUNK]
+            out[i0:i0 + len(part)] = self.predict(window_context(self.rows, self.segment_start, self.ends[part], self.window))
+        return out
+
+
+class _Cov:
+    """The centred cross-products of a design ``z`` ``(n, p)`` (float64), from which the ridge regression of any of
+    its columns, or of outside targets, on any other columns is a solve: the penalty relative to the mean variance
+    of the predictors used. A ``ridge`` of 0 is least squares (minimum norm where predictors are collinear)."""
+
+    def __init__(self, z: np.ndarray):
+        self.z = z
+        self.mean = z.mean(axis=0, dtype=np.float64)
+        zc = z - self.mean.astype(z.dtype)
+        self.gram = (zc.T @ zc).astype(np.float64)
+
+    def _solve(self, x: np.ndarray, xy: np.ndarray, ridge: float) -> np.ndarray:
+        g = self.gram[np.ix_(x, x)]
+        if ridge > 0:
+            scale = max(float(np.trace(g)) / max(len(g), 1), 1e-12)
+            return np.linalg.solve(g + ridge * scale * np.eye(len(g)), xy)
+        return np.linalg.lstsq(g, xy, rcond=None)[0]
+
+    def fit(self, x: np.ndarray, y: np.ndarray, ridge: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(beta (p, c), x_mean, y_mean)`` float32: columns ``y`` on columns ``x``."""
+        beta = self._solve(x, self.gram[np.ix_(x, y)], ridge) if len(x) else np.zeros((0, len(y)))
+        return beta.astype(np.float32), self.mean[x].astype(np.float32), self.mean[y].astype(np.float32)
+
+    def fit_to(self, x: np.ndarray, target: np.ndarray, ridge: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The same for an outside target ``(n, c)``."""
+        t_mean = target.mean(axis=0)
+        xy = (self.z[:, x] - self.mean[x].astype(self.z.dtype)).T.astype(np.float64) @ (target - t_mean)
+        return self._solve(x, xy, ridge).astype(np.float32), self.mean[x].astype(np.float32), t_mean.astype(np.float32)
+
+
+def conditional_fit(rows: np.ndarray, segment_start: np.ndarray, ends: np.ndarray, window: int,
+                    group_idx: dict[str, np.ndarray], ridge: float = CONDITIONAL_RIDGE, max_windows: int | None = None,
+                    seed: int = 0) -> dict[str, ConditionalFit]:
+    """Per group, the map from the other groups' windows to the group's window, fitted on the windows ending on
+    ``ends`` (the ones that will be permuted, e.g. a fold's test windows; inputs only, never an outcome; at most
+    ``max_windows`` of them, default 30,000 steps' worth, drawn with ``seed``): on every step, a regression of the
+    group's columns on :func:`window_context` of the other columns (their past, the rest of the window after the
+    step, the row before the window and the window's mean), pooled over steps; then the slow parts of the group's
+    window that this leaves (its mean over the window and over its last 20, 5 and 1 steps) on the other groups'
+    window-level context, window by window (when there are more windows than predictors twice over). Conditioning
+    on the whole window,
+    not only the same row, keeps dependence across lags when the group's window is permuted: a moving average
+    today against the returns before it, and a day's return against the moving averages after it.
+
+    Near least squares on purpose: its residuals are orthogonal to every predictor on the fitted steps, so the part
+    that is permuted holds nothing the other groups predict linearly. A penalty chosen for prediction shrinks the
+    fit and leaves part of a correlated informative group in the residual: permuting it then calls a redundant group
+    important (tests/test_claims.py). Overfitting instead only shrinks what is permuted (less power, never a false
+    claim)."""
+    rows = np.asarray(rows)
+    ends = np.asarray(ends, np.int64)
+    T = int(window)
+    cap = max_windows or max(1, 30000 // T)
+    use = ends if len(ends) <= cap else np.sort(np.random.default_rng(seed).choice(ends, cap, replace=False))
+    ctx = np.concatenate([window_context(rows, segment_start, use[i:i + CONTEXT_CHUNK], T)
+                          for i in range(0, len(use), CONTEXT_CHUNK)])               # (m, T, S, F)
+    m, F, S = len(use), rows.shape[1], ctx.shape[2]
+    flat = lambda cols: (np.arange(S)[:, None] * F + np.asarray(cols)[None, :]).ravel()  # noqa: E731  context columns
+    # one covariance of every context column on the fitted steps: each group's regression is a block of it (the
+    # group's own values are the context's first scale, its rows themselves)
+    step_cov = _Cov(ctx.reshape(m * T, S * F))
+    last_cov = _Cov(ctx[:, -1].reshape(m, S * F))
+    basis = window_basis(T)
+    own = BACK_SCALES.index(1)
     out = {}
     for g, cols in group_idx.items():
-        rest = np.setdiff1d(np.arange(x.shape[1]), cols)
-        B = np.zeros((x.shape[1], len(cols)))
-        if len(rest):
-            a = gram[np.ix_(rest, rest)]
-            a = a + ridge * max(float(np.trace(a)) / len(rest), 1e-12) * np.eye(len(rest))
-            B[rest] = np.linalg.solve(a, gram[np.ix_(rest, cols)])
-        out[g] = B
+        cols = np.asarray(cols)
+        rest = np.setdiff1d(np.arange(F), cols)
+        step = step_cov.fit(flat(rest), own * F + cols, ridge)
+        fit = ConditionalFit(rows, segment_start, ends, T, rest, step, None)
+        if len(rest) and m > 2 * len(rest) * S:  # enough windows for the window-level map of the slow parts
+            resid = ctx[:, :, own][..., cols] - fit.predict(ctx)                    # (m, T, c)
+            coords = np.linalg.lstsq(basis, resid.transpose(1, 0, 2).reshape(T, -1), rcond=None)[0]   # (K, m c)
+            coords = coords.reshape(len(basis.T), m, len(cols)).transpose(1, 0, 2).reshape(m, -1)
+            fit.whole = last_cov.fit_to(flat(rest), coords, ridge)
+            fit.__dict__.pop("_coef", None)
+        out[g] = fit
+    if len(ends) * T * F <= PRECOMPUTE_MAX:  # every window's fitted parts at once: one context per window, all groups
+        held = {g: np.empty((len(ends), T, len(np.asarray(cols))), np.float32) for g, cols in group_idx.items()}
+        for i in range(0, len(ends), CONTEXT_CHUNK):
+            part = ctx[i:i + CONTEXT_CHUNK] if use is ends else window_context(rows, segment_start, ends[i:i + CONTEXT_CHUNK], T)
+            for g, fit in out.items():
+                held[g][i:i + len(part)] = fit.predict(part)
+        for g, fit in out.items():
+            fit.held = held[g]
     return out
 
 
@@ -123,8 +296,8 @@ def conditional_permutation(
     group_idx: dict[str, np.ndarray], coefficients: list[dict[str, np.ndarray]], horizons: list[int], loss: Loss,
     n_repeats: int = 10, seed: int = 0,
 ) -> dict[tuple[int, str], list[np.ndarray]]:
-    """Each group's whole window permuted conditionally on the other groups (``coefficients``: per fold,
-    :func:`conditional_coefficients` of its test rows' inputs): what the group holds that the others do not."""
+    """Each group's whole window permuted conditionally on the other groups' windows (``coefficients``: per fold,
+    :func:`conditional_fit` on its test windows' inputs): what the group holds that the others do not."""
     return permutation_importance(folds, {g: (cols, None) for g, cols in group_idx.items()}, horizons, loss,
                                   n_repeats, seed, conditional=coefficients)
 

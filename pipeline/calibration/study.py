@@ -328,14 +328,14 @@ def cross_section_claims(p: Panel, h: int, n_symbols: int, planted: bool = False
 
 def correlated_claims(rng: np.random.Generator, p: Panel, h: int, planted: bool = False) -> dict[str, float]:
     """Correlated feature groups, through the explain stage's functions (:func:`explain.ablation.group_permutation`,
-    :func:`~explain.ablation.conditional_permutation` with :func:`~explain.ablation.conditional_coefficients`
+    :func:`~explain.ablation.conditional_permutation` with :func:`~explain.ablation.conditional_fit`
     fitted on the test rows' inputs as the explain stage fits it, :func:`~explain.ablation.permutation_importance` for the pair's joint
     (cluster) permutation; judged by :func:`~pipeline.evaluation.importance_tests.per_day_item` and ``holm_by``).
 
     Null (``planted=False``): two persistent no-information groups correlated 0.9, read by a model with
     offsetting weights (0.8x - 0.6z). Planted: z is the planted signal, x = 0.5 z + noise holds nothing of its
     own, and the model reads both (0.5x + 0.5z)."""
-    from explain.ablation import conditional_coefficients, conditional_permutation, group_permutation, permutation_importance
+    from explain.ablation import conditional_fit, conditional_permutation, group_permutation, permutation_importance
     from pipeline.evaluation.importance_tests import holm_by, per_day_item, sample_loss
 
     n = len(p.dates)
@@ -361,8 +361,8 @@ def correlated_claims(rng: np.random.Generator, p: Panel, h: int, planted: bool 
         holm_by(items)
         return {i.group: bool(i.clears) for i in items}
 
-    cond = called(conditional_permutation(folds, gidx, [conditional_coefficients(rows[n:], gidx)], [h], loss, 5, seed),
-                  "conditional_permutation")
+    fitted = conditional_fit(rows[n:], np.zeros(n, int), np.arange(n), 1, gidx)   # the test rows: one series
+    cond = called(conditional_permutation(folds, gidx, [fitted], [h], loss, 5, seed), "conditional_permutation")
     joint = called(permutation_importance(folds, {"x+z": (np.array([0, 1]), None)}, [h], loss, 5, seed + 1), "permutation")
     plain = called(group_permutation(folds, gidx, [h], loss, 5, seed + 2), "permutation")
     if planted:
@@ -378,6 +378,62 @@ def correlated_claims(rng: np.random.Generator, p: Panel, h: int, planted: bool 
             f"important, h={h}": float(joint["x+z"]),
             f"not a claim: plain permutation calls one of two correlated no-information groups important (what the "
             f"model relies on), h={h}": float(plain["x"] or plain["z"])}
+
+
+CROSS_LAG_WINDOW = 20   # the window of the cross-lag cells; the dependent group is a 20-day mean of the other
+
+
+def cross_lag_claims(rng: np.random.Generator, p: Panel, h: int, planted: bool = False) -> dict[str, float]:
+    """Dependence across lags, as ``features=all`` has it (a moving-average ratio today against the returns of the
+    days before): group ``a`` is a daily innovation, group ``m`` is the mean of ``a`` over its last 20 days plus
+    a part of its own ``u`` (a fifth of its spread), on windows of 20 days, through
+    :func:`~explain.ablation.conditional_permutation` with :func:`~explain.ablation.conditional_fit` fitted on the
+    test rows' inputs as the explain stage fits it. The model reads ``m`` today against the mean of ``a`` over its
+    window: today's change of ``m`` against today's ``a``. Null: nothing predicts the label.
+    Planted: ``u`` is the planted signal the label follows. Beside it, for contrast, plain permutation and the map
+    from the same day only (what shipped before 2026-12-03)."""
+    from explain.ablation import conditional_fit, conditional_permutation, group_permutation
+    from pipeline.evaluation.importance_tests import holm_by, per_day_item, sample_loss
+
+    T, n = CROSS_LAG_WINDOW, len(p.dates)
+    a = rng.standard_t(4, n + T) / np.sqrt(2.0)
+    u = np.r_[rng.normal(size=T), p.signal / p.signal.std()] if planted else _ar1(rng, (n + T,))
+    u = u / u.std()
+    mean_a = np.convolve(a, np.ones(T) / T)[: n + T]                  # mean of the last T values (fewer at the start)
+    mean_a[: T - 1] = np.cumsum(a[: T - 1]) / np.arange(1, T)
+    m = mean_a * np.sqrt(T) + 0.2 * u
+    rows = np.stack([a, m], axis=1).astype(np.float32)
+    ends = np.arange(T, n + T)                                        # the test windows: the last n rows
+    X = rows[ends[:, None] + np.arange(-T + 1, 1)[None, :]]            # (n, T, 2)
+    gidx = {"a": np.array([0]), "m": np.array([1])}
+    # today's change of the moving average against today's innovation, which on the data's own distribution is
+    # the innovation that left the average 20 days ago plus the change of u
+    model = lambda W: 1 / (1 + np.exp(-2 * (W[:, -1, 1:2] - W[:, -2, 1:2] - W[:, -1, 0:1] / np.sqrt(T))))  # noqa: E731
+    folds, loss, seed = [(model, X, p.up[h][:, None])], sample_loss(True), int(rng.integers(1 << 30))
+
+    def called(raw, method) -> dict[str, bool]:
+        items = [per_day_item(h, g, method, np.concatenate(parts), p.dates, {}) for (_, g), parts in raw.items()]
+        holm_by(items)
+        return {i.group: bool(i.clears) for i in items}
+
+    def cond(fitted) -> dict[str, bool]:
+        return called(conditional_permutation(folds, gidx, [fitted], [h], loss, 5, seed), "conditional_permutation")
+
+    whole = cond(conditional_fit(rows, np.zeros(len(rows), int), ends, T, gidx))
+    if planted:
+        return {f"importance: conditional permutation (the map from the other groups' past) calls a group important "
+                f"whose own part beyond a 20-day mean of another group is the planted signal (cross-lag), h={h}":
+                    float(whole["m"])}
+    # the map of the same day only (before 2026-12-03): each group's value on a row from the other's on that row
+    same_day = cond({g: X[..., [1 - int(cols[0])]] * float(np.polyfit(rows[ends, 1 - int(cols[0])], rows[ends, int(cols[0])], 1)[0])
+                     for g, cols in gidx.items()})
+    plain = called(group_permutation(folds, gidx, [h], loss, 5, seed + 1), "permutation")
+    return {f"importance: conditional permutation (the map from the other groups' past) calls a no-information group "
+            f"important that is a 20-day mean of another group's past (cross-lag), h={h}": float(whole["a"] or whole["m"]),
+            f"legacy (not used): conditional permutation with the same-day map calls a no-information group important "
+            f"that is a 20-day mean of another group's past (cross-lag), h={h}": float(same_day["a"] or same_day["m"]),
+            f"not a claim: plain permutation calls a no-information group important that is a 20-day mean of another "
+            f"group's past (what the model relies on), h={h}": float(plain["a"] or plain["m"])}
 
 
 def cross_section_reference_claims(p: Panel, horizons, planted: bool = False) -> dict[str, float]:
@@ -845,7 +901,7 @@ PATHS = (
                                "column (effect 0, or 0.15 with the next return)"),
     ("stages:", "real stages: prepare -> fit (linear model on the window, 2 seeds refitted) -> evaluate -> explain"),
     ("importance: permutation", "explain.ablation.group_permutation + the explain stage's per_day_item and holm_by"),
-    ("importance: conditional", "explain.ablation.conditional_permutation (coefficients from the test rows' inputs) + per_day_item and holm_by"),
+    ("importance: conditional", "explain.ablation.conditional_permutation (the map from the other groups' rows and their past, fitted on the test rows' inputs) + per_day_item and holm_by"),
     ("importance: joint", "explain.ablation.permutation_importance of the pair's columns together (a cluster) + per_day_item"),
     ("importance: tree_shap", "LightGBM with shadows + the explain stage's judge_lightgbm"),
     ("importance: the alignment", "LightGBM with shadows + the explain stage's alignment test (the gradient methods' rule)"),
@@ -962,6 +1018,7 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> pd.DataFrame:
             for seed in gen.integers(1 << 30, size=n) for planted in (False, True)]
     bar = tqdm(total=len(jobs) + 2 * cfg.sims * len(cfg.symbols), desc="calibrate", unit="sim",
                disable=None if progress else True)
+    lag_rng = np.random.default_rng((cfg.seed, 7))  # the cross-lag cells' own stream: the other cells' draws stay
     for out in _map(_e2e_job, jobs, cfg.jobs, bar):  # the real stages on simulated markets
         for claim, v in out.items():
             add(claim.rsplit("h=", 1)[1], 1, {claim: v})
@@ -973,6 +1030,7 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> pd.DataFrame:
             for h in cfg.horizons:
                 if s == 1 and correlated:
                     add(h, s, correlated_claims(rng, p, h))
+                    add(h, s, cross_lag_claims(lag_rng, p, h))
                 if not other:
                     continue
                 add(h, s, run_claims(p, h, s, cfg.n_boot, boot=i < boot_sims, rng_seed=cfg.seed + i))
@@ -997,6 +1055,7 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> pd.DataFrame:
             for h in cfg.horizons:
                 if s == 1 and correlated:
                     add(h, s, correlated_claims(rng, p, h, planted=True))
+                    add(h, s, cross_lag_claims(lag_rng, p, h, planted=True))
                 if not other:
                     continue
                 add(h, s, planted_run_claims(p, h))

@@ -10,8 +10,8 @@ Methods, each with an interval and a noise floor:
   how much the model *relies on* the group, not whether the group carries information: a no-information
   group correlated with another one the model also uses (offsetting weights) clears it (calibration study).
 * ``conditional_permutation`` (with ``permutation``): the same, permuting only the part of the group the
-  other groups do not predict (:func:`explain.ablation.conditional_permutation`, the map fitted on the test
-  rows' inputs, never their outcomes); the test of whether the
+  other groups do not predict from that day and their past (:func:`explain.ablation.conditional_permutation`,
+  the map fitted on the test windows' rows, inputs only, never their outcomes); the test of whether the
   group carries information the others do not, and the one the lead and the CLI make their claims from
   (with drop-and-retrain). Redundant correlated groups score ~0 each: their joint claim is the cluster's.
 * temporal importance (with ``permutation``): the same for each lag block of each group (the last day,
@@ -97,6 +97,21 @@ class EnsemblePredict:
                 return np.mean([self.units(m.resume(x, p).float().cpu().numpy()) for m, p in zip(self.models, prefixes)], axis=0)
 
         return tail
+
+
+def segment_starts(row_symbols: np.ndarray) -> np.ndarray:
+    """``(R,)`` the first row of each row's symbol (rows of a symbol are contiguous): where its past begins."""
+    sym = np.asarray(row_symbols)
+    change = np.r_[0, np.flatnonzero(sym[1:] != sym[:-1]) + 1]
+    return change[np.searchsorted(change, np.arange(len(sym)), side="right") - 1]
+
+
+def conditional_windows(exp: Prepared, fd: FoldData, gidx: dict[str, np.ndarray]) -> dict:
+    """Per group, the part of its window that the other groups' windows predict on the fold's test windows
+    (:func:`explain.ablation.conditional_fit`, fitted on those windows' scaled inputs), indexable like windows."""
+    X = fd.X_test
+    return ablation.conditional_fit(X.rows.cpu().numpy(), segment_starts(exp.ws.row_symbols),
+                                    X.blocks[0][2].cpu().numpy(), exp.cfg.window, gidx, seed=exp.cfg.seed)
 
 
 def _test_positions(exp: Prepared) -> dict[int, np.ndarray]:
@@ -202,8 +217,7 @@ def explain(exp: Prepared, fitted: Fitted, evaluation: Evaluation | None, ecfg: 
         t0 = time.perf_counter()  # what each group holds that the others do not: the permutation claims
         # the map from the other groups to each group, on the test rows' inputs (no outcome): the joint
         # distribution the permutation must keep is the test days' own
-        coefs = [ablation.conditional_coefficients(np.asarray(fd.X_test[:, -1, :], dtype=np.float64), gidx)
-                 for fd in exp.fold_data]
+        coefs = [conditional_windows(exp, fd, gidx) for fd in exp.fold_data]
         craw = ablation.conditional_permutation(tqdm(folds, desc="conditional permutation", unit="fold", leave=False,
                                                      disable=show), gidx, coefs, horizons, loss, ecfg.n_repeats,
                                                 exp.cfg.seed + 3)
