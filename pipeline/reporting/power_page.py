@@ -42,7 +42,9 @@ def lead_sentences(result: PowerResult) -> list[dict]:
         if best:
             text += f"; {label(best)} named the planted column in {_rate(at.loc[best])}"
         text += (f". With the column as pure noise (effect 0): skill in {_rate(null.loc[SKILL])}"
-                 + (f", {label(best)} named it in {_rate(null.loc[best])}" if best else "") + ".")
+                 + (f", {label(best)} named it in {_rate(null.loc[best])}" if best else "")
+                 + f". Mean {label(result.metric_name)} {at.loc[SKILL, 'mean_metric']:.3f} with the column, "
+                   f"{null.loc[SKILL, 'mean_metric']:.3f} without.")
         power = at.loc[SKILL, "rate"]
         out.append({"text": text, "css": "good" if power >= 0.8 else ("bad" if power < 0.5 else "")})
     return out

@@ -32,6 +32,7 @@ from pipeline.evaluation.inference import ALPHA, wilson_interval
 
 PLANTED = "planted"          # the planted column's name in the user's frame (a suffix is added if the data have one)
 MAX_EFFECT = 0.95            # a correlation beyond this leaves almost no noise: nothing to measure
+NO_CLAIM = ("lgbm_gain", "lgbm_split")  # LightGBM's gain and split counts describe the fit and make no claim
 SKILL = "skill"              # the measure "the run claims skill" beside the importance methods' names
 WINDOW = "window"            # the measure "ridge on the whole window beats the blind baseline" (the data hold it)
 MEASURES = {SKILL: "the run claims skill (the network beats its comparator, Holm over horizons)",
@@ -209,7 +210,7 @@ def run_once(shared: PowerInputs, job: PowerJob) -> PowerOutcome:
     named_other: list[tuple[str, int, bool]] = []
     if shared.ecfg.ablation != "none" or shared.ecfg.explain:
         explanation = explain(prepared, fitted, evaluation, shared.ecfg, quiet)
-        methods = sorted({i.method for i in explanation.items})
+        methods = sorted({i.method for i in explanation.items} - set(NO_CLAIM))
         group = f"extra:{shared.name}"
         for h in cfg.horizons:
             for m in methods:
