@@ -6,8 +6,9 @@ never a traceback. Its message names the file, symbol, column and row where it c
 from __future__ import annotations
 
 
-class InputError(Exception):
-    """Bad input (data, flags, files) that the user can fix; the CLI prints it and exits 2."""
+class InputError(ValueError):
+    """Bad input (data, flags, files, settings) that the user can fix: a ``ValueError``, so the Python API raises it
+    as one; the CLI prints it in one line and exits 2."""
 
 
 def warn(message: str) -> None:
