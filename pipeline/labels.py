@@ -33,9 +33,11 @@ MODELS = {"lstm": "LSTM", "gru": "GRU", "alstm": "ALSTM", "transformer": "Transf
           "linear": "DLinear", "window_linear": "linear model"}
 
 
-def model_label(family: str) -> str:
-    """The network family's name in words: ``lstm`` -> ``LSTM``, ``linear`` -> ``DLinear``."""
-    return MODELS.get(str(family), str(family))
+def model_label(family: str, skip: str = "none") -> str:
+    """The network family's name in words: ``lstm`` -> ``LSTM``, ``linear`` -> ``DLinear``; with the linear skip
+    path beside it (``skip="linear"``), ``LSTM+linear``."""
+    name = MODELS.get(str(family), str(family))
+    return f"{name}+linear" if skip == "linear" and family not in ("linear", "window_linear") else name
 
 
 BASELINES = {

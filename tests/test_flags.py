@@ -225,6 +225,6 @@ def test_quiet_prints_only_the_path_and_verbose_adds_epochs(tiny_csv, tmp_path, 
     assert main(["run", "--data", str(tiny_csv), *plain, "-v", "--out", str(tmp_path / "v")]) == 0
     out, err = capfd.readouterr()
     assert "epoch 1: train loss" in err and "epoch 2: train loss" in err and "trained 2 epochs" in err
-    assert "report: " in out and "h=1: LSTM accuracy" in out
+    assert "report: " in out and "h=1: LSTM+linear accuracy" in out
     assert main(["run", "-q", "-v", "--out", str(tmp_path / "x")]) == 2
     assert capfd.readouterr().err.strip() == "error: --quiet and --verbose contradict each other; choose one"

@@ -137,7 +137,8 @@ def test_the_tcn_covers_its_window_by_default_and_refuses_a_shorter_reach():
     assert cfg.layers == 0 and model_layers(cfg) == tcn_levels(60, 3) == 4 and tcn_receptive_field(4, 3) >= 60
     assert model_layers(RunConfig(model="lstm").validate()) == 1
     torch.manual_seed(0)
-    m = build("tcn", ModelConfig(n_features=3, n_outputs=1, hidden=8, layers=model_layers(cfg), dropout=0.0), 60).eval()
+    m = build("tcn", ModelConfig(n_features=3, n_outputs=1, hidden=8, layers=model_layers(cfg), dropout=0.0, skip="none"),
+              60).eval()   # the TCN's own reach (the linear skip path reads every step whatever the TCN's reach)
     assert m.receptive_field >= 60
     def reach(net) -> torch.Tensor:  # |d output / d input| per step of the window
         x = torch.randn(4, 60, 3, requires_grad=True)
@@ -146,7 +147,7 @@ def test_the_tcn_covers_its_window_by_default_and_refuses_a_shorter_reach():
 
     assert (reach(m) > 0).all()                                        # every step, the oldest included
     torch.manual_seed(0)
-    one = build("tcn", ModelConfig(n_features=3, n_outputs=1, hidden=8, layers=1, dropout=0.0), 60).eval()
+    one = build("tcn", ModelConfig(n_features=3, n_outputs=1, hidden=8, layers=1, dropout=0.0, skip="none"), 60).eval()
     assert (reach(one)[:55] == 0).all()                                # 1 level: steps 1-55 never matter
     with pytest.raises(InputError, match="the TCN sees 5 of the 60 window days; use --layers 4"):
         RunConfig(model="tcn", layers=1).validate()
@@ -166,3 +167,25 @@ def test_a_search_trial_of_the_tcn_sees_its_window(tmp_path):
     ctx = make_context(base, make_space({"window": {"value": 30}}), 0.2)
     cfg = trial_config(ctx, {"window": 40, "model": "tcn", "layers": 1, "kernel_size": 3})
     assert tcn_receptive_field(cfg.layers, cfg.kernel_size) >= 40
+
+
+def test_every_network_has_the_linear_skip_path_by_default_and_none_turns_it_off():
+    from pipeline.config.schema import DEFAULTS
+    from pipeline.models.families import LinearSkip, build
+    from pipeline.models.lstm import ModelConfig
+
+    assert DEFAULTS.skip == "linear"
+    x = torch.randn(5, 12, 4)
+    for family in FAMILIES:
+        m = build(family, ModelConfig(n_features=4, n_outputs=2), 12).eval()
+        assert isinstance(m, LinearSkip) == (family not in ("linear", "window_linear")), family
+        if isinstance(m, LinearSkip):
+            with torch.no_grad():   # one model: the network's output plus the linear path's, nothing else
+                np.testing.assert_allclose(m(x).numpy(), (m.net(x) + m.linear(x)).numpy(), rtol=1e-5, atol=1e-6)
+            if m.resumable:              # the lag-block shortcut: the network resumed, the linear path whole
+                with torch.no_grad():
+                    prefix = m.repeat_prefix(m.prefix(x[:, :7]), 2)
+                    np.testing.assert_allclose(m.resume(torch.cat([x[:, 7:]] * 2), prefix).numpy(),
+                                               torch.cat([m(x)] * 2).numpy(), rtol=1e-5, atol=1e-5)
+        plain = build(family, ModelConfig(n_features=4, n_outputs=2, skip="none"), 12)
+        assert not isinstance(plain, LinearSkip)

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from pipeline.cli.main import main
-from pipeline.models.lstm import LSTMModel, ModelConfig
+from pipeline.models.families import build
+from pipeline.models.lstm import ModelConfig
 from pipeline.reporting.run_folder import load_checkpoint
 from tests.conftest import TINY, nyse_layout
 
@@ -46,7 +47,7 @@ def test_run_writes_every_output(direction_run):
     e = h["edge"]  # headline, interval and test speak about one prediction: the interval excludes 0 iff p < 0.05
     assert e["ci_low"] <= e["mean"] <= e["ci_high"] and ((e["ci_low"] > 0 or e["ci_high"] < 0) == (e["p_value"] < 0.05))
     assert e["mean"] == pytest.approx(h["model"]["accuracy"] - h["baselines"][h["comparator"]]["accuracy"], abs=1e-9)
-    assert "80% power" in h["power"] and h["verdict"].startswith("h=1: LSTM accuracy")
+    assert "80% power" in h["power"] and h["verdict"].startswith("h=1: LSTM+linear accuracy")
     assert "pesaran_timmermann" in h["tests"]                 # h = 1, one symbol: the exact tests are valid
     assert m["horizon_results"][1]["tests"] == {}             # h = 5: overlapping labels, they are not shown
     assert "covariate_shift" in m and set(m["covariate_shift"]["worst"]) == set(m["groups"])
@@ -71,7 +72,7 @@ def test_report_is_self_contained(direction_run):
 
 def test_checkpoint_loads_with_weights_only(direction_run):
     ck = load_checkpoint(direction_run / "model.pt")
-    model = LSTMModel(ModelConfig(**ck["model_config"]))
+    model = build("lstm", ModelConfig(**ck["model_config"]), ck["run_config"]["window"])   # the LSTM+linear default
     model.load_state_dict(ck["state_dict"])
     assert ck["run_config"]["target"] == "direction" and len(ck["columns"]) == ck["model_config"]["n_features"]
     x = torch.zeros(2, 20, ck["model_config"]["n_features"])

@@ -58,14 +58,14 @@ TRACKING = "tracking"
 # a family does not use is refused when it is changed. "window_linear" is the calibration study's cheap model
 # (a linear map of the whole flattened window), not a user choice.
 MODEL_SETTINGS = ("hidden", "layers", "dropout", "norm", "bidirectional", "pool", "heads", "attention", "kernel_size",
-                  "trend_kernel", "partial_receptive_field")
+                  "trend_kernel", "partial_receptive_field", "skip")
 MODEL_FAMILIES = {
-    "lstm": {"hidden", "layers", "dropout", "norm", "bidirectional", "pool"},
-    "gru": {"hidden", "layers", "dropout", "norm", "bidirectional", "pool"},
-    "alstm": {"hidden", "layers", "dropout", "norm"},
-    "transformer": {"hidden", "layers", "dropout", "norm", "pool", "heads", "attention"},
-    "tcn": {"hidden", "layers", "dropout", "norm", "pool", "kernel_size", "partial_receptive_field"},
-    "mlp": {"hidden", "layers", "dropout", "norm"},
+    "lstm": {"hidden", "layers", "dropout", "norm", "bidirectional", "pool", "skip", "trend_kernel"},
+    "gru": {"hidden", "layers", "dropout", "norm", "bidirectional", "pool", "skip", "trend_kernel"},
+    "alstm": {"hidden", "layers", "dropout", "norm", "skip", "trend_kernel"},
+    "transformer": {"hidden", "layers", "dropout", "norm", "pool", "heads", "attention", "skip", "trend_kernel"},
+    "tcn": {"hidden", "layers", "dropout", "norm", "pool", "kernel_size", "partial_receptive_field", "skip", "trend_kernel"},
+    "mlp": {"hidden", "layers", "dropout", "norm", "skip", "trend_kernel"},
     "linear": {"dropout", "trend_kernel"},
     "window_linear": {"dropout"},
 }
@@ -123,6 +123,10 @@ class RunConfig:
     heads: int = opt(4, "attention heads (transformer; --hidden must be a multiple)", MODEL)
     attention: str = opt("causal", "transformer mask: causal (no step sees a later one) or full", MODEL,
                          choices=["causal", "full"])
+    skip: str = opt("linear", "linear (default): a DLinear path over the whole window beside the network, summed into "
+                    "its output (LSTNet's linear 'highway', Lai et al. 2018), so a lagged linear signal is learnt from as "
+                    "few days as a linear model needs (docs/learnability.md); none: the network alone (every family but "
+                    "linear)", MODEL, choices=["none", "linear"])
     kernel_size: int = opt(3, "TCN convolution kernel (dilations 1, 2, 4, ... per layer)", MODEL)
     partial_receptive_field: bool = opt(False, "let the TCN's --layers and --kernel-size see fewer steps than --window "
                                         "(refused otherwise: the steps it cannot see would never matter)", MODEL)
@@ -265,7 +269,10 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "RunConfig":
+        """A saved configuration (``config.json``); one saved before a setting existed gets the value that setting's
+        behaviour had then (``skip``: none), so its saved model loads and reproduces."""
         names = {f.name for f in fields(cls)}
+        values = {"skip": "none", **values} if "model" in values else values
         return cls(**{k: v for k, v in values.items() if k in names})
 
 

@@ -30,6 +30,12 @@ def moving_average(x: torch.Tensor, kernel: int) -> torch.Tensor:
     return nn.functional.avg_pool1d(padded, kernel, stride=1).transpose(1, 2)
 
 
+def moving_average_matrix(window: int, kernel: int) -> torch.Tensor:
+    """``(T, T)`` ``A`` with ``moving_average(x, kernel) == A @ x`` along time (edges repeated, as DLinear)."""
+    eye = torch.eye(window).unsqueeze(-1)                              # (T, T, 1): each step as a series
+    return moving_average(eye, kernel).squeeze(-1).T                  # column s: the average's weights on step s
+
+
 class DLinearModel(nn.Module):
     def __init__(self, cfg: ModelConfig, window: int):
         super().__init__()
@@ -39,13 +45,17 @@ class DLinearModel(nn.Module):
         self.remainder = nn.Linear(window, 1)
         self.drop = nn.Dropout(cfg.dropout)
         self.heads = nn.Linear(2 * cfg.n_features, cfg.n_outputs)
+        self.register_buffer("average", moving_average_matrix(window, self.kernel), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (N, T, F) -> (N, H)."""
-        trend = moving_average(x, self.kernel)
-        z = torch.cat([self.trend(trend.transpose(1, 2)).squeeze(-1),
-                       self.remainder((x - trend).transpose(1, 2)).squeeze(-1)], dim=1)   # (N, 2F)
-        return self.heads(self.drop(z))
+        """x: (N, T, F) -> (N, H). The trend's and the remainder's maps over time are folded through the moving
+        average into one weight per step each (the same linear function, without building the trend)."""
+        a = self.average.to(x.dtype)
+        w_trend = self.trend.weight[0] @ a                                  # (T,): trend(A x) = (w A) x
+        w_rem = self.remainder.weight[0] - self.remainder.weight[0] @ a     # remainder(x - A x) = (r - r A) x
+        w = torch.stack([w_trend, w_rem], dim=1)                            # (T, 2): one pass over the window
+        z = torch.einsum("ntf,tk->nkf", x, w) + torch.cat([self.trend.bias, self.remainder.bias])[None, :, None]
+        return self.heads(self.drop(z.reshape(len(x), -1)))                 # (N, 2F): trend part, then remainder
 
 
 class LinearModel(nn.Module):

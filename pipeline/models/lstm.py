@@ -24,7 +24,8 @@ class ModelConfig:
     heads: int = DEFAULTS.heads                # transformer
     attention: str = DEFAULTS.attention        # transformer: causal | full
     kernel_size: int = DEFAULTS.kernel_size    # tcn
-    trend_kernel: int = DEFAULTS.trend_kernel  # linear (DLinear)
+    trend_kernel: int = DEFAULTS.trend_kernel  # linear (DLinear), and the linear skip path
+    skip: str = DEFAULTS.skip                  # none | linear: a DLinear path beside the network (families.build)
 
     def to_dict(self) -> dict:
         return asdict(self)

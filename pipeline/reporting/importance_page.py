@@ -245,8 +245,8 @@ def render_importance_report(exp, res, table: pd.DataFrame, note: str = "", nav:
     sanity = [{"method": label(r["method"]), "signed": _fmt(r["signed_rho"], 2), "abs": _fmt(r["abs_rho"], 2),
                "feature": _fmt(r["feature_rho"], 2), "infidelity": f"{r['infidelity']:.3g}",
                "verdict": "" if r["passed"] is None else ("passes" if r["passed"] else "FAILS")} for r in res.sanity]
-    return render_template("importance.html", title=f"{symbols_text(exp.dataset.prices)}: which feature groups carry the {model_label(exp.cfg.model)}?",
-                           model=model_label(exp.cfg.model),
+    return render_template("importance.html", title=f"{symbols_text(exp.dataset.prices)}: which feature groups carry the {model_label(exp.cfg.model, exp.cfg.skip)}?",
+                           model=model_label(exp.cfg.model, exp.cfg.skip),
                            horizons=horizons, timings=timings, n_repeats=res.n_repeats, summary=summary, lead=lead, note=note, nav=nav or [],
                            overview=rank_overview(table, res.skill),
                            lag_repeats=res.lag_repeats, sanity=sanity, blocks=[b.label for b in res.blocks],

@@ -122,7 +122,7 @@ def render_run_report(exp: Prepared, fitted: Fitted, metrics: dict, run_id: str,
                       index_href: str | None = None) -> str:
     cfg, ws, idx = exp.cfg, exp.ws, exp.test_idx
     clf = exp.classification
-    who = model_label(cfg.model)
+    who = model_label(cfg.model, cfg.skip)
     names = list(DIRECTION_METRICS if clf else REGRESSION_METRICS)
     horizons = [horizon_view(e, names, cfg.seeds) for e in metrics["horizon_results"]]
     verdicts = [{"text": e["verdict"], "power": e["power"], "css": verdict_css(e)} for e in metrics["horizon_results"]]

@@ -192,7 +192,7 @@ def evaluate(exp: Prepared, fitted: Fitted) -> Evaluation:
                      "units": "accuracy points" if clf else "MSE"},
             "unit": "probability of up" if clf else UNITS.get(cfg.target, f"the {cfg.target} target"),
             "model_family": cfg.model,
-            "model_name": model_label(cfg.model),
+            "model_name": model_label(cfg.model, cfg.skip),
             "against_baselines": against,
             "tests": tests,
             "window_information": window_information(base_j, loss, y, dates, h, clf, len(cfg.horizons)),
@@ -260,7 +260,7 @@ def cross_section_view(exp: Prepared, ensemble: np.ndarray, base: dict[str, np.n
     dates, symbols = ws.dates[idx], ws.symbols[idx]
     out = []
     for j, h in enumerate(cfg.horizons):
-        scores = {model_label(cfg.model): ensemble[:, j], "reversal": ws.extra["xs_reversal"][idx], "momentum": ws.extra["xs_momentum"][idx]}
+        scores = {model_label(cfg.model, cfg.skip): ensemble[:, j], "reversal": ws.extra["xs_reversal"][idx], "momentum": ws.extra["xs_momentum"][idx]}
         if "lightgbm" in base:
             scores["lightgbm"] = base["lightgbm"][:, j]
         xs = cross_section(dates, symbols, scores, ws.extra[f"fwd_return_h{h}"][idx], ws.extra["next_return"][idx], h,

@@ -109,7 +109,7 @@ def conclusions(exp: Prepared, res: Explanation) -> dict[str, list[str]]:
         verdict = ("passes the model-randomisation check" if row["passed"] else
                    "FAILS the model-randomisation check: its attributions barely change when the weights are re-initialised")
         ref = next((r["infidelity"] for r in res.sanity if r["passed"] is None), float("nan"))
-        out["sanity"].append(f"{name} {verdict} (signed rank correlation with a re-initialised {model_label(exp.cfg.model)} {_fmt(row['signed_rho'], 2)}, "
+        out["sanity"].append(f"{name} {verdict} (signed rank correlation with a re-initialised {model_label(exp.cfg.model, exp.cfg.skip)} {_fmt(row['signed_rho'], 2)}, "
                              f"{row['windows']} windows); infidelity {row['infidelity']:.3g} vs {ref:.3g} for random attributions "
                              f"({'more' if row['infidelity'] < ref else 'not more'} faithful than random).")
     return out

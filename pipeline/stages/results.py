@@ -112,7 +112,7 @@ class Prepared:
         return ModelConfig(n_features=len(self.ws.columns) if n_features is None else n_features,
                            n_outputs=len(c.horizons), hidden=c.hidden, layers=model_layers(c), dropout=c.dropout, norm=c.norm,
                            bidirectional=c.bidirectional, pool=c.pool, heads=c.heads, attention=c.attention,
-                           kernel_size=c.kernel_size, trend_kernel=c.trend_kernel)
+                           kernel_size=c.kernel_size, trend_kernel=c.trend_kernel, skip=c.skip)
 
     def train_config(self, seed: int, progress: bool | None = None) -> TrainConfig:
         c = self.cfg
