@@ -51,7 +51,7 @@ def test_a_signal_deep_in_the_window_is_in_the_comparator_set(tmp_path):
     ceiling = 0.5 + np.arcsin(0.0055 / np.hypot(0.0055, 0.007)) / np.pi            # 0.712 (1,000 training days)
     assert h["baselines"]["window_ridge"]["accuracy"] >= ceiling - 0.1
     assert h["baselines"]["logistic"]["accuracy"] < 0.56 and h["comparator"] == "window_ridge"
-    assert "the window holds information the LSTM did not learn" in h["verdict"]
+    assert "the window holds information the LSTM+linear did not learn" in h["verdict"]
 
 
 def test_the_window_sentence_says_what_the_ridge_means_and_nothing_without_information():

@@ -95,7 +95,7 @@ def test_planted_panel_end_to_end_close_only(tmp_path, capsys):
     [xs] = metrics["cross_section"]
     rev = xs["scores"]["reversal"]
     assert rev["rank_ic"]["ci_low"] > 0 and rev["spread"]["mean"] > 0
-    lstm = xs["scores"]["LSTM"]
+    lstm = xs["scores"]["LSTM+linear"]
     assert lstm["rank_ic"]["mean"] > 0 and lstm["rank_ic"]["ci_low"] > 0
     html = (out / "index.html").read_text()
     assert "Cross-section" in html and "Rank IC" in html and "long-short" in html
