@@ -173,3 +173,20 @@ def test_covariate_shift_flags_price_levels_not_returns():
     shift = exp.fold_data[-1].shift  # a bull market: the last test fold sits above every training level
     assert shift["ma_level"] > 0.5 and shift["bollinger_level"] > 0.5
     assert shift["price"] < 0.25 and shift["volume"] < 0.25  # returns leave the range only in a volatility break
+
+
+def test_a_run_saved_before_the_linear_skip_path_is_explained_again_as_it_was(tmp_path, tiny_csv):
+    """Folders written before ``skip`` existed hold the network alone: ``explain RUN_DIR`` rebuilds it so."""
+    out = tmp_path / "old"
+    assert main(["run", "--data", str(tiny_csv), "--features", "ohlcv", "--horizons", "1", "--window", "5", "--epochs", "1",
+                 "--folds", "1", "--bootstrap", "0", "--lgbm-lags", "1", "--no-explain", "--ablation", "none",
+                 "--skip", "none", "--no-progress", "--out", str(out)]) == 0
+    ck = load_checkpoint(out / "model.pt")
+    for part in (ck["model_config"], ck["run_config"]):
+        part.pop("skip", None)                                   # as a checkpoint of 2026-12-02 had it
+    torch.save(ck, out / "model.pt")
+    saved = json.loads((out / "config.json").read_text())
+    saved["config"].pop("skip", None)
+    (out / "config.json").write_text(json.dumps(saved))
+    assert main(["explain", str(out), "--ablation", "permute", "--permutation-repeats", "1", "--no-explain",
+                 "--no-clusters", "--no-progress"]) == 0

@@ -52,7 +52,8 @@ def explain_run_dir(run_dir: str | Path, ecfg: ExplainConfig, progress: bool = T
     exp = exp.only_fold(int(ck["fold"]))  # the saved model's fold: a saved Fitted of one unit
     fd = exp.fold_data[0]
     fold = fd.fold
-    model = build(str(ck.get("model", "lstm")), ModelConfig(**ck["model_config"]), cfg.window)
+    # a checkpoint saved before the linear skip path existed holds the network alone
+    model = build(str(ck.get("model", "lstm")), ModelConfig(**{"skip": "none", **ck["model_config"]}), cfg.window)
     model.load_state_dict(ck["state_dict"])
     model.eval()
     device = resolve_device(cfg.device)
