@@ -70,8 +70,10 @@ def permutation_importance(
                 by_start.setdefault(range(T)[steps or slice(None)].start, []).append(key)
         per = max(1, chunk // n_repeats)
         # a key's own columns of other samples' windows, gathered alone (lazy windows gather only those columns)
-        views = {key: X.select_columns(cols) if hasattr(X, "select_columns") else None
-                 for key, (cols, _) in targets.items() if key not in lazy}
+        # (one view per column set: a group's lag blocks share it, and a lazy view copies its columns once)
+        by_cols = {tuple(np.asarray(cols).tolist()) for key, (cols, _) in targets.items() if key not in lazy}
+        shared = {c: X.select_columns(np.array(c)) if hasattr(X, "select_columns") else None for c in by_cols}
+        views = {key: shared[tuple(np.asarray(cols).tolist())] for key, (cols, _) in targets.items() if key not in lazy}
         for i0 in range(0, n if by_start else 0, per):
             idx = np.arange(i0, min(n, i0 + per))
             own = np.asarray(X[idx], dtype=np.float32)
