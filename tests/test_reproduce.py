@@ -30,9 +30,11 @@ def test_reproduce_gives_identical_metrics_on_the_embedded_sample(tmp_path, caps
     # records the repeat
     assert [a["count"] for a in b_ledger(tmp_path / "again")] == [1, 1]
     assert [c["configurations"] for c in ledger.counts(tmp_path / ledger.LEDGER)] == [1]
-    # without --out, the new run goes beside the old one as <RUN_DIR>-reproduced
-    assert main(["reproduce", str(run)]) == 0
+    # without --out, the new run goes beside the old one as <RUN_DIR>-reproduced; --no-progress as every command
+    assert main(["reproduce", str(run), "--no-progress"]) == 0
+    assert "every one identical" in capsys.readouterr().out
     assert (tmp_path / "run-reproduced" / "metrics.json").is_file()
+    assert json.loads((tmp_path / "run-reproduced" / "config.json").read_text())["config"]["progress"] is False
 
 
 def b_ledger(folder):

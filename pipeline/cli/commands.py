@@ -206,7 +206,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
     from pipeline.cli.compose import reproduce
 
-    out_dir, diffs, metrics = reproduce(args.run_dir, args.out)
+    out_dir, diffs, metrics = reproduce(args.run_dir, args.out, progress=args.progress)
     result("reproduced", out_dir / "index.html")
     worst = max((abs(d["difference"]) for d in diffs if math.isfinite(d["difference"])), default=0.0)
     say(f"  {len(diffs)} figures compared; " + ("every one identical" if worst == 0 else f"largest difference {worst:.3g}"))
@@ -331,6 +331,8 @@ def register(sub: argparse._SubParsersAction, add_data_options: Callable[[argpar
                        epilog="example:\n  python -m pipeline reproduce reports/20261129-101500-sp500-direction")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--out", metavar="DIR", help="the new run folder (default: beside RUN_DIR, named <RUN_DIR>-reproduced)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", default=None,
+                   help="hide progress bars (default: as the run did)")
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("explain", help="run the explain stage again on a finished run folder",

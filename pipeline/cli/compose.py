@@ -289,10 +289,12 @@ def track_missing_trials(tracker, study, log=say) -> int:
     return len(missing)
 
 
-def reproduce(run_dir: str | Path, out: str | None = None, log=say) -> tuple[Path, list[dict], dict]:
+def reproduce(run_dir: str | Path, out: str | None = None, log=say,
+              progress: bool | None = None) -> tuple[Path, list[dict], dict]:
     """Re-run a finished run from its ``config.json`` after checking that the data are the same (the data
     fingerprint; on a difference, the first symbol and date that differ): a new run folder beside the old one,
-    and per horizon and metric the old value, the new one and their difference."""
+    and per horizon and metric the old value, the new one and their difference. ``progress``: show or hide the
+    progress bars (``None``: as the run did); it changes no number."""
     import json
 
     from pipeline.config.schema import ExplainConfig, RunConfig
@@ -319,7 +321,8 @@ def reproduce(run_dir: str | Path, out: str | None = None, log=say) -> tuple[Pat
                          f"{saved['data_hash']} then; {where or 'the prices match: the features differ (feature code or macro series)'}); "
                          "reproduce needs the same data")
     out_dir = Path(out) if out else fresh_dir(run_dir.parent, f"{run_dir.name}-reproduced", stamp=False)
-    cfg = RunConfig.from_dict({**cfg.to_dict(), "out": str(out_dir)}).validate()
+    shown = {} if progress is None else {"progress": bool(progress)}
+    cfg = RunConfig.from_dict({**cfg.to_dict(), "out": str(out_dir), **shown}).validate()
     _, metrics = run(cfg, ecfg, log, dataset=dataset, reproduces=run_dir)
     old = json.loads((run_dir / "metrics.json").read_text())
     diffs = []
