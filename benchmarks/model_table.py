@@ -1,4 +1,4 @@
-"""The README's model table: does the LSTM beat other networks, on this project's own data?
+"""The model table of docs/models.md: does the LSTM beat other networks, on this project's own data?
 
 Like Qlib's benchmark tables (every model on the same data, several seeds), but through featureproof's
 ``compare --models``: every family on the same features, purged walk-forward folds, seeds and test days,

@@ -1,6 +1,6 @@
 """Safe outputs: atomic files and folders, run-folder manifests, and the rules for an existing ``--out``.
 
-Guarantees (the README's "Bad input" section states them to users):
+Guarantees (docs/data.md, "Bad input", states them to users):
 
 * featureproof never deletes or overwrites a file it did not write. Every output folder carries a
   manifest, ``featureproof.json``, listing the files featureproof wrote there (with sizes and SHA-256).

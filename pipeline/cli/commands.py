@@ -283,7 +283,7 @@ def register(sub: argparse._SubParsersAction, add_data_options: Callable[[argpar
     add_explain_options(p)
     p.add_argument("--trials", type=int, default=30, help="trials in the study (with --resume: in all, the earlier ones included)")
     p.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds per worker")
-    p.add_argument("--space", metavar="TOML", help="the search space (default: every knob, see the README)")
+    p.add_argument("--space", metavar="TOML", help="the search space (default: every knob, see docs/search.md)")
     p.add_argument("--holdout", type=float, default=0.2, help="share of sample dates held back from the search")
     p.add_argument("--holdout-folds", type=int, default=1, help="test folds of the final run on the held-back days")
     p.add_argument("--storage", metavar="URL", help="Optuna RDB storage (default sqlite:///OUT/search.db); several "

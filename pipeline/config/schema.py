@@ -111,7 +111,7 @@ class RunConfig:
                               flag="--no-log-transform")
     clip_quantile: float = opt(0.0, "clip features at training quantiles q and 1-q (e.g. 0.01; 0: off)", SPLITS)
     # model
-    model: str = opt("lstm", "network family (see the README's model table); every stage works for each", MODEL,
+    model: str = opt("lstm", "network family (see docs/models.md for the model table); every stage works for each", MODEL,
                      choices=list(FAMILY_NAMES))
     hidden: int = opt(32, "hidden size (recurrent state, attention width, TCN channels, MLP width)", MODEL)
     layers: int = opt(0, "recurrent, encoder, TCN or MLP layers (0: automatic, 1 layer, or for the TCN the dilation "

@@ -1,5 +1,5 @@
 """The calibration study's page and files: ``calibration.csv``, ``calibration.html`` and ``calibration.md``
-(the per-claim summary the README quotes)."""
+(the per-claim summary docs/calibration-study.md quotes)."""
 from __future__ import annotations
 
 from pathlib import Path
