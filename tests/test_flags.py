@@ -226,5 +226,13 @@ def test_quiet_prints_only_the_path_and_verbose_adds_epochs(tiny_csv, tmp_path, 
     out, err = capfd.readouterr()
     assert "epoch 1: train loss" in err and "epoch 2: train loss" in err and "trained 2 epochs" in err
     assert "report: " in out and "h=1: LSTM+linear accuracy" in out
+    # by default: the one-screen table, one row per horizon, and no sentence longer than a wide terminal
+    assert main(["run", "--data", str(tiny_csv), *plain, "--out", str(tmp_path / "d")]) == 0
+    out, err = capfd.readouterr()
+    rows = [line for line in out.splitlines() if line.strip().startswith("1 ")]
+    assert "edge [95% CI]" in out and "Holm p" in out and len(rows) == 1 and "h=1: LSTM+linear accuracy" not in out
+    assert ("no evidence of skill" in rows[0] or "significantly worse" in rows[0] or "skill (beats" in rows[0])
+    assert max(len(line) for line in out.splitlines() if not line.startswith(("report:", "  importance: /", "  ledger"))) <= 200
+    assert sum(line.startswith("  warning: covariate shift") for line in out.splitlines()) <= 1
     assert main(["run", "-q", "-v", "--out", str(tmp_path / "x")]) == 2
     assert capfd.readouterr().err.strip() == "error: --quiet and --verbose contradict each other; choose one"

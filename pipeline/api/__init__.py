@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.errors import InputError
+from pipeline.reporting.summary import verdict_table
 
 __all__ = ["run", "compare", "search", "power", "explain", "RunResult", "FolderResult", "PowerRunResult", "settings"]
 
@@ -55,21 +56,6 @@ def settings(**values: Any):
     cfg = RunConfig(**{k: v for k, v in values.items() if k in run_names}).validate()
     ecfg = ExplainConfig(**{k: v for k, v in values.items() if k in explain_names and k not in run_names}).validate()
     return cfg, ecfg
-
-
-def verdict_table(metrics: dict) -> pd.DataFrame:
-    """One row per horizon of a run's ``metrics.json``: the headline metric, the model's value, the comparator and
-    its value, the edge with its unadjusted 95% interval, p, Holm p, the skill flag, and the sentences."""
-    rows = []
-    for e in metrics.get("horizon_results", []):
-        head, comp = e["headline_metric"], e["comparator"]
-        edge = e["edge"]
-        rows.append({"horizon": e["horizon"], "metric": head, "model": e["model"].get(head),
-                     "comparator": comp, "comparator_value": (e["baselines"].get(comp) or {}).get(head),
-                     "edge": edge["mean"], "ci_low": edge["ci_low"], "ci_high": edge["ci_high"],
-                     "p": edge["p_value"], "p_holm": edge.get("p_holm"), "skill": bool(e["skill"]),
-                     "verdict": e.get("verdict", ""), "power": e.get("power", "")})
-    return pd.DataFrame(rows)
 
 
 @dataclass(frozen=True)

@@ -55,26 +55,48 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from pipeline.cli.compose import run
 
+    from pipeline.progress import VERBOSE, verbosity
+    from pipeline.reporting.summary import screen
+
     cfg = RunConfig.from_args(args)
     out_dir, metrics = run(cfg, explain_config(args))
     result("report", out_dir / "index.html")
-    for entry in metrics["horizon_results"]:
-        say("  " + entry["verdict"])
-        say("    " + entry["power"])
+    full = verbosity() >= VERBOSE   # -v: every sentence; by default the one-screen table
+    if full:
+        for entry in metrics["horizon_results"]:
+            say("  " + entry["verdict"])
+            say("    " + entry["power"])
+    else:
+        for line in screen(metrics, out_dir):
+            say(line)
     for xs in metrics.get("cross_section") or []:
         say("  cross-section " + xs["sentence"])
     for answer in metrics.get("ledger") or []:
         if answer["count"] > 1 or answer.get("fresh"):
             say("  ledger " + answer["sentence"])
-    for warning in metrics.get("covariate_shift", {}).get("warnings", []):
-        say("  warning: " + warning)
+    shifts = metrics.get("covariate_shift", {}).get("warnings", [])
+    if full or len(shifts) <= 1:
+        for warning in shifts:
+            say("  warning: " + warning)
+    else:
+        import re
+
+        groups = list(dict.fromkeys(m.group(1) for w in shifts for m in [re.search(r"'([^']+)' value", w)] if m))
+        say(f"  warning: covariate shift: {len(shifts)} (fold, group) pairs have test values outside the training range "
+            f"({', '.join(groups)}); everything extrapolates there (-v or the report lists them)")
     s = metrics.get("strategy")
     if s:
         say(f"  strategy (h={s['horizon']}, long/flat): Sharpe {s['strategy']['sharpe']:.2f} vs buy-and-hold "
               f"{s['buy_and_hold']['sharpe']:.2f}")
     if metrics.get("importance_findings"):
-        for line in metrics["importance_findings"] + metrics.get("importance_conclusions", {}).get("lags", []):
+        skilled = {e["horizon"] for e in metrics["horizon_results"] if e["skill"]}
+        lines = metrics["importance_findings"] + metrics.get("importance_conclusions", {}).get("lags", [])
+        shown = lines if full else [x for x in metrics["importance_findings"] if any(x.startswith(f"h={h}:") for h in skilled)]
+        for line in shown:
             say("  " + line)
+        if not full and not skilled:
+            say("  importance: no skill at any horizon, so no feature group is a finding about the market; what the "
+                "model uses is on the page")
         say(f"  importance: {out_dir / 'importance.html'}")
     tracked(metrics)
     extra = f", explain {metrics['explain_seconds']:.0f} s" if "explain_seconds" in metrics else ""

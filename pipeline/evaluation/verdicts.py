@@ -57,6 +57,19 @@ def verdict(entry: dict, clf: bool) -> str:
     return text + f" The {who} does not beat {comp} (not significant): no evidence of skill." + window_sentence(entry)
 
 
+def short_verdict(entry: dict) -> str:
+    """The verdict in a few words, as the table of the one-screen output gives it: ``skill``, ``significantly
+    worse``, ``no skill after the ledger's count`` (the run's own test passed, the count of configurations judged
+    on these days withdrew it) or ``no evidence of skill``."""
+    if entry.get("skill"):
+        return "skill (beats the comparator)"
+    if entry.get("skill_failed") == "ledger":
+        return f"no skill after counting {entry.get('ledger', {}).get('count', 'all')} configurations"
+    if significant(entry) and entry["edge"]["mean"] < 0:
+        return "significantly worse"
+    return "no evidence of skill"
+
+
 def window_sentence(entry: dict) -> str:
     """What it means when the baseline that reads the whole window (ridge) is significantly better than the network
     (Holm over baselines x horizons) *and* than the baseline that reads nothing (``window_information``): the window
