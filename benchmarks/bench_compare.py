@@ -4,6 +4,7 @@ two give identical numbers.
 
     python benchmarks/bench_compare.py [--sets ohlcv,ohlcv+technical,all] [--seeds 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,8 +19,22 @@ from pipeline.cli.main import main
 def timed(sets: str, seeds: str, jobs: int, tmp: str) -> tuple[float, pd.DataFrame]:
     out = f"{tmp}/jobs{jobs}"
     t0 = time.perf_counter()
-    rc = main(["compare", "--features", sets, "--target", "direction", "--seeds", seeds, "--jobs", str(jobs),
-               "--no-progress", "--out", out])
+    rc = main(
+        [
+            "compare",
+            "--features",
+            sets,
+            "--target",
+            "direction",
+            "--seeds",
+            seeds,
+            "--jobs",
+            str(jobs),
+            "--no-progress",
+            "--out",
+            out,
+        ]
+    )
     if rc != 0:
         raise SystemExit(rc)
     return time.perf_counter() - t0, pd.read_csv(f"{out}/compare.csv")
@@ -34,8 +49,10 @@ def run() -> None:
         one, a = timed(args.sets, args.seeds, 1, tmp)
         two, b = timed(args.sets, args.seeds, 2, tmp)
     same = a.equals(b)
-    print(f"compare {args.sets} x {args.seeds} seeds on the sample: 1 job {one:.1f} s, 2 jobs {two:.1f} s, "
-          f"speed-up {one / two:.2f}x; identical numbers: {same}")
+    print(
+        f"compare {args.sets} x {args.seeds} seeds on the sample: 1 job {one:.1f} s, 2 jobs {two:.1f} s, "
+        f"speed-up {one / two:.2f}x; identical numbers: {same}"
+    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ idle OpenMP threads sleep). Run it on an otherwise quiet machine.
 
     python benchmarks/bench_contention.py [--no-explain]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,22 @@ def _spin(seconds: float) -> None:
 def timed_run(extra: list[str]) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "pipeline", "run", "--target", "direction", "--no-progress", *extra,
-                        "--out", f"{tmp}/run"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pipeline",
+                "run",
+                "--target",
+                "direction",
+                "--no-progress",
+                *extra,
+                "--out",
+                f"{tmp}/run",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         return time.perf_counter() - t0
 
 
@@ -44,17 +59,32 @@ def main() -> None:
     finally:
         hog.terminate()
     with tempfile.TemporaryDirectory() as tmp:
-        other = subprocess.Popen([sys.executable, "-m", "pipeline", "run", "--target", "direction", "--no-progress", *extra,
-                                  "--out", f"{tmp}/other"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        other = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pipeline",
+                "run",
+                "--target",
+                "direction",
+                "--no-progress",
+                *extra,
+                "--out",
+                f"{tmp}/other",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             beside_run = timed_run(extra)
         finally:
             other.kill()
             other.wait()
     name = "default run" + (" (no explain)" if extra else " with the explain stage")
-    print(f"{name}: quiet {quiet:.1f} s; beside one CPU hog {loaded:.1f} s ({loaded / quiet:.2f}x); beside a second "
-          f"default run {beside_run:.1f} s ({beside_run / quiet:.2f}x); target <= 2.5x")
-
+    print(
+        f"{name}: quiet {quiet:.1f} s; beside one CPU hog {loaded:.1f} s ({loaded / quiet:.2f}x); beside a second "
+        f"default run {beside_run:.1f} s ({beside_run / quiet:.2f}x); target <= 2.5x"
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ and the LightGBM fits are not cold.
 
     python benchmarks/bench_explain.py
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,12 @@ def run() -> None:
         wall = time.perf_counter() - t0
         m = json.loads(open(f"{tmp}/run/metrics.json").read()) if rc == 0 else {}
     timings = ", ".join(f"{k} {v:.1f} s" for k, v in m.get("explain_timings", {}).items())
-    print(f"explain stage of the default run: {m.get('explain_seconds', float('nan')):.1f} s (target ≤ 10 s): {timings}")
-    print(f"whole run incl. explain: {wall:.1f} s; peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    print(
+        f"explain stage of the default run: {m.get('explain_seconds', float('nan')):.1f} s (target ≤ 10 s): {timings}"
+    )
+    print(
+        f"whole run incl. explain: {wall:.1f} s; peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

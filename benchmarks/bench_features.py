@@ -6,6 +6,7 @@ kept together, 20-day blocks), so the indicators see realistic data. Prints rows
 
     python benchmarks/bench_features.py [--tickers 500] [--jobs 1]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,21 +28,29 @@ def synthetic_universe(n_tickers: int, seed: int = 0) -> list[pd.DataFrame]:
     out = []
     for i in range(n_tickers):
         src = base["SP500" if i % 2 == 0 else "NASDAQ"]
-        rel = pd.DataFrame({
-            "r": np.log(src["close"]).diff().fillna(0.0).to_numpy(),
-            "o": (src["open"] / src["close"]).to_numpy(),
-            "h": (src["high"] / src["close"]).to_numpy(),
-            "l": (src["low"] / src["close"]).to_numpy(),
-            "v": src["volume"].replace(0, np.nan).ffill().bfill().to_numpy(),
-        })
+        rel = pd.DataFrame(
+            {
+                "r": np.log(src["close"]).diff().fillna(0.0).to_numpy(),
+                "o": (src["open"] / src["close"]).to_numpy(),
+                "h": (src["high"] / src["close"]).to_numpy(),
+                "l": (src["low"] / src["close"]).to_numpy(),
+                "v": src["volume"].replace(0, np.nan).ffill().bfill().to_numpy(),
+            }
+        )
         starts = rng.integers(0, n - block, size=n // block + 1)
         rows = np.concatenate([np.arange(s, s + block) for s in starts])[:n]
         r = rel.iloc[rows].reset_index(drop=True)
         close = 50 * np.exp(np.cumsum(r["r"].to_numpy()))
-        frame = pd.DataFrame({
-            "open": close * r["o"].to_numpy(), "high": close * r["h"].to_numpy(),
-            "low": close * r["l"].to_numpy(), "close": close, "volume": r["v"].to_numpy() * rng.uniform(0.01, 1),
-        }, index=index)
+        frame = pd.DataFrame(
+            {
+                "open": close * r["o"].to_numpy(),
+                "high": close * r["h"].to_numpy(),
+                "low": close * r["l"].to_numpy(),
+                "close": close,
+                "volume": r["v"].to_numpy() * rng.uniform(0.01, 1),
+            },
+            index=index,
+        )
         frame.attrs["symbol"] = f"T{i:03d}"
         out.append(frame)
     return out
@@ -61,7 +70,9 @@ def main() -> None:
     tables = build_feature_tables(inputs, args.features, jobs=args.jobs)
     n_out = sum(len(t.frame) for t in tables.values())
     wall = time.perf_counter() - t0
-    print(f"feature build ({args.jobs} process(es)): {args.tickers} tickers, {rows:,} input rows, {n_out:,} feature rows, set '{args.features}'")
+    print(
+        f"feature build ({args.jobs} process(es)): {args.tickers} tickers, {rows:,} input rows, {n_out:,} feature rows, set '{args.features}'"
+    )
     print(f"wall {wall:.2f} s, {rows / wall:,.0f} rows/s (target: 2.5 M rows under 10 s)")
 
 

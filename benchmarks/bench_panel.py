@@ -17,6 +17,7 @@ strings together 20-day blocks of real index history, so within a block the tren
 returns predict the next days across symbols (a Rank IC of 0.2-0.5). On a panel of independent random
 walks the same run finds nothing (``tests/test_cross_section.py`` and the calibration study check that).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,8 +52,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--bootstrap", type=int, default=500)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--explain", action="store_true", help="also the default explain stage (permutation, lag blocks, "
-                        "clusters, LightGBM with shadows, expected and integrated gradients), timed per method")
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="also the default explain stage (permutation, lag blocks, "
+        "clusters, LightGBM with shadows, expected and integrated gradients), timed per method",
+    )
     args = parser.parse_args()
 
     universe = synthetic_universe(args.symbols)
@@ -61,8 +66,10 @@ def main() -> None:
     for f, name in zip(universe, [f.attrs["symbol"] for f in universe]):
         f.attrs["symbol"] = name
     rows = sum(len(f) for f in universe)
-    print(f"panel: {args.symbols} symbols x {days} days = {rows:,} rows; run --target xs_direction --horizons 1,5 "
-          f"--features ohlcv+technical --folds 1 --epochs {args.epochs} --device {args.device}")
+    print(
+        f"panel: {args.symbols} symbols x {days} days = {rows:,} rows; run --target xs_direction --horizons 1,5 "
+        f"--features ohlcv+technical --folds 1 --epochs {args.epochs} --device {args.device}"
+    )
     times = {}
 
     t0 = time.perf_counter()
@@ -71,13 +78,23 @@ def main() -> None:
     dataset = Dataset(prices, tables, "ohlcv+technical")
     times["features"] = time.perf_counter() - t0
 
-    cfg = RunConfig(target="xs_direction", horizons=[1, 5], features="ohlcv+technical", folds=1, epochs=args.epochs,
-                    bootstrap=args.bootstrap, device=args.device, progress=True).validate()
+    cfg = RunConfig(
+        target="xs_direction",
+        horizons=[1, 5],
+        features="ohlcv+technical",
+        folds=1,
+        epochs=args.epochs,
+        bootstrap=args.bootstrap,
+        device=args.device,
+        progress=True,
+    ).validate()
     t0 = time.perf_counter()
     prepared = prepare(cfg, dataset)
     times["windows, folds and scaling"] = time.perf_counter() - t0
-    print(f"{prepared.ws.n:,} windows of {cfg.window} x {len(prepared.ws.columns)} features (never materialised: rows "
-          f"{prepared.ws.rows.nbytes / 1e9:.2f} GB)")
+    print(
+        f"{prepared.ws.n:,} windows of {cfg.window} x {len(prepared.ws.columns)} features (never materialised: rows "
+        f"{prepared.ws.rows.nbytes / 1e9:.2f} GB)"
+    )
 
     t0 = time.perf_counter()
     fitted = fit(prepared, log=lambda *a: None)
@@ -103,7 +120,9 @@ def main() -> None:
         print(f"  {stage:<30} {seconds:8.1f} s")
     print(f"  {'total':<30} {sum(times.values()):8.1f} s")
     print(f"  LSTM training: {sum(speed) / len(speed):,.0f} samples/s (the trainer's own count, batches only)")
-    print(f"peak RSS: this process {peak_gb():.2f} GB, feature workers {peak_gb(resource.RUSAGE_CHILDREN):.2f} GB (target <= 6 GB)")
+    print(
+        f"peak RSS: this process {peak_gb():.2f} GB, feature workers {peak_gb(resource.RUSAGE_CHILDREN):.2f} GB (target <= 6 GB)"
+    )
     if explanation is not None:
         print("  explain stage by method: " + ", ".join(f"{k} {v:.1f} s" for k, v in explanation.seconds.items()))
     for xs in evaluation.cross_section or []:

@@ -10,6 +10,7 @@ seconds of a complete trial.
 
     python benchmarks/bench_search.py [--trials 30] [--workers 1] [--out reports/bench-search]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,19 @@ def main() -> None:
     parser.add_argument("--out", default="reports/bench-search")
     args = parser.parse_args()
     t0 = time.perf_counter()
-    rc = cli(["search", "--trials", args.trials, "--workers", args.workers, "--out", args.out, "--overwrite",
-              "--no-progress"])
+    rc = cli(
+        [
+            "search",
+            "--trials",
+            args.trials,
+            "--workers",
+            args.workers,
+            "--out",
+            args.out,
+            "--overwrite",
+            "--no-progress",
+        ]
+    )
     wall = time.perf_counter() - t0
     if rc:
         raise SystemExit(rc)
@@ -38,10 +50,12 @@ def main() -> None:
     trials = pd.read_csv(out / "trials.csv")
     summary = json.loads((out / "search.json").read_text())
     done = trials[trials.state == "complete"]
-    print(f"search --trials {args.trials} --workers {args.workers}: {wall:.0f} s wall; trials by state "
-          f"{trials.state.value_counts().to_dict()}; median complete trial {done.seconds.median():.1f} s "
-          f"(max {done.seconds.max():.1f} s); chosen trial {summary['best_trial']} ({summary['best_params'].get('model')}), "
-          f"held-back verdicts: {' | '.join(summary['holdout_verdicts'])}")
+    print(
+        f"search --trials {args.trials} --workers {args.workers}: {wall:.0f} s wall; trials by state "
+        f"{trials.state.value_counts().to_dict()}; median complete trial {done.seconds.median():.1f} s "
+        f"(max {done.seconds.max():.1f} s); chosen trial {summary['best_trial']} ({summary['best_params'].get('model')}), "
+        f"held-back verdicts: {' | '.join(summary['holdout_verdicts'])}"
+    )
 
 
 if __name__ == "__main__":

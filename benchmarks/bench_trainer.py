@@ -15,6 +15,7 @@ quiet machine.
 
     python benchmarks/bench_trainer.py [--device cpu|cuda] [--families lstm,gru,...] [--n 4000] [--epochs 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,9 @@ def model_config(family: str, features: int, hidden: int) -> ModelConfig:
     return ModelConfig(features, 3, hidden=hidden, dropout=0.1)
 
 
-def bare_loop(family: str, X: torch.Tensor, y: torch.Tensor, hidden: int, epochs: int, batch: int,
-              device: torch.device) -> float:
+def bare_loop(
+    family: str, X: torch.Tensor, y: torch.Tensor, hidden: int, epochs: int, batch: int, device: torch.device
+) -> float:
     torch.manual_seed(0)
     model = build(family, model_config(family, X.shape[2], hidden), X.shape[1]).to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
@@ -56,7 +58,9 @@ def bare_loop(family: str, X: torch.Tensor, y: torch.Tensor, hidden: int, epochs
     return epochs * len(X) / (time.perf_counter() - t0)
 
 
-def trainer(family: str, X: np.ndarray, y: np.ndarray, hidden: int, epochs: int, batch: int, device: torch.device) -> float:
+def trainer(
+    family: str, X: np.ndarray, y: np.ndarray, hidden: int, epochs: int, batch: int, device: torch.device
+) -> float:
     torch.manual_seed(0)
     model = build(family, model_config(family, X.shape[2], hidden), X.shape[1])
     cfg = TrainConfig(epochs=epochs, batch_size=batch, patience=epochs + 1, progress=False)
@@ -81,10 +85,12 @@ def main() -> None:
     X = rng.normal(size=(args.n, args.window, args.features)).astype(np.float32)
     y = (rng.random((args.n, 3)) > 0.5).astype(np.float32)
     Xt, yt = torch.as_tensor(X, device=device), torch.as_tensor(y, device=device)
-    print(f"device {device}, torch threads {torch.get_num_threads()}; window {args.window}, {args.features} features, "
-          f"hidden {args.hidden}, batch {args.batch_size}, {args.n} samples x {args.epochs} epochs; "
-          f"medians of {args.rounds} alternating rounds")
-    print(f"| family | parameters | trainer (samples/s) | bare loop (samples/s) | trainer / bare |")
+    print(
+        f"device {device}, torch threads {torch.get_num_threads()}; window {args.window}, {args.features} features, "
+        f"hidden {args.hidden}, batch {args.batch_size}, {args.n} samples x {args.epochs} epochs; "
+        f"medians of {args.rounds} alternating rounds"
+    )
+    print("| family | parameters | trainer (samples/s) | bare loop (samples/s) | trainer / bare |")
     print("|---|---|---|---|---|")
     for family in args.families.split(","):
         bare_loop(family, Xt, yt, args.hidden, 1, args.batch_size, device)  # warm-up
@@ -93,7 +99,9 @@ def main() -> None:
             bares.append(bare_loop(family, Xt, yt, args.hidden, args.epochs, args.batch_size, device))
             ours.append(trainer(family, X, y, args.hidden, args.epochs, args.batch_size, device))
         bare, ours_ = float(np.median(bares)), float(np.median(ours))
-        n_par = sum(p.numel() for p in build(family, model_config(family, args.features, args.hidden), args.window).parameters())
+        n_par = sum(
+            p.numel() for p in build(family, model_config(family, args.features, args.hidden), args.window).parameters()
+        )
         print(f"| {family} | {n_par:,} | {ours_:,.0f} | {bare:,.0f} | {ours_ / bare:.2f} |", flush=True)
 
 

@@ -8,6 +8,7 @@ on the GPU from the rows held there (random rows: the GPU box need not have ``ta
 
     python benchmarks/gpu_check.py
 """
+
 from __future__ import annotations
 
 import json
@@ -33,12 +34,39 @@ def check() -> int:
     print(f"torch {torch.__version__}, {torch.cuda.get_device_name(0)}, cuDNN {torch.backends.cudnn.version()}")
     here = Path(__file__).parent
     for batch in ("128", "1024"):
-        subprocess.run([sys.executable, str(here / "bench_trainer.py"), "--device", "cuda", "--batch-size", batch,
-                        "--rounds", "3", "--n", "8000"], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(here / "bench_trainer.py"),
+                "--device",
+                "cuda",
+                "--batch-size",
+                batch,
+                "--rounds",
+                "3",
+                "--n",
+                "8000",
+            ],
+            check=True,
+        )
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        rc = main(["run", "--device", "cuda", "--target", "direction", "--folds", "2", "--epochs", "8",
-                   "--no-progress", "--out", f"{tmp}/run"])
+        rc = main(
+            [
+                "run",
+                "--device",
+                "cuda",
+                "--target",
+                "direction",
+                "--folds",
+                "2",
+                "--epochs",
+                "8",
+                "--no-progress",
+                "--out",
+                f"{tmp}/run",
+            ]
+        )
         wall = time.perf_counter() - t0
         if rc != 0:
             print(f"CUDA run failed with exit {rc}")
@@ -46,9 +74,11 @@ def check() -> int:
         m = json.loads(Path(f"{tmp}/run/metrics.json").read_text())
         cfg = json.loads(Path(f"{tmp}/run/config.json").read_text())
         n_train = sum(m["n_train_per_fold"])
-        print(f"CUDA run (2 folds, <= 8 epochs, explain incl. LSTM SHAP on {cfg['device']}): wall {wall:.1f} s, "
-              f"training {m['train_seconds']:.1f} s, explain {m['explain_seconds']:.1f} s "
-              f"({', '.join(f'{k} {v:.1f} s' for k, v in m['explain_timings'].items())}); {n_train} training windows per epoch over folds")
+        print(
+            f"CUDA run (2 folds, <= 8 epochs, explain incl. LSTM SHAP on {cfg['device']}): wall {wall:.1f} s, "
+            f"training {m['train_seconds']:.1f} s, explain {m['explain_seconds']:.1f} s "
+            f"({', '.join(f'{k} {v:.1f} s' for k, v in m['explain_timings'].items())}); {n_train} training windows per epoch over folds"
+        )
         for h in m["horizon_results"]:
             print("  " + h["verdict"])
         ck = load_checkpoint(f"{tmp}/run/model.pt")
@@ -87,9 +117,11 @@ def gradient_pass(n: int = 500, window: int = 60, n_features: int = 27) -> None:
     t0 = time.perf_counter()
     cpu = expected_gradients(model, bg, X, torch.device("cpu"), 8, 0)
     t_cpu = time.perf_counter() - t0
-    print(f"expected gradients, {n} windows x 8 points, 3 outputs: CUDA {t_eg:.2f} s (target <= 3 s), CPU {t_cpu:.2f} s; "
-          f"max |CUDA - CPU| {np.abs(gpu - cpu).max():.2e} (max |phi| {np.abs(cpu).max():.2e}); "
-          f"integrated gradients ({n} x 16 steps) CUDA {t_ig:.2f} s, finite {bool(np.isfinite(ig).all())}")
+    print(
+        f"expected gradients, {n} windows x 8 points, 3 outputs: CUDA {t_eg:.2f} s (target <= 3 s), CPU {t_cpu:.2f} s; "
+        f"max |CUDA - CPU| {np.abs(gpu - cpu).max():.2e} (max |phi| {np.abs(cpu).max():.2e}); "
+        f"integrated gradients ({n} x 16 steps) CUDA {t_ig:.2f} s, finite {bool(np.isfinite(ig).all())}"
+    )
     try:
         from explain.shap_lstm import reference_expected_gradients
 
@@ -119,9 +151,11 @@ def panel_throughput(n_rows: int = 2_515_500, n_features: int = 19, window: int 
         res = fit(model, train, y[:-n_val], val, y[-n_val:], cfg, torch.device("cuda"))
         torch.cuda.synchronize()
         wall = time.perf_counter() - t0
-        print(f"panel on CUDA (batch {batch}): {len(train):,} training windows of {window} x {n_features}, "
-              f"{res.samples_per_s:,.0f} samples/s in the batch loop; epoch incl. validation {wall:.1f} s; "
-              f"GPU memory peak {torch.cuda.max_memory_allocated() / 1e9:.2f} GB")
+        print(
+            f"panel on CUDA (batch {batch}): {len(train):,} training windows of {window} x {n_features}, "
+            f"{res.samples_per_s:,.0f} samples/s in the batch loop; epoch incl. validation {wall:.1f} s; "
+            f"GPU memory peak {torch.cuda.max_memory_allocated() / 1e9:.2f} GB"
+        )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ comparator (Holm), and the baselines' accuracies on the same test days.
 
 Prints a markdown table (one row per cell and data seed) and the share of runs with skill per family.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-NOISE = 0.007          # daily noise of the planted returns
+NOISE = 0.007  # daily noise of the planted returns
 TEST_FRACTION, VAL_FRACTION = 0.3, 0.15
 MODELS = ("lstm", "gru", "alstm", "transformer", "tcn", "mlp", "linear", "tcn@1")
 BASELINES = ("majority", "logistic", "lightgbm", "window_ridge")
@@ -50,24 +51,78 @@ def cell(job: tuple[str, int, float, int, int, int]) -> dict:
 
     model, lag, strength, train_days, window, seed = job
     n_days = int(np.ceil(train_days / ((1 - TEST_FRACTION) * (1 - VAL_FRACTION)))) + window + 30
-    family, flags = (model.split("@")[0], ["--layers", model.split("@")[1], "--partial-receptive-field"]) \
-        if "@" in model else (model, [])
+    family, flags = (
+        (model.split("@")[0], ["--layers", model.split("@")[1], "--partial-receptive-field"])
+        if "@" in model
+        else (model, [])
+    )
     with tempfile.TemporaryDirectory() as tmp:
         csv = Path(tmp) / "planted.csv"
         planted_signal_frame(n_days, seed=seed, strength=strength / 100, noise=NOISE, lag=lag).to_csv(csv, index=False)
         out = Path(tmp) / "run"
         with contextlib.redirect_stdout(io.StringIO()):  # the report's path
-            rc = main(["run", "--source", "csv", "--data", str(csv), "--features", "ohlcv+extra", "--target", "direction",
-                       "--horizons", "1", "--window", str(window), "--folds", "1", "--test-fraction", str(TEST_FRACTION),
-                       "--val-fraction", str(VAL_FRACTION), "--model", family, *flags, "--no-explain", "--ablation",
-                       "none", "--bootstrap", "0", "--fresh-ledger", "--threads", "1", "--jobs", "1", "-q",
-                       "--no-progress", "--out", str(out)])
+            rc = main(
+                [
+                    "run",
+                    "--source",
+                    "csv",
+                    "--data",
+                    str(csv),
+                    "--features",
+                    "ohlcv+extra",
+                    "--target",
+                    "direction",
+                    "--horizons",
+                    "1",
+                    "--window",
+                    str(window),
+                    "--folds",
+                    "1",
+                    "--test-fraction",
+                    str(TEST_FRACTION),
+                    "--val-fraction",
+                    str(VAL_FRACTION),
+                    "--model",
+                    family,
+                    *flags,
+                    "--no-explain",
+                    "--ablation",
+                    "none",
+                    "--bootstrap",
+                    "0",
+                    "--fresh-ledger",
+                    "--threads",
+                    "1",
+                    "--jobs",
+                    "1",
+                    "-q",
+                    "--no-progress",
+                    "--out",
+                    str(out),
+                ]
+            )
         if rc != 0:
-            return {"model": model, "lag": lag, "strength": strength, "train_days": train_days, "seed": seed, "error": rc}
+            return {
+                "model": model,
+                "lag": lag,
+                "strength": strength,
+                "train_days": train_days,
+                "seed": seed,
+                "error": rc,
+            }
         e = json.loads((out / "metrics.json").read_text())["horizon_results"][0]
-    row = {"model": model, "lag": lag, "strength": strength, "train_days": train_days, "seed": seed,
-           "ceiling": ceiling(strength / 100), "accuracy": e["model"]["accuracy"], "skill": bool(e["skill"]),
-           "comparator": e["comparator"], "n_test": e["n_test"]}
+    row = {
+        "model": model,
+        "lag": lag,
+        "strength": strength,
+        "train_days": train_days,
+        "seed": seed,
+        "ceiling": ceiling(strength / 100),
+        "accuracy": e["model"]["accuracy"],
+        "skill": bool(e["skill"]),
+        "comparator": e["comparator"],
+        "n_test": e["n_test"],
+    }
     for b in BASELINES:
         row[b] = e["baselines"].get(b, {}).get("accuracy", np.nan)
     return row
@@ -77,16 +132,27 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ints = lambda s: [int(x) for x in s.split(",")]  # noqa: E731
     ap.add_argument("--lags", type=ints, default=[1, 4, 12, 30])
-    ap.add_argument("--strengths", type=lambda s: [float(x) for x in s.split(",")], default=[0.55, 0.3],
-                    help="signal strength in % of price per unit of signal (noise 0.7%)")
+    ap.add_argument(
+        "--strengths",
+        type=lambda s: [float(x) for x in s.split(",")],
+        default=[0.55, 0.3],
+        help="signal strength in % of price per unit of signal (noise 0.7%)",
+    )
     ap.add_argument("--train-days", type=ints, default=[1000, 2500])
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--seeds", type=int, default=1, help="data seeds per cell")
     ap.add_argument("--window", type=int, default=30)
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()
-    jobs = [(m, lag, s, d, args.window, seed) for d in args.train_days for s in args.strengths for lag in args.lags
-            for m in args.models.split(",") for seed in range(1, args.seeds + 1) if lag <= args.window]
+    jobs = [
+        (m, lag, s, d, args.window, seed)
+        for d in args.train_days
+        for s in args.strengths
+        for lag in args.lags
+        for m in args.models.split(",")
+        for seed in range(1, args.seeds + 1)
+        if lag <= args.window
+    ]
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
         rows = list(pool.map(cell, jobs))
     table = pd.DataFrame(rows)
@@ -98,10 +164,14 @@ def main() -> None:
         print(f"| {r.train_days} | {r.strength} | {r.lag} | {r.model} | {r.seed} | exit {r.error} |")
     ok = table.dropna(subset=["accuracy"])
     for r in ok.sort_values(["train_days", "strength", "lag", "model"]).itertuples():
-        print(f"| {r.train_days} | {r.strength} | {r.lag} | {r.model} | {r.seed} | {r.ceiling:.3f} | {r.accuracy:.3f} | "
-              f"{'yes' if r.skill else 'no'} | " + " | ".join(f"{getattr(r, b):.3f}" for b in BASELINES) + " |")
-    print("\nshare of runs with skill per family: "
-          + ", ".join(f"{m} {v:.0%}" for m, v in ok.groupby("model")["skill"].mean().items()))
+        print(
+            f"| {r.train_days} | {r.strength} | {r.lag} | {r.model} | {r.seed} | {r.ceiling:.3f} | {r.accuracy:.3f} | "
+            f"{'yes' if r.skill else 'no'} | " + " | ".join(f"{getattr(r, b):.3f}" for b in BASELINES) + " |"
+        )
+    print(
+        "\nshare of runs with skill per family: "
+        + ", ".join(f"{m} {v:.0%}" for m, v in ok.groupby("model")["skill"].mean().items())
+    )
 
 
 if __name__ == "__main__":

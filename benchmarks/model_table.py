@@ -16,6 +16,7 @@ comparisons under ``reports/`` and prints the markdown table.
 
     python benchmarks/model_table.py [--seeds 5] [--jobs 2] [--models lstm,gru,...]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,21 @@ from pipeline.labels import label, model_label
 
 PANELS = {
     "sp500": (["--source", "sample", "--target", "direction", "--horizons", "1,5,10"], "SP500 direction"),
-    "sp20": (["--source", "sample", "--symbols", "SP20", "--target", "xs_direction", "--horizons", "5",
-              "--start", "2014-01-01"], "SP20 xs_direction"),
+    "sp20": (
+        [
+            "--source",
+            "sample",
+            "--symbols",
+            "SP20",
+            "--target",
+            "xs_direction",
+            "--horizons",
+            "5",
+            "--start",
+            "2014-01-01",
+        ],
+        "SP20 xs_direction",
+    ),
 }
 
 
@@ -48,8 +62,10 @@ def verdict(tests: pd.DataFrame, name: str, h: int) -> str:
 def versus_lstm(tests: pd.DataFrame, name: str, h: int) -> str:
     if name == "lstm":
         return "—"
-    row = tests[(tests.horizon == h) & (((tests.set_a == name) & (tests.set_b == "lstm")) |
-                                        ((tests.set_a == "lstm") & (tests.set_b == name)))].iloc[0]
+    row = tests[
+        (tests.horizon == h)
+        & (((tests.set_a == name) & (tests.set_b == "lstm")) | ((tests.set_a == "lstm") & (tests.set_b == name)))
+    ].iloc[0]
     diff = 100 * (row["diff"] if row.set_a == name else -row["diff"])
     return f"{diff:+.2f} pts, p_holm {row.p_holm:.2g}" + (" ★" if row.p_holm < ALPHA else "")
 
@@ -61,16 +77,20 @@ def table(folder: Path, panel: str) -> list[str]:
     lines = []
     for h in meta["horizons"]:
         for name in meta["feature_sets"]:
-            acc = cdf[(cdf.feature_set == name) & (cdf.symbol == "all") & (cdf.horizon == h) & (cdf.metric == "accuracy")].iloc[0]
+            acc = cdf[
+                (cdf.feature_set == name) & (cdf.symbol == "all") & (cdf.horizon == h) & (cdf.metric == "accuracy")
+            ].iloc[0]
             ric = ""
-            xs = (meta["views"][name].get("cross_section") or [])
+            xs = meta["views"][name].get("cross_section") or []
             xs = next((x for x in xs if x["horizon"] == h), None)
             if xs:
                 r = xs["scores"][xs["model"]]["rank_ic"]
                 ric = f"{r['mean']:+.4f} [{r['ci_low']:+.4f}, {r['ci_high']:+.4f}]"
-            lines.append(f"| {panel} | {h} | {model_label(name)} | {acc['mean']:.4f} [{acc.ci_low:.4f}, {acc.ci_high:.4f}] | "
-                         f"{ric or '—'} | {verdict(tests, name, h)} | {versus_lstm(tests, name, h)} | "
-                         f"{meta['cell_seconds'][name]:.0f} |")
+            lines.append(
+                f"| {panel} | {h} | {model_label(name)} | {acc['mean']:.4f} [{acc.ci_low:.4f}, {acc.ci_high:.4f}] | "
+                f"{ric or '—'} | {verdict(tests, name, h)} | {versus_lstm(tests, name, h)} | "
+                f"{meta['cell_seconds'][name]:.0f} |"
+            )
     return lines
 
 
@@ -82,13 +102,30 @@ def main() -> None:
     parser.add_argument("--panels", default="sp500,sp20")
     parser.add_argument("--out", default="reports")
     args = parser.parse_args()
-    rows = ["| data | h | family | accuracy [95% CI] | Rank IC [95% CI] | against the comparator | against the LSTM (DM) | "
-            "training s |", "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| data | h | family | accuracy [95% CI] | Rank IC [95% CI] | against the comparator | against the LSTM (DM) | "
+        "training s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for key in args.panels.split(","):
         flags, panel = PANELS[key]
         folder = Path(args.out) / f"model-table-{key}"
-        rc = cli(["compare", *flags, "--models", args.models, "--seeds", args.seeds, "--jobs", args.jobs, "--no-progress",
-                  "--out", str(folder), "--overwrite"])
+        rc = cli(
+            [
+                "compare",
+                *flags,
+                "--models",
+                args.models,
+                "--seeds",
+                args.seeds,
+                "--jobs",
+                args.jobs,
+                "--no-progress",
+                "--out",
+                str(folder),
+                "--overwrite",
+            ]
+        )
         if rc:
             raise SystemExit(rc)
         rows += table(folder, panel)

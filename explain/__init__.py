@@ -4,4 +4,12 @@ and group permutation), LightGBM importance with TreeSHAP, and gradient attribut
 correlation clusters, and the agreement between methods. Models and trainers are passed in as
 callables; nothing here imports the CLI or the run orchestration."""
 
-METHODS = ("ablation_retrain", "permutation", "lgbm_gain", "lgbm_split", "tree_shap", "lstm_shap", "integrated_gradients")
+METHODS = (
+    "ablation_retrain",
+    "permutation",
+    "lgbm_gain",
+    "lgbm_split",
+    "tree_shap",
+    "lstm_shap",
+    "integrated_gradients",
+)

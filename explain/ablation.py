@@ -24,6 +24,7 @@ caller can judge it over test days (intervals, tests against a noise floor).
 
 ``loss(y, pred) -> (N,)`` is per sample (log loss for direction, squared error for regression).
 """
+
 from __future__ import annotations
 
 from typing import Callable, Hashable, Iterable
@@ -35,9 +36,16 @@ Loss = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 def permutation_importance(
     folds: Iterable[tuple[Callable[[np.ndarray], np.ndarray], np.ndarray, np.ndarray]],
-    targets: dict[Hashable, tuple[np.ndarray, slice | None]], horizons: list[int], loss: Loss, n_repeats: int = 10,
-    seed: int = 0, chunk: int = 8192, conditional: list[dict[Hashable, np.ndarray]] | None = None,
-    centre: bool = False, days: list[np.ndarray] | None = None, reach: int = 0,
+    targets: dict[Hashable, tuple[np.ndarray, slice | None]],
+    horizons: list[int],
+    loss: Loss,
+    n_repeats: int = 10,
+    seed: int = 0,
+    chunk: int = 8192,
+    conditional: list[dict[Hashable, np.ndarray]] | None = None,
+    centre: bool = False,
+    days: list[np.ndarray] | None = None,
+    reach: int = 0,
 ) -> dict[tuple[int, Hashable], list[np.ndarray]]:
     """``folds``: (predict(X) -> (N, H), X_test (N, T, F), y_test (N, H)) per fold, in test order.
     ``targets``: key -> (columns, time steps or ``None`` for the whole window); each is permuted across
@@ -69,11 +77,17 @@ def permutation_importance(
             y_bar = np.nanmean(np.asarray(y, dtype=np.float64), axis=0)
 
             def cost(rows, pred_rows) -> np.ndarray:
-                return np.column_stack([loss(y[rows, j], pred_rows[:, j]) - loss(np.full(len(pred_rows), y_bar[j]),
-                                                                                  pred_rows[:, j]) for j in range(H)])
+                return np.column_stack(
+                    [
+                        loss(y[rows, j], pred_rows[:, j]) - loss(np.full(len(pred_rows), y_bar[j]), pred_rows[:, j])
+                        for j in range(H)
+                    ]
+                )
         else:
+
             def cost(rows, pred_rows) -> np.ndarray:
                 return np.column_stack([loss(y[rows, j], pred_rows[:, j]) for j in range(H)])
+
         base_loss = cost(slice(None), base)
         day = days[fold_no] if days is not None else None
         perms = {key: [partners(rng, n, day, reach) for _ in range(n_repeats)] for key in targets}
@@ -109,7 +123,7 @@ def permutation_importance(
                         swapped = other[:, steps]
                         if key in coef:  # keep what the other columns predict of the group: own part, other residual
                             swapped = swapped - np.asarray(coef[key][perm[idx]], np.float32)[:, steps] + own_fit
-                        batch[r * len(idx):(r + 1) * len(idx), steps, cols] = swapped
+                        batch[r * len(idx) : (r + 1) * len(idx), steps, cols] = swapped
                     pred = (tail(batch[:, a:]) if tail is not None else predict(batch)).reshape(n_repeats, len(idx), -1)
                     for r in range(n_repeats):
                         inc[key][idx] += cost(idx, pred[r]) - base_loss[idx]
@@ -137,12 +151,12 @@ def partners(rng: np.random.Generator, n: int, day: np.ndarray | None = None, re
         return perm
     day = np.asarray(day, np.int64)
 
-    def bad(i: np.ndarray, j: np.ndarray) -> np.ndarray:   # sample i given the window of sample j
+    def bad(i: np.ndarray, j: np.ndarray) -> np.ndarray:  # sample i given the window of sample j
         d = day[j] - day[i]
         return (d >= 1) & (d <= reach)
 
     for i in np.flatnonzero(bad(np.arange(n), perm)):
-        if not bad(i, perm[i]):   # fixed by an earlier swap
+        if not bad(i, perm[i]):  # fixed by an earlier swap
             continue
         for j in rng.integers(0, n, 64):
             if not bad(i, perm[j]) and not bad(j, perm[i]):
@@ -153,20 +167,38 @@ def partners(rng: np.random.Generator, n: int, day: np.ndarray | None = None, re
 
 def group_permutation(
     folds: Iterable[tuple[Callable[[np.ndarray], np.ndarray], np.ndarray, np.ndarray]],
-    group_idx: dict[str, np.ndarray], horizons: list[int], loss: Loss, n_repeats: int = 10, seed: int = 0,
-    days: list[np.ndarray] | None = None, reach: int = 0,
+    group_idx: dict[str, np.ndarray],
+    horizons: list[int],
+    loss: Loss,
+    n_repeats: int = 10,
+    seed: int = 0,
+    days: list[np.ndarray] | None = None,
+    reach: int = 0,
 ) -> dict[tuple[int, str], list[np.ndarray]]:
     """Each group's whole window permuted: :func:`permutation_importance` with every lag."""
-    return permutation_importance(folds, {g: (cols, None) for g, cols in group_idx.items()}, horizons, loss,
-                                  n_repeats, seed, days=days, reach=reach)
+    return permutation_importance(
+        folds,
+        {g: (cols, None) for g, cols in group_idx.items()},
+        horizons,
+        loss,
+        n_repeats,
+        seed,
+        days=days,
+        reach=reach,
+    )
 
 
-BACK_SCALES = (1, 2, 5, 20, 60)   # trailing means of the other groups: the day, the last 2, 5, 20, 60 rows
-FORWARD_SCALES = (1, 5, 20)       # means of the next 1, 5, 20 steps inside the window (never past its end)
-CONDITIONAL_RIDGE = 1e-3          # relative to the mean eigenvalue: near least squares (see conditional_fit)
-CONTEXT_CHUNK = 256               # windows whose context is built at once
-PRECOMPUTE_MAX = 100_000_000      # fitted windows held in memory (float32 values) when they fit; else computed per batch
-WINDOW_BASIS = (None, 20, 5, 1)   # the window-level parts re-fitted as a whole: the window's mean, its last 20, 5, 1 steps
+BACK_SCALES = (1, 2, 5, 20, 60)  # trailing means of the other groups: the day, the last 2, 5, 20, 60 rows
+FORWARD_SCALES = (1, 5, 20)  # means of the next 1, 5, 20 steps inside the window (never past its end)
+CONDITIONAL_RIDGE = 1e-3  # relative to the mean eigenvalue: near least squares (see conditional_fit)
+CONTEXT_CHUNK = 256  # windows whose context is built at once
+PRECOMPUTE_MAX = 100_000_000  # fitted windows held in memory (float32 values) when they fit; else computed per batch
+WINDOW_BASIS = (
+    None,
+    20,
+    5,
+    1,
+)  # the window-level parts re-fitted as a whole: the window's mean, its last 20, 5, 1 steps
 
 
 def window_basis(window: int) -> np.ndarray:
@@ -186,12 +218,12 @@ def window_context(rows: np.ndarray, segment_start: np.ndarray, ends: np.ndarray
     ends = np.asarray(ends, np.int64)
     back = max(BACK_SCALES)
     T = int(window)
-    idx = ends[:, None] + np.arange(-T - back + 1, 1)[None, :]                 # (n, back + T)
+    idx = ends[:, None] + np.arange(-T - back + 1, 1)[None, :]  # (n, back + T)
     valid = idx >= np.asarray(segment_start)[ends][:, None]
     vals = np.where(valid[..., None], rows[np.clip(idx, 0, None)], 0.0).astype(np.float64)
     csum = np.concatenate([np.zeros((len(ends), 1, rows.shape[1])), np.cumsum(vals, axis=1)], axis=1)
     count = np.concatenate([np.zeros((len(ends), 1)), np.cumsum(valid, axis=1)], axis=1)
-    pos = back + np.arange(T)                                                  # the window's steps in the extended array
+    pos = back + np.arange(T)  # the window's steps in the extended array
     parts = []
     for k in BACK_SCALES:
         num = csum[:, pos + 1] - csum[:, pos + 1 - k]
@@ -213,9 +245,11 @@ class ConditionalFit:
     like windows: ``fit[idx] -> (len(idx), T, len(group))`` float32, computed on demand from the rows (memory stays
     O(rows)): a per-step map, plus the window-level correction of the window's slow parts (:func:`window_basis`)."""
 
-    def __init__(self, rows, segment_start, ends, window: int, rest: np.ndarray, step: tuple, whole: tuple | None = None):
+    def __init__(
+        self, rows, segment_start, ends, window: int, rest: np.ndarray, step: tuple, whole: tuple | None = None
+    ):
         self.rows, self.segment_start, self.ends, self.window = rows, segment_start, np.asarray(ends), int(window)
-        self.rest, self.step, self.whole = rest, step, whole     # (beta, z_mean, y_mean) each
+        self.rest, self.step, self.whole = rest, step, whole  # (beta, z_mean, y_mean) each
 
     def __len__(self) -> int:
         return len(self.ends)
@@ -252,8 +286,10 @@ class ConditionalFit:
         c = len(self.step[2])
         out = np.empty((len(idx), self.window, c), np.float32)
         for i0 in range(0, len(idx), CONTEXT_CHUNK):
-            part = idx[i0:i0 + CONTEXT_CHUNK]
-            out[i0:i0 + len(part)] = self.predict(window_context(self.rows, self.segment_start, self.ends[part], self.window))
+            part = idx[i0 : i0 + CONTEXT_CHUNK]
+            out[i0 : i0 + len(part)] = self.predict(
+                window_context(self.rows, self.segment_start, self.ends[part], self.window)
+            )
         return out
 
 
@@ -287,9 +323,16 @@ class _Cov:
         return self._solve(x, xy, ridge).astype(np.float32), self.mean[x].astype(np.float32), t_mean.astype(np.float32)
 
 
-def conditional_fit(rows: np.ndarray, segment_start: np.ndarray, ends: np.ndarray, window: int,
-                    group_idx: dict[str, np.ndarray], ridge: float = CONDITIONAL_RIDGE, max_windows: int | None = None,
-                    seed: int = 0) -> dict[str, ConditionalFit]:
+def conditional_fit(
+    rows: np.ndarray,
+    segment_start: np.ndarray,
+    ends: np.ndarray,
+    window: int,
+    group_idx: dict[str, np.ndarray],
+    ridge: float = CONDITIONAL_RIDGE,
+    max_windows: int | None = None,
+    seed: int = 0,
+) -> dict[str, ConditionalFit]:
     """Per group, the map from the other groups' windows to the group's window, fitted on the windows ending on
     ``ends`` (the ones that will be permuted, e.g. a fold's test windows; inputs only, never an outcome; at most
     ``max_windows`` of them, default 30,000 steps' worth, drawn with ``seed``): on every step, a regression of the
@@ -311,8 +354,9 @@ def conditional_fit(rows: np.ndarray, segment_start: np.ndarray, ends: np.ndarra
     T = int(window)
     cap = max_windows or max(1, 30000 // T)
     use = ends if len(ends) <= cap else np.sort(np.random.default_rng(seed).choice(ends, cap, replace=False))
-    ctx = np.concatenate([window_context(rows, segment_start, use[i:i + CONTEXT_CHUNK], T)
-                          for i in range(0, len(use), CONTEXT_CHUNK)])               # (m, T, S, F)
+    ctx = np.concatenate(
+        [window_context(rows, segment_start, use[i : i + CONTEXT_CHUNK], T) for i in range(0, len(use), CONTEXT_CHUNK)]
+    )  # (m, T, S, F)
     m, F, S = len(use), rows.shape[1], ctx.shape[2]
     flat = lambda cols: (np.arange(S)[:, None] * F + np.asarray(cols)[None, :]).ravel()  # noqa: E731  context columns
     # one covariance of every context column on the fitted steps: each group's regression is a block of it (the
@@ -328,8 +372,8 @@ def conditional_fit(rows: np.ndarray, segment_start: np.ndarray, ends: np.ndarra
         step = step_cov.fit(flat(rest), own * F + cols, ridge)
         fit = ConditionalFit(rows, segment_start, ends, T, rest, step, None)
         if len(rest) and m > 2 * len(rest) * S:  # enough windows for the window-level map of the slow parts
-            resid = ctx[:, :, own][..., cols] - fit.predict(ctx)                    # (m, T, c)
-            coords = np.linalg.lstsq(basis, resid.transpose(1, 0, 2).reshape(T, -1), rcond=None)[0]   # (K, m c)
+            resid = ctx[:, :, own][..., cols] - fit.predict(ctx)  # (m, T, c)
+            coords = np.linalg.lstsq(basis, resid.transpose(1, 0, 2).reshape(T, -1), rcond=None)[0]  # (K, m c)
             coords = coords.reshape(len(basis.T), m, len(cols)).transpose(1, 0, 2).reshape(m, -1)
             fit.whole = last_cov.fit_to(flat(rest), coords, ridge)
             fit.__dict__.pop("_coef", None)
@@ -337,9 +381,13 @@ def conditional_fit(rows: np.ndarray, segment_start: np.ndarray, ends: np.ndarra
     if len(ends) * T * F <= PRECOMPUTE_MAX:  # every window's fitted parts at once: one context per window, all groups
         held = {g: np.empty((len(ends), T, len(np.asarray(cols))), np.float32) for g, cols in group_idx.items()}
         for i in range(0, len(ends), CONTEXT_CHUNK):
-            part = ctx[i:i + CONTEXT_CHUNK] if use is ends else window_context(rows, segment_start, ends[i:i + CONTEXT_CHUNK], T)
+            part = (
+                ctx[i : i + CONTEXT_CHUNK]
+                if use is ends
+                else window_context(rows, segment_start, ends[i : i + CONTEXT_CHUNK], T)
+            )
             for g, fit in out.items():
-                held[g][i:i + len(part)] = fit.predict(part)
+                held[g][i : i + len(part)] = fit.predict(part)
         for g, fit in out.items():
             fit.held = held[g]
     return out
@@ -347,8 +395,15 @@ def conditional_fit(rows: np.ndarray, segment_start: np.ndarray, ends: np.ndarra
 
 def conditional_permutation(
     folds: Iterable[tuple[Callable[[np.ndarray], np.ndarray], np.ndarray, np.ndarray]],
-    group_idx: dict[str, np.ndarray], coefficients: list[dict[str, np.ndarray]], horizons: list[int], loss: Loss,
-    n_repeats: int = 10, seed: int = 0, centre: bool = True, days: list[np.ndarray] | None = None, reach: int = 0,
+    group_idx: dict[str, np.ndarray],
+    coefficients: list[dict[str, np.ndarray]],
+    horizons: list[int],
+    loss: Loss,
+    n_repeats: int = 10,
+    seed: int = 0,
+    centre: bool = True,
+    days: list[np.ndarray] | None = None,
+    reach: int = 0,
 ) -> dict[tuple[int, str], list[np.ndarray]]:
     """Each group's whole window permuted conditionally on the other groups' windows (``coefficients``: per fold,
     :func:`conditional_fit` on its test windows' inputs): what the group holds that the others do not.
@@ -361,13 +416,29 @@ def conditional_permutation(
     (the calibration study's defaults cells). Centred, the statistic is ``(y - ȳ)·(g(p) - g(p'))``: zero on average
     whenever the outcome does not depend on the inputs, whatever the map; a group whose information the model
     uses still raises it, and a permutation that only pulls predictions towards the mean costs nothing."""
-    return permutation_importance(folds, {g: (cols, None) for g, cols in group_idx.items()}, horizons, loss,
-                                  n_repeats, seed, conditional=coefficients, centre=centre, days=days, reach=reach)
+    return permutation_importance(
+        folds,
+        {g: (cols, None) for g, cols in group_idx.items()},
+        horizons,
+        loss,
+        n_repeats,
+        seed,
+        conditional=coefficients,
+        centre=centre,
+        days=days,
+        reach=reach,
+    )
 
 
 def drop_group_retrain(
-    run_all: Callable[[list[tuple[int, int, str | None]]], list[np.ndarray]], folds: list[int], seeds: list[int],
-    groups: list[str], y_test: dict[int, np.ndarray], horizons: list[int], loss: Loss, reseed_offset: int = 1000,
+    run_all: Callable[[list[tuple[int, int, str | None]]], list[np.ndarray]],
+    folds: list[int],
+    seeds: list[int],
+    groups: list[str],
+    y_test: dict[int, np.ndarray],
+    horizons: list[int],
+    loss: Loss,
+    reseed_offset: int = 1000,
 ) -> tuple[dict[tuple[int, str], list[np.ndarray]], dict[int, list[np.ndarray]]]:
     """``run_all(jobs)`` trains, for every ``(fold, seed, group)``, the unit without ``group`` (``None``:
     the full model) and returns its test predictions ``(N_fold, H)``, in order (the caller picks the

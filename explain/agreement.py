@@ -1,6 +1,7 @@
 """Agreement between methods: each group's rank under every method, Kendall's tau between methods'
 rankings, and each method's stability (mean Kendall tau between its rankings from different folds and
 seeds). Rank 1 = most important."""
+
 from __future__ import annotations
 
 from itertools import combinations
@@ -15,10 +16,36 @@ from explain.common import Importance
 def importance_table(items: list[Importance]) -> pd.DataFrame:
     """Rows ``horizon, group, method, value, ci_low, ci_high, rank, floor, p_holm, clears_floor, basis``
     (rank within horizon and method)."""
-    cols = ["horizon", "group", "method", "value", "ci_low", "ci_high", "rank", "floor", "p_holm", "clears_floor", "basis"]
-    df = pd.DataFrame([{"horizon": i.horizon, "group": i.group, "method": i.method, "value": i.value,
-                        "ci_low": i.ci_low, "ci_high": i.ci_high, "floor": i.floor, "p_holm": i.p_value,
-                        "clears_floor": i.clears, "basis": i.basis} for i in items])
+    cols = [
+        "horizon",
+        "group",
+        "method",
+        "value",
+        "ci_low",
+        "ci_high",
+        "rank",
+        "floor",
+        "p_holm",
+        "clears_floor",
+        "basis",
+    ]
+    df = pd.DataFrame(
+        [
+            {
+                "horizon": i.horizon,
+                "group": i.group,
+                "method": i.method,
+                "value": i.value,
+                "ci_low": i.ci_low,
+                "ci_high": i.ci_high,
+                "floor": i.floor,
+                "p_holm": i.p_value,
+                "clears_floor": i.clears,
+                "basis": i.basis,
+            }
+            for i in items
+        ]
+    )
     if df.empty:
         return pd.DataFrame(columns=cols)
     df["rank"] = df.groupby(["horizon", "method"])["value"].rank(ascending=False, method="min").astype(int)
@@ -53,8 +80,14 @@ def stability(items: list[Importance]) -> pd.DataFrame:
         frames = pd.DataFrame(units)  # group x unit
         taus = [kendalltau(frames[a], frames[b]).statistic for a, b in combinations(frames.columns, 2)]
         taus = [t for t in taus if np.isfinite(t)]
-        rows.append({"method": method, "horizon": h, "units": frames.shape[1],
-                     "stability_tau": float(np.mean(taus)) if taus else np.nan})
+        rows.append(
+            {
+                "method": method,
+                "horizon": h,
+                "units": frames.shape[1],
+                "stability_tau": float(np.mean(taus)) if taus else np.nan,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -68,11 +101,21 @@ def disagreements(table: pd.DataFrame, horizon: int, name=str) -> list[str]:
     distinct = sorted(set(tops.values()))
     if len(distinct) == 1:
         return [f"h={horizon}: every method ranks '{distinct[0]}' first."]
-    lines = [f"h={horizon}: the methods disagree on the most important group: "
-             + "; ".join(f"{name(m)} → {g}" for m, g in tops.items()) + "."]
+    lines = [
+        f"h={horizon}: the methods disagree on the most important group: "
+        + "; ".join(f"{name(m)} → {g}" for m, g in tops.items())
+        + "."
+    ]
     corr = method_correlations(table, horizon)
-    low = [(a, b, corr.loc[a, b]) for a, b in combinations(corr.columns, 2) if np.isfinite(corr.loc[a, b]) and corr.loc[a, b] < 0.2]
+    low = [
+        (a, b, corr.loc[a, b])
+        for a, b in combinations(corr.columns, 2)
+        if np.isfinite(corr.loc[a, b]) and corr.loc[a, b] < 0.2
+    ]
     if low:
-        lines.append("Weak or negative rank agreement (Kendall τ < 0.2) between: "
-                     + ", ".join(f"{name(a)} and {name(b)} (τ={t:.2f})" for a, b, t in low) + ".")
+        lines.append(
+            "Weak or negative rank agreement (Kendall τ < 0.2) between: "
+            + ", ".join(f"{name(a)} and {name(b)} (τ={t:.2f})" for a, b, t in low)
+            + "."
+        )
     return lines

@@ -6,6 +6,7 @@ Importance is then measured per cluster (the caller permutes every column of a c
 attributions over it) beside the user's groups. A cluster that spans several groups is named: those
 groups' shares cannot be separated, whatever a per-group method says.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -41,8 +42,9 @@ def correlation_distance(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rho, np.sqrt(np.clip((1.0 - rho) / 2.0, 0.0, 1.0))
 
 
-def correlation_clusters(rows: np.ndarray, columns: list[str], groups: dict[str, list[str]],
-                         max_clusters: int = 30) -> Clusters:
+def correlation_clusters(
+    rows: np.ndarray, columns: list[str], groups: dict[str, list[str]], max_clusters: int = 30
+) -> Clusters:
     """Cluster the columns of ``rows`` ``(n, F)`` (training rows, scaled or not). Cluster names: the group's
     name when a cluster is exactly one whole group, the groups it spans joined by ``+``, or ``group: column``
     / ``group (part)`` for part of one group (numbered when repeated)."""
@@ -73,8 +75,15 @@ def correlation_clusters(rows: np.ndarray, columns: list[str], groups: dict[str,
         idx = np.flatnonzero(labels == lab)
         gs = sorted({group_of.get(columns[i], columns[i]) for i in idx})
         whole = len(gs) == 1 and set(groups.get(gs[0], [])) == {columns[i] for i in idx}
-        name = (gs[0] if whole else "+".join(gs) if len(gs) > 1 else
-                f"{gs[0]}: {columns[idx[0]]}" if len(idx) == 1 else f"{gs[0]} (part)")
+        name = (
+            gs[0]
+            if whole
+            else "+".join(gs)
+            if len(gs) > 1
+            else f"{gs[0]}: {columns[idx[0]]}"
+            if len(idx) == 1
+            else f"{gs[0]} (part)"
+        )
         base, n = name, 2
         while name in members:
             name, n = f"{base} #{n}", n + 1
@@ -91,6 +100,8 @@ def cluster_sentences(cl: Clusters, columns: list[str], limit: int = 6) -> list[
         off = np.abs(sub[~np.eye(len(idx), dtype=bool)])
         cols = ", ".join(columns[i] for i in idx[:6]) + (", ..." if len(idx) > 6 else "")
         joined = ", ".join(gs[:-1]) + " and " + gs[-1]
-        out.append(f"{joined} move together ({cols}; median |ρ| {np.median(off):.2f} on training rows): "
-                   "their shares are not separable; read the cluster's importance instead.")
+        out.append(
+            f"{joined} move together ({cols}; median |ρ| {np.median(off):.2f} on training rows): "
+            "their shares are not separable; read the cluster's importance instead."
+        )
     return out

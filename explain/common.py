@@ -1,4 +1,5 @@
 """Small shared pieces: group -> column indices, and the importance row type."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ class Importance:
     p_value: float = float("nan")
     clears: bool | None = None
     basis: str = "test days"
-    block: str = ""                                   # lag block (temporal importance), "" = every lag
+    block: str = ""  # lag block (temporal importance), "" = every lag
     periods: dict[str, tuple[float, float, float]] = field(default_factory=dict)  # test period -> (mean, lo, hi)
 
 

@@ -18,6 +18,7 @@ Attributions are ``(N, T, F, H)``: windows, lags (index ``T - 1`` is the most re
 outputs. cuDNN's RNN backward refuses eval mode, so :func:`grad_ready` puts only the recurrent layers in
 training mode with their dropout set to 0 (the function is unchanged; everything else stays in eval).
 """
+
 from __future__ import annotations
 
 import copy
@@ -54,8 +55,14 @@ def _tensor(X, device: torch.device) -> torch.Tensor:
     return torch.as_tensor(np.asarray(X, dtype=np.float32), device=device)
 
 
-def _path_attributions(net: nn.Module, X_t: torch.Tensor, starts: Callable[[slice], torch.Tensor], alpha: torch.Tensor,
-                       weights: torch.Tensor, batch_size: int) -> np.ndarray:
+def _path_attributions(
+    net: nn.Module,
+    X_t: torch.Tensor,
+    starts: Callable[[slice], torch.Tensor],
+    alpha: torch.Tensor,
+    weights: torch.Tensor,
+    batch_size: int,
+) -> np.ndarray:
     """``phi[n] = sum_k weights[k] * grad f(s_nk + alpha_nk (x_n - s_nk)) * (x_n - s_nk)`` for every output, where
     ``starts(rows) -> (m, k, T, F)`` are the path starts of windows ``rows``; ``alpha`` ``(N, k)``. All
     windows x points go through ``net`` in batches of about ``batch_size``: one forward, one backward per
@@ -67,10 +74,10 @@ def _path_attributions(net: nn.Module, X_t: torch.Tensor, starts: Callable[[slic
     for i0 in range(0, N, chunk):
         rows = slice(i0, i0 + chunk)
         x = X_t[rows]
-        s = starts(rows)                                   # (m, k, T, F)
+        s = starts(rows)  # (m, k, T, F)
         delta = x[:, None] - s
         points = (s + alpha[rows, :, None, None] * delta).reshape(-1, T, F).requires_grad_(True)
-        out = net(points).reshape(len(points), -1)         # (m k, H)
+        out = net(points).reshape(len(points), -1)  # (m k, H)
         H = out.shape[1]
         phi = []
         for j in range(H):
@@ -80,8 +87,9 @@ def _path_attributions(net: nn.Module, X_t: torch.Tensor, starts: Callable[[slic
     return torch.cat(parts).numpy()
 
 
-def expected_gradients(model: nn.Module, background, X, device: torch.device, nsamples: int = 16, seed: int = 0,
-                       batch_size: int = 8192) -> np.ndarray:
+def expected_gradients(
+    model: nn.Module, background, X, device: torch.device, nsamples: int = 16, seed: int = 0, batch_size: int = 8192
+) -> np.ndarray:
     """phi ``(N, T, F, H)`` of ``model`` on windows ``X`` ``(N, T, F)`` against ``background`` ``(B, T, F)``
     (training windows), ``nsamples`` interpolation points per window (a background window and
     ``t ~ U(0, 1)`` each), drawn with ``seed``."""
@@ -94,15 +102,16 @@ def expected_gradients(model: nn.Module, background, X, device: torch.device, ns
     return _path_attributions(net, X_t, lambda rows: bg[rind[rows]], alpha, weights, batch_size)
 
 
-def integrated_gradients(model: nn.Module, baseline, X, device: torch.device, steps: int = 16,
-                         batch_size: int = 8192) -> np.ndarray:
+def integrated_gradients(
+    model: nn.Module, baseline, X, device: torch.device, steps: int = 16, batch_size: int = 8192
+) -> np.ndarray:
     """phi ``(N, T, F, H)``: integrated gradients from ``baseline`` ``(T, F)`` (the mean training window) to
     each window of ``X``, with captum's default rule (``steps`` Gauss-Legendre points), batched over
     windows and outputs. :func:`captum_integrated_gradients` is the reference it is tested against."""
     net = grad_ready(model, device)
     X_t = _tensor(X, device)
     base = _tensor(baseline, device)
-    nodes, w = np.polynomial.legendre.leggauss(steps)   # on [-1, 1]; captum maps them to [0, 1] the same way
+    nodes, w = np.polynomial.legendre.leggauss(steps)  # on [-1, 1]; captum maps them to [0, 1] the same way
     alpha = torch.as_tensor((nodes + 1) / 2, dtype=torch.float32, device=device)
     weights = torch.as_tensor(w / 2, dtype=torch.float32, device=device)
 
@@ -172,25 +181,43 @@ def map_rank_correlation(a: np.ndarray, b: np.ndarray, absolute: bool = False) -
     rb = np.argsort(np.argsort(B, axis=1), axis=1).astype(float)
     ra -= ra.mean(axis=1, keepdims=True)
     rb -= rb.mean(axis=1, keepdims=True)
-    den = np.sqrt((ra ** 2).sum(axis=1) * (rb ** 2).sum(axis=1))
+    den = np.sqrt((ra**2).sum(axis=1) * (rb**2).sum(axis=1))
     ok = den > 0
     return float(np.mean((ra * rb).sum(axis=1)[ok] / den[ok])) if ok.any() else float("nan")
 
 
-def randomisation_check(method: str, attribute: Callable[[nn.Module], np.ndarray], model: nn.Module,
-                        trained: np.ndarray | None = None, seed: int = 12345) -> RandomisationCheck:
+def randomisation_check(
+    method: str,
+    attribute: Callable[[nn.Module], np.ndarray],
+    model: nn.Module,
+    trained: np.ndarray | None = None,
+    seed: int = 12345,
+) -> RandomisationCheck:
     """``attribute(model) -> phi (N, T, F, H)`` on fixed windows; compares the trained model's maps
     (``trained``, computed if not given) with a re-initialised copy's."""
     phi = attribute(model) if trained is None else trained
     rnd = attribute(randomised_copy(model, seed))
     feat = lambda p: np.abs(p.sum(axis=1)).mean(axis=(0, 2))  # noqa: E731  (F,)
     rho = spearmanr(feat(phi), feat(rnd)).statistic if phi.shape[2] > 1 else float("nan")
-    return RandomisationCheck(method, map_rank_correlation(phi, rnd), map_rank_correlation(phi, rnd, absolute=True),
-                              float(rho), int(phi.shape[0]))
+    return RandomisationCheck(
+        method,
+        map_rank_correlation(phi, rnd),
+        map_rank_correlation(phi, rnd, absolute=True),
+        float(rho),
+        int(phi.shape[0]),
+    )
 
 
-def infidelity(model: nn.Module, X, phi: np.ndarray, baseline, device: torch.device, n_perturb: int = 20,
-               share: float = 0.2, seed: int = 0) -> float:
+def infidelity(
+    model: nn.Module,
+    X,
+    phi: np.ndarray,
+    baseline,
+    device: torch.device,
+    n_perturb: int = 20,
+    share: float = 0.2,
+    seed: int = 0,
+) -> float:
     """Mean over windows and outputs of captum's scale-normalised infidelity of ``phi`` ``(N, T, F, H)``:
     how well ``sum(phi * I)`` predicts ``f(x) - f(x - I)`` when ``I`` moves a random ``share`` of the
     (lag, feature) cells of ``x`` to ``baseline`` ``(T, F)`` (the perturbation Yeh et al. pair with

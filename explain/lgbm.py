@@ -6,6 +6,7 @@ LightGBM's own ``pred_contrib=True`` (exact path-dependent TreeSHAP); mean |phi|
 For importance, LightGBM is trained alongside a time-shuffled shadow of every group
 (:func:`fit_with_shadows`, as Boruta does): the largest shadow's importance is the noise floor.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,11 +21,11 @@ class LgbmFoldResult:
 
     fold: int
     horizon: int
-    gain: np.ndarray            # (lags * F_all,)
+    gain: np.ndarray  # (lags * F_all,)
     split: np.ndarray
-    shap: np.ndarray            # (n_test, lags * F_all) TreeSHAP values (log-odds for classification)
-    X_flat: np.ndarray          # (n_test, lags * F_all) the explained rows
-    test_pos: np.ndarray        # (n_test,) positions of the rows in the run's test order
+    shap: np.ndarray  # (n_test, lags * F_all) TreeSHAP values (log-odds for classification)
+    X_flat: np.ndarray  # (n_test, lags * F_all) the explained rows
+    test_pos: np.ndarray  # (n_test,) positions of the rows in the run's test order
 
 
 # The explain stage's shadow-augmented fits (twice the columns, per fold and horizon) use 63 histogram bins
@@ -35,8 +36,17 @@ EXPLAIN_PATIENCE = 20
 
 
 def fit_with_shadows(
-    fit: Callable[..., list], X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, X_test: np.ndarray,
-    classification: bool, lags: int, group_idx: dict[str, np.ndarray], seed: int = 0, n_jobs: int = 2,
+    fit: Callable[..., list],
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    X_test: np.ndarray,
+    classification: bool,
+    lags: int,
+    group_idx: dict[str, np.ndarray],
+    seed: int = 0,
+    n_jobs: int = 2,
 ) -> list:
     """LightGBM (``fit``: :func:`pipeline.models.lightgbm.fit_lightgbm`, passed in) trained alongside a time-shuffled shadow of every group (Boruta): the shadows' importance
     is what a group with no relation to the target gets. Columns: the real ``F``, then the shadows in the
@@ -46,8 +56,19 @@ def fit_with_shadows(
     rng = np.random.default_rng(seed + 7919)
     lags = min(lags, X_train.shape[1])
     aug = lambda X: np.concatenate([X[:, -lags:, :], shadow_columns(X[:, -lags:, :], group_idx, rng)], axis=-1)  # noqa: E731
-    return fit(aug(X_train), y_train, aug(X_val), y_val, aug(X_test), classification, lags, seed, n_jobs,
-                       params=EXPLAIN_PARAMS, patience=EXPLAIN_PATIENCE)
+    return fit(
+        aug(X_train),
+        y_train,
+        aug(X_val),
+        y_val,
+        aug(X_test),
+        classification,
+        lags,
+        seed,
+        n_jobs,
+        params=EXPLAIN_PARAMS,
+        patience=EXPLAIN_PATIENCE,
+    )
 
 
 def shadow_group_idx(group_idx: dict[str, np.ndarray], n_real: int) -> dict[str, np.ndarray]:
@@ -70,8 +91,9 @@ def to_groups(values: np.ndarray, n_columns: int, lags: int, group_idx: dict[str
     return {g: float(per_feature[idx].sum()) for g, idx in group_idx.items()}
 
 
-def group_shap(r: LgbmFoldResult, n_columns: int, lags: int, group_idx: dict[str, np.ndarray],
-               signed: bool = False) -> dict[str, np.ndarray]:
+def group_shap(
+    r: LgbmFoldResult, n_columns: int, lags: int, group_idx: dict[str, np.ndarray], signed: bool = False
+) -> dict[str, np.ndarray]:
     """Per test row: the sum of the group's TreeSHAP values over its columns and lags (its absolute value
     unless ``signed``), ``group -> (n_test,)``."""
     per_feature = r.shap.reshape(len(r.shap), lags, n_columns).sum(axis=1)

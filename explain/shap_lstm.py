@@ -9,6 +9,7 @@ From attributions phi ``(N, T, F, H)`` (expected or integrated gradients): per f
 ``mean_n |sum_f phi|``, a feature x lag heatmap ``mean_n |phi|``, and a beeswarm of ``sum_t phi``
 against the feature's last value.
 """
+
 from __future__ import annotations
 
 from contextlib import nullcontext
@@ -17,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
-
 
 
 class TwoD(nn.Module):
@@ -38,13 +38,18 @@ class LstmShapResult:
 
     fold: int
     seed: int
-    phi: np.ndarray      # (N, T, F, H)
-    X: np.ndarray        # (N, T, F) explained windows (scaled)
+    phi: np.ndarray  # (N, T, F, H)
+    X: np.ndarray  # (N, T, F) explained windows (scaled)
     test_pos: np.ndarray  # (N,) positions of the explained windows in the run's test order
 
 
 def reference_expected_gradients(
-    model: nn.Module, background: np.ndarray, X: np.ndarray, device: torch.device, nsamples: int = 64, seed: int = 0,
+    model: nn.Module,
+    background: np.ndarray,
+    X: np.ndarray,
+    device: torch.device,
+    nsamples: int = 64,
+    seed: int = 0,
 ) -> np.ndarray:
     """phi ``(N, T, F, H)`` of ``model`` on windows ``X`` against ``background`` windows, by
     ``shap.GradientExplainer`` (slow; the reference for :func:`explain.gradients.expected_gradients`)."""
@@ -66,11 +71,15 @@ def reference_expected_gradients(
     return phi
 
 
-def group_values(r: "LstmShapResult", j: int, group_idx: dict[str, np.ndarray], signed: bool = False) -> dict[str, np.ndarray]:
+def group_values(
+    r: "LstmShapResult", j: int, group_idx: dict[str, np.ndarray], signed: bool = False
+) -> dict[str, np.ndarray]:
     """Per explained window: the sum of phi over the group's features and all lags (its absolute value
     unless ``signed``), ``group -> (N,)``."""
     summed = r.phi[..., j].sum(axis=1)  # (N, F)
-    return {g: summed[:, idx].sum(axis=1) if signed else np.abs(summed[:, idx].sum(axis=1)) for g, idx in group_idx.items()}
+    return {
+        g: summed[:, idx].sum(axis=1) if signed else np.abs(summed[:, idx].sum(axis=1)) for g, idx in group_idx.items()
+    }
 
 
 def per_feature(results: list[LstmShapResult], j: int) -> np.ndarray:

@@ -9,6 +9,7 @@
   (the event-level view of TimeSHAP: all features of one day together).
 * :func:`reliance_sentence`: "most of the model's reliance is on the last N days".
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,8 +28,11 @@ class LagBlock:
 
     @property
     def label(self) -> str:
-        return "last day" if self.last == 1 else (f"day {self.first}" if self.first == self.last else
-                                                  f"days {self.first}-{self.last}")
+        return (
+            "last day"
+            if self.last == 1
+            else (f"day {self.first}" if self.first == self.last else f"days {self.first}-{self.last}")
+        )
 
     def steps(self, window: int) -> slice:
         """The block's time steps in a ``(N, T, F)`` window (step ``T - 1`` is day 1)."""
@@ -75,12 +79,16 @@ def reliance_sentence(horizon: int, share: np.ndarray | None, blocks: dict[str, 
     if share is not None and share.sum() > 0:
         n = days_holding(share)
         last5 = float(share[-5:].sum())
-        parts.append(f"most of the model's reliance is on the last {n} day{'s' if n > 1 else ''} "
-                     f"(they hold half of the expected-gradients mass; the last 5 days hold {100 * last5:.0f}%)")
+        parts.append(
+            f"most of the model's reliance is on the last {n} day{'s' if n > 1 else ''} "
+            f"(they hold half of the expected-gradients mass; the last 5 days hold {100 * last5:.0f}%)"
+        )
     if blocks:
         top = max(blocks, key=blocks.get)
         total = sum(max(v, 0.0) for v in blocks.values())
         share_top = max(blocks[top], 0.0) / total if total > 0 else float("nan")
-        parts.append(f"of the lag blocks, permuting {'the last day' if top == 'last day' else top} costs the most"
-                     + (f" ({100 * share_top:.0f}% of the positive loss increases)" if np.isfinite(share_top) else ""))
+        parts.append(
+            f"of the lag blocks, permuting {'the last day' if top == 'last day' else top} costs the most"
+            + (f" ({100 * share_top:.0f}% of the positive loss increases)" if np.isfinite(share_top) else "")
+        )
     return (f"h={horizon}: " + "; ".join(parts) + ".") if parts else ""

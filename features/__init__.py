@@ -3,6 +3,7 @@
 Use :func:`build_features`; add a feature module with :func:`feature` (see ``features/registry.py``).
 Importing this package registers the built-in modules.
 """
+
 from features.registry import (
     FeatureInput,
     FeatureSpecError,

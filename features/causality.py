@@ -5,6 +5,7 @@ features, and compare with the full-history values at and before *t*. A causal f
 one that peeks at the future (``close.shift(-1)``, a full-sample z-score, a macro value used before its
 release) differs somewhere.
 """
+
 from __future__ import annotations
 
 from typing import Iterable

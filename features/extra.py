@@ -4,6 +4,7 @@ The user vouches for their causality (a column dated *t* must be known at the cl
 truncation check still runs on them, so a column that is computed from the future *within the file*
 cannot be detected, but one produced by a transform here can.
 """
+
 from __future__ import annotations
 
 import pandas as pd

@@ -5,6 +5,7 @@ dated at the month's first day) and a publication rule. Each observation becomes
 :meth:`MacroSeries.available_dates`; features are then attached to each trading day by an as-of join on
 the availability date, so a value is used only on or after the day it was published.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

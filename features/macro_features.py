@@ -1,5 +1,6 @@
 """The ``macro`` feature set: each macro series' published change and deviation from its trailing year,
 group ``macro:<name>``; the raw published level is in the opt-in ``levels`` set (group ``macro_level:<name>``)."""
+
 from __future__ import annotations
 
 import pandas as pd

@@ -1,4 +1,5 @@
 """Price and volume transforms: returns, log returns, ranges, gaps, log volume, volume z-score."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -14,6 +14,7 @@ Adding a feature::
         ...
         return {"vwap": pd.DataFrame({"vwap20": level, "close_vwap20_rel": rel}, index=inp.ohlcv.index)}
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -44,8 +45,11 @@ class FeatureInput:
     @property
     def available(self) -> set[str]:
         """The OHLCV columns this symbol's data actually have (close always)."""
-        return {c for c in ("open", "high", "low", "close", "volume")
-                if c in self.ohlcv.columns and self.ohlcv[c].notna().any()} | {"close"}
+        return {
+            c
+            for c in ("open", "high", "low", "close", "volume")
+            if c in self.ohlcv.columns and self.ohlcv[c].notna().any()
+        } | {"close"}
 
     def known_at(self, date: pd.Timestamp) -> "FeatureInput":
         """Everything as it stood at the close of ``date``: the truncation used by the causality check."""
@@ -75,7 +79,7 @@ class FeatureModule:
     set_name: str
     fn: Callable[[FeatureInput], dict[str, pd.DataFrame]]
     levels: tuple[str, ...] = ()
-    needs: tuple[str, ...] = ("close",)   # OHLCV columns the module reads
+    needs: tuple[str, ...] = ("close",)  # OHLCV columns the module reads
 
 
 _MODULES: dict[str, FeatureModule] = {}
@@ -160,7 +164,9 @@ def build_features(inp: FeatureInput, spec: str = "all") -> FeatureTable:
     sets = parse_feature_sets(spec)
     table = compute_raw(inp, sets)
     if not table.groups:
-        raise FeatureSpecError(f"feature spec {spec!r} selects no feature for this data (is 'extra' without user columns?)")
+        raise FeatureSpecError(
+            f"feature spec {spec!r} selects no feature for this data (is 'extra' without user columns?)"
+        )
     complete = ~np.isnan(table.frame.to_numpy()).any(axis=1)
     if not complete.any():
         empty = [c for c in table.frame.columns if table.frame[c].isna().all()]

@@ -1,4 +1,5 @@
 """``python -m pipeline``: the command-line entry point."""
+
 from pipeline.cli.main import main
 
 if __name__ == "__main__":

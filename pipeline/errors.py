@@ -3,6 +3,7 @@
 Anything raised as :class:`InputError` reaches the user as a single line on stderr and exit code 2,
 never a traceback. Its message names the file, symbol, column and row where it can, and says what to do.
 """
+
 from __future__ import annotations
 
 

@@ -13,6 +13,7 @@ Guarantees (docs/data.md, "Bad input", states them to users):
   interrupted run (Ctrl-C, SIGTERM, SIGKILL) leaves the old folder or the new one, never a mix, and never
   a half-written file under a real name. Temporary siblings of dead processes are swept by the next write.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -115,10 +116,17 @@ def write_manifest(folder: Path, kind: str, publication: str | None = None) -> d
     token naming this write (the ledger's pending entries count once a folder carrying their token exists)."""
     from pipeline import __version__
 
-    files = {name: {"bytes": (folder / name).stat().st_size, "sha256": _sha256(folder / name)}
-             for name in _files(folder) if name != MANIFEST}
-    manifest = {"featureproof": __version__, "kind": kind,
-                "written": datetime.now(timezone.utc).isoformat(timespec="seconds"), "files": files}
+    files = {
+        name: {"bytes": (folder / name).stat().st_size, "sha256": _sha256(folder / name)}
+        for name in _files(folder)
+        if name != MANIFEST
+    }
+    manifest = {
+        "featureproof": __version__,
+        "kind": kind,
+        "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "files": files,
+    }
     if publication:
         manifest["publication"] = publication
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2))
@@ -138,7 +146,9 @@ def claim_dir(path: str | Path, overwrite: bool, flag: str = "--out") -> None:
         while not ancestor.exists() and ancestor != ancestor.parent:
             ancestor = ancestor.parent
         if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
-            raise InputError(f"{flag} {path}: cannot create it, {ancestor} is not a writable folder; choose another place")
+            raise InputError(
+                f"{flag} {path}: cannot create it, {ancestor} is not a writable folder; choose another place"
+            )
         return
     if path.is_dir() and not os.access(path.parent, os.W_OK | os.X_OK):
         raise InputError(f"{flag} {path}: its folder {path.parent} is not writable; choose another place")
@@ -150,17 +160,23 @@ def claim_dir(path: str | Path, overwrite: bool, flag: str = "--out") -> None:
     manifest = read_manifest(path)
     if manifest is None:
         shown = ", ".join(present[:3]) or ", ".join(p.name for p in list(path.iterdir())[:3])
-        raise InputError(f"{flag} {path}: the folder exists and was not written by featureproof (it holds {shown}"
-                         f"{', ...' if len(present) > 3 else ''}); featureproof never writes into such a folder: "
-                         "choose a new or empty folder")
+        raise InputError(
+            f"{flag} {path}: the folder exists and was not written by featureproof (it holds {shown}"
+            f"{', ...' if len(present) > 3 else ''}); featureproof never writes into such a folder: "
+            "choose a new or empty folder"
+        )
     foreign = [f for f in present if f != MANIFEST and f not in manifest["files"]]
     if foreign:
-        raise InputError(f"{flag} {path}: this featureproof folder also holds files featureproof did not write "
-                         f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}); move them away or choose "
-                         "another folder")
+        raise InputError(
+            f"{flag} {path}: this featureproof folder also holds files featureproof did not write "
+            f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}); move them away or choose "
+            "another folder"
+        )
     if not overwrite:
-        raise InputError(f"{flag} {path}: already holds a featureproof {manifest.get('kind', 'run')} folder; pass "
-                         "--overwrite to replace it, or choose another folder")
+        raise InputError(
+            f"{flag} {path}: already holds a featureproof {manifest.get('kind', 'run')} folder; pass "
+            "--overwrite to replace it, or choose another folder"
+        )
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -208,7 +224,9 @@ def publish_dir(tmp: Path, path: Path, overwrite: bool) -> None:
 
 
 @contextmanager
-def atomic_dir(path: str | Path, kind: str = "run", overwrite: bool = False, publication: str | None = None) -> Iterator[Path]:
+def atomic_dir(
+    path: str | Path, kind: str = "run", overwrite: bool = False, publication: str | None = None
+) -> Iterator[Path]:
     """Yield a temporary folder next to ``path``; when the block succeeds, write its manifest (with the
     ``publication`` token) and publish it as ``path`` (see :func:`publish_dir`). On failure or interruption
     nothing is published."""
@@ -235,7 +253,9 @@ def update_dir(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     manifest = read_manifest(path)
     if manifest is None:
-        raise InputError(f"{path}: not a featureproof folder (no {MANIFEST}); featureproof only changes folders it wrote")
+        raise InputError(
+            f"{path}: not a featureproof folder (no {MANIFEST}); featureproof only changes folders it wrote"
+        )
     claim_dir(path, overwrite=True, flag="folder")
     with atomic_dir(path, manifest.get("kind", "run"), overwrite=True) as tmp:
         for name in manifest["files"]:

@@ -4,6 +4,7 @@ methods), and the one colour-blind-safe palette every figure uses.
 Reports print ``label(key)``; the templates' ``label`` filter wraps it in ``<span title="key">`` so the
 raw key (what ``metrics.json`` and the CSVs call it) stays one hover away.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,17 +21,35 @@ GREY = "#7f7f7f"
 TEXT = {"better": "#00694d", "worse": "#a33f00", "none": "#7a5500"}
 
 METRICS = {
-    "accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "auc": "ROC AUC",
-    "mcc": "Matthews correlation", "log_loss": "log loss", "brier": "Brier score", "rmse": "RMSE", "mae": "MAE",
-    "r2": "R²", "sign_accuracy": "sign accuracy", "ic": "information coefficient", "mse": "MSE",
+    "accuracy": "accuracy",
+    "balanced_accuracy": "balanced accuracy",
+    "auc": "ROC AUC",
+    "mcc": "Matthews correlation",
+    "log_loss": "log loss",
+    "brier": "Brier score",
+    "rmse": "RMSE",
+    "mae": "MAE",
+    "r2": "R²",
+    "sign_accuracy": "sign accuracy",
+    "ic": "information coefficient",
+    "mse": "MSE",
 }
 TESTS = {
     "pesaran_timmermann": "Pesaran–Timmermann (direction vs independence)",
-    "mcnemar_vs_comparator": "McNemar vs comparator baseline", "mcnemar_vs_best": "McNemar vs best baseline",
+    "mcnemar_vs_comparator": "McNemar vs comparator baseline",
+    "mcnemar_vs_best": "McNemar vs best baseline",
     "diebold_mariano": "Diebold–Mariano (HAR variance)",
 }
-MODELS = {"lstm": "LSTM", "gru": "GRU", "alstm": "ALSTM", "transformer": "Transformer", "tcn": "TCN", "mlp": "MLP",
-          "linear": "DLinear", "window_linear": "linear model"}
+MODELS = {
+    "lstm": "LSTM",
+    "gru": "GRU",
+    "alstm": "ALSTM",
+    "transformer": "Transformer",
+    "tcn": "TCN",
+    "mlp": "MLP",
+    "linear": "DLinear",
+    "window_linear": "linear model",
+}
 
 
 def model_label(family: str, skip: str = "none") -> str:
@@ -41,19 +60,36 @@ def model_label(family: str, skip: str = "none") -> str:
 
 
 BASELINES = {
-    "per_fold": "comparator per fold", "majority": "majority class", "previous": "previous move", "persistence": "persistence", "momentum": "momentum",
-    "logistic": "logistic regression", "lightgbm": "LightGBM", "ridge": "ridge regression",
-    "window_ridge": "ridge on the whole window", "always_up": "always up",
+    "per_fold": "comparator per fold",
+    "majority": "majority class",
+    "previous": "previous move",
+    "persistence": "persistence",
+    "momentum": "momentum",
+    "logistic": "logistic regression",
+    "lightgbm": "LightGBM",
+    "ridge": "ridge regression",
+    "window_ridge": "ridge on the whole window",
+    "always_up": "always up",
     "reversal": "short-term reversal",
 }
 METHODS = {
-    "ablation_retrain": "drop-and-retrain", "permutation": "permutation", "conditional_permutation": "conditional permutation", "lgbm_gain": "LightGBM gain",
-    "lgbm_split": "LightGBM splits", "tree_shap": "TreeSHAP (LightGBM)", "lstm_shap": "expected gradients",
+    "ablation_retrain": "drop-and-retrain",
+    "permutation": "permutation",
+    "conditional_permutation": "conditional permutation",
+    "lgbm_gain": "LightGBM gain",
+    "lgbm_split": "LightGBM splits",
+    "tree_shap": "TreeSHAP (LightGBM)",
+    "lstm_shap": "expected gradients",
     "integrated_gradients": "integrated gradients",
 }
 TARGETS = {
-    "direction": "direction", "return": "return", "close": "close", "mean_close": "mean close",
-    "drawdown": "drawdown", "volatility": "volatility", "xs_direction": "cross-sectional direction",
+    "direction": "direction",
+    "return": "return",
+    "close": "close",
+    "mean_close": "mean close",
+    "drawdown": "drawdown",
+    "volatility": "volatility",
+    "xs_direction": "cross-sectional direction",
     "xs_rank": "cross-sectional rank",
 }
 _ALL = {**METRICS, **TESTS, **BASELINES, **METHODS}

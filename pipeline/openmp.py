@@ -2,6 +2,7 @@
 loads its OpenMP runtime unless the user set them or ``OMP_WAIT_POLICY``: spinning threads otherwise fight
 any other process on the cores and the run slows down many times over (see :mod:`pipeline.models.device`
 for the thread counts)."""
+
 from __future__ import annotations
 
 import os
@@ -16,5 +17,5 @@ def configure_openmp() -> None:
     """Idle OpenMP threads sleep after a short spin instead of spinning on (call before ``import torch``).
     A user's ``OMP_WAIT_POLICY``, ``GOMP_SPINCOUNT`` or ``KMP_BLOCKTIME`` wins."""
     if "OMP_WAIT_POLICY" not in os.environ:
-        os.environ.setdefault("GOMP_SPINCOUNT", str(SPIN_COUNT))   # libgomp (pip's torch, LightGBM)
-        os.environ.setdefault("KMP_BLOCKTIME", "1")                 # Intel OpenMP (conda builds), in ms
+        os.environ.setdefault("GOMP_SPINCOUNT", str(SPIN_COUNT))  # libgomp (pip's torch, LightGBM)
+        os.environ.setdefault("KMP_BLOCKTIME", "1")  # Intel OpenMP (conda builds), in ms

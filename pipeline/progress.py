@@ -8,6 +8,7 @@
 - ``-v``: the stage lines also on a terminal, plus detail lines (every epoch's losses and learning rate).
 - ``--no-progress`` hides the bars and stage lines and keeps the results.
 """
+
 from __future__ import annotations
 
 import sys

@@ -15,6 +15,7 @@ one SQLite file is a known MLflow failure; after that, workers log with plain cl
 while SQLite reports a lock. Nothing here keeps MLflow's global "active run": every call names its run, so
 workers and the driver never share state.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,12 +31,12 @@ from typing import Iterable
 from pipeline.errors import InputError
 
 EXPERIMENT = "featureproof"
-DEFAULT = "default"          # --track with no URI: the SQLite store beside the reports
+DEFAULT = "default"  # --track with no URI: the SQLite store beside the reports
 DB_NAME = "mlflow.db"
 ARTIFACTS = "mlartifacts"
-INSTALL = "pip install -e \".[tracking]\" (or pip install mlflow)"
+INSTALL = 'pip install -e ".[tracking]" (or pip install mlflow)'
 LEDGER_ARTIFACT = "ledger.json"
-LEDGER_TAG = "featureproof.ledger"   # the prices' fingerprint of a run that keeps ledger entries
+LEDGER_TAG = "featureproof.ledger"  # the prices' fingerprint of a run that keeps ledger entries
 # MLflow's limits per log_batch call
 _BATCH = {"metrics": 1000, "params": 100, "tags": 100}
 
@@ -73,14 +74,16 @@ def store_uri(track: str, reports_root: Path) -> str:
     if track in (DEFAULT, ""):
         return f"sqlite:///{(Path(reports_root) / DB_NAME).resolve()}"
     if track.startswith("file:") or ("://" not in track and not track.startswith("databricks")):
-        raise InputError(f"--track {track}: MLflow 3 refuses a file store (a folder); give sqlite:///PATH/mlflow.db, "
-                         "an http(s):// tracking server, or --track alone for the SQLite file beside the reports")
+        raise InputError(
+            f"--track {track}: MLflow 3 refuses a file store (a folder); give sqlite:///PATH/mlflow.db, "
+            "an http(s):// tracking server, or --track alone for the SQLite file beside the reports"
+        )
     return track
 
 
 def _artifact_location(uri: str) -> str | None:
     if uri.startswith("sqlite:///"):
-        return (Path(uri[len("sqlite:///"):]).parent / ARTIFACTS).resolve().as_uri()
+        return (Path(uri[len("sqlite:///") :]).parent / ARTIFACTS).resolve().as_uri()
     return None  # a server decides where its artifacts go
 
 
@@ -90,7 +93,7 @@ def open_store(track: str, reports_root: Path, experiment: str = EXPERIMENT) -> 
     client_cls = _mlflow()
     uri = store_uri(track, reports_root)
     if uri.startswith("sqlite:///"):
-        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
         # no pooled SQLite connections: a local worker forked from this process must not inherit an open one
         os.environ.setdefault("MLFLOW_SQLALCHEMYSTORE_POOLCLASS", "NullPool")
     if uri.startswith(("http://", "https://")):
@@ -110,9 +113,13 @@ def open_store(track: str, reports_root: Path, experiment: str = EXPERIMENT) -> 
             exp_id = found.experiment_id
         if found is None:  # ours: shown in the UI's model-training view, not GenAI's, with what it holds
             _retry(client.set_experiment_tag, exp_id, "mlflow.experimentKind", "custom_model_development")
-            _retry(client.set_experiment_tag, exp_id, "mlflow.note.content",
-                   "featureproof runs, comparisons and searches: every network judged against its baselines on "
-                   "walk-forward test days (one run per report; nested runs per compare cell and search trial).")
+            _retry(
+                client.set_experiment_tag,
+                exp_id,
+                "mlflow.note.content",
+                "featureproof runs, comparisons and searches: every network judged against its baselines on "
+                "walk-forward test days (one run per report; nested runs per compare cell and search trial).",
+            )
     except InputError:
         raise
     except Exception as exc:  # an unreachable server, a path that cannot be written, a malformed URI
@@ -133,8 +140,10 @@ def _reachable(uri: str, timeout: float = 10.0) -> None:
         return
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise InputError(f"--track {uri}: no MLflow server answers there ({reason}); start it (mlflow server ...) "
-                         "or check the address") from None
+        raise InputError(
+            f"--track {uri}: no MLflow server answers there ({reason}); start it (mlflow server ...) "
+            "or check the address"
+        ) from None
 
 
 def _retry(fn, *args, attempts: int = 12, **kwargs):
@@ -152,7 +161,7 @@ def _retry(fn, *args, attempts: int = 12, **kwargs):
 
 def _chunks(items: list, n: int) -> Iterable[list]:
     for k in range(0, len(items), n):
-        yield items[k:k + n]
+        yield items[k : k + n]
 
 
 def _param_text(value) -> str:
@@ -165,8 +174,14 @@ def _param_text(value) -> str:
     return str(value)
 
 
-def start_run(tracker: Tracker, name: str, kind: str, params: dict | None = None, tags: dict | None = None,
-              seconds_ago: float = 0.0) -> str:
+def start_run(
+    tracker: Tracker,
+    name: str,
+    kind: str,
+    params: dict | None = None,
+    tags: dict | None = None,
+    seconds_ago: float = 0.0,
+) -> str:
     """Create a run (nested under ``tracker.parent_run_id`` when set), log its params and tags, leave it
     running; return its id. ``seconds_ago``: when the work it records began (a report logged once it is
     written), so that MLflow shows its real duration."""
@@ -174,14 +189,26 @@ def start_run(tracker: Tracker, name: str, kind: str, params: dict | None = None
     base = {"mlflow.runName": name, "featureproof.kind": kind}
     if tracker.parent_run_id:
         base["mlflow.parentRunId"] = tracker.parent_run_id
-    run = _retry(client.create_run, tracker.experiment_id, tags={**base, **{k: str(v) for k, v in (tags or {}).items()}},
-                 run_name=name, start_time=int((time.time() - max(0.0, seconds_ago or 0.0)) * 1000))
+    run = _retry(
+        client.create_run,
+        tracker.experiment_id,
+        tags={**base, **{k: str(v) for k, v in (tags or {}).items()}},
+        run_name=name,
+        start_time=int((time.time() - max(0.0, seconds_ago or 0.0)) * 1000),
+    )
     _log(client, run.info.run_id, params=params)
     return run.info.run_id
 
 
-def finish_run(tracker: Tracker, run_id: str, metrics: dict | None = None, tags: dict | None = None,
-               artifacts: Path | None = None, exclude: tuple[str, ...] = (), status: str = "FINISHED") -> None:
+def finish_run(
+    tracker: Tracker,
+    run_id: str,
+    metrics: dict | None = None,
+    tags: dict | None = None,
+    artifacts: Path | None = None,
+    exclude: tuple[str, ...] = (),
+    status: str = "FINISHED",
+) -> None:
     """Log ``metrics`` (non-finite values are left out), ``tags`` and the files under ``artifacts`` (but the
     top-level names in ``exclude``) to ``run_id`` and end it with ``status``."""
     client = _mlflow()(tracker.uri)
@@ -198,9 +225,18 @@ def finish_run(tracker: Tracker, run_id: str, metrics: dict | None = None, tags:
     _retry(client.set_terminated, run_id, status)
 
 
-def log_run_record(tracker: Tracker, name: str, kind: str, params: dict, metrics: dict, tags: dict,
-                   artifacts: Path | None = None, exclude: tuple[str, ...] = (), ledger: list[dict] | None = None,
-                   seconds: float = 0.0) -> str:
+def log_run_record(
+    tracker: Tracker,
+    name: str,
+    kind: str,
+    params: dict,
+    metrics: dict,
+    tags: dict,
+    artifacts: Path | None = None,
+    exclude: tuple[str, ...] = (),
+    ledger: list[dict] | None = None,
+    seconds: float = 0.0,
+) -> str:
     """One complete run (start, log everything, finish) of work that took ``seconds``; its id. ``ledger``: the
     report's ledger entries (:func:`log_ledger`)."""
     run_id = start_run(tracker, name, kind, params, tags, seconds_ago=seconds)
@@ -217,8 +253,15 @@ def log_ledger(tracker: Tracker, run_id: str, entries: list[dict]) -> None:
     client = _mlflow()(tracker.uri)
     _retry(client.log_text, run_id, json.dumps(entries), LEDGER_ARTIFACT)
     first = entries[0]
-    _log(client, run_id, tags={LEDGER_TAG: first["fingerprint"], "featureproof.target": first["target"],
-                               "featureproof.publication": first["token"]})
+    _log(
+        client,
+        run_id,
+        tags={
+            LEDGER_TAG: first["fingerprint"],
+            "featureproof.target": first["target"],
+            "featureproof.publication": first["token"],
+        },
+    )
 
 
 def ledger_entries(tracker: Tracker, fingerprint: str) -> list[dict]:
@@ -228,7 +271,9 @@ def ledger_entries(tracker: Tracker, fingerprint: str) -> list[dict]:
     out, token = [], None
     query = f"tags.`{LEDGER_TAG}` = '{fingerprint}'"
     while True:
-        page = _retry(client.search_runs, [tracker.experiment_id], filter_string=query, max_results=1000, page_token=token)
+        page = _retry(
+            client.search_runs, [tracker.experiment_id], filter_string=query, max_results=1000, page_token=token
+        )
         for run in page:
             if run.info.status != "FINISHED":
                 continue
@@ -240,14 +285,19 @@ def ledger_entries(tracker: Tracker, fingerprint: str) -> list[dict]:
             return out
 
 
-def _log(client, run_id: str, params: dict | None = None, metrics: dict | None = None, tags: dict | None = None) -> None:
+def _log(
+    client, run_id: str, params: dict | None = None, metrics: dict | None = None, tags: dict | None = None
+) -> None:
     from mlflow.entities import Metric, Param, RunTag
 
     stamp = int(time.time() * 1000)
     items = {
         "params": [Param(k[:250], _param_text(v)[:6000]) for k, v in (params or {}).items()],
-        "metrics": [Metric(k[:250], float(v), stamp, 0) for k, v in (metrics or {}).items()
-                    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)],
+        "metrics": [
+            Metric(k[:250], float(v), stamp, 0)
+            for k, v in (metrics or {}).items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        ],
         "tags": [RunTag(k[:250], str(v)[:8000]) for k, v in (tags or {}).items()],
     }
     for kind, values in items.items():
@@ -265,14 +315,20 @@ def _flat(prefix: str, d: dict) -> dict:
     return {f"{prefix}{k}": v for k, v in d.items()}
 
 
-def run_record(summary: dict, config: dict, explain_config: dict | None = None,
-               fingerprints: dict | None = None) -> tuple[dict, dict, dict]:
+def run_record(
+    summary: dict, config: dict, explain_config: dict | None = None, fingerprints: dict | None = None
+) -> tuple[dict, dict, dict]:
     """``run``'s params, metrics and tags from its ``metrics.json`` summary, resolved configuration, explain
     settings and data fingerprints (``{"data": ..., "prices": ...}``)."""
     params = config_params(config)
     params.update(_flat("explain.", explain_config or {}))
-    metrics, tags = {}, {"featureproof.target": summary.get("target"),
-                         "featureproof.symbols": ",".join(summary.get("symbols") or [])[:500]}
+    metrics, tags = (
+        {},
+        {
+            "featureproof.target": summary.get("target"),
+            "featureproof.symbols": ",".join(summary.get("symbols") or [])[:500],
+        },
+    )
     for key, value in (fingerprints or {}).items():
         tags[f"featureproof.fingerprint.{key}"] = value
     for e in summary.get("horizon_results", []):
@@ -312,9 +368,11 @@ def compare_records(summary: dict) -> tuple[tuple[dict, dict, dict], dict[str, t
     parent_params = config_params(cfg)
     parent_params.update({"cells": [c["name"] for c in summary.get("cells", [])], "models": summary.get("models")})
     data = summary.get("dataset")
-    parent_tags = {"featureproof.target": summary.get("target"), "featureproof.price_fingerprint":
-                   data.price_fingerprint() if data is not None else "",
-                   "featureproof.symbols": ",".join(summary.get("symbols") or [])[:500]}
+    parent_tags = {
+        "featureproof.target": summary.get("target"),
+        "featureproof.price_fingerprint": data.price_fingerprint() if data is not None else "",
+        "featureproof.symbols": ",".join(summary.get("symbols") or [])[:500],
+    }
     for k, line in enumerate(summary.get("verdicts") or []):
         parent_tags[f"verdict.{k + 1}"] = line
     for answer in summary.get("ledger") or []:
@@ -333,8 +391,15 @@ def compare_records(summary: dict) -> tuple[tuple[dict, dict, dict], dict[str, t
         if tests is not None and len(tests):
             for r in tests[(tests.set_a == name) & tests.set_b.str.startswith("baseline:")].itertuples():
                 key = f"h{r.horizon}.vs_comparator"
-                metrics.update({key: r.diff, key + ".ci_low": r.ci_low, key + ".ci_high": r.ci_high,
-                                key + ".p_value": r.p_value, key + ".p_holm": r.p_holm})
+                metrics.update(
+                    {
+                        key: r.diff,
+                        key + ".ci_low": r.ci_low,
+                        key + ".ci_high": r.ci_high,
+                        key + ".p_value": r.p_value,
+                        key + ".p_holm": r.p_holm,
+                    }
+                )
                 tags[f"h{r.horizon}.comparator"] = r.set_b.split(":", 1)[1]
                 tags[f"h{r.horizon}.beats_comparator"] = "yes" if (r.p_holm < 0.05 and r.diff > 0) else "no"
         cells[name] = (params, metrics, tags)
@@ -344,9 +409,14 @@ def compare_records(summary: dict) -> tuple[tuple[dict, dict, dict], dict[str, t
 def search_record(summary: dict) -> tuple[dict, dict]:
     """``search``'s parent metrics and tags from its summary (its params are logged when it starts)."""
     sel = summary.get("selection") or {}
-    metrics = {"search_edge": summary.get("search_edge"), "holdout_edge": summary.get("holdout_edge"),
-               "naive_p_value": summary.get("naive_p_value"), "trials": summary.get("trials"),
-               "best_trial": summary.get("best_trial"), "wall_seconds": summary.get("wall_seconds")}
+    metrics = {
+        "search_edge": summary.get("search_edge"),
+        "holdout_edge": summary.get("holdout_edge"),
+        "naive_p_value": summary.get("naive_p_value"),
+        "trials": summary.get("trials"),
+        "best_trial": summary.get("best_trial"),
+        "wall_seconds": summary.get("wall_seconds"),
+    }
     if isinstance(sel.get("pbo"), dict):
         metrics["pbo"] = sel["pbo"].get("pbo")
     if isinstance(sel.get("dsr"), dict):
@@ -355,9 +425,12 @@ def search_record(summary: dict) -> tuple[dict, dict]:
         metrics[f"trials.{state}"] = n
     if summary.get("score_all_on_test"):
         metrics["spa_p"] = summary["score_all_on_test"].get("spa_p")
-    tags = {"featureproof.target": summary.get("target"), "lead": (summary.get("sentences") or {}).get("lead", ""),
-            "featureproof.skill": "yes" if any(summary.get("holdout_skill") or []) else "no",
-            "best_params": json.dumps(summary.get("best_params"), default=str)}
+    tags = {
+        "featureproof.target": summary.get("target"),
+        "lead": (summary.get("sentences") or {}).get("lead", ""),
+        "featureproof.skill": "yes" if any(summary.get("holdout_skill") or []) else "no",
+        "best_params": json.dumps(summary.get("best_params"), default=str),
+    }
     return metrics, tags
 
 
@@ -365,8 +438,13 @@ def trial_record(trial, logged_by: str) -> tuple[dict, dict, dict]:
     """One Optuna trial's params, metrics and tags (any state: complete, pruned, failed); ``logged_by``: the
     worker that ran it, or the driver filling in a trial no worker logged."""
     attrs = trial.user_attrs
-    metrics = {"edge": trial.value, "p_value_naive": attrs.get("p_value"), "sharpe": attrs.get("sharpe"),
-               "seconds": attrs.get("seconds"), "pruned_after_fold": attrs.get("pruned_after_fold")}
+    metrics = {
+        "edge": trial.value,
+        "p_value_naive": attrs.get("p_value"),
+        "sharpe": attrs.get("sharpe"),
+        "seconds": attrs.get("seconds"),
+        "pruned_after_fold": attrs.get("pruned_after_fold"),
+    }
     tags = {"state": trial.state.name.lower(), "trial": trial.number, "logged_by": logged_by}
     if attrs.get("error"):
         tags["error"] = attrs["error"]
@@ -379,9 +457,13 @@ def child_tags(tracker: Tracker, key: str) -> set[str]:
     client = _mlflow()(tracker.uri)
     found, token = set(), None
     while True:
-        page = _retry(client.search_runs, [tracker.experiment_id],
-                      filter_string=f"tags.mlflow.parentRunId = '{tracker.parent_run_id}'", max_results=1000,
-                      page_token=token)
+        page = _retry(
+            client.search_runs,
+            [tracker.experiment_id],
+            filter_string=f"tags.mlflow.parentRunId = '{tracker.parent_run_id}'",
+            max_results=1000,
+            page_token=token,
+        )
         found.update(r.data.tags[key] for r in page if key in r.data.tags)
         token = page.token
         if not token:

@@ -13,6 +13,7 @@ network.
   S&P 500 constituents, 1990-01-02 .. 2022-12-28, from ``skfolio.datasets.load_sp500_dataset`` (skfolio,
   BSD-3-Clause; the data are Yahoo Finance adjusted closes that skfolio ships for examples and tests).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -58,8 +59,7 @@ def build() -> None:
     }
     macro = pd.concat(
         [
-            pd.DataFrame({"date": pd.DatetimeIndex(s.index), "series": name, "value": s.to_numpy(float)})
-            .dropna()
+            pd.DataFrame({"date": pd.DatetimeIndex(s.index), "series": name, "value": s.to_numpy(float)}).dropna()
             for name, s in series.items()
         ],
         ignore_index=True,

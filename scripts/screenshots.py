@@ -9,6 +9,7 @@ REPORTS_DIR/mlflow.db (runs made with --track), its runs table with the nested r
 featureproof's metric columns shown.
 Needs Playwright (``pip install -e '.[dev]'``) and Chromium (``apt-get install chromium``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,10 +33,12 @@ def main() -> None:
     browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if browser is None:
         raise SystemExit("no Chromium found: apt-get install chromium")
-    pages = {"report.png": args.reports / args.run / "index.html",
-             "importance.png": args.reports / args.run / "importance.html",
-             "compare.png": args.reports / args.comparison / "index.html",
-             "reports_index.png": args.reports / "index.html"}
+    pages = {
+        "report.png": args.reports / args.run / "index.html",
+        "importance.png": args.reports / args.run / "importance.html",
+        "compare.png": args.reports / args.comparison / "index.html",
+        "reports_index.png": args.reports / "index.html",
+    }
     if args.search:
         pages["search.png"] = args.reports / args.search / "search.html"
     args.out.mkdir(parents=True, exist_ok=True)
@@ -52,8 +55,17 @@ def main() -> None:
         b.close()
 
 
-MLFLOW_COLUMNS = ["h1.accuracy", "h1.accuracy.ci_low", "h1.accuracy.ci_high", "h1.edge", "h1.edge.p_holm",
-                  "h1.vs_comparator.p_holm", "edge", "pbo", "h1.skill"]
+MLFLOW_COLUMNS = [
+    "h1.accuracy",
+    "h1.accuracy.ci_low",
+    "h1.accuracy.ci_high",
+    "h1.edge",
+    "h1.edge.p_holm",
+    "h1.vs_comparator.p_holm",
+    "edge",
+    "pbo",
+    "h1.skill",
+]
 
 
 def mlflow_runs(browser, db: Path, out: Path, port: int = 5055) -> None:
@@ -68,8 +80,11 @@ def mlflow_runs(browser, db: Path, out: Path, port: int = 5055) -> None:
 
     uri = f"sqlite:///{db.resolve()}"
     exp = MlflowClient(uri).get_experiment_by_name("featureproof")
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
-                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(120):
             try:

@@ -1,4 +1,5 @@
 """Shared fixtures: real slices of the embedded sample, written in the layouts users bring."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -55,13 +56,49 @@ def nyse_csv(tmp_path, sp500, nasdaq):
     return path
 
 
-TINY = ["--window", "20", "--hidden", "8", "--epochs", "4", "--patience", "2", "--bootstrap", "100",
-        "--folds", "2", "--no-progress", "--lgbm-lags", "2", "--shap-windows", "40"]
+TINY = [
+    "--window",
+    "20",
+    "--hidden",
+    "8",
+    "--epochs",
+    "4",
+    "--patience",
+    "2",
+    "--bootstrap",
+    "100",
+    "--folds",
+    "2",
+    "--no-progress",
+    "--lgbm-lags",
+    "2",
+    "--shap-windows",
+    "40",
+]
 
 
 # The smallest run that exercises every stage: one fold, one epoch, a 5-day window, OHLCV features.
-FAST = ["--features", "ohlcv", "--window", "5", "--hidden", "4", "--epochs", "1", "--folds", "1", "--bootstrap", "0",
-        "--horizons", "1", "--lgbm-lags", "1", "--shap-windows", "10", "--no-progress"]
+FAST = [
+    "--features",
+    "ohlcv",
+    "--window",
+    "5",
+    "--hidden",
+    "4",
+    "--epochs",
+    "1",
+    "--folds",
+    "1",
+    "--bootstrap",
+    "0",
+    "--horizons",
+    "1",
+    "--lgbm-lags",
+    "1",
+    "--shap-windows",
+    "10",
+    "--no-progress",
+]
 
 
 @pytest.fixture(scope="session")

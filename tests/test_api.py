@@ -1,5 +1,6 @@
 """The Python API: ``pipeline.run(**settings)`` takes the schema's names, returns a typed result equal to what the
 CLI writes, raises one ``ValueError`` subclass with the CLI's message on a bad setting, and never exits."""
+
 from __future__ import annotations
 
 import json
@@ -10,9 +11,25 @@ import pytest
 import pipeline
 from pipeline.errors import InputError
 
-TINY = dict(start="2012-01-01", end="2014-12-31", features="ohlcv", horizons=[1, 5], window=10, hidden=4, epochs=2,
-            folds=2, bootstrap=0, lgbm_lags=1, ablation="permute", explain=False, n_repeats=2, lag_repeats=1,
-            clusters=False, jobs=1, threads=1)
+TINY = dict(
+    start="2012-01-01",
+    end="2014-12-31",
+    features="ohlcv",
+    horizons=[1, 5],
+    window=10,
+    hidden=4,
+    epochs=2,
+    folds=2,
+    bootstrap=0,
+    lgbm_lags=1,
+    ablation="permute",
+    explain=False,
+    n_repeats=2,
+    lag_repeats=1,
+    clusters=False,
+    jobs=1,
+    threads=1,
+)
 
 
 def test_run_returns_the_verdicts_metrics_importance_and_predictions_it_wrote(tmp_path):
@@ -35,12 +52,15 @@ def test_run_returns_the_verdicts_metrics_importance_and_predictions_it_wrote(tm
     assert pipeline.RunResult.load(result.folder).metrics == written
 
 
-@pytest.mark.parametrize("values,needle", [
-    ({"windw": 10}, "unknown setting 'windw'; did you mean window"),
-    ({"window": 0}, "--window"),
-    ({"target": "nope"}, "--target"),
-    ({"model": "rnn"}, "--model"),
-])
+@pytest.mark.parametrize(
+    "values,needle",
+    [
+        ({"windw": 10}, "unknown setting 'windw'; did you mean window"),
+        ({"window": 0}, "--window"),
+        ({"target": "nope"}, "--target"),
+        ({"model": "rnn"}, "--model"),
+    ],
+)
 def test_a_bad_setting_is_one_value_error_with_the_clis_message(values, needle, tmp_path):
     with pytest.raises(ValueError) as err:
         pipeline.run(out=str(tmp_path / "run"), progress=False, **{**TINY, **values})

@@ -1,4 +1,5 @@
 """Every bad input gets one clear line, exit code 2, no traceback, and no output file."""
+
 from __future__ import annotations
 
 import subprocess
@@ -34,9 +35,11 @@ CASES = {
     "missing_column": (lambda r: r.drop(columns=["Close"]), ["missing column close"]),
     "non_numeric": (lambda r: _set(r, 10, "Close", "abc"), ["'close'", "non-numeric", "'abc'", "line 12"]),
     "bad_date": (lambda r: _set(r, 5, "Date", "2015-13-45"), ["unparseable", "'2015-13-45'", "line 7"]),
-    "conflicting_duplicate": (
-        lambda r: _set(r, 3, "Date", r.loc[2, "Date"]), ["duplicate date", "line"]),
-    "nan_block": (lambda r: _set(_set(r, 20, "Close", np.nan), 21, "Close", np.nan), ["'close'", "2 empty/NaN", "line 22"]),
+    "conflicting_duplicate": (lambda r: _set(r, 3, "Date", r.loc[2, "Date"]), ["duplicate date", "line"]),
+    "nan_block": (
+        lambda r: _set(_set(r, 20, "Close", np.nan), 21, "Close", np.nan),
+        ["'close'", "2 empty/NaN", "line 22"],
+    ),
     "inf": (lambda r: _set(r, 30, "Open", "inf"), ["'open'", "infinite", "line 32"]),
     "non_positive": (lambda r: _set(r, 40, "Close", -1.0), ["'close'", "non-positive", "line 42"]),
     "high_below_low": (lambda r: _set(r, 50, "High", 1.0), ["high < low", "line 52"]),
@@ -114,7 +117,8 @@ def test_real_process_exit_code_and_no_traceback(tmp_path):
     path.write_text("")
     proc = subprocess.run(
         [sys.executable, "-m", "pipeline", "features", "--data", str(path), "--out", str(tmp_path / "o.csv")],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error:") and "Traceback" not in proc.stderr

@@ -1,6 +1,7 @@
 """The reports in a real browser: Playwright drives Debian's Chromium (``.ci/run`` installs it when it is
 missing). Every page opens without console errors, every image loads, nothing overflows the page at 1280
 and 390 px, and the reports index sorts and filters."""
+
 from __future__ import annotations
 
 import shutil
@@ -12,8 +13,10 @@ from pipeline.cli.main import main
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install -e '.[dev]')")
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-pytestmark = pytest.mark.skipif(BROWSER is None, reason="no Chromium on this machine (apt-get install chromium): "
-                                                       "the reports were not checked in a browser")
+pytestmark = pytest.mark.skipif(
+    BROWSER is None,
+    reason="no Chromium on this machine (apt-get install chromium): the reports were not checked in a browser",
+)
 
 PAGES = ["r1/index.html", "r1/importance.html", "c1/index.html", "index.html"]
 
@@ -41,11 +44,56 @@ def reports(tmp_path_factory, tiny_csv):
     root = tmp_path_factory.mktemp("reports")
     small = list(FAST)
     small[small.index("--horizons") + 1] = "1,5"  # two horizons: rows per horizon, a forest panel each
-    assert main(["run", "--data", str(tiny_csv), *small, "--ablation", "permute", "--permutation-repeats", "1",
-                 "--lag-repeats", "1", "--ig-windows", "10", "--out", str(root / "r1")]) == 0
-    assert main(["compare", "--data", str(tiny_csv), "--features", "ohlcv,ohlcv+technical", "--horizons", "1,5", "--window",
-                 "5", "--hidden", "4", "--epochs", "1", "--folds", "1", "--seeds", "1", "--bootstrap", "0", "--no-progress",
-                 "--out", str(root / "c1")]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--data",
+                str(tiny_csv),
+                *small,
+                "--ablation",
+                "permute",
+                "--permutation-repeats",
+                "1",
+                "--lag-repeats",
+                "1",
+                "--ig-windows",
+                "10",
+                "--out",
+                str(root / "r1"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "compare",
+                "--data",
+                str(tiny_csv),
+                "--features",
+                "ohlcv,ohlcv+technical",
+                "--horizons",
+                "1,5",
+                "--window",
+                "5",
+                "--hidden",
+                "4",
+                "--epochs",
+                "1",
+                "--folds",
+                "1",
+                "--seeds",
+                "1",
+                "--bootstrap",
+                "0",
+                "--no-progress",
+                "--out",
+                str(root / "c1"),
+            ]
+        )
+        == 0
+    )
     return root
 
 
@@ -91,7 +139,9 @@ def test_pages_link_to_each_other_and_label_raw_keys(reports, browser):
     page.close()
     page, _ = _open(browser, reports / "r1/importance.html", 1280)
     assert page.evaluate("Array.from(document.querySelectorAll('nav.top a')).map(a => a.getAttribute('href'))") == [
-        "../index.html", "index.html"]
+        "../index.html",
+        "index.html",
+    ]
     page.close()
     page, _ = _open(browser, reports / "c1/index.html", 1280)
     assert page.locator("table.matrix tr").count() == 3  # header, ohlcv+technical, the comparator baseline

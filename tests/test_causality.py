@@ -1,4 +1,5 @@
 """Truncation invariance for every registered feature, on real data, and proof that the check bites."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,8 +28,17 @@ def test_every_registered_feature_is_truncation_invariant(sp500):
     inp = _real_input(sp500)
     modules = registered_modules()
     # The check runs every module registered now, so a module added later is covered automatically.
-    assert {"return_transforms", "range_transforms", "volume_transforms", "moving_averages", "rsi", "macd", "bollinger",
-            "macro_series", "user_columns"} <= set(modules)
+    assert {
+        "return_transforms",
+        "range_transforms",
+        "volume_transforms",
+        "moving_averages",
+        "rsi",
+        "macd",
+        "bollinger",
+        "macro_series",
+        "user_columns",
+    } <= set(modules)
     assert truncation_violations(inp, _cuts(inp), modules) == {}
 
 

@@ -1,5 +1,6 @@
 """Claims that hold where users test them (issue 19): the comparator chosen off every test day, one
 scale-free unit for price targets, one family over a run's horizons, correlated feature groups."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,8 +21,22 @@ QUIET = lambda *a, **k: None  # noqa: E731
 
 
 def _config(path, **changes) -> RunConfig:
-    base = dict(data=str(path), source="csv", features="ohlcv", horizons=[1, 5], window=10, folds=3, seeds=1,
-                model="linear", epochs=3, patience=2, bootstrap=0, lgbm_lags=2, threads=1, progress=False)
+    base = dict(
+        data=str(path),
+        source="csv",
+        features="ohlcv",
+        horizons=[1, 5],
+        window=10,
+        folds=3,
+        seeds=1,
+        model="linear",
+        epochs=3,
+        patience=2,
+        bootstrap=0,
+        lgbm_lags=2,
+        threads=1,
+        progress=False,
+    )
     return RunConfig(**{**base, **changes}).validate()
 
 
@@ -44,7 +59,7 @@ def test_split_validation_keeps_a_purge_between_early_stopping_and_choice():
     assert short[stop].tolist() == [0] and short[choice].tolist() == [7, 8, 9]
     assert short[choice].min() - short[stop].max() > 6
     with pytest.raises(InputError, match="--val-fraction"):
-        split_validation(np.arange(5), gap=10)           # no room for both: refused, never a shorter purge
+        split_validation(np.arange(5), gap=10)  # no room for both: refused, never a shorter purge
 
 
 def test_comparator_is_chosen_per_fold_before_its_test_block(walk):
@@ -90,7 +105,9 @@ def test_comparator_ignores_predictions_outside_the_choice_days(walk):
 
     planted = dataclasses.replace(fitted, baselines=tuple(altered(b, oracle) for b in fitted.baselines))
     after = choose_comparator(prepared, planted, 0).by_fold
-    assert after[2] == "logistic" and {f: v for f, v in after.items() if f != 2} == {f: v for f, v in before.items() if f != 2}
+    assert after[2] == "logistic" and {f: v for f, v in after.items() if f != 2} == {
+        f: v for f, v in before.items() if f != 2
+    }
 
 
 def test_per_fold_comparator_is_the_headline_reference(walk):
@@ -105,12 +122,22 @@ def test_per_fold_comparator_is_the_headline_reference(walk):
         val[name][b.choice] = prepared.ws.y[rows]
         return dataclasses.replace(b, val=frozen_map(val))
 
-    forced = Fitted(fitted.units, tuple(prefer(b) for b in fitted.baselines), fitted.seeds, fitted.device,
-                    fitted.train_seconds)
+    forced = Fitted(
+        fitted.units, tuple(prefer(b) for b in fitted.baselines), fitted.seeds, fitted.device, fitted.train_seconds
+    )
     e = evaluate(prepared, forced).horizon_results[0]
-    assert e["comparator"] == PER_FOLD and e["comparator_by_fold"] == {"1": "previous", "2": "majority", "3": "majority"}
-    assert e["comparator_described"] == "the per-fold comparator (previous move in fold 1, majority class in folds 2 and 3)"
-    comp = np.where(prepared.test_fold == 1, forced.baseline_pred["previous"][:, 0], forced.baseline_pred["majority"][:, 0])
+    assert e["comparator"] == PER_FOLD and e["comparator_by_fold"] == {
+        "1": "previous",
+        "2": "majority",
+        "3": "majority",
+    }
+    assert (
+        e["comparator_described"]
+        == "the per-fold comparator (previous move in fold 1, majority class in folds 2 and 3)"
+    )
+    comp = np.where(
+        prepared.test_fold == 1, forced.baseline_pred["previous"][:, 0], forced.baseline_pred["majority"][:, 0]
+    )
     y = prepared.ws.y[prepared.test_idx][:, 0]
     assert e["baselines"][PER_FOLD]["accuracy"] == pytest.approx(np.mean((comp > 0.5) == (y > 0.5)))
     assert e["comparator_described"] in e["verdict"]
@@ -124,8 +151,9 @@ def test_lightgbm_is_not_judged_on_its_early_stopping_days(walk):
         fold = prepared.fold(b.fold).fold
         stop, choice = split_validation(prepared.ws.dates[fold.val], max(prepared.cfg.horizons))
         assert np.array_equal(choice, b.choice)
-        gap = np.searchsorted(np.unique(prepared.ws.dates[fold.val]), prepared.ws.dates[fold.val[choice]].min()) - \
-            np.searchsorted(np.unique(prepared.ws.dates[fold.val]), prepared.ws.dates[fold.val[stop]].max())
+        gap = np.searchsorted(
+            np.unique(prepared.ws.dates[fold.val]), prepared.ws.dates[fold.val[choice]].min()
+        ) - np.searchsorted(np.unique(prepared.ws.dates[fold.val]), prepared.ws.dates[fold.val[stop]].max())
         assert gap > max(prepared.cfg.horizons)  # the purge: no early-stopping label reaches a choice day
 
 
@@ -135,9 +163,14 @@ def test_skill_is_judged_over_the_runs_horizons():
     on today's code each horizon was gated alone and this was 'skill'."""
     from pipeline.stages.evaluate import horizon_family
 
-    entries = [{"horizon": h, "edge": {"p_value": p, "mean": 0.01},
-                "against_baselines": {"a": {"p_value": p}, "b": {"p_value": 0.9}}}
-               for h, p in ((1, 0.03), (5, 0.5), (10, 0.6))]
+    entries = [
+        {
+            "horizon": h,
+            "edge": {"p_value": p, "mean": 0.01},
+            "against_baselines": {"a": {"p_value": p}, "b": {"p_value": 0.9}},
+        }
+        for h, p in ((1, 0.03), (5, 0.5), (10, 0.6))
+    ]
     horizon_family(entries)
     assert [e["edge"]["p_holm"] for e in entries] == pytest.approx([0.09, 1.0, 1.0])
     assert not any(e["skill"] for e in entries)
@@ -153,6 +186,7 @@ def test_every_verdict_reads_the_family_p(walk):
     evaluation = evaluate(prepared, fitted)
     ps = [e["edge"]["p_value"] for e in evaluation.horizon_results]
     from pipeline.evaluation.inference import holm
+
     for e, ph in zip(evaluation.horizon_results, holm(np.array(ps))):
         assert e["edge"]["p_holm"] == pytest.approx(ph)
         assert e["skill"] == (ph < 0.05 and e["edge"]["mean"] > 0)
@@ -167,14 +201,41 @@ def _two_symbols(sp500, scale_b: float = 1.0):
     a = sp500.loc["2011":"2015"]
     b = a.copy()
     rng = np.random.default_rng(3)
-    b[["open", "high", "low", "close"]] = b[["open", "high", "low", "close"]].mul(
-        np.exp(np.cumsum(rng.normal(0, 0.01, len(b))))[:, None], axis=0) * scale_b
+    b[["open", "high", "low", "close"]] = (
+        b[["open", "high", "low", "close"]].mul(np.exp(np.cumsum(rng.normal(0, 0.01, len(b))))[:, None], axis=0)
+        * scale_b
+    )
     return nyse_layout({"AAA": a, "BBB": b})
 
 
-CLOSE = ["--target", "close", "--horizons", "1,5", "--features", "ohlcv", "--window", "10", "--hidden", "4",
-         "--epochs", "2", "--folds", "2", "--bootstrap", "0", "--lgbm-lags", "2", "--seeds", "1", "--threads", "1",
-         "--ablation", "none", "--no-explain", "--no-progress"]
+CLOSE = [
+    "--target",
+    "close",
+    "--horizons",
+    "1,5",
+    "--features",
+    "ohlcv",
+    "--window",
+    "10",
+    "--hidden",
+    "4",
+    "--epochs",
+    "2",
+    "--folds",
+    "2",
+    "--bootstrap",
+    "0",
+    "--lgbm-lags",
+    "2",
+    "--seeds",
+    "1",
+    "--threads",
+    "1",
+    "--ablation",
+    "none",
+    "--no-explain",
+    "--no-progress",
+]
 
 
 def test_close_target_is_tested_in_one_scale_free_unit(tmp_path, sp500):
@@ -188,7 +249,9 @@ def test_close_target_is_tested_in_one_scale_free_unit(tmp_path, sp500):
     for scale in (1.0, 1000.0):
         path = tmp_path / f"prices_{scale:g}.csv"
         _two_symbols(sp500, scale).to_csv(path, index=False)
-        assert main(["run", "--data", str(path), "--source", "csv", *CLOSE, "--out", str(tmp_path / f"run{scale:g}")]) == 0
+        assert (
+            main(["run", "--data", str(path), "--source", "csv", *CLOSE, "--out", str(tmp_path / f"run{scale:g}")]) == 0
+        )
         out[scale] = json.loads((tmp_path / f"run{scale:g}" / "metrics.json").read_text())
     for a, b in zip(out[1.0]["horizon_results"], out[1000.0]["horizon_results"]):
         assert a["comparator_by_fold"] == b["comparator_by_fold"]
@@ -207,7 +270,13 @@ def test_run_and_compare_judge_a_close_target_alike(tmp_path, sp500):
 
     path = tmp_path / "prices.csv"
     _two_symbols(sp500).to_csv(path, index=False)
-    common = ["--data", str(path), "--source", "csv", *[a for a in CLOSE if a not in ("--ablation", "none", "--no-explain")]]
+    common = [
+        "--data",
+        str(path),
+        "--source",
+        "csv",
+        *[a for a in CLOSE if a not in ("--ablation", "none", "--no-explain")],
+    ]
     common[common.index("--features") + 1] = "ohlcv+technical"
     assert main(["run", *common, "--ablation", "none", "--no-explain", "--out", str(tmp_path / "run")]) == 0
     cmp_args = list(common)
@@ -219,7 +288,9 @@ def test_run_and_compare_judge_a_close_target_alike(tmp_path, sp500):
     for e in run["horizon_results"]:
         h = e["horizon"]
         assert meta["comparators_by_fold"][str(h)] == e["comparator_by_fold"]
-        row = tests[(tests.horizon == h) & (tests.set_a == "ohlcv+technical") & tests.set_b.str.startswith("baseline:")].iloc[0]
+        row = tests[
+            (tests.horizon == h) & (tests.set_a == "ohlcv+technical") & tests.set_b.str.startswith("baseline:")
+        ].iloc[0]
         assert row["diff"] == pytest.approx(-e["edge"]["mean"], rel=1e-9, abs=1e-15)  # compare: set − comparator MSE
 
 
@@ -246,7 +317,9 @@ def _fitted(X, gidx, ridge=None) -> dict:
 
     rows = X[:, -1, :]
     n = len(rows)
-    return conditional_fit(rows, np.zeros(n, int), np.arange(n), 1, gidx, ridge=CONDITIONAL_RIDGE if ridge is None else ridge)
+    return conditional_fit(
+        rows, np.zeros(n, int), np.arange(n), 1, gidx, ridge=CONDITIONAL_RIDGE if ridge is None else ridge
+    )
 
 
 def _called(method: str, X, y, weights, seed: int) -> dict[str, bool]:
@@ -290,11 +363,13 @@ def test_a_fully_redundant_group_scores_zero_conditionally():
 
     rng = np.random.default_rng(13)
     z = rng.normal(size=500)
-    X = np.stack([2 * z + 1, z], 1)[:, None, :].astype(np.float32)   # x = 2z + 1: nothing of its own
+    X = np.stack([2 * z + 1, z], 1)[:, None, :].astype(np.float32)  # x = 2z + 1: nothing of its own
     y = (rng.random(500) < 0.5).astype(float)
     gidx = {"x": np.array([0]), "z": np.array([1])}
     coef = _fitted(X, gidx, ridge=0.0)
-    assert np.allclose(coef["x"][np.arange(len(X))], X[:, :, :1], atol=1e-4)   # x is all predicted by z: nothing of its own
+    assert np.allclose(
+        coef["x"][np.arange(len(X))], X[:, :, :1], atol=1e-4
+    )  # x is all predicted by z: nothing of its own
     model = lambda W: 1 / (1 + np.exp(-W[:, -1, 0:1]))  # noqa: E731
     raw = conditional_permutation([(model, X, y[:, None])], gidx, [coef], [1], sample_loss(True), n_repeats=3, seed=0)
     assert np.abs(raw[(1, "x")][0]).max() < 1e-5
@@ -309,10 +384,12 @@ def test_findings_claim_information_only_from_conditional_permutation_and_retrai
     from pipeline.stages.results import Explanation
 
     prepared, _ = walk
-    items = (Importance(1, "price", "permutation", 0.01, 0.005, 0.02, floor=0.0, p_value=0.001, clears=True),
-             Importance(1, "price", "conditional_permutation", 0.0, -0.001, 0.001, floor=0.0, p_value=0.9, clears=False),
-             Importance(1, "volume", "permutation", 0.01, 0.005, 0.02, floor=0.0, p_value=0.001, clears=True),
-             Importance(1, "volume", "conditional_permutation", 0.01, 0.004, 0.02, floor=0.0, p_value=0.002, clears=True))
+    items = (
+        Importance(1, "price", "permutation", 0.01, 0.005, 0.02, floor=0.0, p_value=0.001, clears=True),
+        Importance(1, "price", "conditional_permutation", 0.0, -0.001, 0.001, floor=0.0, p_value=0.9, clears=False),
+        Importance(1, "volume", "permutation", 0.01, 0.005, 0.02, floor=0.0, p_value=0.001, clears=True),
+        Importance(1, "volume", "conditional_permutation", 0.01, 0.004, 0.02, floor=0.0, p_value=0.002, clears=True),
+    )
     with_skill = findings(prepared, Explanation(items=items, skill=frozen_map({1: True, 5: False})))
     line = with_skill[0]
     claim, relies = line.split("The model relies on")

@@ -1,5 +1,6 @@
 """Cross-section: planted signals are found, independent random walks are not, close-only data run, and
 the SP20 sample loads offline."""
+
 from __future__ import annotations
 
 import json
@@ -60,9 +61,13 @@ def test_model_against_references_is_tested_with_holm():
     rng = np.random.default_rng(3)
     dates, symbols, score, fwd, nxt = _panel(500, 15, rng, signal=0.2)
     noise = rng.normal(size=score.shape)
-    xs = cross_section(dates, symbols, {"LSTM": score, "noise": noise, "half": score + 3 * noise}, fwd, nxt, 1, 5, 0, 5.0)
+    xs = cross_section(
+        dates, symbols, {"LSTM": score, "noise": noise, "half": score + 3 * noise}, fwd, nxt, 1, 5, 0, 5.0
+    )
     assert xs["against"]["noise"]["mean"] > 0 and xs["against"]["noise"]["p_holm"] < 0.05
-    assert set(xs["against"]) == {"noise", "half"} and xs["against"]["half"]["p_holm"] >= xs["against"]["half"]["p_value"]
+    assert (
+        set(xs["against"]) == {"noise", "half"} and xs["against"]["half"]["p_holm"] >= xs["against"]["half"]["p_value"]
+    )
 
 
 def _planted_panel_csv(path, n_sym=12, n_days=900, seed=0, reversal=0.35):
@@ -85,9 +90,35 @@ def test_planted_panel_end_to_end_close_only(tmp_path, capsys):
     data = tmp_path / "panel.csv"
     _planted_panel_csv(data)
     out = tmp_path / "run"
-    rc = main(["run", "--data", str(data), "--target", "xs_direction", "--horizons", "1", "--features", "ohlcv",
-               "--window", "5", "--hidden", "8", "--epochs", "8", "--folds", "1", "--bootstrap", "0", "--no-explain",
-               "--ablation", "none", "--no-progress", "--out", str(out)])
+    rc = main(
+        [
+            "run",
+            "--data",
+            str(data),
+            "--target",
+            "xs_direction",
+            "--horizons",
+            "1",
+            "--features",
+            "ohlcv",
+            "--window",
+            "5",
+            "--hidden",
+            "8",
+            "--epochs",
+            "8",
+            "--folds",
+            "1",
+            "--bootstrap",
+            "0",
+            "--no-explain",
+            "--ablation",
+            "none",
+            "--no-progress",
+            "--out",
+            str(out),
+        ]
+    )
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     assert "left out the features that need them" in captured.err  # close-only: ranges and volume left out
@@ -107,9 +138,38 @@ def test_random_walk_panel_end_to_end_finds_nothing(tmp_path):
     data = tmp_path / "panel.csv"
     _planted_panel_csv(data, seed=4, reversal=0.0)
     out = tmp_path / "run"
-    assert main(["run", "--data", str(data), "--target", "xs_rank", "--horizons", "1,5", "--features", "ohlcv",
-                 "--window", "5", "--hidden", "8", "--epochs", "4", "--folds", "1", "--bootstrap", "0", "--no-explain",
-                 "--ablation", "none", "--no-progress", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--data",
+                str(data),
+                "--target",
+                "xs_rank",
+                "--horizons",
+                "1,5",
+                "--features",
+                "ohlcv",
+                "--window",
+                "5",
+                "--hidden",
+                "8",
+                "--epochs",
+                "4",
+                "--folds",
+                "1",
+                "--bootstrap",
+                "0",
+                "--no-explain",
+                "--ablation",
+                "none",
+                "--no-progress",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     for xs in metrics["cross_section"]:
         for name, res in xs["scores"].items():

@@ -1,4 +1,5 @@
 """The CUDA path, exercised where a GPU is present (skipped on CPU-only machines such as CI)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,4 +35,6 @@ def test_train_predict_and_shap_on_cuda():
     ref = expected_gradients(model.cpu(), X[:50], X[200:210], torch.device("cpu"), nsamples=32, seed=0)
     np.testing.assert_allclose(phi, ref, atol=1e-4)
     ig = integrated_gradients(model, X[:50].mean(axis=0), X[200:210], dev)
-    np.testing.assert_allclose(ig, integrated_gradients(model.cpu(), X[:50].mean(axis=0), X[200:210], torch.device("cpu")), atol=1e-4)
+    np.testing.assert_allclose(
+        ig, integrated_gradients(model.cpu(), X[:50].mean(axis=0), X[200:210], torch.device("cpu")), atol=1e-4
+    )

@@ -1,4 +1,5 @@
 """Loading the embedded sample and user CSVs in the NYSE and Yahoo layouts."""
+
 from __future__ import annotations
 
 import pandas as pd

@@ -1,4 +1,5 @@
 """Explain stage: method units, the planted-signal self-test, the importance outputs and re-explaining a run."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -106,12 +107,14 @@ def test_randomisation_check_catches_an_attribution_that_ignores_the_model():
     X = rng.normal(size=(30, 10, 4)).astype(np.float32)
     # train briefly so that the weights carry something
     from pipeline.models.trainer import TrainConfig, fit
+
     y = (X[:, -1, :1] > 0).astype(np.float32)
     fit(model, X, y, X, y, TrainConfig(epochs=5, batch_size=16, progress=False), torch.device("cpu"))
     bg = rng.normal(size=(20, 10, 4)).astype(np.float32)
     eg = gradients.randomisation_check("eg", lambda m: expected_gradients(m, bg, X, torch.device("cpu"), 16, 0), model)
     ig = gradients.randomisation_check(
-        "ig", lambda m: gradients.integrated_gradients(m, bg.mean(axis=0), X, torch.device("cpu")), model)
+        "ig", lambda m: gradients.integrated_gradients(m, bg.mean(axis=0), X, torch.device("cpu")), model
+    )
     broken = gradients.randomisation_check("input x constant", lambda m: X[..., None] * 2.5, model)
     assert eg.passed and ig.passed
     assert not broken.passed and broken.signed_rho > 0.99
@@ -124,7 +127,9 @@ def test_prefix_resume_is_exact_and_lag_blocks_find_a_planted_lag():
     X = rng.normal(size=(500, 20, 3)).astype(np.float32)
     with torch.no_grad():
         x = torch.as_tensor(X)
-        np.testing.assert_allclose(model.resume(x[:, 15:], model.prefix(x[:, :15])).numpy(), model(x).numpy(), atol=1e-6)
+        np.testing.assert_allclose(
+            model.resume(x[:, 15:], model.prefix(x[:, :15])).numpy(), model(x).numpy(), atol=1e-6
+        )
     # a "model" that reads column 0 on day 5 (step T-5) only
     y = (X[:, -5, 0] > 0).astype(float)[:, None]
 
@@ -134,8 +139,11 @@ def test_prefix_resume_is_exact_and_lag_blocks_find_a_planted_lag():
 
     blocks = temporal.lag_blocks(20)
     assert [b.label for b in blocks] == ["last day", "day 2", "days 3-7", "days 8-20"]
-    targets = {(g, b.label): (cols, b.steps(20)) for g, cols in {"A": np.array([0]), "B": np.array([1, 2])}.items()
-               for b in blocks}
+    targets = {
+        (g, b.label): (cols, b.steps(20))
+        for g, cols in {"A": np.array([0]), "B": np.array([1, 2])}.items()
+        for b in blocks
+    }
     out = permutation_importance([(Lagged(), X, y)], targets, [1], sample_loss(True), n_repeats=3)
     values = {key: v[0].mean() for (h, key), v in out.items()}
     assert max(values, key=values.get) == ("A", "days 3-7")
@@ -150,11 +158,17 @@ def test_perfectly_correlated_copies_share_a_cluster():
     n = 800
     lead = rng.normal(size=n)
     trend = np.cumsum(rng.normal(size=n))
-    rows = np.column_stack([lead, 2 * lead + 1, trend, trend + rng.normal(0, 0.1, n), rng.normal(size=n),
-                            rng.normal(size=n)])
+    rows = np.column_stack(
+        [lead, 2 * lead + 1, trend, trend + rng.normal(0, 0.1, n), rng.normal(size=n), rng.normal(size=n)]
+    )
     cols = ["lead", "lead_copy", "ma5", "ma10", "noise_a", "noise_b"]
-    groups = {"extra:lead": ["lead"], "extra:lead_copy": ["lead_copy"], "ma": ["ma5", "ma10"],
-              "extra:noise_a": ["noise_a"], "extra:noise_b": ["noise_b"]}
+    groups = {
+        "extra:lead": ["lead"],
+        "extra:lead_copy": ["lead_copy"],
+        "ma": ["ma5", "ma10"],
+        "extra:noise_a": ["noise_a"],
+        "extra:noise_b": ["noise_b"],
+    }
     cl = clusters.correlation_clusters(rows, cols, groups)
     where = {c: name for name, idx in cl.members.items() for c in (cols[i] for i in idx)}
     assert where["lead"] == where["lead_copy"] and where["ma5"] == where["ma10"]
@@ -164,8 +178,11 @@ def test_perfectly_correlated_copies_share_a_cluster():
 
 
 def test_agreement_table_and_kendall():
-    items = [Importance(1, g, m, v, v, v, {"f1": v, "f2": v * 0.9}) for m, vals in
-             {"permutation": [3, 2, 1], "lstm_shap": [3, 1, 2]}.items() for g, v in zip("xyz", vals)]
+    items = [
+        Importance(1, g, m, v, v, v, {"f1": v, "f2": v * 0.9})
+        for m, vals in {"permutation": [3, 2, 1], "lstm_shap": [3, 1, 2]}.items()
+        for g, v in zip("xyz", vals)
+    ]
     table = agreement.importance_table(items)
     assert list(table.columns)[:7] == ["horizon", "group", "method", "value", "ci_low", "ci_high", "rank"]
     assert table[(table.method == "permutation") & (table.group == "x")]["rank"].item() == 1
@@ -188,30 +205,70 @@ def test_selftest_finds_the_planted_signal_and_no_skill_on_a_random_walk(tmp_pat
 @pytest.fixture(scope="module")
 def explained_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("exp") / "run"
-    rc = main(["run", "--start", "2010-01-01", "--end", "2014-12-31", "--features", "ohlcv+technical", "--horizons", "1,5",
-               *TINY, "--shap-windows", "60", "--out", str(out)])
+    rc = main(
+        [
+            "run",
+            "--start",
+            "2010-01-01",
+            "--end",
+            "2014-12-31",
+            "--features",
+            "ohlcv+technical",
+            "--horizons",
+            "1,5",
+            *TINY,
+            "--shap-windows",
+            "60",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     return out
 
 
 def test_importance_outputs(explained_run):
     imp = pd.read_csv(explained_run / "importance.csv")
-    assert list(imp.columns) == ["horizon", "group", "method", "value", "ci_low", "ci_high", "rank", "floor", "p_holm",
-                                 "clears_floor", "basis"]
+    assert list(imp.columns) == [
+        "horizon",
+        "group",
+        "method",
+        "value",
+        "ci_low",
+        "ci_high",
+        "rank",
+        "floor",
+        "p_holm",
+        "clears_floor",
+        "basis",
+    ]
     assert (imp[imp.method == "permutation"].floor == 0).all()
     assert imp[imp.method.isin(["lgbm_gain", "tree_shap"])].floor.gt(0).all()  # the largest shadow
-    assert set(imp.method) == {"permutation", "conditional_permutation", "lgbm_gain", "lgbm_split", "tree_shap", "lstm_shap",
-                               "integrated_gradients"}
+    assert set(imp.method) == {
+        "permutation",
+        "conditional_permutation",
+        "lgbm_gain",
+        "lgbm_split",
+        "tree_shap",
+        "lstm_shap",
+        "integrated_gradients",
+    }
     assert set(imp.group) == {"price", "volume", "ma", "rsi", "macd", "bollinger"}
     assert set(imp.horizon) == {1, 5}
     assert imp.groupby(["horizon", "method"])["rank"].min().eq(1).all()
     html = (explained_run / "importance.html").read_text()
     assert "Kendall" in html and "data:image/png;base64," in html and "Answer first" in html
     lead = html.index("Answer first")
-    for question in ("Is there skill worth explaining", "How far back does the model look?", "Which features move together?",
-                     "Can the gradient attributions be trusted?"):
+    for question in (
+        "Is there skill worth explaining",
+        "How far back does the model look?",
+        "Which features move together?",
+        "Can the gradient attributions be trusted?",
+    ):
         assert lead < html.index(question) < html.index("How to read this")  # conclusions first, then the detail
-    assert lead < html.index('alt="rank of each feature group') < html.index("How far back")  # the one picture, near the top
+    assert (
+        lead < html.index('alt="rank of each feature group') < html.index("How far back")
+    )  # the one picture, near the top
     lags = pd.read_csv(explained_run / "importance_lags.csv")
     assert set(lags.block) == {"last day", "day 2", "days 3-7", "days 8-20"}  # a 20-day window (TINY)
     assert set(pd.read_csv(explained_run / "importance_clusters.csv").method) == {"permutation", "lstm_shap"}
@@ -220,6 +277,7 @@ def test_importance_outputs(explained_run):
     checks = pd.read_csv(explained_run / "attribution_checks.csv")
     assert {"lstm_shap", "integrated_gradients"} <= set(checks.method) and checks.infidelity.notna().all()
     import json
+
     m = json.loads((explained_run / "metrics.json").read_text())
     for line, entry in zip(m["importance_findings"], m["horizon_results"]):
         assert ("no skill" in line) == (not entry["skill"])  # the skill gate speaks first
@@ -228,8 +286,28 @@ def test_importance_outputs(explained_run):
 
 def test_explain_rerun_on_a_finished_run(tmp_path):
     out = tmp_path / "run"
-    assert main(["run", "--start", "2010-01-01", "--end", "2013-12-31", "--features", "ohlcv", "--horizons", "1",
-                 *TINY, "--ablation", "none", "--no-explain", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--start",
+                "2010-01-01",
+                "--end",
+                "2013-12-31",
+                "--features",
+                "ohlcv",
+                "--horizons",
+                "1",
+                *TINY,
+                "--ablation",
+                "none",
+                "--no-explain",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert not (out / "importance.csv").exists()
     assert 'href="importance.html"' not in (out / "index.html").read_text()
     assert main(["explain", str(out), "--shap-windows", "40", "--no-progress"]) == 0

@@ -1,6 +1,7 @@
 """Faults with real processes: SIGKILL and SIGTERM a ``run`` mid-training and mid-report-writing, SIGKILL a
 yfinance cache write mid-write, and kill Ray workers mid-job. After each: no corrupt file, the earlier
 outputs are intact, and the next run works (and sweeps what the killed process left behind)."""
+
 from __future__ import annotations
 
 import json
@@ -57,8 +58,14 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 
 def _start(stage: str, argv: list[str], cwd: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-c", WRAPPER, stage, *argv], cwd=cwd, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-c", WRAPPER, stage, *argv],
+        cwd=cwd,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _wait_for(proc: subprocess.Popen, marker: str, timeout: float = 120) -> None:
@@ -113,7 +120,9 @@ def test_killed_run_leaves_the_earlier_outputs_intact(stage, sig, earlier_run, t
 
     assert main([*argv, "--overwrite", "--seed", "3"]) == 0
     assert json.loads((out / "config.json").read_text())["config"]["seed"] == 3
-    assert [a["count"] for a in json.loads((out / "metrics.json").read_text())["ledger"]] == [2]  # the earlier run and this one
+    assert [a["count"] for a in json.loads((out / "metrics.json").read_text())["ledger"]] == [
+        2
+    ]  # the earlier run and this one
     assert _hidden(out.parent) == []
     manifest = json.loads((out / "featureproof.json").read_text())
     assert set(manifest["files"]) | {"featureproof.json"} == {p.name for p in out.iterdir()}
@@ -169,22 +178,37 @@ CACHE_WRITER = textwrap.dedent("""
 def test_killed_cache_write_leaves_the_cache_readable(tmp_path):
     cache = tmp_path / "cache"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    first = subprocess.run([sys.executable, "-c", CACHE_WRITER, "go", str(cache), "2015-01-01", "2015-07-01"],
-                           env=env, capture_output=True, text=True, timeout=120)
+    first = subprocess.run(
+        [sys.executable, "-c", CACHE_WRITER, "go", str(cache), "2015-01-01", "2015-07-01"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert first.returncode == 0, first.stderr
     [path] = list(cache.glob("AAPL_*.parquet"))
     before = path.read_bytes()
 
-    proc = subprocess.Popen([sys.executable, "-c", CACHE_WRITER, "hold", str(cache), "2015-01-01", "2016-01-01"],
-                            env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CACHE_WRITER, "hold", str(cache), "2015-01-01", "2016-01-01"],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     _wait_for(proc, "STAGE cache-write")
     proc.kill()
     proc.wait(timeout=30)
     assert path.read_bytes() == before  # the cache file itself was never touched
     assert len(_hidden(cache)) == 1  # the half-written temporary, under a hidden name
 
-    again = subprocess.run([sys.executable, "-c", CACHE_WRITER, "go", str(cache), "2015-01-01", "2016-01-01"],
-                           env=env, capture_output=True, text=True, timeout=120)
+    again = subprocess.run(
+        [sys.executable, "-c", CACHE_WRITER, "go", str(cache), "2015-01-01", "2016-01-01"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert again.returncode == 0 and "unreadable" not in again.stderr, again.stderr
     assert "ROWS 252" in again.stdout
     assert _hidden(cache) == []  # swept

@@ -1,6 +1,7 @@
 """Every flag is checked at the boundary, before any work; every combination of the stage switches works;
 and a property-based test draws flag combinations and sees exit 0 with complete outputs, or exit 2 with
 one ``error:`` line, never a traceback."""
+
 from __future__ import annotations
 
 import json
@@ -28,18 +29,37 @@ def no_work(monkeypatch):
 
 
 BAD = [
-    (["--bootstrap", "50"], "--bootstrap"), (["--bootstrap", "-1"], "--bootstrap"), (["--block", "-2"], "--block"),
-    (["--window", "1"], "--window"), (["--horizons", "0"], "horizons"), (["--horizons", "5,1,5"], "more than once"),
-    (["--dropout", "1"], "--dropout"), (["--dropout", "-0.1"], "--dropout"), (["--dropout", "nan"], "--dropout"),
-    (["--lr", "0"], "--lr"), (["--lr", "inf"], "--lr"), (["--batch-size", "0"], "--batch-size"),
-    (["--folds", "0"], "--folds"), (["--seeds", "0"], "--seeds"), (["--test-fraction", "1"], "--test-fraction"),
-    (["--test-fraction", "0"], "--test-fraction"), (["--val-fraction", "0"], "--val-fraction"),
-    (["--lgbm-lags", "0"], "--lgbm-lags"), (["--lgbm-lags", "9"], "at most --window"),
-    (["--shap-windows", "0"], "--shap-windows"), (["--permutation-repeats", "0"], "--permutation-repeats"),
-    (["--epochs", "0"], "--epochs"), (["--patience", "0"], "--patience"), (["--seed", "-1"], "--seed"),
-    (["--weight-decay", "-1"], "--weight-decay"), (["--cost-bps", "-5"], "--cost-bps"), (["--jobs", "0"], "--jobs"),
-    (["--gpus-per-job", "0.5"], "--executor ray"), (["--start", "yesterday"], "--start"),
-    (["--start", "2016-01-01", "--end", "2015-01-01"], "before --end"), (["--hidden", "0"], "--hidden"),
+    (["--bootstrap", "50"], "--bootstrap"),
+    (["--bootstrap", "-1"], "--bootstrap"),
+    (["--block", "-2"], "--block"),
+    (["--window", "1"], "--window"),
+    (["--horizons", "0"], "horizons"),
+    (["--horizons", "5,1,5"], "more than once"),
+    (["--dropout", "1"], "--dropout"),
+    (["--dropout", "-0.1"], "--dropout"),
+    (["--dropout", "nan"], "--dropout"),
+    (["--lr", "0"], "--lr"),
+    (["--lr", "inf"], "--lr"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--folds", "0"], "--folds"),
+    (["--seeds", "0"], "--seeds"),
+    (["--test-fraction", "1"], "--test-fraction"),
+    (["--test-fraction", "0"], "--test-fraction"),
+    (["--val-fraction", "0"], "--val-fraction"),
+    (["--lgbm-lags", "0"], "--lgbm-lags"),
+    (["--lgbm-lags", "9"], "at most --window"),
+    (["--shap-windows", "0"], "--shap-windows"),
+    (["--permutation-repeats", "0"], "--permutation-repeats"),
+    (["--epochs", "0"], "--epochs"),
+    (["--patience", "0"], "--patience"),
+    (["--seed", "-1"], "--seed"),
+    (["--weight-decay", "-1"], "--weight-decay"),
+    (["--cost-bps", "-5"], "--cost-bps"),
+    (["--jobs", "0"], "--jobs"),
+    (["--gpus-per-job", "0.5"], "--executor ray"),
+    (["--start", "yesterday"], "--start"),
+    (["--start", "2016-01-01", "--end", "2015-01-01"], "before --end"),
+    (["--hidden", "0"], "--hidden"),
     (["--window", "100000"], "--window"),
 ]
 
@@ -66,7 +86,9 @@ def test_cuda_without_a_gpu_is_a_clear_error(tiny_csv, no_work, tmp_path, capsys
 def test_every_ablation_with_and_without_explain(ablation, explain, tiny_csv, tmp_path):
     out = tmp_path / "r"
     flags = ["--ablation", ablation, "--seeds", "2", "--jobs", "1", "--permutation-repeats", "2"]
-    rc = main(["run", "--data", str(tiny_csv), *FAST, *flags, *([] if explain else ["--no-explain"]), "--out", str(out)])
+    rc = main(
+        ["run", "--data", str(tiny_csv), *FAST, *flags, *([] if explain else ["--no-explain"]), "--out", str(out)]
+    )
     assert rc == 0
     files = {p.name for p in out.iterdir()}
     assert RUN_FILES <= files
@@ -76,8 +98,28 @@ def test_every_ablation_with_and_without_explain(ablation, explain, tiny_csv, tm
 @pytest.mark.parametrize("target", ["direction", "return"])
 def test_bootstrap_zero_means_no_bootstrap_intervals(target, tiny_csv, tmp_path):
     out = tmp_path / "r"
-    assert main(["run", "--data", str(tiny_csv), *FAST, "--bootstrap", "0", "--target", target, "--horizons", "1,3",
-                 "--ablation", "none", "--no-explain", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--data",
+                str(tiny_csv),
+                *FAST,
+                "--bootstrap",
+                "0",
+                "--target",
+                target,
+                "--horizons",
+                "1,3",
+                "--ablation",
+                "none",
+                "--no-explain",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     entry = metrics["horizon_results"][0]
     assert entry["edge"]["ci_low"] is not None  # the HAR interval of the headline needs no bootstrap
@@ -87,12 +129,16 @@ def test_bootstrap_zero_means_no_bootstrap_intervals(target, tiny_csv, tmp_path)
 # ---- the property test --------------------------------------------------------------------------------
 
 FLAGS = {
-    "--target": (st.sampled_from(["direction", "return", "volatility", "drawdown", "mean_close", "close"]),
-                 st.sampled_from(["price", "updown", "", "xs_direction", "xs_rank"])),  # xs_*: one symbol here
+    "--target": (
+        st.sampled_from(["direction", "return", "volatility", "drawdown", "mean_close", "close"]),
+        st.sampled_from(["price", "updown", "", "xs_direction", "xs_rank"]),
+    ),  # xs_*: one symbol here
     "--quantiles": (st.sampled_from(["2", "5", "10"]), st.sampled_from(["1", "0", "-5"])),
     "--top-k": (st.sampled_from(["0", "1", "3"]), st.sampled_from(["-1"])),
-    "--horizons": (st.lists(st.integers(1, 12), min_size=1, max_size=3, unique=True).map(lambda v: ",".join(map(str, v))),
-                   st.sampled_from(["0", "-1", "1,1", "a", "", "1,,", "400"])),
+    "--horizons": (
+        st.lists(st.integers(1, 12), min_size=1, max_size=3, unique=True).map(lambda v: ",".join(map(str, v))),
+        st.sampled_from(["0", "-1", "1,1", "a", "", "1,,", "400"]),
+    ),
     "--window": (st.integers(2, 12).map(str), st.sampled_from(["1", "0", "-3", "x", "2.5", "99999"])),
     "--folds": (st.integers(1, 2).map(str), st.sampled_from(["0", "-1", "1.5"])),
     "--seeds": (st.integers(1, 2).map(str), st.sampled_from(["0", "-2"])),
@@ -107,7 +153,10 @@ FLAGS = {
     "--shap-windows": (st.sampled_from(["1", "5", "20"]), st.sampled_from(["0", "-3"])),
     "--permutation-repeats": (st.sampled_from(["1", "2"]), st.sampled_from(["0", "-1"])),
     # retraining per group is the slowest stage: drawn on about one example in ten
-    "--ablation": (st.sampled_from(["none"] * 4 + ["permute"] * 4 + ["retrain", "both"]), st.sampled_from(["drop", ""])),
+    "--ablation": (
+        st.sampled_from(["none"] * 4 + ["permute"] * 4 + ["retrain", "both"]),
+        st.sampled_from(["drop", ""]),
+    ),
     "--device": (st.sampled_from(["auto", "cpu"]), st.sampled_from(["gpu", "cuda:0"])),
     "--norm": (st.sampled_from(["none", "layer", "batch"]), None),
     "--pool": (st.sampled_from(["last", "mean"]), None),
@@ -149,23 +198,59 @@ def quick_figures(mp: pytest.MonkeyPatch, draw: bool) -> None:
         mp.setattr(module, "to_data_uri", no_png)
     if not draw:
         blank = lambda *a, **k: "data:image/png;base64,"  # noqa: E731
-        for name in ("learning_curves", "predicted_vs_true", "confusion_and_roc", "equity_curves", "forest_plot",
-                     "cross_section_chart"):
+        for name in (
+            "learning_curves",
+            "predicted_vs_true",
+            "confusion_and_roc",
+            "equity_curves",
+            "forest_plot",
+            "cross_section_chart",
+        ):
             mp.setattr(pipeline.reporting.figures, name, blank)
         for name in ("_bars", "_lag_chart", "_tree_beeswarm", "rank_overview"):
             mp.setattr(imp, name, blank)
         mp.setattr(imp, "_shap_figures", lambda *a, **k: [])
 
 
-@settings(max_examples=150, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(flags=argv_strategy(), draw=st.integers(0, 3).map(lambda k: k == 0))  # figures drawn on one example in four
 def test_any_flag_combination_exits_0_with_outputs_or_2_with_one_line(flags, draw, tiny_csv, tmp_path, capfd):
     out = tmp_path / "prop"
     shutil.rmtree(out, ignore_errors=True)
-    base = ["run", "--data", str(tiny_csv), "--features", "ohlcv", "--hidden", "4", "--epochs", "1", "--no-progress",
-            "--jobs", "1", "--bootstrap", "0", "--shap-windows", "8", "--permutation-repeats", "1", "--lgbm-lags", "1",
-            "--window", "5", "--folds", "1", "--horizons", "1"]
+    base = [
+        "run",
+        "--data",
+        str(tiny_csv),
+        "--features",
+        "ohlcv",
+        "--hidden",
+        "4",
+        "--epochs",
+        "1",
+        "--no-progress",
+        "--jobs",
+        "1",
+        "--bootstrap",
+        "0",
+        "--shap-windows",
+        "8",
+        "--permutation-repeats",
+        "1",
+        "--lgbm-lags",
+        "1",
+        "--window",
+        "5",
+        "--folds",
+        "1",
+        "--horizons",
+        "1",
+    ]
     with pytest.MonkeyPatch.context() as mp:
         quick_figures(mp, draw)
         try:
@@ -187,12 +272,21 @@ def test_any_flag_combination_exits_0_with_outputs_or_2_with_one_line(flags, dra
         assert not out.exists() or not any(out.iterdir()), flags
 
 
-@pytest.mark.parametrize("line,needle", [
-    ("window = 5.5", "must be an integer"), ("window = true", "must be an integer"), ("lr = \"fast\"", "must be a number"),
-    ("horizons = 5", "list of positive integers"), ("horizons = [1, 0]", "horizons"),
-    ("bidirectional = \"yes\"", "true or false"), ("scaler = \"zscore\"", "one of standard, robust, minmax"),
-    ("target = 5", "must be a string"), ("dropout = 2.0", "--dropout"), ("macro = 3", "must be a list"),
-])
+@pytest.mark.parametrize(
+    "line,needle",
+    [
+        ("window = 5.5", "must be an integer"),
+        ("window = true", "must be an integer"),
+        ('lr = "fast"', "must be a number"),
+        ("horizons = 5", "list of positive integers"),
+        ("horizons = [1, 0]", "horizons"),
+        ('bidirectional = "yes"', "true or false"),
+        ('scaler = "zscore"', "one of standard, robust, minmax"),
+        ("target = 5", "must be a string"),
+        ("dropout = 2.0", "--dropout"),
+        ("macro = 3", "must be a list"),
+    ],
+)
 def test_config_file_values_are_checked_like_flags(line, needle, tmp_path, tiny_csv, no_work, capsys):
     toml = tmp_path / "c.toml"
     toml.write_text(line + "\n")
@@ -206,8 +300,10 @@ def test_config_keys_are_flag_spellings_or_field_names(tmp_path):
     other keys work too; --version and --help exit 0."""
     from pipeline.cli.main import _apply_config, build_parser
 
-    for text in ('no-explain = true\nbatch-size = 64\nno_log_transform = true\n',
-                 'explain = false\nbatch_size = 64\nlog_transform = false\n'):
+    for text in (
+        "no-explain = true\nbatch-size = 64\nno_log_transform = true\n",
+        "explain = false\nbatch_size = 64\nlog_transform = false\n",
+    ):
         toml = tmp_path / "c.toml"
         toml.write_text(text)
         args = _apply_config(build_parser(), ["run", "--config", str(toml)])
@@ -231,8 +327,11 @@ def test_quiet_prints_only_the_path_and_verbose_adds_epochs(tiny_csv, tmp_path, 
     out, err = capfd.readouterr()
     rows = [line for line in out.splitlines() if line.strip().startswith("1 ")]
     assert "edge [95% CI]" in out and "Holm p" in out and len(rows) == 1 and "h=1: LSTM+linear accuracy" not in out
-    assert ("no evidence of skill" in rows[0] or "significantly worse" in rows[0] or "skill (beats" in rows[0])
-    assert max(len(line) for line in out.splitlines() if not line.startswith(("report:", "  importance: /", "  ledger"))) <= 200
+    assert "no evidence of skill" in rows[0] or "significantly worse" in rows[0] or "skill (beats" in rows[0]
+    assert (
+        max(len(line) for line in out.splitlines() if not line.startswith(("report:", "  importance: /", "  ledger")))
+        <= 200
+    )
     assert sum(line.startswith("  warning: covariate shift") for line in out.splitlines()) <= 1
     assert main(["run", "-q", "-v", "--out", str(tmp_path / "x")]) == 2
     assert capfd.readouterr().err.strip() == "error: --quiet and --verbose contradict each other; choose one"

@@ -1,5 +1,6 @@
 """The inference module and its calibration: HAR tests of per-day means, intervals, Holm, and a reduced
 calibration study that asserts every claim keeps its error rate on null data and finds planted signals."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -71,13 +72,25 @@ def test_reduced_calibration_study():
     (one test: the study runs once, whichever worker takes it). It fails on an observed size of 8% or a
     coverage of 90% in any cell with at least 100 simulations, and on any size or coverage cell outside the
     study's own pass line (nominal within 2 Monte-Carlo errors)."""
-    study = run_study(StudyConfig(sims=120, n_days=500, n_boot=100, lgbm_sims=40, lgbm_days=600, e2e_sims=25,
-                                  compare_sims=15, ledger_sims=3, e2e_days=1500, seed=3,
-                                  # the selection cells need hundreds of draws to judge a 5% size: their own tests
-                                  # (tests/test_search.py) and the 1,000-draw study in docs/calibration.md; the defaults
-                                  # cells run the LSTM at window 60 (35 s a market): docs/calibration.md
-                                  parts=tuple(p for p in StudyConfig().parts if p not in ("selection", "defaults"))),
-                      progress=False)
+    study = run_study(
+        StudyConfig(
+            sims=120,
+            n_days=500,
+            n_boot=100,
+            lgbm_sims=40,
+            lgbm_days=600,
+            e2e_sims=25,
+            compare_sims=15,
+            ledger_sims=3,
+            e2e_days=1500,
+            seed=3,
+            # the selection cells need hundreds of draws to judge a 5% size: their own tests
+            # (tests/test_search.py) and the 1,000-draw study in docs/calibration.md; the defaults
+            # cells run the LSTM at window 60 (35 s a market): docs/calibration.md
+            parts=tuple(p for p in StudyConfig().parts if p not in ("selection", "defaults")),
+        ),
+        progress=False,
+    )
     size = study[study.kind == "size"]
     many = size[size.sims >= 100]
     assert len(size) >= 80 and len(many) >= 50
@@ -93,14 +106,23 @@ def test_reduced_calibration_study():
     stages = study[study.claim.str.startswith("stages:")]
     assert set(stages.kind) == {"size", "power"} and (stages.path.str.startswith("real stages")).all()
     assert set(stages[stages.kind == "size"].horizon) == {"1", "5", "all"}
-    for method in ("permutation", "conditional permutation", "drop-and-retrain", "TreeSHAP (LightGBM)",
-                   "expected gradients", "integrated gradients"):
+    for method in (
+        "permutation",
+        "conditional permutation",
+        "drop-and-retrain",
+        "TreeSHAP (LightGBM)",
+        "expected gradients",
+        "integrated gradients",
+    ):
         assert stages.claim.str.startswith(f"stages: {method} calls some no-information group").any(), method
         assert stages.claim.str.startswith(f"stages: {method} calls the planted group").any(), method
     assert stages.claim.str.contains(r"\[family-wise\]").any()
     # compare --models through compare_sets: the pair, each family against its comparator, the whole family
     real_compare = study[study.claim.str.startswith("compare (real stages)")]
-    assert set(real_compare.kind) == {"size", "power"} and real_compare.path.str.startswith("real stages: compare_sets").all()
+    assert (
+        set(real_compare.kind) == {"size", "power"}
+        and real_compare.path.str.startswith("real stages: compare_sets").all()
+    )
     assert real_compare.claim.str.contains("two model families differ").any()
     assert real_compare.claim.str.contains(r"\[family-wise\]").any()
     # the ledger: 20 runs on one market counted one after another (size after 5, 10, 20; power; the naive best)
@@ -111,20 +133,36 @@ def test_reduced_calibration_study():
     # correlated groups, the cross-section's references and book, compare's whole family
     assert study.claim.str.startswith("importance: conditional permutation calls one of two correlated").any()
     assert study.claim.str.startswith("importance: joint permutation").any()
-    for prefix in ("cross-section: Rank IC differs from some reference", "cross-section: the long-short book",
-                   "cross-section: planted signal, Rank IC above every reference"):
+    for prefix in (
+        "cross-section: Rank IC differs from some reference",
+        "cross-section: the long-short book",
+        "cross-section: planted signal, Rank IC above every reference",
+    ):
         assert study.claim.str.startswith(prefix).any(), prefix
     assert len(study[study.claim.str.contains("set against the comparator")]) >= 3
     run_cells = study[study.claim.str.startswith("run:")]
-    assert set(run_cells.path.str.split(":").str[0]) == {"analytic", "evaluation.tables.metric_table (every interval run and compare report) on simulated predictors"}
+    assert set(run_cells.path.str.split(":").str[0]) == {
+        "analytic",
+        "evaluation.tables.metric_table (every interval run and compare report) on simulated predictors",
+    }
 
     # power is stated and the descriptive rows show why the old rules went
     power = study[study.kind == "power"].set_index(["claim", "horizon", "symbols"])["rate"]
     assert power[("run: planted signal beats always up (DM, HAR), h=1", "1", 5)] > 0.4
     assert power[("importance: permutation calls the planted group important, h=1", "1", 5)] > 0.8
-    assert power[("importance: tree_shap calls the planted group important (above shadows, aligned out of sample), h=1",
-                  "1", 1)] > 0.5
-    assert power[("stages: conditional permutation calls the planted group important (explain stage), h=1", "1", 1)] > 0.8
+    assert (
+        power[
+            (
+                "importance: tree_shap calls the planted group important (above shadows, aligned out of sample), h=1",
+                "1",
+                1,
+            )
+        ]
+        > 0.5
+    )
+    assert (
+        power[("stages: conditional permutation calls the planted group important (explain stage), h=1", "1", 1)] > 0.8
+    )
     descriptive = study[study.kind == "descriptive"]
     legacy = descriptive[descriptive.claim.str.startswith("legacy")]
     assert (legacy[legacy.sims >= 100].rate > 0.08).all()  # Wilcoxon over seeds x folds: far above its nominal 5%
@@ -200,10 +238,10 @@ def test_hand_written_statistics_equal_the_libraries_that_own_them():
     for trial in range(150):
         n = int(rng.integers(20, 200))
         y = (rng.uniform(size=n) < rng.uniform(0.2, 0.8)).astype(float)
-        p = np.round(rng.uniform(size=n), int(rng.integers(1, 3)))          # ties
+        p = np.round(rng.uniform(size=n), int(rng.integers(1, 3)))  # ties
         if trial % 10 == 0:
-            p[:] = 0.7                                                       # a constant prediction
-        w = rng.integers(0, 3, size=n)                                       # a resample's multiplicities
+            p[:] = 0.7  # a constant prediction
+        w = rng.integers(0, 3, size=n)  # a resample's multiplicities
         w[0] = max(w[0], 1)
         rows = np.repeat(np.arange(n), w)
         yr, pr = y[rows], p[rows]
@@ -223,4 +261,6 @@ def test_hand_written_statistics_equal_the_libraries_that_own_them():
         b_, c_ = int(np.sum(right_m & ~right_b)), int(np.sum(~right_m & right_b))
         if b_ + c_:
             table = [[0, b_], [c_, 0]]
-            assert abs(inference.mcnemar_binomial(right_m, right_b)["p_value"] - mcnemar(table, exact=True).pvalue) < 1e-12
+            assert (
+                abs(inference.mcnemar_binomial(right_m, right_b)["p_value"] - mcnemar(table, exact=True).pvalue) < 1e-12
+            )

@@ -1,5 +1,6 @@
 """Jobs: the driver's data travel with them (once per worker), a failing job is named in one line, and the
 retrain ablation trains on the one job path and device."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -18,8 +19,18 @@ from pipeline.stages.results import Fitted
 
 
 def _cfg(path, **kw) -> RunConfig:
-    base = dict(data=str(path), features="ohlcv", window=5, hidden=4, epochs=1, folds=1, horizons=[1], bootstrap=0,
-                progress=False, lgbm_lags=1)
+    base = dict(
+        data=str(path),
+        features="ohlcv",
+        window=5,
+        hidden=4,
+        epochs=1,
+        folds=1,
+        horizons=[1],
+        bootstrap=0,
+        progress=False,
+        lgbm_lags=1,
+    )
     return RunConfig(**{**base, **kw}).validate()
 
 

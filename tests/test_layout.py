@@ -3,6 +3,7 @@
 Every ``import`` counts, at module level or inside a function (a function-level import must not hide a
 cycle or an upward import), and so does one under ``TYPE_CHECKING``.
 """
+
 from __future__ import annotations
 
 import ast
@@ -12,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # rank of each package of ``pipeline``: a module may import its own package and any package of lower rank
 RANKS = {
-    "foundation": 0,      # pipeline/__init__, errors, progress, labels, io, tracking: used by every layer
+    "foundation": 0,  # pipeline/__init__, errors, progress, labels, io, tracking: used by every layer
     "targets": 1,
     "config": 2,
     "data": 2,
@@ -23,12 +24,19 @@ RANKS = {
     "calibration": 7,
     "reporting": 8,
     "cli": 9,
-    "api": 10,            # the Python API over the commands' compositions (pipeline.run(...))
+    "api": 10,  # the Python API over the commands' compositions (pipeline.run(...))
 }
 # the package's front door: ``pipeline.run`` etc. are the API's, loaded on first use (PEP 562 __getattr__)
 FRONT_DOOR = {("pipeline", "pipeline.api")}
-FOUNDATION = {"pipeline", "pipeline.errors", "pipeline.progress", "pipeline.labels", "pipeline.io", "pipeline.openmp",
-              "pipeline.tracking"}
+FOUNDATION = {
+    "pipeline",
+    "pipeline.errors",
+    "pipeline.progress",
+    "pipeline.labels",
+    "pipeline.io",
+    "pipeline.openmp",
+    "pipeline.tracking",
+}
 
 
 def module_name(path: Path) -> str:
@@ -58,7 +66,9 @@ def imports_of(path: Path, name: str, known: dict[str, Path]) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]
         else:
             continue
@@ -84,7 +94,9 @@ def layer(name: str) -> str:
 def graph() -> dict[str, set[str]]:
     known = modules()
     # the front door's import runs on attribute access, after every module is loaded: no edge of the import graph
-    return {name: {d for d in imports_of(path, name, known) if (name, d) not in FRONT_DOOR} for name, path in known.items()}
+    return {
+        name: {d for d in imports_of(path, name, known) if (name, d) not in FRONT_DOOR} for name, path in known.items()
+    }
 
 
 def test_no_upward_import_between_stage_packages():
@@ -145,9 +157,16 @@ def test_no_private_helper_imported_across_modules():
     bad = []
     for name, path in known.items():
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in ("pipeline", "features", "explain"):
-                bad += [f"{name}: from {node.module} import {a.name}" for a in node.names
-                        if a.name.startswith("_") and not a.name.startswith("__")]
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.split(".")[0] in ("pipeline", "features", "explain")
+            ):
+                bad += [
+                    f"{name}: from {node.module} import {a.name}"
+                    for a in node.names
+                    if a.name.startswith("_") and not a.name.startswith("__")
+                ]
     assert not bad, "\n".join(bad)
 
 

@@ -1,6 +1,7 @@
 """The ledger of a reports folder: every configuration judged on the same test days is counted, with the
 family-wise answer (SPA, StepM) over all of them; a run killed before publishing leaves no entry that counts,
 a published one always counts; --fresh-ledger opts out and says so."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,17 @@ FAST = [*TINY, "--horizons", "1", "--ablation", "none", "--no-explain", "--start
 
 def _entry(folder, diff, days, name="m", fp="abc", h=1, target="direction") -> ledger.Entry:
     """An entry on prices that agree on every day (their hash: the day's ordinal)."""
-    return ledger.Entry("run", str(folder), name, fp, target, h, "majority", pd.Series(diff, index=days),
-                        pd.Series(days.asi8 // 86_400_000_000_000, index=days))
+    return ledger.Entry(
+        "run",
+        str(folder),
+        name,
+        fp,
+        target,
+        h,
+        "majority",
+        pd.Series(diff, index=days),
+        pd.Series(days.asi8 // 86_400_000_000_000, index=days),
+    )
 
 
 def _publish(folder, token):
@@ -34,10 +44,12 @@ def test_pending_entries_count_only_once_their_folder_is_published(tmp_path):
     days = pd.bdate_range("2020-01-01", periods=300)
     rng = np.random.default_rng(0)
     new = _entry(tmp_path / "new", rng.normal(size=300), days)
-    ledger.record(book, [_entry(tmp_path / "killed", rng.normal(size=300), days)], "t-killed")   # pending, no folder
+    ledger.record(book, [_entry(tmp_path / "killed", rng.normal(size=300), days)], "t-killed")  # pending, no folder
     assert ledger.earlier(book, new) == []
     _publish(tmp_path / "published", "t-published")
-    ledger.record(book, [_entry(tmp_path / "published", rng.normal(size=300), days)], "t-published")  # killed before the mark
+    ledger.record(
+        book, [_entry(tmp_path / "published", rng.normal(size=300), days)], "t-published"
+    )  # killed before the mark
     ledger.record(book, [_entry(tmp_path / "deleted-later", rng.normal(size=300), days)], "t-deleted")
     ledger.mark_done(book, "t-deleted")
     # killed while replacing a published folder of the same name (--overwrite): the old folder carries the old
@@ -92,7 +104,10 @@ def test_compare_cells_are_counted_with_the_runs(tmp_path, capsys):
     assert main(["run", *FAST, "--features", "ohlcv", "--out", str(root / "a")]) == 0
     capsys.readouterr()
     compare = [a for a in FAST if a not in ("--ablation", "none", "--no-explain", "--shap-windows", "40")]
-    assert main(["compare", *compare, "--features", "ohlcv,ohlcv+technical", "--seeds", "1", "--out", str(root / "c")]) == 0
+    assert (
+        main(["compare", *compare, "--features", "ohlcv,ohlcv+technical", "--seeds", "1", "--out", str(root / "c")])
+        == 0
+    )
     answer = json.loads((root / "c" / "compare.json").read_text())["ledger"][0]
     assert answer["count"] == 3 and "ledger h=1: this is the 3rd configuration" in capsys.readouterr().out
     assert "this is the 3rd configuration" in (root / "c" / "index.html").read_text()
@@ -108,9 +123,15 @@ def test_the_skill_flag_needs_the_ledger_too_when_others_were_judged_on_the_same
 
     days = pd.bdate_range("2020-01-01", periods=500)
     rng = np.random.default_rng(4)
-    this = 0.004 + 0.03 * rng.standard_normal(500)               # a modest edge: own p small
-    horizon = frozen_map({"horizon": 1, "skill": True, "verdict": "The LSTM is significantly better.",
-                          "edge": frozen_map({"p_value": 0.01, "p_holm": 0.01, "mean": 0.004})})
+    this = 0.004 + 0.03 * rng.standard_normal(500)  # a modest edge: own p small
+    horizon = frozen_map(
+        {
+            "horizon": 1,
+            "skill": True,
+            "verdict": "The LSTM is significantly better.",
+            "edge": frozen_map({"p_value": 0.01, "p_holm": 0.01, "mean": 0.004}),
+        }
+    )
     evaluation = Evaluation((horizon,), None, {}, None)
     alone = ledger.family_answer(_entry("this", this, days), [], 1)
     assert ledger.gate(evaluation, [alone]).skill() == {1: True}
@@ -135,16 +156,54 @@ def test_a_moved_test_start_an_added_column_and_a_later_start_are_judged_on_the_
     plain = tmp_path / "prices.csv"
     prices.to_csv(plain, index=False)
     root = tmp_path / "reports"
-    base = ["run", "--source", "csv", "--horizons", "1", "--window", "10", "--hidden", "4", "--epochs", "2",
-            "--patience", "1", "--folds", "1", "--bootstrap", "0", "--lgbm-lags", "2", "--no-explain",
-            "--ablation", "none", "--no-progress"]
+    base = [
+        "run",
+        "--source",
+        "csv",
+        "--horizons",
+        "1",
+        "--window",
+        "10",
+        "--hidden",
+        "4",
+        "--epochs",
+        "2",
+        "--patience",
+        "1",
+        "--folds",
+        "1",
+        "--bootstrap",
+        "0",
+        "--lgbm-lags",
+        "2",
+        "--no-explain",
+        "--ablation",
+        "none",
+        "--no-progress",
+    ]
     days = pd.bdate_range("2005-01-03", periods=1400)
     assert main([*base, "--data", str(plain), "--test-start", str(days[1100].date()), "--out", str(root / "a")]) == 0
     assert main([*base, "--data", str(plain), "--test-start", str(days[1120].date()), "--out", str(root / "b")]) == 0
     # the user adds a column to the same file
     prices.assign(my_score=np.random.default_rng(0).normal(size=len(prices))).to_csv(plain, index=False)
-    assert main([*base, "--data", str(plain), "--features", "ohlcv+extra", "--start", str(days[200].date()),
-                 "--test-start", str(days[1078].date()), "--out", str(root / "c")]) == 0
+    assert (
+        main(
+            [
+                *base,
+                "--data",
+                str(plain),
+                "--features",
+                "ohlcv+extra",
+                "--start",
+                str(days[200].date()),
+                "--test-start",
+                str(days[1078].date()),
+                "--out",
+                str(root / "c"),
+            ]
+        )
+        == 0
+    )
     answers = [json.loads((root / f / "metrics.json").read_text())["ledger"][0] for f in "abc"]
     assert [a["count"] for a in answers] == [1, 2, 3]
 
@@ -168,8 +227,13 @@ def test_either_set_overlap_pooled_targets_and_prices_that_differ(tmp_path):
     ledger.record(book, [_entry(tmp_path / "ret", rng.normal(size=200), block, name="ret", target="return")], "t-ret")
     assert len(ledger.earlier(book, _entry(tmp_path / "new", rng.normal(size=200), block, target="close"))) == 1
     revised = _entry(tmp_path / "new", rng.normal(size=200), block)
-    revised = ledger.Entry(*[getattr(revised, f) for f in ("kind", "folder", "name", "fingerprint", "target", "horizon",
-                                                           "comparator", "diff")], revised.prices + 1)  # other prices
+    revised = ledger.Entry(
+        *[
+            getattr(revised, f)
+            for f in ("kind", "folder", "name", "fingerprint", "target", "horizon", "comparator", "diff")
+        ],
+        revised.prices + 1,
+    )  # other prices
     answer = ledger.judge(book, [revised])[0]
     assert answer["count"] == 1 and len(ledger.earlier(book, revised)) == 0
 

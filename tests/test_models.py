@@ -1,5 +1,6 @@
 """The network families (issue 20): one input ``(N, T, F)``, heads per horizon, causal where they claim it,
 trained by the one trainer on the same lazy windows, saved and reloaded, and their flags checked."""
+
 from __future__ import annotations
 
 import json
@@ -63,7 +64,7 @@ def test_every_family_reads_the_lazy_windows_as_the_arrays(family):
     rows = rng.normal(size=(40, 4)).astype(np.float32)
     ends = np.arange(11, 40)
     X = Windows(torch.as_tensor(rows), ends, 12)
-    dense = np.stack([rows[e - 11:e + 1] for e in ends])
+    dense = np.stack([rows[e - 11 : e + 1] for e in ends])
     m = _model(family)
     with torch.no_grad():
         expected = m(torch.as_tensor(dense)).numpy()
@@ -82,9 +83,17 @@ def test_every_family_reloads_from_its_state_dict(family, tmp_path):
         assert torch.equal(m(x), again(x))
 
 
-@pytest.mark.parametrize("family,flag,value", [("linear", "hidden", 64), ("lstm", "heads", 2), ("mlp", "pool", "mean"),
-                                               ("gru", "kernel_size", 5), ("tcn", "bidirectional", True),
-                                               ("alstm", "attention", "full")])
+@pytest.mark.parametrize(
+    "family,flag,value",
+    [
+        ("linear", "hidden", 64),
+        ("lstm", "heads", 2),
+        ("mlp", "pool", "mean"),
+        ("gru", "kernel_size", 5),
+        ("tcn", "bidirectional", True),
+        ("alstm", "attention", "full"),
+    ],
+)
 def test_a_flag_the_family_does_not_use_is_refused(family, flag, value):
     assert flag not in MODEL_FAMILIES[family]
     with pytest.raises(InputError, match=f"--{flag.replace('_', '-')} does not apply to --model {family}"):
@@ -112,9 +121,34 @@ def test_run_and_explain_rerun_work_for_other_families(family, tmp_path):
     """``--model`` flows through every stage (explain included), the report names the family, and ``explain
     RUN_DIR`` reloads the saved family."""
     out = tmp_path / family
-    args = ["run", "--model", family, "--start", "2012-01-01", "--end", "2014-12-31", "--window", "10", "--epochs", "1",
-            "--folds", "1", "--bootstrap", "0", "--seeds", "1", "--horizons", "1,5", "--shap-windows", "20",
-            "--lgbm-lags", "2", "--no-progress", "--out", str(out)]
+    args = [
+        "run",
+        "--model",
+        family,
+        "--start",
+        "2012-01-01",
+        "--end",
+        "2014-12-31",
+        "--window",
+        "10",
+        "--epochs",
+        "1",
+        "--folds",
+        "1",
+        "--bootstrap",
+        "0",
+        "--seeds",
+        "1",
+        "--horizons",
+        "1,5",
+        "--shap-windows",
+        "20",
+        "--lgbm-lags",
+        "2",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
     if "hidden" in MODEL_FAMILIES[family]:
         args += ["--hidden", "8"]
     assert main(args) == 0
@@ -137,22 +171,24 @@ def test_the_tcn_covers_its_window_by_default_and_refuses_a_shorter_reach():
     assert cfg.layers == 0 and model_layers(cfg) == tcn_levels(60, 3) == 4 and tcn_receptive_field(4, 3) >= 60
     assert model_layers(RunConfig(model="lstm").validate()) == 1
     torch.manual_seed(0)
-    m = build("tcn", ModelConfig(n_features=3, n_outputs=1, hidden=8, layers=model_layers(cfg), dropout=0.0, skip="none"),
-              60).eval()   # the TCN's own reach (the linear skip path reads every step whatever the TCN's reach)
+    m = build(
+        "tcn", ModelConfig(n_features=3, n_outputs=1, hidden=8, layers=model_layers(cfg), dropout=0.0, skip="none"), 60
+    ).eval()  # the TCN's own reach (the linear skip path reads every step whatever the TCN's reach)
     assert m.receptive_field >= 60
+
     def reach(net) -> torch.Tensor:  # |d output / d input| per step of the window
         x = torch.randn(4, 60, 3, requires_grad=True)
         net(x).sum().backward()
         return x.grad.abs().sum(dim=(0, 2))
 
-    assert (reach(m) > 0).all()                                        # every step, the oldest included
+    assert (reach(m) > 0).all()  # every step, the oldest included
     torch.manual_seed(0)
     one = build("tcn", ModelConfig(n_features=3, n_outputs=1, hidden=8, layers=1, dropout=0.0, skip="none"), 60).eval()
-    assert (reach(one)[:55] == 0).all()                                # 1 level: steps 1-55 never matter
+    assert (reach(one)[:55] == 0).all()  # 1 level: steps 1-55 never matter
     with pytest.raises(InputError, match="the TCN sees 5 of the 60 window days; use --layers 4"):
         RunConfig(model="tcn", layers=1).validate()
-    RunConfig(model="tcn", layers=1, partial_receptive_field=True).validate()   # the user said so
-    RunConfig(model="tcn", layers=2, window=13).validate()                      # 13 steps: covered
+    RunConfig(model="tcn", layers=1, partial_receptive_field=True).validate()  # the user said so
+    RunConfig(model="tcn", layers=2, window=13).validate()  # 13 steps: covered
 
 
 def test_a_search_trial_of_the_tcn_sees_its_window(tmp_path):
@@ -180,12 +216,16 @@ def test_every_network_has_the_linear_skip_path_by_default_and_none_turns_it_off
         m = build(family, ModelConfig(n_features=4, n_outputs=2), 12).eval()
         assert isinstance(m, LinearSkip) == (family not in ("linear", "window_linear")), family
         if isinstance(m, LinearSkip):
-            with torch.no_grad():   # one model: the network's output plus the linear path's, nothing else
+            with torch.no_grad():  # one model: the network's output plus the linear path's, nothing else
                 np.testing.assert_allclose(m(x).numpy(), (m.net(x) + m.linear(x)).numpy(), rtol=1e-5, atol=1e-6)
-            if m.resumable:              # the lag-block shortcut: the network resumed, the linear path whole
+            if m.resumable:  # the lag-block shortcut: the network resumed, the linear path whole
                 with torch.no_grad():
                     prefix = m.repeat_prefix(m.prefix(x[:, :7]), 2)
-                    np.testing.assert_allclose(m.resume(torch.cat([x[:, 7:]] * 2), prefix).numpy(),
-                                               torch.cat([m(x)] * 2).numpy(), rtol=1e-5, atol=1e-5)
+                    np.testing.assert_allclose(
+                        m.resume(torch.cat([x[:, 7:]] * 2), prefix).numpy(),
+                        torch.cat([m(x)] * 2).numpy(),
+                        rtol=1e-5,
+                        atol=1e-5,
+                    )
         plain = build(family, ModelConfig(n_features=4, n_outputs=2, skip="none"), 12)
         assert not isinstance(plain, LinearSkip)

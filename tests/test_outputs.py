@@ -1,5 +1,6 @@
 """Output safety: featureproof never deletes or overwrites a file it did not write, replaces its own
 folders only with --overwrite, and publishes every folder atomically (old or new, never a mix)."""
+
 from __future__ import annotations
 
 import json
@@ -24,7 +25,9 @@ def _no_training(monkeypatch):
 
 
 def _run(tiny_csv, out, *extra):
-    return main(["run", "--data", str(tiny_csv), *FAST, "--ablation", "none", "--no-explain", "--out", str(out), *extra])
+    return main(
+        ["run", "--data", str(tiny_csv), *FAST, "--ablation", "none", "--no-explain", "--out", str(out), *extra]
+    )
 
 
 def test_out_with_foreign_files_survives_and_stops_before_work(tmp_path, tiny_csv, monkeypatch, capsys):
@@ -216,10 +219,28 @@ def _fake_run(root, name: str, created: str, accuracy: dict[int, float]) -> None
 
     folder = root / name
     folder.mkdir()
-    results = [{"horizon": h, "headline_metric": "accuracy", "comparator": "majority", "model": {"accuracy": a},
-                "baselines": {"majority": {"accuracy": 0.5}}, "verdict": f"h={h}: verdict"} for h, a in accuracy.items()]
-    (folder / "metrics.json").write_text(json.dumps({"created": created, "symbols": ["X"], "target": "direction",
-                                                    "feature_spec": "ohlcv", "horizon_results": results}))
+    results = [
+        {
+            "horizon": h,
+            "headline_metric": "accuracy",
+            "comparator": "majority",
+            "model": {"accuracy": a},
+            "baselines": {"majority": {"accuracy": 0.5}},
+            "verdict": f"h={h}: verdict",
+        }
+        for h, a in accuracy.items()
+    ]
+    (folder / "metrics.json").write_text(
+        json.dumps(
+            {
+                "created": created,
+                "symbols": ["X"],
+                "target": "direction",
+                "feature_spec": "ohlcv",
+                "horizon_results": results,
+            }
+        )
+    )
     write_manifest(folder, "run")
 
 
@@ -238,8 +259,13 @@ def test_reports_index_rows_per_horizon_sort_keys_and_filter(tmp_path):
 def test_human_labels_keep_the_raw_key_as_tooltip():
     from pipeline.labels import label, label_html
 
-    assert label("balanced_accuracy") == "balanced accuracy" and label("mcnemar_vs_comparator") == "McNemar vs comparator baseline"
-    assert label("direction_h5") == "5-day direction" and label("xs_direction_h10") == "10-day cross-sectional direction"
+    assert (
+        label("balanced_accuracy") == "balanced accuracy"
+        and label("mcnemar_vs_comparator") == "McNemar vs comparator baseline"
+    )
+    assert (
+        label("direction_h5") == "5-day direction" and label("xs_direction_h10") == "10-day cross-sectional direction"
+    )
     assert label("baseline:majority") == "majority class (baseline)" and label("lstm_shap") == "expected gradients"
     assert label("my_own_feature") == "my own feature" and label("ohlcv+technical") == "ohlcv+technical"
     assert str(label_html("auc")) == '<span class="key" title="auc">ROC AUC</span>'

@@ -1,5 +1,6 @@
 """Permutation on overlapping time-series windows: no sample reads a block from a window holding its own target's
 days (``explain.ablation.partners``); conditional permutation's centred statistic; the joint conditional claim."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,7 +12,7 @@ from pipeline.stages.explain import relied_on
 
 def test_partners_is_a_permutation_that_never_reaches_into_the_target_span():
     rng = np.random.default_rng(0)
-    day = np.repeat(np.arange(400), 3)   # a panel: three symbols a day
+    day = np.repeat(np.arange(400), 3)  # a panel: three symbols a day
     for reach in (0, 1, 69):
         perm = ablation.partners(rng, len(day), day, reach)
         assert sorted(perm) == list(range(len(day)))
@@ -45,8 +46,9 @@ def test_centred_increase_is_the_outcome_part_and_ignores_pure_prediction_moves(
     def predict(x):
         return 1 / (1 + np.exp(-(0.1 + 2.0 * x[:, -1, :1])))
 
-    out = ablation.permutation_importance([(predict, X, y)], {"a": (np.array([0]), None)}, [1], _log_loss, 5, 0,
-                                          centre=True)
+    out = ablation.permutation_importance(
+        [(predict, X, y)], {"a": (np.array([0]), None)}, [1], _log_loss, 5, 0, centre=True
+    )
     v = out[(1, "a")][0]
     base, ybar = predict(X)[:, 0], y[:, 0].mean()
     assert abs(v.mean()) < 3 * v.std() / np.sqrt(n)
@@ -54,12 +56,15 @@ def test_centred_increase_is_the_outcome_part_and_ignores_pure_prediction_moves(
     rng2 = np.random.default_rng(0)
     perms = [rng2.permutation(n) for _ in range(5)]
     logit = lambda p: np.log(p / (1 - p))  # noqa: E731
-    moved = np.mean([logit(predict(np.concatenate([X[perm][:, :, :1], X[:, :, 1:]], axis=2))[:, 0]) for perm in perms], axis=0)
+    moved = np.mean(
+        [logit(predict(np.concatenate([X[perm][:, :, :1], X[:, :, 1:]], axis=2))[:, 0]) for perm in perms], axis=0
+    )
     assert np.allclose(v, (y[:, 0] - ybar) * (logit(base) - moved), atol=1e-4)
     # an outcome that follows the column: the centred statistic finds it
     y2 = (rng.random((n, 1)) < predict(X)).astype(float)
-    out2 = ablation.permutation_importance([(predict, X, y2)], {"a": (np.array([0]), None)}, [1], _log_loss, 5, 0,
-                                           centre=True)
+    out2 = ablation.permutation_importance(
+        [(predict, X, y2)], {"a": (np.array([0]), None)}, [1], _log_loss, 5, 0, centre=True
+    )
     v2 = out2[(1, "a")][0]
     assert v2.mean() > 5 * v2.std() / np.sqrt(n)
 
@@ -69,9 +74,15 @@ def _imp(method, group, p, clears):
 
 
 def test_conditional_claim_needs_the_plain_test_as_well():
-    cond = [_imp("conditional_permutation", "a", 0.01, True), _imp("conditional_permutation", "b", 0.01, True),
-            _imp("conditional_permutation", "c", 0.30, False)]
-    plain = [_imp("permutation", "a", 0.02, True), _imp("permutation", "b", 0.40, False),
-             _imp("permutation", "c", 0.01, True)]
+    cond = [
+        _imp("conditional_permutation", "a", 0.01, True),
+        _imp("conditional_permutation", "b", 0.01, True),
+        _imp("conditional_permutation", "c", 0.30, False),
+    ]
+    plain = [
+        _imp("permutation", "a", 0.02, True),
+        _imp("permutation", "b", 0.40, False),
+        _imp("permutation", "c", 0.01, True),
+    ]
     relied_on(cond, plain)
     assert [(i.group, i.clears, i.p_value) for i in cond] == [("a", True, 0.02), ("b", False, 0.40), ("c", False, 0.30)]

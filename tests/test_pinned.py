@@ -4,6 +4,7 @@ stage redesign (CPU, fixed seeds, one thread) and must come out the same, to the
 The figures live in ``tests/pinned_metrics.json``. Regenerate them only for a deliberate change of
 numbers, and say which and why in the commit: ``python -m tests.test_pinned --write``.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,23 +22,127 @@ PINNED = Path(__file__).with_name("pinned_metrics.json")
 ONE_THREAD = ["--threads", "1", "--no-progress", "--jobs", "1"]
 RUNS = {
     # the default job's shape, small: one symbol, direction, three horizons, two seeds, every explain method
-    "direction": ["run", "--target", "direction", "--start", "2008-01-01", "--end", "2014-12-31",
-                  "--features", "ohlcv+technical", "--window", "20", "--hidden", "8", "--epochs", "3", "--patience", "2",
-                  "--bootstrap", "100", "--folds", "2", "--seeds", "2", "--lgbm-lags", "2", "--shap-windows", "40",
-                  "--ig-windows", "20", "--ablation", "both"],
+    "direction": [
+        "run",
+        "--target",
+        "direction",
+        "--start",
+        "2008-01-01",
+        "--end",
+        "2014-12-31",
+        "--features",
+        "ohlcv+technical",
+        "--window",
+        "20",
+        "--hidden",
+        "8",
+        "--epochs",
+        "3",
+        "--patience",
+        "2",
+        "--bootstrap",
+        "100",
+        "--folds",
+        "2",
+        "--seeds",
+        "2",
+        "--lgbm-lags",
+        "2",
+        "--shap-windows",
+        "40",
+        "--ig-windows",
+        "20",
+        "--ablation",
+        "both",
+    ],
     # a regression target with its own baselines (persistence, momentum) and units
-    "return": ["run", "--target", "return", "--horizons", "1,5", "--start", "2010-01-01", "--end", "2014-12-31",
-               "--features", "ohlcv", "--window", "10", "--hidden", "6", "--epochs", "2", "--bootstrap", "100",
-               "--folds", "2", "--lgbm-lags", "2", "--no-explain", "--ablation", "none"],
+    "return": [
+        "run",
+        "--target",
+        "return",
+        "--horizons",
+        "1,5",
+        "--start",
+        "2010-01-01",
+        "--end",
+        "2014-12-31",
+        "--features",
+        "ohlcv",
+        "--window",
+        "10",
+        "--hidden",
+        "6",
+        "--epochs",
+        "2",
+        "--bootstrap",
+        "100",
+        "--folds",
+        "2",
+        "--lgbm-lags",
+        "2",
+        "--no-explain",
+        "--ablation",
+        "none",
+    ],
     # a close-only panel of the SP20 sample, cross-sectional target (cross-section view, reversal, momentum)
-    "panel": ["run", "--source", "sample", "--symbols", "AAPL,MSFT,JNJ,KO,PG,XOM", "--target", "xs_direction",
-              "--horizons", "1,5", "--start", "2012-01-01", "--end", "2016-12-31", "--window", "10", "--hidden", "6",
-              "--epochs", "2", "--bootstrap", "100", "--folds", "2", "--lgbm-lags", "2", "--no-explain",
-              "--ablation", "permute", "--permutation-repeats", "2", "--lag-repeats", "1"],
+    "panel": [
+        "run",
+        "--source",
+        "sample",
+        "--symbols",
+        "AAPL,MSFT,JNJ,KO,PG,XOM",
+        "--target",
+        "xs_direction",
+        "--horizons",
+        "1,5",
+        "--start",
+        "2012-01-01",
+        "--end",
+        "2016-12-31",
+        "--window",
+        "10",
+        "--hidden",
+        "6",
+        "--epochs",
+        "2",
+        "--bootstrap",
+        "100",
+        "--folds",
+        "2",
+        "--lgbm-lags",
+        "2",
+        "--no-explain",
+        "--ablation",
+        "permute",
+        "--permutation-repeats",
+        "2",
+        "--lag-repeats",
+        "1",
+    ],
 }
-COMPARE = ["compare", "--start", "2011-01-01", "--end", "2014-12-31", "--features", "ohlcv,ohlcv+technical",
-           "--horizons", "1,5", "--window", "10", "--hidden", "6", "--epochs", "2", "--folds", "2", "--seeds", "2",
-           "--bootstrap", "100"]
+COMPARE = [
+    "compare",
+    "--start",
+    "2011-01-01",
+    "--end",
+    "2014-12-31",
+    "--features",
+    "ohlcv,ohlcv+technical",
+    "--horizons",
+    "1,5",
+    "--window",
+    "10",
+    "--hidden",
+    "6",
+    "--epochs",
+    "2",
+    "--folds",
+    "2",
+    "--seeds",
+    "2",
+    "--bootstrap",
+    "100",
+]
 
 
 def _numbers(obj, prefix: str, out: dict) -> None:
@@ -63,8 +168,21 @@ def collect(tmp: Path) -> dict:
         m = json.loads((out / "metrics.json").read_text())
         flat: dict = {}
         for entry in m["horizon_results"]:
-            keep = {k: entry[k] for k in ("model", "model_ci", "baselines", "baselines_ci", "comparator",
-                                          "comparator_choice", "edge", "against_baselines", "tests", "skill")}
+            keep = {
+                k: entry[k]
+                for k in (
+                    "model",
+                    "model_ci",
+                    "baselines",
+                    "baselines_ci",
+                    "comparator",
+                    "comparator_choice",
+                    "edge",
+                    "against_baselines",
+                    "tests",
+                    "skill",
+                )
+            }
             _numbers(keep, f"h{entry['horizon']}", flat)
         _numbers(m.get("strategy") or {}, "strategy", flat)
         for xs in m.get("cross_section") or []:
@@ -81,21 +199,25 @@ def collect(tmp: Path) -> dict:
     assert main([*COMPARE, *ONE_THREAD, "--out", str(out)]) == 0
     table = pd.read_csv(out / "compare.csv")
     sets = table[~table.feature_set.str.startswith("baseline:")]
-    got["compare_sets"] = {f"{r.feature_set}|{r.symbol}|h{r.horizon}|{r.metric}": [r.mean, r.ci_low, r.ci_high]
-                           for r in sets.itertuples()}
+    got["compare_sets"] = {
+        f"{r.feature_set}|{r.symbol}|h{r.horizon}|{r.metric}": [r.mean, r.ci_low, r.ci_high] for r in sets.itertuples()
+    }
     tests = pd.read_csv(out / "compare_tests.csv")
     pairs = tests[~tests.set_b.str.startswith("baseline:")]
-    got["compare_pairs"] = {f"{r.set_a}-{r.set_b}|h{r.horizon}": [r.diff, r.ci_low, r.ci_high, r.p_value]
-                            for r in pairs.itertuples()}
+    got["compare_pairs"] = {
+        f"{r.set_a}-{r.set_b}|h{r.horizon}": [r.diff, r.ci_low, r.ci_high, r.p_value] for r in pairs.itertuples()
+    }
     return got
 
 
 # Figures that come out of an iterative solver whose last digits follow the CPU's BLAS kernels (the same package
 # versions give logistic-regression coefficients about 1e-4 apart on two machines, so a few of its calls near 0.5
 # flip): compared at a tolerance that reflects them; every other figure to the digit.
-SOLVER_TOLERANCE = {"logistic": dict(rel_tol=0.0, abs_tol=0.05),                 # lbfgs: a few flipped calls
-                    "per_fold": dict(rel_tol=0.0, abs_tol=0.01),                 # the comparator, logistic in a fold
-                    "conditional_permutation": dict(rel_tol=1e-5, abs_tol=1e-9)}  # its least-squares map
+SOLVER_TOLERANCE = {
+    "logistic": dict(rel_tol=0.0, abs_tol=0.05),  # lbfgs: a few flipped calls
+    "per_fold": dict(rel_tol=0.0, abs_tol=0.01),  # the comparator, logistic in a fold
+    "conditional_permutation": dict(rel_tol=1e-5, abs_tol=1e-9),
+}  # its least-squares map
 
 
 def _same(a, b, key: str = "") -> bool:
@@ -134,7 +256,9 @@ if __name__ == "__main__":  # python -m tests.test_pinned --write
     if "--write" in sys.argv:
         with tempfile.TemporaryDirectory() as d:
             figures = _normalise(collect(Path(d)))
-        figures["_about"] = ("figures of tests/test_pinned.py's runs, recorded on CPU with one thread; "
-                             "regenerate only for a deliberate change of numbers")
+        figures["_about"] = (
+            "figures of tests/test_pinned.py's runs, recorded on CPU with one thread; "
+            "regenerate only for a deliberate change of numbers"
+        )
         PINNED.write_text(json.dumps(figures, indent=1, sort_keys=True))
         print(f"wrote {PINNED}: {sum(len(v) for k, v in figures.items() if not k.startswith('_'))} figures")

@@ -1,5 +1,6 @@
 """``python -m pipeline reproduce RUN_DIR``: identical numbers on the same machine; a changed CSV refused in one
 line naming the symbol and the first date that differs."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """End-to-end ``python -m pipeline run`` on small real slices: outputs, contracts, escaping, config."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,22 @@ from tests.conftest import TINY, nyse_layout
 @pytest.fixture(scope="module")
 def direction_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "dir"
-    rc = main(["run", "--target", "direction", "--start", "2009-01-01", "--end", "2014-12-31", "--features",
-               "ohlcv+technical", *TINY, "--out", str(out)])
+    rc = main(
+        [
+            "run",
+            "--target",
+            "direction",
+            "--start",
+            "2009-01-01",
+            "--end",
+            "2014-12-31",
+            "--features",
+            "ohlcv+technical",
+            *TINY,
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     return out
 
@@ -48,8 +63,8 @@ def test_run_writes_every_output(direction_run):
     assert e["ci_low"] <= e["mean"] <= e["ci_high"] and ((e["ci_low"] > 0 or e["ci_high"] < 0) == (e["p_value"] < 0.05))
     assert e["mean"] == pytest.approx(h["model"]["accuracy"] - h["baselines"][h["comparator"]]["accuracy"], abs=1e-9)
     assert "80% power" in h["power"] and h["verdict"].startswith("h=1: LSTM+linear accuracy")
-    assert "pesaran_timmermann" in h["tests"]                 # h = 1, one symbol: the exact tests are valid
-    assert m["horizon_results"][1]["tests"] == {}             # h = 5: overlapping labels, they are not shown
+    assert "pesaran_timmermann" in h["tests"]  # h = 1, one symbol: the exact tests are valid
+    assert m["horizon_results"][1]["tests"] == {}  # h = 5: overlapping labels, they are not shown
     assert "covariate_shift" in m and set(m["covariate_shift"]["worst"]) == set(m["groups"])
     cfg = json.loads((direction_run / "config.json").read_text())
     assert cfg["config"]["window"] == 20 and len(cfg["data_hash"]) == 16 and "torch" in cfg["versions"]
@@ -72,7 +87,7 @@ def test_report_is_self_contained(direction_run):
 
 def test_checkpoint_loads_with_weights_only(direction_run):
     ck = load_checkpoint(direction_run / "model.pt")
-    model = build("lstm", ModelConfig(**ck["model_config"]), ck["run_config"]["window"])   # the LSTM+linear default
+    model = build("lstm", ModelConfig(**ck["model_config"]), ck["run_config"]["window"])  # the LSTM+linear default
     model.load_state_dict(ck["state_dict"])
     assert ck["run_config"]["target"] == "direction" and len(ck["columns"]) == ck["model_config"]["n_features"]
     x = torch.zeros(2, 20, ck["model_config"]["n_features"])
@@ -88,15 +103,37 @@ def test_fixed_seed_gives_identical_metrics(tmp_path):
     # the second run is the ledger's second configuration on these days: only its ledger answer differs
     assert b[0]["ledger"]["count"] == 2 and a[0]["ledger"]["count"] == 1
     drop = ("ledger",)
-    assert [{k: v for k, v in e.items() if k not in drop} for e in a] == [{k: v for k, v in e.items() if k not in drop}
-                                                                           for e in b]
+    assert [{k: v for k, v in e.items() if k not in drop} for e in a] == [
+        {k: v for k, v in e.items() if k not in drop} for e in b
+    ]
 
 
 @pytest.mark.parametrize("target", ["return", "close", "volatility"])
 def test_regression_targets(tmp_path, target):
     out = tmp_path / target
-    assert main(["run", "--target", target, "--horizons", "1,5", "--start", "2010-01-01", "--end", "2013-12-31",
-                 "--features", "ohlcv", "--seeds", "2", *TINY, "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--target",
+                target,
+                "--horizons",
+                "1,5",
+                "--start",
+                "2010-01-01",
+                "--end",
+                "2013-12-31",
+                "--features",
+                "ohlcv",
+                "--seeds",
+                "2",
+                *TINY,
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     m = json.loads((out / "metrics.json").read_text())
     h = m["horizon_results"][1]
     assert {"rmse", "mae", "r2", "ic", "sign_accuracy"} <= set(h["model"]) and "persistence" in h["baselines"]
@@ -122,8 +159,10 @@ def test_input_strings_are_escaped(tmp_path, sp500):
 
 def test_config_file_and_flag_override(tmp_path, capsys):
     toml = tmp_path / "run.toml"
-    toml.write_text('target = "return"\nhorizons = [1]\nwindow = 20\nhidden = 8\nepochs = 2\nfeatures = "ohlcv"\n'
-                    'start = "2011-01-01"\nend = "2013-12-31"\nbootstrap = 100\nfolds = 2\nprogress = false\n')
+    toml.write_text(
+        'target = "return"\nhorizons = [1]\nwindow = 20\nhidden = 8\nepochs = 2\nfeatures = "ohlcv"\n'
+        'start = "2011-01-01"\nend = "2013-12-31"\nbootstrap = 100\nfolds = 2\nprogress = false\n'
+    )
     out = tmp_path / "run"
     assert main(["run", "--config", str(toml), "--target", "direction", "--out", str(out)]) == 0
     cfg = json.loads((out / "config.json").read_text())["config"]
@@ -147,8 +186,30 @@ def test_run_bad_flags_and_short_data(tmp_path, sp500, capsys):
 
 def test_several_symbols_pool_into_one_model_with_per_symbol_results(tmp_path):
     out = tmp_path / "multi"
-    assert main(["run", "--symbols", "SP500,NASDAQ", "--start", "2010-01-01", "--end", "2013-12-31", "--features",
-                 "ohlcv", "--horizons", "1", *TINY, "--ablation", "none", "--no-explain", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--symbols",
+                "SP500,NASDAQ",
+                "--start",
+                "2010-01-01",
+                "--end",
+                "2013-12-31",
+                "--features",
+                "ohlcv",
+                "--horizons",
+                "1",
+                *TINY,
+                "--ablation",
+                "none",
+                "--no-explain",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     m = json.loads((out / "metrics.json").read_text())
     assert m["symbols"] == ["SP500", "NASDAQ"]
     per = m["horizon_results"][0]["per_symbol"]
@@ -168,7 +229,9 @@ def test_covariate_shift_flags_price_levels_not_returns():
     from pipeline.config.schema import RunConfig
     from pipeline.stages.prepare import prepare
 
-    cfg = RunConfig(features="ohlcv+levels", start="2003-01-01", end="2007-12-31", window=20, folds=2, horizons=[1]).validate()
+    cfg = RunConfig(
+        features="ohlcv+levels", start="2003-01-01", end="2007-12-31", window=20, folds=2, horizons=[1]
+    ).validate()
     exp = prepare(cfg)
     shift = exp.fold_data[-1].shift  # a bull market: the last test fold sits above every training level
     assert shift["ma_level"] > 0.5 and shift["bollinger_level"] > 0.5
@@ -178,15 +241,58 @@ def test_covariate_shift_flags_price_levels_not_returns():
 def test_a_run_saved_before_the_linear_skip_path_is_explained_again_as_it_was(tmp_path, tiny_csv):
     """Folders written before ``skip`` existed hold the network alone: ``explain RUN_DIR`` rebuilds it so."""
     out = tmp_path / "old"
-    assert main(["run", "--data", str(tiny_csv), "--features", "ohlcv", "--horizons", "1", "--window", "5", "--epochs", "1",
-                 "--folds", "1", "--bootstrap", "0", "--lgbm-lags", "1", "--no-explain", "--ablation", "none",
-                 "--skip", "none", "--no-progress", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--data",
+                str(tiny_csv),
+                "--features",
+                "ohlcv",
+                "--horizons",
+                "1",
+                "--window",
+                "5",
+                "--epochs",
+                "1",
+                "--folds",
+                "1",
+                "--bootstrap",
+                "0",
+                "--lgbm-lags",
+                "1",
+                "--no-explain",
+                "--ablation",
+                "none",
+                "--skip",
+                "none",
+                "--no-progress",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     ck = load_checkpoint(out / "model.pt")
     for part in (ck["model_config"], ck["run_config"]):
-        part.pop("skip", None)                                   # as a checkpoint of 2026-12-02 had it
+        part.pop("skip", None)  # as a checkpoint of 2026-12-02 had it
     torch.save(ck, out / "model.pt")
     saved = json.loads((out / "config.json").read_text())
     saved["config"].pop("skip", None)
     (out / "config.json").write_text(json.dumps(saved))
-    assert main(["explain", str(out), "--ablation", "permute", "--permutation-repeats", "1", "--no-explain",
-                 "--no-clusters", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                str(out),
+                "--ablation",
+                "permute",
+                "--permutation-repeats",
+                "1",
+                "--no-explain",
+                "--no-clusters",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )

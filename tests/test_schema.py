@@ -1,5 +1,6 @@
 """One schema: a default written once in ``pipeline/config/schema.py`` reaches ``--help``, TOML parsing,
 ``config.json`` and the trainer's configuration, and nowhere else is a default of a setting written."""
+
 from __future__ import annotations
 
 import json
@@ -26,7 +27,7 @@ def test_a_default_changed_in_the_schema_reaches_help_toml_config_json_and_the_t
     assert text.count("weight_decay: float = opt(1e-4,") == 1
     schema.write_text(text.replace("weight_decay: float = opt(1e-4,", "weight_decay: float = opt(3e-4,"))
     toml = tmp_path / "run.toml"
-    toml.write_text('window = 7\n')  # no weight decay in the file: the schema's default applies
+    toml.write_text("window = 7\n")  # no weight decay in the file: the schema's default applies
     out = tmp_path / "run"
     script = textwrap.dedent(f"""
         import json, sys
@@ -45,8 +46,9 @@ def test_a_default_changed_in_the_schema_reaches_help_toml_config_json_and_the_t
     values = json.loads(got.stdout.strip().splitlines()[-1])
     assert values == {"toml": 3e-4, "window": 7, "trainer": 3e-4, "rc": 0}
     assert json.loads((out / "config.json").read_text())["config"]["weight_decay"] == 3e-4
-    help_text = subprocess.run([sys.executable, "-m", "pipeline", "run", "--help"], cwd=tmp_path, env=env,
-                               capture_output=True, text=True).stdout
+    help_text = subprocess.run(
+        [sys.executable, "-m", "pipeline", "run", "--help"], cwd=tmp_path, env=env, capture_output=True, text=True
+    ).stdout
     assert re.search(r"--weight-decay WEIGHT_DECAY\s+AdamW weight decay \(default: 0\.0003\)", help_text), help_text
 
 

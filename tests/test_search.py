@@ -1,6 +1,7 @@
 """``python -m pipeline search``: the selection statistics against hand-computed and published values, the space's
 refusals, the held-back days the trials never see, resume, two workers on one storage, and the refusal to mix
 storages of different data."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,8 +18,14 @@ from pipeline.cli.main import main
 from pipeline.config.schema import RunConfig
 from pipeline.config.space import load_space, make_space
 from pipeline.errors import InputError
-from pipeline.evaluation.selection import (deflated_sharpe, expected_max_sharpe, pbo, probabilistic_sharpe, reality_check,
-                                          timing_excess)
+from pipeline.evaluation.selection import (
+    deflated_sharpe,
+    expected_max_sharpe,
+    pbo,
+    probabilistic_sharpe,
+    reality_check,
+    timing_excess,
+)
 
 SMALL = """
 [window]
@@ -33,8 +40,24 @@ high = 1e-2
 log = true
 [groups]
 """
-FAST = ["--horizons", "1", "--epochs", "3", "--patience", "2", "--folds", "2", "--bootstrap", "0", "--lgbm-lags", "2",
-        "--no-explain", "--ablation", "none", "--no-progress"]
+FAST = [
+    "--horizons",
+    "1",
+    "--epochs",
+    "3",
+    "--patience",
+    "2",
+    "--folds",
+    "2",
+    "--bootstrap",
+    "0",
+    "--lgbm-lags",
+    "2",
+    "--no-explain",
+    "--ablation",
+    "none",
+    "--no-progress",
+]
 
 
 # --------------------------------------------------------------------------- PBO and DSR against known values
@@ -74,8 +97,9 @@ def test_deflated_sharpe_of_returns_uses_their_moments():
     d = deflated_sharpe(r, trials)
     sr = r.mean() / r.std(ddof=1)
     assert d["sharpe"] == pytest.approx(sr) and d["n_trials"] == 50
-    assert d["dsr"] == pytest.approx(probabilistic_sharpe(sr, expected_max_sharpe(50, np.var(trials, ddof=1)), 1000,
-                                                          d["skew"], d["kurtosis"]))
+    assert d["dsr"] == pytest.approx(
+        probabilistic_sharpe(sr, expected_max_sharpe(50, np.var(trials, ddof=1)), 1000, d["skew"], d["kurtosis"])
+    )
     # more trials with the same dispersion raise the bar
     assert deflated_sharpe(r, np.r_[trials, trials])["dsr"] < d["dsr"]
 
@@ -159,8 +183,22 @@ def test_search_refuses_a_window_longer_than_the_data(tmp_path, capsys):
     random_walk_frame(400, seed=3).to_csv(csv, index=False)
     space = tmp_path / "space.toml"
     space.write_text("[window]\nlow = 10\nhigh = 900\n")
-    rc = main(["search", "--source", "csv", "--data", str(csv), "--space", str(space), "--trials", "2",
-               "--out", str(tmp_path / "s"), *FAST])
+    rc = main(
+        [
+            "search",
+            "--source",
+            "csv",
+            "--data",
+            str(csv),
+            "--space",
+            str(space),
+            "--trials",
+            "2",
+            "--out",
+            str(tmp_path / "s"),
+            *FAST,
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "window 900" in err and len(err.strip().splitlines()) == 1
 
@@ -179,8 +217,17 @@ def test_trials_never_see_the_held_back_days(walk):
     from pipeline.stages.search import make_context, score_trial, trial_config
 
     csv, space_path = walk
-    cfg = RunConfig(source="csv", data=str(csv), horizons=[1, 5], epochs=2, patience=1, folds=2, bootstrap=0, lgbm_lags=2,
-                    progress=False).validate()
+    cfg = RunConfig(
+        source="csv",
+        data=str(csv),
+        horizons=[1, 5],
+        epochs=2,
+        patience=1,
+        folds=2,
+        bootstrap=0,
+        lgbm_lags=2,
+        progress=False,
+    ).validate()
     ctx = make_context(cfg, load_space(str(space_path)), holdout=0.2)
     cut = pd.Timestamp(ctx.holdout_start)
     assert max(p.index.max() for p in ctx.search_data.prices.values()) < cut
@@ -199,7 +246,9 @@ def test_trials_never_see_the_held_back_days(walk):
     assert "ma" in trial.exclude_groups and len(set(ctx2.groups) - set(trial.exclude_groups)) == 1
     assert score_trial(ctx2, trial).day_edge.index.equals(a.day_edge.index)
     # the final configuration's test days are exactly the held-back days
-    final = trial_config(ctx, {"window": 10, "model": "linear"}, test_start=ctx.holdout_start, folds=1, sample_start=None)
+    final = trial_config(
+        ctx, {"window": 10, "model": "linear"}, test_start=ctx.holdout_start, folds=1, sample_start=None
+    )
     from pipeline.stages.prepare import prepare
 
     prepared = prepare(final)
@@ -247,8 +296,24 @@ def test_search_writes_its_report_and_resumes(walk, tmp_path, capsys):
     other = tmp_path / "other.csv"
     random_walk_frame(1600, seed=5).to_csv(other, index=False)
     capsys.readouterr()
-    rc = main(["search", "--source", "csv", "--data", str(other), "--space", str(space), "--out", str(tmp_path / "s2"),
-               "--storage", f"sqlite:///{out / 'search.db'}", "--trials", "6", *FAST])
+    rc = main(
+        [
+            "search",
+            "--source",
+            "csv",
+            "--data",
+            str(other),
+            "--space",
+            str(space),
+            "--out",
+            str(tmp_path / "s2"),
+            "--storage",
+            f"sqlite:///{out / 'search.db'}",
+            "--trials",
+            "6",
+            *FAST,
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "other data" in err and len(err.strip().splitlines()) == 1
 
@@ -258,8 +323,28 @@ def test_two_workers_share_one_storage(walk, tmp_path):
     csv, space = walk
     out = tmp_path / "search"
     track = ["--track", f"sqlite:///{tmp_path / 'track.db'}"] if importlib.util.find_spec("mlflow") else []
-    assert main(["search", "--source", "csv", "--data", str(csv), "--space", str(space), "--out", str(out),
-                 "--trials", "4", "--workers", "2", *track, *FAST]) == 0
+    assert (
+        main(
+            [
+                "search",
+                "--source",
+                "csv",
+                "--data",
+                str(csv),
+                "--space",
+                str(space),
+                "--out",
+                str(out),
+                "--trials",
+                "4",
+                "--workers",
+                "2",
+                *track,
+                *FAST,
+            ]
+        )
+        == 0
+    )
     if track:  # two forked workers logged their trials to one SQLite store at once
         from tests.test_tracking import check_search_runs
 
@@ -274,10 +359,27 @@ def test_two_workers_share_one_storage(walk, tmp_path):
 def test_the_reports_index_lists_a_search(walk, tmp_path):
     csv, space = walk
     root = tmp_path / "reports"
-    assert main(["search", "--source", "csv", "--data", str(csv), "--space", str(space), "--out", str(root / "s"),
-                 "--trials", "2", *FAST]) == 0
+    assert (
+        main(
+            [
+                "search",
+                "--source",
+                "csv",
+                "--data",
+                str(csv),
+                "--space",
+                str(space),
+                "--out",
+                str(root / "s"),
+                "--trials",
+                "2",
+                *FAST,
+            ]
+        )
+        == 0
+    )
     html = (root / "index.html").read_text()
-    assert "1 search" in html and 's/search.html' in html and '<tr class="search">' in html
+    assert "1 search" in html and "s/search.html" in html and '<tr class="search">' in html
 
 
 def test_two_ray_workers_share_one_storage(walk, tmp_path):
@@ -288,8 +390,27 @@ def test_two_ray_workers_share_one_storage(walk, tmp_path):
     track = ["--track", f"sqlite:///{tmp_path / 'track.db'}"] if importlib.util.find_spec("mlflow") else []
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        rc = main(["search", "--source", "csv", "--data", str(csv), "--space", str(space), "--out", str(out),
-                   "--trials", "4", "--workers", "2", "--executor", "ray", *track, *FAST])
+        rc = main(
+            [
+                "search",
+                "--source",
+                "csv",
+                "--data",
+                str(csv),
+                "--space",
+                str(space),
+                "--out",
+                str(out),
+                "--trials",
+                "4",
+                "--workers",
+                "2",
+                "--executor",
+                "ray",
+                *track,
+                *FAST,
+            ]
+        )
     finally:
         ray.shutdown()
     assert rc == 0
@@ -305,12 +426,18 @@ def test_stepm_steps_down_and_stops_when_every_configuration_is_better():
     an empty array); ours steps down on the studentised statistics and stops when it has named them all."""
     rng = np.random.default_rng(2)
     bench = rng.normal(0, 1, 300)
-    m = np.column_stack([bench - 1.0 + rng.normal(0, 1, 300), bench - 0.25 + rng.normal(0, 1, 300),
-                         bench - 0.25 + rng.normal(0, 1, 300)])
+    m = np.column_stack(
+        [
+            bench - 1.0 + rng.normal(0, 1, 300),
+            bench - 0.25 + rng.normal(0, 1, 300),
+            bench - 0.25 + rng.normal(0, 1, 300),
+        ]
+    )
     assert reality_check(bench, m, reps=200)["stepm_superior"] == [0, 1, 2]
     noise = rng.normal(0, 1, 300)
     assert reality_check(bench, np.column_stack([m[:, 0], bench + noise - noise.mean()]), reps=200)[
-        "stepm_superior"] == [0]
+        "stepm_superior"
+    ] == [0]
 
 
 def test_trial_config_keeps_every_trial_valid(walk):
@@ -319,8 +446,9 @@ def test_trial_config_keeps_every_trial_valid(walk):
     from pipeline.stages.search import make_context, trial_config
 
     csv, space_path = walk
-    cfg = RunConfig(source="csv", data=str(csv), horizons=[1], epochs=2, folds=2, bootstrap=0, lgbm_lags=5,
-                    progress=False).validate()
+    cfg = RunConfig(
+        source="csv", data=str(csv), horizons=[1], epochs=2, folds=2, bootstrap=0, lgbm_lags=5, progress=False
+    ).validate()
     ctx = make_context(cfg, load_space(str(space_path)), holdout=0.2)
     t = trial_config(ctx, {"model": "transformer", "hidden": 30, "window": 3})
     assert t.hidden == 28 and t.lgbm_lags == 3
@@ -336,8 +464,27 @@ def test_score_all_on_test_puts_every_trial_in_the_ledger(walk, tmp_path):
     csv, space = walk
     root = tmp_path / "reports"
     track = ["--track"] if importlib.util.find_spec("mlflow") else []
-    assert main(["search", "--source", "csv", "--data", str(csv), "--space", str(space), "--out", str(root / "s"),
-                 "--trials", "3", "--score-all-on-test", *track, *FAST]) == 0
+    assert (
+        main(
+            [
+                "search",
+                "--source",
+                "csv",
+                "--data",
+                str(csv),
+                "--space",
+                str(space),
+                "--out",
+                str(root / "s"),
+                "--trials",
+                "3",
+                "--score-all-on-test",
+                *track,
+                *FAST,
+            ]
+        )
+        == 0
+    )
     summary = json.loads((root / "s" / "search.json").read_text())
     complete = len(summary["score_all_on_test"]["trials"])
     answer = json.loads((root / "s" / "run" / "metrics.json").read_text())["ledger"][0]
@@ -350,7 +497,8 @@ def test_score_all_on_test_puts_every_trial_in_the_ledger(walk, tmp_path):
         tracker = open_store("default", root)
         kept = ledger_entries(tracker, answer_fingerprint(root))
         assert sorted(e["name"] for e in kept if e["kind"] == "search trial") == sorted(
-            f"trial {n}" for n in summary["score_all_on_test"]["trials"] if n != summary["best_trial"])
+            f"trial {n}" for n in summary["score_all_on_test"]["trials"] if n != summary["best_trial"]
+        )
         assert sum(e["kind"] == "run" for e in kept) == 1
 
 

@@ -1,4 +1,5 @@
 """Targets from the future only, and leakage guards of windows, folds and preprocessing."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,8 +19,9 @@ def test_target_definitions():
     np.testing.assert_allclose(make_target(close, "return", 2).iloc[0], np.log(99 / 100))
     np.testing.assert_allclose(make_target(close, "mean_close", 2).iloc[0], (110 + 99) / 2 / 100 - 1)
     np.testing.assert_allclose(make_target(close, "drawdown", 3).iloc[0], 99 / 110 - 1)
-    np.testing.assert_allclose(make_target(close, "volatility", 2).iloc[0],
-                               np.sqrt(np.log(1.1) ** 2 + np.log(99 / 110) ** 2))
+    np.testing.assert_allclose(
+        make_target(close, "volatility", 2).iloc[0], np.sqrt(np.log(1.1) ** 2 + np.log(99 / 110) ** 2)
+    )
     assert make_target(close, "return", 2).iloc[-2:].isna().all()
     assert make_target(close, "return", 1).name == "return_h1"
 
@@ -36,8 +38,16 @@ def test_persistence_and_momentum_are_causal(sp500, kind):
 
 @pytest.fixture(scope="module")
 def exp():
-    cfg = RunConfig(symbols=["SP500", "NASDAQ"], features="ohlcv+technical", start="2008-01-01", end="2013-12-31",
-                    window=20, horizons=[1, 5], folds=2, progress=False).validate()
+    cfg = RunConfig(
+        symbols=["SP500", "NASDAQ"],
+        features="ohlcv+technical",
+        start="2008-01-01",
+        end="2013-12-31",
+        window=20,
+        horizons=[1, 5],
+        folds=2,
+        progress=False,
+    ).validate()
     return prepare(cfg)
 
 
@@ -107,7 +117,7 @@ def test_lazy_windows_gather_exactly_the_materialised_windows():
     rows = rng.normal(size=(R, F)).astype(np.float32)
     ends = np.sort(rng.choice(np.arange(T - 1, R), size=120, replace=False))
     W = Windows(rows, ends, T)
-    X = rows[ends[:, None] + np.arange(-T + 1, 1)[None, :]]           # the materialised reference
+    X = rows[ends[:, None] + np.arange(-T + 1, 1)[None, :]]  # the materialised reference
     assert W.shape == X.shape and len(W) == len(X)
     np.testing.assert_array_equal(np.asarray(W), X)
     idx = rng.permutation(len(X))[:37]
@@ -127,8 +137,9 @@ def test_lazy_windows_gather_exactly_the_materialised_windows():
     P = W.permuted(cols, perm)
     np.testing.assert_array_equal(np.asarray(P), Xp)
     np.testing.assert_array_equal(P[idx], Xp[idx])
-    np.testing.assert_array_equal(np.asarray(P.permuted(np.array([4, 6]), perm[::-1].copy())),
-                                  _permute(Xp, np.array([4, 6]), perm[::-1]))
+    np.testing.assert_array_equal(
+        np.asarray(P.permuted(np.array([4, 6]), perm[::-1].copy())), _permute(Xp, np.array([4, 6]), perm[::-1])
+    )
     # Boruta shadows, drawn from the same random stream
     groups = {"a": np.array([0, 1]), "b": np.array([6, 3]), "c": np.array([2])}
     S = W.with_shadows(groups, np.random.default_rng(7))

@@ -2,6 +2,7 @@
 with their interval bounds, tags, nested runs, artifacts); the default store beside the reports; a missing
 extra or a file store refused in one line before any work; a search's trials logged by its workers (the Ray
 workers' case is in tests/test_search.py)."""
+
 from __future__ import annotations
 
 import sys
@@ -34,12 +35,28 @@ def test_run_and_compare_are_logged_and_read_back(tmp_path, capsys):
     assert main(["run", *FAST, "--out", str(reports / "run"), "--track"]) == 0
     assert (reports / "mlflow.db").is_file() and (reports / "index.html").is_file()
     assert "mlflow run " in capsys.readouterr().out
-    assert f"mlflow ui --backend-store-uri sqlite:///{reports.resolve() / 'mlflow.db'}" in (reports / "index.html").read_text()
+    assert (
+        f"mlflow ui --backend-store-uri sqlite:///{reports.resolve() / 'mlflow.db'}"
+        in (reports / "index.html").read_text()
+    )
     # compare with the URI from a TOML file (track = "...")
     toml = tmp_path / "compare.toml"
     toml.write_text(f'track = "{uri}"\nseeds = 1\n')
-    assert main(["compare", *COMPARE, "--features", "ohlcv,ohlcv+technical", "--config", str(toml),
-                 "--out", str(reports / "cmp")]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                *COMPARE,
+                "--features",
+                "ohlcv,ohlcv+technical",
+                "--config",
+                str(toml),
+                "--out",
+                str(reports / "cmp"),
+            ]
+        )
+        == 0
+    )
 
     runs = _runs(uri)
     by_kind = {}
@@ -50,10 +67,17 @@ def test_run_and_compare_are_logged_and_read_back(tmp_path, capsys):
 
     run = by_kind["run"][0]
     p, m, t = run.data.params, run.data.metrics, run.data.tags
-    assert p["target"] == "direction" and p["window"] == "20" and p["horizons"] == "1,5" and p["explain.ablation"] == "none"
+    assert (
+        p["target"] == "direction"
+        and p["window"] == "20"
+        and p["horizons"] == "1,5"
+        and p["explain.ablation"] == "none"
+    )
     for h in (1, 5):
         assert m[f"h{h}.accuracy.ci_low"] <= m[f"h{h}.accuracy"] <= m[f"h{h}.accuracy.ci_high"]
-        assert m[f"h{h}.edge.ci_low"] <= m[f"h{h}.edge"] <= m[f"h{h}.edge.ci_high"] and 0 <= m[f"h{h}.edge.p_value"] <= 1
+        assert (
+            m[f"h{h}.edge.ci_low"] <= m[f"h{h}.edge"] <= m[f"h{h}.edge.ci_high"] and 0 <= m[f"h{h}.edge.p_value"] <= 1
+        )
         assert t[f"h{h}.verdict"].startswith(f"h={h}: LSTM") and t[f"h{h}.skill"] in ("yes", "no")
         assert t[f"h{h}.comparator"]
     assert len(t["featureproof.fingerprint.data"]) >= 8 and len(t["featureproof.fingerprint.prices"]) >= 8
@@ -85,8 +109,21 @@ def test_track_without_the_extra_is_one_line_and_exit_2(tmp_path, capsys, monkey
 
 
 def test_track_refuses_a_file_store(tmp_path, capsys):
-    assert main(["compare", *COMPARE, "--features", "ohlcv,technical", "--out", str(tmp_path / "c"),
-                 "--track", str(tmp_path / "mlruns")]) == 2
+    assert (
+        main(
+            [
+                "compare",
+                *COMPARE,
+                "--features",
+                "ohlcv,technical",
+                "--out",
+                str(tmp_path / "c"),
+                "--track",
+                str(tmp_path / "mlruns"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "file store" in err
     assert not (tmp_path / "c").exists()
@@ -101,8 +138,27 @@ def test_a_search_logs_every_trial_under_its_parent(tmp_path):
     random_walk_frame(1600, seed=4).to_csv(csv, index=False)
     space.write_text(SMALL)
     uri = f"sqlite:///{tmp_path / 'track.db'}"
-    assert main(["search", "--source", "csv", "--data", str(csv), "--space", str(space), "--out", str(tmp_path / "s"),
-                 "--trials", "3", "--track", uri, *SEARCH_FAST]) == 0
+    assert (
+        main(
+            [
+                "search",
+                "--source",
+                "csv",
+                "--data",
+                str(csv),
+                "--space",
+                str(space),
+                "--out",
+                str(tmp_path / "s"),
+                "--trials",
+                "3",
+                "--track",
+                uri,
+                *SEARCH_FAST,
+            ]
+        )
+        == 0
+    )
     check_search_runs(uri, 3)
 
 
@@ -129,10 +185,12 @@ def test_runs_in_other_folders_sharing_a_tracking_server_are_counted_once(tmp_pa
     uri = f"sqlite:///{tmp_path / 'shared.db'}"
     one = ["run", *FAST, "--horizons", "1", "--track", uri]
     assert main([*one, "--out", str(tmp_path / "a" / "run1")]) == 0
-    assert main([*one, "--seed", "1", "--out", str(tmp_path / "b" / "run2")]) == 0   # another folder, same store
-    assert main([*one, "--seed", "2", "--out", str(tmp_path / "a" / "run3")]) == 0   # run1 is in both ledgers
-    counts = [json.loads((tmp_path / f / "metrics.json").read_text())["ledger"][0]["count"]
-              for f in ("a/run1", "b/run2", "a/run3")]
+    assert main([*one, "--seed", "1", "--out", str(tmp_path / "b" / "run2")]) == 0  # another folder, same store
+    assert main([*one, "--seed", "2", "--out", str(tmp_path / "a" / "run3")]) == 0  # run1 is in both ledgers
+    counts = [
+        json.loads((tmp_path / f / "metrics.json").read_text())["ledger"][0]["count"]
+        for f in ("a/run1", "b/run2", "a/run3")
+    ]
     assert counts == [1, 2, 3]
     assert "Downloading artifacts" not in capfd.readouterr().err  # reading the store's ledger entries is quiet
     # without the shared store, the second folder's ledger knows only itself

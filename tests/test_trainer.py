@@ -1,4 +1,5 @@
 """The one trainer: no dropped batches, determinism, divergence handling, checkpoints, model variants."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,12 +29,27 @@ def test_predict_covers_every_sample():
     assert out.shape == (1029, 2)
 
 
-@pytest.mark.parametrize("kw", [dict(layers=2, dropout=0.2), dict(norm="layer", pool="mean"),
-                                dict(norm="batch", bidirectional=True), dict(bidirectional=True, pool="mean")])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(layers=2, dropout=0.2),
+        dict(norm="layer", pool="mean"),
+        dict(norm="batch", bidirectional=True),
+        dict(bidirectional=True, pool="mean"),
+    ],
+)
 def test_model_variants_train(kw):
     X, y = _data()
     model = LSTMModel(ModelConfig(4, 1, hidden=6, **kw))
-    res = fit(model, X[:150], y[:150], X[150:], y[150:], TrainConfig(epochs=2, batch_size=32, progress=False), torch.device("cpu"))
+    res = fit(
+        model,
+        X[:150],
+        y[:150],
+        X[150:],
+        y[150:],
+        TrainConfig(epochs=2, batch_size=32, progress=False),
+        torch.device("cpu"),
+    )
     assert len(res.train_loss) == 2 and res.best_epoch >= 1
     assert model(torch.as_tensor(X[:3])).shape == (3, 1)
 
@@ -44,7 +60,15 @@ def test_fixed_seed_is_deterministic_on_cpu():
     for _ in range(2):
         seed_everything(7)
         model = LSTMModel(ModelConfig(4, 1, hidden=6))
-        fit(model, X[:150], y[:150], X[150:], y[150:], TrainConfig(epochs=3, batch_size=32, seed=7, progress=False), torch.device("cpu"))
+        fit(
+            model,
+            X[:150],
+            y[:150],
+            X[150:],
+            y[150:],
+            TrainConfig(epochs=3, batch_size=32, seed=7, progress=False),
+            torch.device("cpu"),
+        )
         outs.append(predict(model, X, torch.device("cpu")))
     np.testing.assert_array_equal(outs[0], outs[1])
 

@@ -1,4 +1,5 @@
 """yfinance source: mocked at ``yfinance.download`` in the shape it really returns; cache behaviour."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -72,8 +73,25 @@ def test_corrupt_cache_is_detected_and_refetched(fake, tmp_path, capsys):
 
 def test_run_through_cli_with_macro(fake, tmp_path):
     out = tmp_path / "f.csv"
-    rc = main(["features", "--source", "yfinance", "--symbols", "AAPL", "--macro", "^VIX", "--start", "2014-01-01",
-               "--end", "2016-12-31", "--cache-dir", str(tmp_path / "c"), "--out", str(out)])
+    rc = main(
+        [
+            "features",
+            "--source",
+            "yfinance",
+            "--symbols",
+            "AAPL",
+            "--macro",
+            "^VIX",
+            "--start",
+            "2014-01-01",
+            "--end",
+            "2016-12-31",
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     table = pd.read_csv(out, index_col=0)
     assert {"macro_vix_dev", "macro_vix_chg", "rsi14"} <= set(table.columns)
@@ -81,8 +99,21 @@ def test_run_through_cli_with_macro(fake, tmp_path):
 
 def test_unknown_ticker_is_a_clear_error(fake, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(yfsrc, "yahoo_reachable", lambda symbol="", timeout=3.0: True)
-    rc = main(["features", "--source", "yfinance", "--symbols", "NOPE", "--features", "ohlcv",
-               "--cache-dir", str(tmp_path), "--out", str(tmp_path / "o.csv")])
+    rc = main(
+        [
+            "features",
+            "--source",
+            "yfinance",
+            "--symbols",
+            "NOPE",
+            "--features",
+            "ohlcv",
+            "--cache-dir",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "o.csv"),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "no data for 'NOPE'" in err and "unknown or delisted" in err and "--source sample" in err
     assert "Traceback" not in err
@@ -92,10 +123,25 @@ def test_no_network_is_named_as_such(fake, tmp_path, capsys, monkeypatch):
     """yfinance prints network errors and returns an empty frame: the error must blame the network, not the ticker."""
     import yfinance.shared as shared
 
-    monkeypatch.setitem(shared._ERRORS, "AAPL", "Failed to perform, curl: (6) Could not resolve host: query2.finance.yahoo.com")
+    monkeypatch.setitem(
+        shared._ERRORS, "AAPL", "Failed to perform, curl: (6) Could not resolve host: query2.finance.yahoo.com"
+    )
     monkeypatch.setattr(fake, "frames", {}, raising=False)
-    rc = main(["features", "--source", "yfinance", "--symbols", "AAPL", "--features", "ohlcv",
-               "--cache-dir", str(tmp_path), "--out", str(tmp_path / "o.csv")])
+    rc = main(
+        [
+            "features",
+            "--source",
+            "yfinance",
+            "--symbols",
+            "AAPL",
+            "--features",
+            "ohlcv",
+            "--cache-dir",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "o.csv"),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "no network connection to Yahoo Finance" in err and "--offline" in err
     assert "delisted" not in err
@@ -105,21 +151,66 @@ def test_network_failure_is_a_clear_error(monkeypatch, tmp_path, capsys):
     import yfinance
 
     monkeypatch.setattr(yfinance, "download", FakeDownload({}, fail=ConnectionError("Failed to resolve host")))
-    rc = main(["features", "--source", "yfinance", "--symbols", "AAPL", "--features", "ohlcv",
-               "--cache-dir", str(tmp_path), "--out", str(tmp_path / "o.csv")])
+    rc = main(
+        [
+            "features",
+            "--source",
+            "yfinance",
+            "--symbols",
+            "AAPL",
+            "--features",
+            "ohlcv",
+            "--cache-dir",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "o.csv"),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "try again later" in err and "--offline" in err
     assert not list(tmp_path.glob("*.parquet"))
 
 
 def test_offline_uses_cache_only(fake, tmp_path, capsys):
-    rc = main(["features", "--source", "yfinance", "--symbols", "AAPL", "--features", "ohlcv", "--offline",
-               "--cache-dir", str(tmp_path), "--out", str(tmp_path / "o.csv")])
+    rc = main(
+        [
+            "features",
+            "--source",
+            "yfinance",
+            "--symbols",
+            "AAPL",
+            "--features",
+            "ohlcv",
+            "--offline",
+            "--cache-dir",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "o.csv"),
+        ]
+    )
     assert rc == 2 and "no cache for AAPL" in capsys.readouterr().err
     yfsrc.fetch_cached("AAPL", "2015-01-01", "2016-01-01", tmp_path)
     calls = len(fake.calls)
-    rc = main(["features", "--source", "yfinance", "--symbols", "AAPL", "--features", "ohlcv", "--offline",
-               "--start", "2015-01-01", "--end", "2016-01-01", "--cache-dir", str(tmp_path), "--out", str(tmp_path / "o.csv")])
+    rc = main(
+        [
+            "features",
+            "--source",
+            "yfinance",
+            "--symbols",
+            "AAPL",
+            "--features",
+            "ohlcv",
+            "--offline",
+            "--start",
+            "2015-01-01",
+            "--end",
+            "2016-01-01",
+            "--cache-dir",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "o.csv"),
+        ]
+    )
     assert rc == 0 and len(fake.calls) == calls
 
 

@@ -10,6 +10,7 @@ A bad setting raises :class:`pipeline.errors.InputError` (a ``ValueError``) with
 nothing here exits the process. Progress bars use ``tqdm.auto`` (widgets in a notebook); ``progress=False``
 silences them and the stage lines.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -46,8 +47,14 @@ def settings(**values: Any):
     for key in values:
         if key not in run_names | explain_names:
             near = difflib.get_close_matches(key, sorted(run_names | explain_names), n=3)
-            raise InputError(f"unknown setting {key!r}" + (f"; did you mean {', '.join(near)}?" if near else
-                                                           "; see RunConfig and ExplainConfig in pipeline.config.schema"))
+            raise InputError(
+                f"unknown setting {key!r}"
+                + (
+                    f"; did you mean {', '.join(near)}?"
+                    if near
+                    else "; see RunConfig and ExplainConfig in pipeline.config.schema"
+                )
+            )
     for key in ("symbols", "macro", "exclude_groups"):
         if isinstance(values.get(key), str):
             values[key] = [s.strip() for s in values[key].split(",") if s.strip()]
@@ -91,10 +98,12 @@ class RunResult:
         """The one-screen answer in a notebook: each horizon's verdict, and the report's path."""
         items = "".join(f"<li>{html.escape(str(v))}</li>" for v in self.verdicts.verdict)
         findings = "".join(f"<li>{html.escape(x)}</li>" for x in self.metrics.get("importance_findings") or [])
-        return (f"<div><b>featureproof run</b> · {html.escape(str(self.metrics.get('target')))} · "
-                f"{html.escape(', '.join(self.metrics.get('symbols') or []))}<ul>{items}</ul>"
-                + (f"<ul>{findings}</ul>" if findings else "")
-                + f"<small>report: <code>{html.escape(str(self.report))}</code></small></div>")
+        return (
+            f"<div><b>featureproof run</b> · {html.escape(str(self.metrics.get('target')))} · "
+            f"{html.escape(', '.join(self.metrics.get('symbols') or []))}<ul>{items}</ul>"
+            + (f"<ul>{findings}</ul>" if findings else "")
+            + f"<small>report: <code>{html.escape(str(self.report))}</code></small></div>"
+        )
 
 
 @dataclass(frozen=True)
@@ -136,8 +145,14 @@ def run(out: str | None = None, overwrite: bool = False, progress: bool = True, 
     return RunResult.load(folder)
 
 
-def compare(features: str | list[str] | None = None, models: str | list[str] | None = None, out: str | None = None,
-            overwrite: bool = False, progress: bool = True, **values: Any) -> FolderResult:
+def compare(
+    features: str | list[str] | None = None,
+    models: str | list[str] | None = None,
+    out: str | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    **values: Any,
+) -> FolderResult:
     """Feature sets and/or model families on identical folds, seeds and test days (``python -m pipeline compare``)."""
     from pipeline.cli.compose import run_compare
     from pipeline.config.schema import COMPARE_DEFAULTS, DEFAULTS, FAMILY_NAMES
@@ -150,20 +165,42 @@ def compare(features: str | list[str] | None = None, models: str | list[str] | N
         features = DEFAULTS.features if models else COMPARE_DEFAULTS["features"]
     sets = [s.strip() for s in features.split(",")] if isinstance(features, str) else list(features)
     values.setdefault("seeds", COMPARE_DEFAULTS["seeds"])
-    cfg, ecfg = settings(overwrite=overwrite, progress=progress, features=sets[0], **({"model": models[0]} if models else {}),
-                         **values)
+    cfg, ecfg = settings(
+        overwrite=overwrite, progress=progress, features=sets[0], **({"model": models[0]} if models else {}), **values
+    )
     if models:
         object.__setattr__(cfg, "_families", tuple(models))
         cfg = cfg.validate()
-    folder, summary = run_compare(cfg, sets, ecfg.executor, ecfg.jobs, ecfg.ray_address, out, log=_log(progress),
-                                  gpus_per_job=ecfg.gpus_per_job, models=models or None)
+    folder, summary = run_compare(
+        cfg,
+        sets,
+        ecfg.executor,
+        ecfg.jobs,
+        ecfg.ray_address,
+        out,
+        log=_log(progress),
+        gpus_per_job=ecfg.gpus_per_job,
+        models=models or None,
+    )
     return FolderResult(folder, folder / "index.html", summary)
 
 
-def search(trials: int = 30, holdout: float = 0.2, holdout_folds: int = 1, space: str | None = None,
-           out: str | None = None, overwrite: bool = False, progress: bool = True, resume: bool = False,
-           rejudge: bool = False, storage: str | None = None, workers: int = 1, timeout: float | None = None,
-           score_all_on_test: bool = False, **values: Any) -> FolderResult:
+def search(
+    trials: int = 30,
+    holdout: float = 0.2,
+    holdout_folds: int = 1,
+    space: str | None = None,
+    out: str | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    resume: bool = False,
+    rejudge: bool = False,
+    storage: str | None = None,
+    workers: int = 1,
+    timeout: float | None = None,
+    score_all_on_test: bool = False,
+    **values: Any,
+) -> FolderResult:
     """Optuna over the settings a user tunes, judged once on held-back days (``python -m pipeline search``)."""
     from pipeline.cli.compose import run_search
     from pipeline.config.space import load_space
@@ -172,14 +209,36 @@ def search(trials: int = 30, holdout: float = 0.2, holdout_folds: int = 1, space
         raise InputError("trials must be at least 1")
     values.setdefault("seeds", 1)
     cfg, ecfg = settings(overwrite=overwrite, progress=progress, **values)
-    folder, summary = run_search(cfg, ecfg, load_space(space), trials, holdout, holdout_folds, timeout, storage, resume,
-                                 workers, ecfg.executor, ecfg.ray_address, score_all_on_test, out, rejudge,
-                                 log=_log(progress))
+    folder, summary = run_search(
+        cfg,
+        ecfg,
+        load_space(space),
+        trials,
+        holdout,
+        holdout_folds,
+        timeout,
+        storage,
+        resume,
+        workers,
+        ecfg.executor,
+        ecfg.ray_address,
+        score_all_on_test,
+        out,
+        rejudge,
+        log=_log(progress),
+    )
     return FolderResult(folder, folder / "search.html", summary)
 
 
-def power(effect: float | list[float] = 0.1, lag: int = 1, runs: int = 20, out: str | None = None,
-          overwrite: bool = False, progress: bool = True, **values: Any) -> PowerRunResult:
+def power(
+    effect: float | list[float] = 0.1,
+    lag: int = 1,
+    runs: int = 20,
+    out: str | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    **values: Any,
+) -> PowerRunResult:
     """Would this setup find an effect this large on these data? (``python -m pipeline power``)"""
     from pipeline.cli.compose import run_power
 

@@ -13,6 +13,7 @@ Every cell (claim x horizon x symbols) reports the empirical rejection rate with
 (size on null data, power on planted data), and every interval's coverage. Cheap vectorised predictors
 stand in for trained models: what is tested is the inference, not the training.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -37,27 +38,33 @@ HORIZONS = (1, 5, 10)
 
 @dataclass
 class StudyConfig:
-    sims: int = 1000            # simulations per cell
-    n_days: int = 1500          # test days per simulation (the default run has about 1,400)
+    sims: int = 1000  # simulations per cell
+    n_days: int = 1500  # test days per simulation (the default run has about 1,400)
     symbols: tuple[int, ...] = (1, 5)
     horizons: tuple[int, ...] = HORIZONS
-    n_boot: int = 300           # bootstrap resamples per interval
+    n_boot: int = 300  # bootstrap resamples per interval
     boot_sims: int | None = None  # simulations for the (slower) bootstrap cells; default: sims
-    seeds: int = 3              # seeds per feature set in the compare cells
-    beta: float = 0.12          # planted signal: share of the daily volatility explained per unit of s
-    lgbm_sims: int = 1000       # simulations of the LightGBM importance cells (one LightGBM fit each)
-    lgbm_days: int = 900        # days per LightGBM simulation: train 2/3, validation 1/6, test 1/3
-    lgbm_beta: float = 0.3      # planted signal of the LightGBM cells (its test has only 300 test days)
-    e2e_sims: int | None = None  # simulations of the end-to-end cells (prepare, fit, evaluate, explain each); default: sims
-    e2e_days: int = 2500        # days per end-to-end simulation (2 folds: about 750 test days)
+    seeds: int = 3  # seeds per feature set in the compare cells
+    beta: float = 0.12  # planted signal: share of the daily volatility explained per unit of s
+    lgbm_sims: int = 1000  # simulations of the LightGBM importance cells (one LightGBM fit each)
+    lgbm_days: int = 900  # days per LightGBM simulation: train 2/3, validation 1/6, test 1/3
+    lgbm_beta: float = 0.3  # planted signal of the LightGBM cells (its test has only 300 test days)
+    e2e_sims: int | None = (
+        None  # simulations of the end-to-end cells (prepare, fit, evaluate, explain each); default: sims
+    )
+    e2e_days: int = 2500  # days per end-to-end simulation (2 folds: about 750 test days)
     compare_sims: int | None = None  # simulations of the end-to-end compare cells (compare --models); default: e2e_sims
-    search_sims: int | None = None   # simulations of the search cells (a whole search each); default: e2e_sims // 5
-    ledger_sims: int | None = None   # simulations of the ledger cells (20 runs on one market each); default: e2e_sims // 5
-    jobs: int = 1               # processes for the end-to-end cells (spawned)
+    search_sims: int | None = None  # simulations of the search cells (a whole search each); default: e2e_sims // 5
+    ledger_sims: int | None = (
+        None  # simulations of the ledger cells (20 runs on one market each); default: e2e_sims // 5
+    )
+    jobs: int = 1  # processes for the end-to-end cells (spawned)
     seed: int = 0
     selection_sims: int | None = None  # simulations of the SPA / StepM / DSR cells; default: sims
-    defaults_sims: int | None = None  # simulations of the cells at the user's defaults (LSTM, all features); default e2e_sims // 5
-    defaults_days: int = 2500   # days per simulated market of the defaults cells
+    defaults_sims: int | None = (
+        None  # simulations of the cells at the user's defaults (LSTM, all features); default e2e_sims // 5
+    )
+    defaults_days: int = 2500  # days per simulated market of the defaults cells
     parts: tuple[str, ...] = ("stages", "defaults", "compare", "search", "ledger", "correlated", "selection", "other")
 
 
@@ -69,7 +76,9 @@ def _t4(rng: np.random.Generator, shape) -> np.ndarray:
     return rng.standard_t(4, size=shape) / np.sqrt(2.0)  # unit variance
 
 
-def simulate(rng: np.random.Generator, n_days: int, n_symbols: int, planted: float = 0.0, pad: int = 40, max_h: int = 10):
+def simulate(
+    rng: np.random.Generator, n_days: int, n_symbols: int, planted: float = 0.0, pad: int = 40, max_h: int = 10
+):
     """Daily returns ``(pad + n_days + max_h, S)``, a public signal ``s`` of the same shape, with
     ``r[t+1] = planted * s[t] * vol + vol * noise`` (``planted = 0``: a driftless fat-tailed walk)."""
     n = pad + n_days + max_h
@@ -86,7 +95,7 @@ def _rolling_sum(r: np.ndarray, w: int) -> np.ndarray:
     """Sum of r[t-w+1 .. t] (NaN before)."""
     c = np.vstack([np.zeros((1, r.shape[1])), np.cumsum(r, axis=0)])
     out = np.full_like(r, np.nan)
-    out[w - 1:] = c[w:] - c[:-w]
+    out[w - 1 :] = c[w:] - c[:-w]
     return out
 
 
@@ -100,12 +109,12 @@ def _ar1(rng: np.random.Generator, shape, phi: float = 0.95) -> np.ndarray:
 class Panel:
     """One simulated test period: labels and predictors ``(T, S)`` per horizon, flattened to rows."""
 
-    dates: np.ndarray            # (T*S,) day index of each row
-    up: dict[int, np.ndarray]    # h -> (T*S,) 1 if the h-day return is positive
-    fwd: dict[int, np.ndarray]   # h -> (T*S,) h-day log return
+    dates: np.ndarray  # (T*S,) day index of each row
+    up: dict[int, np.ndarray]  # h -> (T*S,) 1 if the h-day return is positive
+    fwd: dict[int, np.ndarray]  # h -> (T*S,) h-day log return
     pred: dict[str, np.ndarray]  # name -> (T*S,) or h-dependent "name@h"
-    signal: np.ndarray           # (T*S,) the planted public signal
-    noise_x: np.ndarray          # (T*S,) a persistent no-skill feature
+    signal: np.ndarray  # (T*S,) the planted public signal
+    noise_x: np.ndarray  # (T*S,) a persistent no-skill feature
 
 
 def panel(rng: np.random.Generator, n_days: int, n_symbols: int, horizons, planted: float = 0.0) -> Panel:
@@ -117,13 +126,18 @@ def panel(rng: np.random.Generator, n_days: int, n_symbols: int, horizons, plant
     for h in horizons:
         f = np.full_like(r, np.nan)
         c = np.vstack([np.zeros((1, r.shape[1])), np.cumsum(r, axis=0)])
-        f[: len(r) - h] = c[1 + h:] - c[1:len(r) - h + 1]  # r[t+1] + ... + r[t+h]
+        f[: len(r) - h] = c[1 + h :] - c[1 : len(r) - h + 1]  # r[t+1] + ... + r[t+h]
         fwd[h] = flat(f)
         up[h] = (fwd[h] > 0).astype(float)
     x = _ar1(rng, r.shape)
-    pred = {"momentum": flat(_rolling_sum(r, 20) > 0).astype(float), "noise": flat(x > 0).astype(float),
-            "always_up": np.ones(n_days * n_symbols), "reversal": -flat(r), "momentum_20d": flat(_rolling_sum(r, 20)),
-            "persistent_noise": flat(_ar1(rng, r.shape))}
+    pred = {
+        "momentum": flat(_rolling_sum(r, 20) > 0).astype(float),
+        "noise": flat(x > 0).astype(float),
+        "always_up": np.ones(n_days * n_symbols),
+        "reversal": -flat(r),
+        "momentum_20d": flat(_rolling_sum(r, 20)),
+        "persistent_noise": flat(_ar1(rng, r.shape)),
+    }
     for h in horizons:
         pred[f"previous@{h}"] = flat(_rolling_sum(r, h) > 0).astype(float)
         pred[f"momentum_return@{h}"] = flat(_rolling_sum(r, 20)) * h / 20
@@ -141,8 +155,11 @@ def run_claims(p: Panel, h: int, n_symbols: int, n_boot: int, boot: bool, rng_se
     """Rejections (1/0) and coverages (1/0) of one simulated run, horizon h (null data)."""
     y, d = p.up[h], p.dates
     out: dict[str, float] = {}
-    pairs = {"momentum vs always up": ("momentum", "always_up"), "noise vs previous": ("noise", f"previous@{h}"),
-             "momentum vs previous": ("momentum", f"previous@{h}")}
+    pairs = {
+        "momentum vs always up": ("momentum", "always_up"),
+        "noise vs previous": ("noise", f"previous@{h}"),
+        "momentum vs previous": ("momentum", f"previous@{h}"),
+    }
     for name, (a, b) in pairs.items():
         t = inference.paired_loss_test(_wrong(p.pred[a], y), _wrong(p.pred[b], y), d, h)
         out[f"run: accuracy difference (DM, HAR), {name}"] = float(t.p_value < ALPHA)
@@ -153,17 +170,25 @@ def run_claims(p: Panel, h: int, n_symbols: int, n_boot: int, boot: bool, rng_se
     t = inference.paired_loss_test((m - fy) ** 2, (-m - fy) ** 2, d, h)
     out["run: squared-error difference (DM, HAR), momentum vs mirrored momentum"] = float(t.p_value < ALPHA)
     if inference.iid_tests_valid(h, n_symbols):
-        out["run: Pesaran-Timmermann, momentum"] = float(inference.pesaran_timmermann(p.pred["momentum"] > 0.5, y > 0.5)["p_value"] < ALPHA)
+        out["run: Pesaran-Timmermann, momentum"] = float(
+            inference.pesaran_timmermann(p.pred["momentum"] > 0.5, y > 0.5)["p_value"] < ALPHA
+        )
         right_m, right_b = p.pred["momentum"] == y, p.pred["always_up"] == y
-        out["run: McNemar, momentum vs always up"] = float(inference.mcnemar_binomial(right_m, right_b)["p_value"] < ALPHA)
+        out["run: McNemar, momentum vs always up"] = float(
+            inference.mcnemar_binomial(right_m, right_b)["p_value"] < ALPHA
+        )
     # intervals of the model's metrics through metric_table, the function run and compare build every interval
     # with: accuracy (a mean over days) from the HAR interval, AUC (not a mean) from the block bootstrap; truth 0.5
     _, ci = metric_table(True, y, p.pred["momentum"], np.zeros_like(y), d, h, 0, rng_seed, None)
-    out["run: 95% interval of the model's accuracy covers 0.5 (HAR)"] = float(ci["accuracy"][0] <= 0.5 <= ci["accuracy"][1])
+    out["run: 95% interval of the model's accuracy covers 0.5 (HAR)"] = float(
+        ci["accuracy"][0] <= 0.5 <= ci["accuracy"][1]
+    )
     if boot:
         score = 1 / (1 + np.exp(-p.noise_x))
         _, ci = metric_table(True, y, score, np.zeros_like(y), d, h, n_boot, rng_seed, None)
-        out["run: 95% interval of the model's AUC covers 0.5 (block bootstrap)"] = float(ci["auc"][0] <= 0.5 <= ci["auc"][1])
+        out["run: 95% interval of the model's AUC covers 0.5 (block bootstrap)"] = float(
+            ci["auc"][0] <= 0.5 <= ci["auc"][1]
+        )
     return out
 
 
@@ -183,25 +208,41 @@ def compare_claims(rng: np.random.Generator, p: Panel, horizons, seeds: int, pla
     used before (Wilcoxon over seeds x folds), to show why it is gone."""
     n = len(p.dates)
     feats = [_ar1(rng, (n, 1))[:, 0] * 0.3 for _ in range(2)]
-    sets = {"A": _set_ensemble(rng, feats[0], seeds), "B": _set_ensemble(rng, feats[1], seeds),
-            "C": _set_ensemble(rng, p.noise_x * 0.3, seeds, p.signal if planted else None)}
+    sets = {
+        "A": _set_ensemble(rng, feats[0], seeds),
+        "B": _set_ensemble(rng, feats[1], seeds),
+        "C": _set_ensemble(rng, p.noise_x * 0.3, seeds, p.signal if planted else None),
+    }
     y = np.column_stack([p.up[h] for h in horizons])
-    tdf = pair_tests({k: np.repeat(v[:, None], len(horizons), axis=1) for k, v in sets.items()},
-                     {h: ("always_up", p.pred["always_up"]) for h in horizons}, y, p.dates, list(horizons), True)
+    tdf = pair_tests(
+        {k: np.repeat(v[:, None], len(horizons), axis=1) for k, v in sets.items()},
+        {h: ("always_up", p.pred["always_up"]) for h in horizons},
+        y,
+        p.dates,
+        list(horizons),
+        True,
+    )
     adj = tdf["p_holm"].to_numpy()
-    keys = [(r.horizon, r.set_b, r.set_a, r.diff) for r in tdf.itertuples()]  # (h, earlier, later, accuracy later − earlier)
+    keys = [
+        (r.horizon, r.set_b, r.set_a, r.diff) for r in tdf.itertuples()
+    ]  # (h, earlier, later, accuracy later − earlier)
     out = {}
     if planted:  # power: C (reads the signal) beats A at h = 1 after Holm
         k = next(i for i, (h, a, b, _) in enumerate(keys) if h == min(horizons) and (a, b) == ("A", "C"))
-        out["compare: set with the planted signal beats a no-skill set (DM, Holm), h=1"] = float(adj[k] < ALPHA and keys[k][3] > 0)
+        out["compare: set with the planted signal beats a no-skill set (DM, Holm), h=1"] = float(
+            adj[k] < ALPHA and keys[k][3] > 0
+        )
         return out
-    out["compare: any pair or set-vs-comparator x horizon significant (compare's family: DM, HAR, Holm) [family-wise]"] = float(
-        (adj < ALPHA).any())
+    out[
+        "compare: any pair or set-vs-comparator x horizon significant (compare's family: DM, HAR, Holm) [family-wise]"
+    ] = float((adj < ALPHA).any())
     for h in horizons:
         sel = [i for i, k in enumerate(keys) if k[0] == h and not k[1].startswith("baseline:")]
         out[f"compare: pair significant (DM, HAR, Holm), h={h}"] = float(np.mean(adj[sel] < ALPHA))
         sel = [i for i, k in enumerate(keys) if k[0] == h and k[1].startswith("baseline:")]
-        out[f"compare: set against the comparator significant (DM, HAR, Holm), h={h}"] = float(np.mean(adj[sel] < ALPHA))
+        out[f"compare: set against the comparator significant (DM, HAR, Holm), h={h}"] = float(
+            np.mean(adj[sel] < ALPHA)
+        )
     # legacy: units = 3 folds x seeds sharing the same test days
     y = p.up[min(horizons)]
     folds = np.array_split(np.arange(n), 3)
@@ -212,7 +253,9 @@ def compare_claims(rng: np.random.Generator, p: Panel, horizons, seeds: int, pla
             pb = 1 / (1 + np.exp(-(feats[1][f] + rng.normal(scale=0.5, size=len(f)))))
             ua.append(1 - _wrong(pa, y[f]).mean())
             ub.append(1 - _wrong(pb, y[f]).mean())
-    out["legacy (not used): Wilcoxon over seeds x folds, h=1"] = float(stats.wilcoxon(ua, ub, zero_method="zsplit", method="approx").pvalue < ALPHA)
+    out["legacy (not used): Wilcoxon over seeds x folds, h=1"] = float(
+        stats.wilcoxon(ua, ub, zero_method="zsplit", method="approx").pvalue < ALPHA
+    )
     return out
 
 
@@ -229,10 +272,16 @@ def importance_claims(rng: np.random.Generator, p: Panel, h: int, planted: bool 
     y, d = p.up[h], p.dates
     x = p.signal if planted else p.noise_x
     other = _ar1(rng, (len(x), 1))[:, 0]
-    X = np.stack([x, other], axis=1)[:, None, :].astype(np.float32)          # windows (N, T=1, F=2)
+    X = np.stack([x, other], axis=1)[:, None, :].astype(np.float32)  # windows (N, T=1, F=2)
     model = lambda W: 1 / (1 + np.exp(-(0.8 * W[:, -1, 0:1] + 0.3 * W[:, -1, 1:2])))  # noqa: E731  (N, 1)
-    raw = group_permutation([(model, X, y[:, None])], {"x": np.array([0]), "other": np.array([1])}, [h],
-                            sample_loss(True), n_repeats=5, seed=int(rng.integers(1 << 30)))
+    raw = group_permutation(
+        [(model, X, y[:, None])],
+        {"x": np.array([0]), "other": np.array([1])},
+        [h],
+        sample_loss(True),
+        n_repeats=5,
+        seed=int(rng.integers(1 << 30)),
+    )
     items = [per_day_item(h, g, "permutation", np.concatenate(parts), d, {}) for (_, g), parts in raw.items()]
     holm_by(items)
     called = next(i for i in items if i.group == "x").clears
@@ -241,7 +290,9 @@ def importance_claims(rng: np.random.Generator, p: Panel, h: int, planted: bool 
     return {f"importance: permutation calls a no-skill group important, h={h}": float(called)}
 
 
-def lightgbm_claims(rng: np.random.Generator, n_days: int, h: int = 1, planted: float = 0.0, lags: int = 3) -> dict[str, float]:
+def lightgbm_claims(
+    rng: np.random.Generator, n_days: int, h: int = 1, planted: float = 0.0, lags: int = 3
+) -> dict[str, float]:
     """The LightGBM importance claims (gain, split, TreeSHAP against time-shuffled shadows, as the explain
     stage judges them) on one simulated series: three causal no-skill groups (momentum, volatility, a
     persistent noise feature); on planted data a fourth group holds the signal the next return follows."""
@@ -252,9 +303,11 @@ def lightgbm_claims(rng: np.random.Generator, n_days: int, h: int = 1, planted: 
     n_train, n_val = 2 * n_days // 3, n_days // 6
     total = n_train + n_val + n_days // 3 + 2 * h
     r, s = simulate(rng, total, 1, planted, pad=40, max_h=h)
-    feats = {"momentum": np.column_stack([_rolling_sum(r, 20)[:, 0], _rolling_sum(r, 5)[:, 0]]),
-             "volatility": np.sqrt(_rolling_sum(r**2, 10)),
-             "noise": _ar1(rng, (len(r), 1))}
+    feats = {
+        "momentum": np.column_stack([_rolling_sum(r, 20)[:, 0], _rolling_sum(r, 5)[:, 0]]),
+        "volatility": np.sqrt(_rolling_sum(r**2, 10)),
+        "noise": _ar1(rng, (len(r), 1)),
+    }
     if planted:
         feats["signal"] = s
     cols = np.column_stack(list(feats.values()))
@@ -264,40 +317,49 @@ def lightgbm_claims(rng: np.random.Generator, n_days: int, h: int = 1, planted: 
         k += v.shape[1]
     c = np.vstack([np.zeros((1, 1)), np.cumsum(r, axis=0)])
     up = np.full(len(r), np.nan)
-    up[: len(r) - h] = (c[1 + h:, 0] - c[1:len(r) - h + 1, 0] > 0)
+    up[: len(r) - h] = c[1 + h :, 0] - c[1 : len(r) - h + 1, 0] > 0
     t = np.arange(40 + lags, len(r) - h)
     X = np.stack([cols[t - lags + 1 + i] for i in range(lags)], axis=1)  # (N, lags, F)
     X = (X - X[:n_train].mean(axis=(0, 1))) / X[:n_train].std(axis=(0, 1))
     y = up[t][:, None]
     tr, va = slice(0, n_train), slice(n_train + h, n_train + h + n_val)
     te = slice(n_train + n_val + 2 * h, len(t))
-    fits = lgbm_explain.fit_with_shadows(fit_lightgbm, X[tr], y[tr], X[va], y[va], X[te], True, lags, gidx,
-                                         seed=int(rng.integers(1 << 30)), n_jobs=1)
+    fits = lgbm_explain.fit_with_shadows(
+        fit_lightgbm, X[tr], y[tr], X[va], y[va], X[te], True, lags, gidx, seed=int(rng.integers(1 << 30)), n_jobs=1
+    )
     n_test = len(range(*te.indices(len(t))))
     results = [lgbm_explain.LgbmFoldResult(1, h, f.gain, f.split, f.contrib, f.X_flat, np.arange(n_test)) for f in fits]
     items = judge_lightgbm(results, gidx, cols.shape[1], lags, [h], np.arange(n_test), y[te])
     out = {}
     for method in ("lgbm_gain", "tree_shap"):
         rows = [i for i in items if i.method == method]
-        if method == "lgbm_gain":  # no claim is made on it; shown to explain why (legacy = what a shadow floor alone says)
+        if (
+            method == "lgbm_gain"
+        ):  # no claim is made on it; shown to explain why (legacy = what a shadow floor alone says)
             above = [i.value > i.floor for i in rows if i.group != "signal"]
             if not planted:
-                out["legacy (not used): a no-skill group's LightGBM gain above the largest shadow (Boruta floor alone), h=1"] = float(np.mean(above))
+                out[
+                    "legacy (not used): a no-skill group's LightGBM gain above the largest shadow (Boruta floor alone), h=1"
+                ] = float(np.mean(above))
             continue
         if planted:
-            out[f"importance: {method} calls the planted group important (above shadows, aligned out of sample), h={h}"] = float(
-                next(i for i in rows if i.group == "signal").clears)
+            out[
+                f"importance: {method} calls the planted group important (above shadows, aligned out of sample), h={h}"
+            ] = float(next(i for i in rows if i.group == "signal").clears)
         else:
-            out[f"importance: {method} calls a no-skill group important (above shadows, aligned out of sample), h={h}"] = float(
-                np.mean([i.clears for i in rows]))
+            out[
+                f"importance: {method} calls a no-skill group important (above shadows, aligned out of sample), h={h}"
+            ] = float(np.mean([i.clears for i in rows]))
     # the alignment test alone (no floor): how lstm_shap and integrated_gradients are judged without --shap-floor
     rows = [i for i in items if i.method == "tree_shap"]
     if planted:
-        out[f"importance: the alignment test alone (gradient methods' rule) calls the planted group important, h={h}"] = float(
-            next(i for i in rows if i.group == "signal").p_value < ALPHA)
+        out[
+            f"importance: the alignment test alone (gradient methods' rule) calls the planted group important, h={h}"
+        ] = float(next(i for i in rows if i.group == "signal").p_value < ALPHA)
     else:
-        out[f"importance: the alignment test alone (gradient methods' rule) calls a no-skill group important, h={h}"] = float(
-            np.mean([i.p_value < ALPHA for i in rows]))
+        out[
+            f"importance: the alignment test alone (gradient methods' rule) calls a no-skill group important, h={h}"
+        ] = float(np.mean([i.p_value < ALPHA for i in rows]))
     return out
 
 
@@ -319,11 +381,16 @@ def cross_section_claims(p: Panel, h: int, n_symbols: int, planted: bool = False
     nxt = np.zeros_like(score)
     res = evaluate_score(p.dates, symbols, score, p.fwd[h], nxt, h, quantiles=min(5, n_symbols), cost_bps=0.0)
     if planted:
-        return {f"cross-section: planted signal, Rank IC > 0 (HAR), h={h}": float(res["rank_ic"]["p_value"] < ALPHA
-                                                                                 and res["rank_ic"]["mean"] > 0)}
-    return {"cross-section: Rank IC, HAR over dates": float(res["rank_ic"]["p_value"] < ALPHA),
-            "cross-section: IC, HAR over dates": float(res["ic"]["p_value"] < ALPHA),
-            "cross-section: top-minus-bottom spread, HAR over dates": float(res["spread"]["p_value"] < ALPHA)}
+        return {
+            f"cross-section: planted signal, Rank IC > 0 (HAR), h={h}": float(
+                res["rank_ic"]["p_value"] < ALPHA and res["rank_ic"]["mean"] > 0
+            )
+        }
+    return {
+        "cross-section: Rank IC, HAR over dates": float(res["rank_ic"]["p_value"] < ALPHA),
+        "cross-section: IC, HAR over dates": float(res["ic"]["p_value"] < ALPHA),
+        "cross-section: top-minus-bottom spread, HAR over dates": float(res["spread"]["p_value"] < ALPHA),
+    }
 
 
 def correlated_claims(rng: np.random.Generator, p: Panel, h: int, planted: bool = False) -> dict[str, float]:
@@ -343,7 +410,7 @@ def correlated_claims(rng: np.random.Generator, p: Panel, h: int, planted: bool 
     noise = noise / noise.std(axis=0)
     if planted:
         z_test = p.signal / p.signal.std()
-        z = np.r_[rng.normal(size=n), z_test]            # training rows: the same process before the test days
+        z = np.r_[rng.normal(size=n), z_test]  # training rows: the same process before the test days
         rho, weights = 0.5, (0.5, 0.5)
         x = rho * z + np.sqrt(1 - rho**2) * noise[:, 0]
     else:
@@ -351,7 +418,7 @@ def correlated_claims(rng: np.random.Generator, p: Panel, h: int, planted: bool 
         x = noise[:, 0]
         z = rho * x + np.sqrt(1 - rho**2) * noise[:, 1]
     rows = np.stack([x, z], axis=1).astype(np.float32)
-    X = rows[n:, None, :]                                  # test windows (N, T=1, F=2)
+    X = rows[n:, None, :]  # test windows (N, T=1, F=2)
     gidx = {"x": np.array([0]), "z": np.array([1])}
     model = lambda W: 1 / (1 + np.exp(-(weights[0] * W[:, -1, 0:1] + weights[1] * W[:, -1, 1:2])))  # noqa: E731
     folds, loss, seed = [(model, X, p.up[h][:, None])], sample_loss(True), int(rng.integers(1 << 30))
@@ -361,26 +428,32 @@ def correlated_claims(rng: np.random.Generator, p: Panel, h: int, planted: bool 
         holm_by(items)
         return {i.group: bool(i.clears) for i in items}
 
-    fitted = conditional_fit(rows[n:], np.zeros(n, int), np.arange(n), 1, gidx)   # the test rows: one series
+    fitted = conditional_fit(rows[n:], np.zeros(n, int), np.arange(n), 1, gidx)  # the test rows: one series
     cond = called(conditional_permutation(folds, gidx, [fitted], [h], loss, 5, seed), "conditional_permutation")
-    joint = called(permutation_importance(folds, {"x+z": (np.array([0, 1]), None)}, [h], loss, 5, seed + 1), "permutation")
+    joint = called(
+        permutation_importance(folds, {"x+z": (np.array([0, 1]), None)}, [h], loss, 5, seed + 1), "permutation"
+    )
     plain = called(group_permutation(folds, gidx, [h], loss, 5, seed + 2), "permutation")
     if planted:
-        return {f"importance: conditional permutation calls a redundant group important (correlated 0.5 with an "
-                f"informative group, nothing of its own), h={h}": float(cond["x"]),
-                f"importance: conditional permutation calls the planted group beside a correlated redundant one "
-                f"important, h={h}": float(cond["z"]),
-                f"importance: joint permutation of a correlated pair holding a planted signal (its cluster) calls it "
-                f"important, h={h}": float(joint["x+z"])}
-    return {f"importance: conditional permutation calls one of two correlated (0.9) no-information groups important "
-            f"(model with offsetting weights), h={h}": float(cond["x"] or cond["z"]),
-            f"importance: joint permutation of two correlated no-information groups (their cluster) calls them "
+        return {
+            f"importance: conditional permutation calls a redundant group important (correlated 0.5 with an "
+            f"informative group, nothing of its own), h={h}": float(cond["x"]),
+            f"importance: conditional permutation calls the planted group beside a correlated redundant one "
+            f"important, h={h}": float(cond["z"]),
+            f"importance: joint permutation of a correlated pair holding a planted signal (its cluster) calls it "
             f"important, h={h}": float(joint["x+z"]),
-            f"not a claim: plain permutation calls one of two correlated no-information groups important (what the "
-            f"model relies on), h={h}": float(plain["x"] or plain["z"])}
+        }
+    return {
+        f"importance: conditional permutation calls one of two correlated (0.9) no-information groups important "
+        f"(model with offsetting weights), h={h}": float(cond["x"] or cond["z"]),
+        f"importance: joint permutation of two correlated no-information groups (their cluster) calls them "
+        f"important, h={h}": float(joint["x+z"]),
+        f"not a claim: plain permutation calls one of two correlated no-information groups important (what the "
+        f"model relies on), h={h}": float(plain["x"] or plain["z"]),
+    }
 
 
-CROSS_LAG_WINDOW = 20   # the window of the cross-lag cells; the dependent group is a 20-day mean of the other
+CROSS_LAG_WINDOW = 20  # the window of the cross-lag cells; the dependent group is a 20-day mean of the other
 
 
 def cross_lag_claims(rng: np.random.Generator, p: Panel, h: int, planted: bool = False) -> dict[str, float]:
@@ -399,12 +472,12 @@ def cross_lag_claims(rng: np.random.Generator, p: Panel, h: int, planted: bool =
     a = rng.standard_t(4, n + T) / np.sqrt(2.0)
     u = np.r_[rng.normal(size=T), p.signal / p.signal.std()] if planted else _ar1(rng, (n + T,))
     u = u / u.std()
-    mean_a = np.convolve(a, np.ones(T) / T)[: n + T]                  # mean of the last T values (fewer at the start)
+    mean_a = np.convolve(a, np.ones(T) / T)[: n + T]  # mean of the last T values (fewer at the start)
     mean_a[: T - 1] = np.cumsum(a[: T - 1]) / np.arange(1, T)
     m = mean_a * np.sqrt(T) + 0.2 * u
     rows = np.stack([a, m], axis=1).astype(np.float32)
-    ends = np.arange(T, n + T)                                        # the test windows: the last n rows
-    X = rows[ends[:, None] + np.arange(-T + 1, 1)[None, :]]            # (n, T, 2)
+    ends = np.arange(T, n + T)  # the test windows: the last n rows
+    X = rows[ends[:, None] + np.arange(-T + 1, 1)[None, :]]  # (n, T, 2)
     gidx = {"a": np.array([0]), "m": np.array([1])}
     # today's change of the moving average against today's innovation, which on the data's own distribution is
     # the innovation that left the average 20 days ago plus the change of u
@@ -421,19 +494,29 @@ def cross_lag_claims(rng: np.random.Generator, p: Panel, h: int, planted: bool =
 
     whole = cond(conditional_fit(rows, np.zeros(len(rows), int), ends, T, gidx))
     if planted:
-        return {f"importance: conditional permutation (the map from the other groups' past) calls a group important "
-                f"whose own part beyond a 20-day mean of another group is the planted signal (cross-lag), h={h}":
-                    float(whole["m"])}
+        return {
+            f"importance: conditional permutation (the map from the other groups' past) calls a group important "
+            f"whose own part beyond a 20-day mean of another group is the planted signal (cross-lag), h={h}": float(
+                whole["m"]
+            )
+        }
     # the map of the same day only (before 2026-12-03): each group's value on a row from the other's on that row
-    same_day = cond({g: X[..., [1 - int(cols[0])]] * float(np.polyfit(rows[ends, 1 - int(cols[0])], rows[ends, int(cols[0])], 1)[0])
-                     for g, cols in gidx.items()})
+    same_day = cond(
+        {
+            g: X[..., [1 - int(cols[0])]]
+            * float(np.polyfit(rows[ends, 1 - int(cols[0])], rows[ends, int(cols[0])], 1)[0])
+            for g, cols in gidx.items()
+        }
+    )
     plain = called(group_permutation(folds, gidx, [h], loss, 5, seed + 1), "permutation")
-    return {f"importance: conditional permutation (the map from the other groups' past) calls a no-information group "
-            f"important that is a 20-day mean of another group's past (cross-lag), h={h}": float(whole["a"] or whole["m"]),
-            f"legacy (not used): conditional permutation with the same-day map calls a no-information group important "
-            f"that is a 20-day mean of another group's past (cross-lag), h={h}": float(same_day["a"] or same_day["m"]),
-            f"not a claim: plain permutation calls a no-information group important that is a 20-day mean of another "
-            f"group's past (what the model relies on), h={h}": float(plain["a"] or plain["m"])}
+    return {
+        f"importance: conditional permutation (the map from the other groups' past) calls a no-information group "
+        f"important that is a 20-day mean of another group's past (cross-lag), h={h}": float(whole["a"] or whole["m"]),
+        f"legacy (not used): conditional permutation with the same-day map calls a no-information group important "
+        f"that is a 20-day mean of another group's past (cross-lag), h={h}": float(same_day["a"] or same_day["m"]),
+        f"not a claim: plain permutation calls a no-information group important that is a 20-day mean of another "
+        f"group's past (what the model relies on), h={h}": float(plain["a"] or plain["m"]),
+    }
 
 
 def cross_section_reference_claims(p: Panel, horizons, planted: bool = False) -> dict[str, float]:
@@ -448,11 +531,17 @@ def cross_section_reference_claims(p: Panel, horizons, planted: bool = False) ->
     n_symbols = int(len(p.dates) // (p.dates.max() + 1))
     symbols = np.tile(np.arange(n_symbols), len(p.dates) // n_symbols)
     model = p.signal if planted else p.noise_x
-    scores = {"LSTM": model, "reversal": p.pred["reversal"], "momentum": p.pred["momentum_20d"],
-              "lightgbm": p.pred["persistent_noise"]}
+    scores = {
+        "LSTM": model,
+        "reversal": p.pred["reversal"],
+        "momentum": p.pred["momentum_20d"],
+        "lightgbm": p.pred["persistent_noise"],
+    }
     per_h = []
     for h in horizons:
-        xs = cross_section(p.dates, symbols, scores, p.fwd[h], p.fwd[1], h, quantiles=min(5, n_symbols), top_k=1, cost_bps=0.0)
+        xs = cross_section(
+            p.dates, symbols, scores, p.fwd[h], p.fwd[1], h, quantiles=min(5, n_symbols), top_k=1, cost_bps=0.0
+        )
         xs["horizon"] = h
         per_h.append(xs)
     horizon_family(per_h)
@@ -462,26 +551,41 @@ def cross_section_reference_claims(p: Panel, horizons, planted: bool = False) ->
         against = xs["against"].values()
         book = m["book"]["daily"]
         if planted:
-            out[f"cross-section: planted signal, Rank IC above every reference (LSTM - reference, Holm over references x "
-                f"horizons), h={h}"] = float(all(a["p_holm"] < ALPHA and a["mean"] > 0 for a in against))
-            out[f"cross-section: planted signal, the long-short book's mean return > 0 (HAR, Holm over horizons), h={h}"] = float(
-                book["p_holm"] < ALPHA and book["mean"] > 0)
+            out[
+                f"cross-section: planted signal, Rank IC above every reference (LSTM - reference, Holm over references x "
+                f"horizons), h={h}"
+            ] = float(all(a["p_holm"] < ALPHA and a["mean"] > 0 for a in against))
+            out[
+                f"cross-section: planted signal, the long-short book's mean return > 0 (HAR, Holm over horizons), h={h}"
+            ] = float(book["p_holm"] < ALPHA and book["mean"] > 0)
         else:
-            out[f"cross-section: Rank IC differs from some reference (LSTM - reference, Holm over references x horizons), "
-                f"h={h}"] = float(any(a["p_holm"] < ALPHA for a in against))
-            out[f"cross-section: the long-short book's mean return differs from 0 (HAR, Holm over horizons), h={h}"] = float(
-                book["p_holm"] < ALPHA)
+            out[
+                f"cross-section: Rank IC differs from some reference (LSTM - reference, Holm over references x horizons), "
+                f"h={h}"
+            ] = float(any(a["p_holm"] < ALPHA for a in against))
+            out[f"cross-section: the long-short book's mean return differs from 0 (HAR, Holm over horizons), h={h}"] = (
+                float(book["p_holm"] < ALPHA)
+            )
     if not planted:
-        out["cross-section: the model's Rank IC significant at some horizon (Holm over the run's horizons) [family-wise], "
-            "h=all"] = float(any(xs["scores"]["LSTM"]["rank_ic"]["p_holm"] < ALPHA for xs in per_h))
+        out[
+            "cross-section: the model's Rank IC significant at some horizon (Holm over the run's horizons) [family-wise], "
+            "h=all"
+        ] = float(any(xs["scores"]["LSTM"]["rank_ic"]["p_holm"] < ALPHA for xs in per_h))
     return out
 
 
 # --------------------------------------------------------------------------- end-to-end cells: the real stages
 E2E_HORIZONS = (1, 5)
 # the explain stage's methods whose claims reach the lead or the CLI (plain permutation: what the model relies on)
-E2E_METHODS = ("permutation", "conditional_permutation", "ablation_retrain", "tree_shap", "lstm_shap", "integrated_gradients")
-NOISE_GROUPS = ("extra:noise_a", "extra:noise_b")   # pure-noise columns beside the planted signal
+E2E_METHODS = (
+    "permutation",
+    "conditional_permutation",
+    "ablation_retrain",
+    "tree_shap",
+    "lstm_shap",
+    "integrated_gradients",
+)
+NOISE_GROUPS = ("extra:noise_a", "extra:noise_b")  # pure-noise columns beside the planted signal
 
 
 def e2e_claims(seed: int, n_days: int, planted: bool = False, strength: float = 0.005) -> dict[str, float]:
@@ -500,71 +604,124 @@ def e2e_claims(seed: int, n_days: int, planted: bool = False, strength: float = 
     from pipeline.stages.fit import fit
     from pipeline.stages.prepare import prepare
 
-    frame = (planted_signal_frame(n_days, seed=seed, strength=strength, noise=0.01, lag=4) if planted
-             else random_walk_frame(n_days, seed=seed))
+    frame = (
+        planted_signal_frame(n_days, seed=seed, strength=strength, noise=0.01, lag=4)
+        if planted
+        else random_walk_frame(n_days, seed=seed)
+    )
     with tempfile.TemporaryDirectory(prefix="featureproof-e2e-") as folder:
         path = Path(folder) / "market.csv"
         frame.to_csv(path, index=False)
-        cfg = RunConfig(data=str(path), source="csv", features="ohlcv+extra" if planted else "ohlcv",
-                        horizons=list(E2E_HORIZONS), window=10, folds=2, seeds=2, model="window_linear", epochs=20, patience=3,
-                        lr=1e-2, bootstrap=0, lgbm_lags=2, threads=1, progress=False).validate()
+        cfg = RunConfig(
+            data=str(path),
+            source="csv",
+            features="ohlcv+extra" if planted else "ohlcv",
+            horizons=list(E2E_HORIZONS),
+            window=10,
+            folds=2,
+            seeds=2,
+            model="window_linear",
+            epochs=20,
+            patience=3,
+            lr=1e-2,
+            bootstrap=0,
+            lgbm_lags=2,
+            threads=1,
+            progress=False,
+        ).validate()
         quiet = lambda *a, **k: None  # noqa: E731
         prepared = prepare(cfg)
     fitted = fit(prepared, quiet)
     evaluation = evaluate(prepared, fitted)
-    explanation = explain(prepared, fitted, evaluation,
-                          ExplainConfig(ablation="both", explain=True, clusters=True, n_repeats=5, lag_repeats=1,
-                                        shap_windows=300, shap_background=50, ig_windows=100, sanity_windows=0, jobs=1),
-                          quiet)
+    explanation = explain(
+        prepared,
+        fitted,
+        evaluation,
+        ExplainConfig(
+            ablation="both",
+            explain=True,
+            clusters=True,
+            n_repeats=5,
+            lag_repeats=1,
+            shap_windows=300,
+            shap_background=50,
+            ig_windows=100,
+            sanity_windows=0,
+            jobs=1,
+        ),
+        quiet,
+    )
     out = {}
     results = evaluation.horizon_results
     if not planted:
-        out["stages: the model beats its comparator at some horizon (skill flag, Holm over the run's horizons) "
-            "[family-wise], h=all"] = float(any(e["skill"] for e in results))
-        out["legacy (not used): some horizon's unadjusted headline test significant (one gate per horizon) "
-            "[family-wise], h=all"] = float(any(e["edge"]["p_value"] < ALPHA for e in results))
-        out["stages: the model differs from some baseline (Holm over baselines x horizons) [family-wise], h=all"] = float(
-            any(v["p_holm"] < ALPHA for e in results for v in e["against_baselines"].values()))
+        out[
+            "stages: the model beats its comparator at some horizon (skill flag, Holm over the run's horizons) "
+            "[family-wise], h=all"
+        ] = float(any(e["skill"] for e in results))
+        out[
+            "legacy (not used): some horizon's unadjusted headline test significant (one gate per horizon) "
+            "[family-wise], h=all"
+        ] = float(any(e["edge"]["p_value"] < ALPHA for e in results))
+        out["stages: the model differs from some baseline (Holm over baselines x horizons) [family-wise], h=all"] = (
+            float(any(v["p_holm"] < ALPHA for e in results for v in e["against_baselines"].values()))
+        )
     for e in results:
         h = e["horizon"]
         if planted:
             out[f"stages: the model beats its comparator on a planted signal (skill flag), h={h}"] = float(e["skill"])
         else:
-            out[f"stages: the model beats its comparator (skill flag, Holm over the run's horizons), h={h}"] = float(e["skill"])
-            out[f"stages: the verdict calls the model significantly better or worse than its comparator (Holm over the "
-                f"run's horizons), h={h}"] = float(e["edge"]["p_holm"] < ALPHA)
-            out[f"stages: the verdict says the window holds information the network did not learn (ridge on the "
-                f"window better than the network and than the majority class), h={h}"] = float(
-                "the window holds information" in e["verdict"])
+            out[f"stages: the model beats its comparator (skill flag, Holm over the run's horizons), h={h}"] = float(
+                e["skill"]
+            )
+            out[
+                f"stages: the verdict calls the model significantly better or worse than its comparator (Holm over the "
+                f"run's horizons), h={h}"
+            ] = float(e["edge"]["p_holm"] < ALPHA)
+            out[
+                f"stages: the verdict says the window holds information the network did not learn (ridge on the "
+                f"window better than the network and than the majority class), h={h}"
+            ] = float("the window holds information" in e["verdict"])
         for method in E2E_METHODS:
             items = [i for i in explanation.items if i.method == method and i.horizon == h]
             name = label(method)
             if planted:
                 out[f"stages: {name} calls the planted group important (explain stage), h={h}"] = float(
-                    any(i.clears and i.group == "extra:signal" for i in items))
-                out[f"stages: {name} calls a pure-noise group important beside a planted signal (explain stage), "
-                    f"h={h}"] = float(any(i.clears and i.group in NOISE_GROUPS for i in items))
+                    any(i.clears and i.group == "extra:signal" for i in items)
+                )
+                out[
+                    f"stages: {name} calls a pure-noise group important beside a planted signal (explain stage), h={h}"
+                ] = float(any(i.clears and i.group in NOISE_GROUPS for i in items))
             else:
-                out[f"stages: {name} calls some no-information group important (explain stage, Holm over groups), "
-                    f"h={h}"] = float(any(i.clears for i in items))
+                out[
+                    f"stages: {name} calls some no-information group important (explain stage, Holm over groups), h={h}"
+                ] = float(any(i.clears for i in items))
         lags = [i for i in explanation.lag_items if i.horizon == h]
         for method in ("permutation", "lstm_shap"):
             clusters = [i for i in explanation.cluster_items if i.method == method and i.horizon == h]
             name = label(method)
             if planted:
-                holding = {c for c, cols in explanation.clusters.members.items()
-                           if "extra_signal" in {prepared.ws.columns[k] for k in cols}}
-                out[f"stages: {name} per correlation cluster calls the cluster holding the planted signal important, "
-                    f"h={h}"] = float(any(i.clears and i.group in holding for i in clusters))
+                holding = {
+                    c
+                    for c, cols in explanation.clusters.members.items()
+                    if "extra_signal" in {prepared.ws.columns[k] for k in cols}
+                }
+                out[
+                    f"stages: {name} per correlation cluster calls the cluster holding the planted signal important, "
+                    f"h={h}"
+                ] = float(any(i.clears and i.group in holding for i in clusters))
             else:
-                out[f"stages: {name} per correlation cluster calls some no-information cluster important (Holm over "
-                    f"clusters), h={h}"] = float(any(i.clears for i in clusters))
+                out[
+                    f"stages: {name} per correlation cluster calls some no-information cluster important (Holm over "
+                    f"clusters), h={h}"
+                ] = float(any(i.clears for i in clusters))
         if planted:
             out[f"stages: lag-block permutation calls a lag block of the planted group important, h={h}"] = float(
-                any(i.clears and i.group == "extra:signal" for i in lags))
+                any(i.clears and i.group == "extra:signal" for i in lags)
+            )
         else:
-            out[f"stages: lag-block permutation calls some group x lag block important (Holm over cells), h={h}"] = float(
-                any(i.clears for i in lags))
+            out[f"stages: lag-block permutation calls some group x lag block important (Holm over cells), h={h}"] = (
+                float(any(i.clears for i in lags))
+            )
     return out
 
 
@@ -582,15 +739,32 @@ def e2e_compare_claims(seed: int, n_days: int, planted: bool = False, strength: 
     from pipeline.config.schema import RunConfig
     from pipeline.stages.compare import compare_sets
 
-    frame = (planted_signal_frame(n_days, seed=seed, strength=strength, noise=0.01, lag=4) if planted
-             else random_walk_frame(n_days, seed=seed))
+    frame = (
+        planted_signal_frame(n_days, seed=seed, strength=strength, noise=0.01, lag=4)
+        if planted
+        else random_walk_frame(n_days, seed=seed)
+    )
     with tempfile.TemporaryDirectory(prefix="featureproof-e2e-compare-") as folder:
         path = Path(folder) / "market.csv"
         frame.to_csv(path, index=False)
         features = "ohlcv+extra" if planted else "ohlcv"
-        cfg = RunConfig(data=str(path), source="csv", features=features, horizons=list(E2E_HORIZONS), window=10, folds=2,
-                        seeds=2, model=COMPARE_MODELS[0], epochs=20, patience=3, lr=1e-2, bootstrap=0, lgbm_lags=2,
-                        threads=1, progress=False).validate()
+        cfg = RunConfig(
+            data=str(path),
+            source="csv",
+            features=features,
+            horizons=list(E2E_HORIZONS),
+            window=10,
+            folds=2,
+            seeds=2,
+            model=COMPARE_MODELS[0],
+            epochs=20,
+            patience=3,
+            lr=1e-2,
+            bootstrap=0,
+            lgbm_lags=2,
+            threads=1,
+            progress=False,
+        ).validate()
         summary = compare_sets(cfg, [features], models=list(COMPARE_MODELS), log=lambda *a, **k: None)
     tests = summary["tests"]
     against = tests.set_b.str.startswith("baseline:")
@@ -598,21 +772,27 @@ def e2e_compare_claims(seed: int, n_days: int, planted: bool = False, strength: 
     for h in E2E_HORIZONS:
         rows = tests[(tests.horizon == h) & against]
         if planted:
-            out[f"compare (real stages): a model family beats its comparator on a planted signal (DM, Holm), h={h}"] = float(
-                np.mean((rows.p_holm < ALPHA) & (rows["diff"] > 0)))
+            out[f"compare (real stages): a model family beats its comparator on a planted signal (DM, Holm), h={h}"] = (
+                float(np.mean((rows.p_holm < ALPHA) & (rows["diff"] > 0)))
+            )
             continue
         out[f"compare (real stages): a model family against its comparator significant (DM, HAR, Holm), h={h}"] = float(
-            np.mean(rows.p_holm < ALPHA))
+            np.mean(rows.p_holm < ALPHA)
+        )
         pair = tests[(tests.horizon == h) & ~against]
-        out[f"compare (real stages): two model families differ (DM, HAR, Holm), h={h}"] = float(np.mean(pair.p_holm < ALPHA))
+        out[f"compare (real stages): two model families differ (DM, HAR, Holm), h={h}"] = float(
+            np.mean(pair.p_holm < ALPHA)
+        )
     if not planted:
-        out["compare (real stages): any pair of families or family against its comparator x horizon significant "
-            "(compare's family) [family-wise], h=all"] = float((tests.p_holm < ALPHA).any())
+        out[
+            "compare (real stages): any pair of families or family against its comparator x horizon significant "
+            "(compare's family) [family-wise], h=all"
+        ] = float((tests.p_holm < ALPHA).any())
     return out
 
 
-SEARCH_TRIALS = 8                    # trials per simulated search (real refits of the study's cheap model)
-SEARCH_WINDOWS = (5, 10, 20, 30)     # the space's windows; the planted signal sits SEARCH_LAG days back
+SEARCH_TRIALS = 8  # trials per simulated search (real refits of the study's cheap model)
+SEARCH_WINDOWS = (5, 10, 20, 30)  # the space's windows; the planted signal sits SEARCH_LAG days back
 SEARCH_LAG = 15
 SEARCH_GROUPS = ("extra:signal", *NOISE_GROUPS)
 
@@ -640,11 +820,30 @@ def e2e_search_claims(seed: int, n_days: int, planted: bool = False, strength: f
     with tempfile.TemporaryDirectory(prefix="featureproof-e2e-search-") as folder:
         path = Path(folder) / "market.csv"
         frame.to_csv(path, index=False)
-        cfg = RunConfig(data=str(path), source="csv", features="extra", horizons=[1], window=10, folds=2, seeds=1,
-                        model="window_linear", epochs=20, patience=3, lr=1e-2, bootstrap=0, lgbm_lags=2, threads=1,
-                        progress=False).validate()
-        space = make_space({"window": {"choices": list(SEARCH_WINDOWS)}, "lr": {"low": 3e-3, "high": 3e-2, "log": True},
-                            "groups": {"choices": list(SEARCH_GROUPS)}})
+        cfg = RunConfig(
+            data=str(path),
+            source="csv",
+            features="extra",
+            horizons=[1],
+            window=10,
+            folds=2,
+            seeds=1,
+            model="window_linear",
+            epochs=20,
+            patience=3,
+            lr=1e-2,
+            bootstrap=0,
+            lgbm_lags=2,
+            threads=1,
+            progress=False,
+        ).validate()
+        space = make_space(
+            {
+                "window": {"choices": list(SEARCH_WINDOWS)},
+                "lr": {"low": 3e-3, "high": 3e-2, "log": True},
+                "groups": {"choices": list(SEARCH_GROUPS)},
+            }
+        )
         ctx = make_context(cfg, space, holdout=0.3)
         study = run_trials(ctx, f"sqlite:///{Path(folder) / 'search.db'}", SEARCH_TRIALS, log=quiet)
         final = chosen_config(ctx, study)
@@ -654,26 +853,34 @@ def e2e_search_claims(seed: int, n_days: int, planted: bool = False, strength: f
     skill = any(e["skill"] for e in evaluation.horizon_results)
     best = study.best_trial
     if planted:
-        return {"search (real path): the chosen configuration keeps the planted group (planted), h=1":
-                    float("extra:signal" not in (final.exclude_groups or [])),
-                f"search (real path): the chosen window reaches the planted lag of {SEARCH_LAG} days (planted), h=1":
-                    float(final.window >= SEARCH_LAG),
-                "search (real path): the chosen configuration beats its comparator on the held-back days on a planted "
-                "signal (skill flag), h=1": float(skill)}
-    return {"search (real path): the chosen configuration beats its comparator on the held-back days (skill flag), "
-            "h=1": float(skill),
-            "search (real path): Hansen's SPA over every trial's held-back score rejects (--score-all-on-test) "
-            "[family-wise], h=1": float(reality["spa_p"] < ALPHA),
-            "search (real path): Romano-Wolf StepM calls some trial better than the comparator (--score-all-on-test) "
-            "[family-wise], h=1": float(bool(reality["stepm_superior"])),
-            "legacy (not used): the best trial's own test on the search days, read as if it were the only one, "
-            "significant and positive, h=1": float(best.user_attrs.get("p_value", 1.0) < ALPHA and best.value > 0)}
+        return {
+            "search (real path): the chosen configuration keeps the planted group (planted), h=1": float(
+                "extra:signal" not in (final.exclude_groups or [])
+            ),
+            f"search (real path): the chosen window reaches the planted lag of {SEARCH_LAG} days (planted), h=1": float(
+                final.window >= SEARCH_LAG
+            ),
+            "search (real path): the chosen configuration beats its comparator on the held-back days on a planted "
+            "signal (skill flag), h=1": float(skill),
+        }
+    return {
+        "search (real path): the chosen configuration beats its comparator on the held-back days (skill flag), "
+        "h=1": float(skill),
+        "search (real path): Hansen's SPA over every trial's held-back score rejects (--score-all-on-test) "
+        "[family-wise], h=1": float(reality["spa_p"] < ALPHA),
+        "search (real path): Romano-Wolf StepM calls some trial better than the comparator (--score-all-on-test) "
+        "[family-wise], h=1": float(bool(reality["stepm_superior"])),
+        "legacy (not used): the best trial's own test on the search days, read as if it were the only one, "
+        "significant and positive, h=1": float(best.user_attrs.get("p_value", 1.0) < ALPHA and best.value > 0),
+    }
 
 
-DEFAULTS_EFFECT, DEFAULTS_LAG = 0.15, 1   # the planted column of the defaults cells: correlation with the next return
+DEFAULTS_EFFECT, DEFAULTS_LAG = 0.15, 1  # the planted column of the defaults cells: correlation with the next return
 
 
-def e2e_defaults_claims(seed: int, n_days: int, planted: bool = False, strength: float = DEFAULTS_EFFECT) -> dict[str, float]:
+def e2e_defaults_claims(
+    seed: int, n_days: int, planted: bool = False, strength: float = DEFAULTS_EFFECT
+) -> dict[str, float]:
     """One simulated market through ``run``'s stages at the settings users run: every default of the schema
     (``features=all`` with the embedded macro series, the LSTM, window 60, horizons 1/5/10, the default explain
     stage: permutation, conditional permutation, lag blocks, clusters, TreeSHAP, expected and integrated
@@ -694,42 +901,56 @@ def e2e_defaults_claims(seed: int, n_days: int, planted: bool = False, strength:
         path = Path(folder) / "market.csv"
         frame.to_csv(path, index=False)
         cfg = RunConfig(data=str(path), source="csv", threads=1, progress=False).validate()
-        prices, macro = load_inputs(cfg.source, cfg.data, cfg.symbols, cfg.features, cfg.macro, cfg.start, cfg.end,
-                                    cfg.cache_dir, cfg.offline)
+        prices, macro = load_inputs(
+            cfg.source, cfg.data, cfg.symbols, cfg.features, cfg.macro, cfg.start, cfg.end, cfg.cache_dir, cfg.offline
+        )
     ecfg = ExplainConfig(jobs=1)
-    o = run_once(PowerInputs(cfg, ecfg, prices, tuple(macro), "planted"),
-                 PowerJob(strength if planted else 0.0, seed % 100000, DEFAULTS_LAG, seed))
+    o = run_once(
+        PowerInputs(cfg, ecfg, prices, tuple(macro), "planted"),
+        PowerJob(strength if planted else 0.0, seed % 100000, DEFAULTS_LAG, seed),
+    )
     horizons = cfg.horizons
     out: dict[str, float] = {}
     where = "defaults (real stages)"
     if not planted:
-        out[f"{where}: the LSTM beats its comparator at some horizon (skill flag, Holm over the run's horizons) "
-            "[family-wise], h=all"] = float(any(o.skill))
-        out[f"{where}: the LSTM differs from some baseline (Holm over baselines x horizons) [family-wise], h=all"] = float(
-            any(o.baselines_differ))
+        out[
+            f"{where}: the LSTM beats its comparator at some horizon (skill flag, Holm over the run's horizons) "
+            "[family-wise], h=all"
+        ] = float(any(o.skill))
+        out[f"{where}: the LSTM differs from some baseline (Holm over baselines x horizons) [family-wise], h=all"] = (
+            float(any(o.baselines_differ))
+        )
     for j, h in enumerate(horizons):
         if planted:
             out[f"{where}: the LSTM beats its comparator on a planted signal (skill flag), h={h}"] = float(o.skill[j])
-            out[f"{where}: ridge on the whole window beats the majority class on a planted signal, h={h}"] = float(o.window[j])
+            out[f"{where}: ridge on the whole window beats the majority class on a planted signal, h={h}"] = float(
+                o.window[j]
+            )
         else:
             out[f"{where}: the LSTM beats its comparator (skill flag), h={h}"] = float(o.skill[j])
-            out[f"{where}: the verdict calls the LSTM significantly better or worse than its comparator, h={h}"] = float(
-                o.differs[j])
-            out[f"{where}: ridge on the whole window beats the majority class (the window sentence's first condition), "
-                f"h={h}"] = float(o.window[j])
+            out[f"{where}: the verdict calls the LSTM significantly better or worse than its comparator, h={h}"] = (
+                float(o.differs[j])
+            )
+            out[
+                f"{where}: ridge on the whole window beats the majority class (the window sentence's first condition), "
+                f"h={h}"
+            ] = float(o.window[j])
         for (m, hh, hit), (_, _, other) in zip(o.named, o.named_other):
             if hh != h or m not in E2E_METHODS:  # LightGBM's gain and split counts make no claim
                 continue
             if planted:
                 out[f"{where}: {label(m)} calls the planted group important, h={h}"] = float(hit)
-                out[f"{where}: {label(m)} calls a no-information group important beside a planted signal, h={h}"] = float(other)
+                out[f"{where}: {label(m)} calls a no-information group important beside a planted signal, h={h}"] = (
+                    float(other)
+                )
             else:
                 out[f"{where}: {label(m)} calls some no-information group important (Holm over groups), h={h}"] = float(
-                    hit or other)
+                    hit or other
+                )
     return out
 
 
-LEDGER_RUNS = 20                      # runs judged one after another on one market
+LEDGER_RUNS = 20  # runs judged one after another on one market
 LEDGER_CHECKS = (5, 10, LEDGER_RUNS)  # after how many runs the ledger's answer is read
 LEDGER_WINDOWS = (5, 10, 20, 30, 40)
 LEDGER_LRS = (3e-3, 1e-2)
@@ -737,7 +958,7 @@ LEDGER_FEATURES = ("ohlcv", "ohlcv+extra")  # half the runs read the user column
 
 
 # --------------------------------------------------------------------------- selection statistics
-SPA_FAMILIES = ((5, 1), (10, 1), (20, 1), (10, 5))   # (configurations, horizon) of the SPA / StepM cells
+SPA_FAMILIES = ((5, 1), (10, 1), (20, 1), (10, 5))  # (configurations, horizon) of the SPA / StepM cells
 SPA_DAYS = 1000
 DSR_TRIALS, DSR_DAYS, DSR_EXPOSURE, DSR_MARKET_SHARPE = 30, 3000, 0.85, 0.04
 
@@ -746,7 +967,7 @@ def _overlapping(rng: np.random.Generator, n: int, k: int, h: int) -> np.ndarray
     """``(n, k)`` fat-tailed unit-variance series sharing a common component (correlation 0.5), each an h-day
     moving sum of daily innovations (the MA(h - 1) dependence of overlapping h-day labels)."""
     e = np.sqrt(0.5) * _t4(rng, (n + h - 1, 1)) + np.sqrt(0.5) * _t4(rng, (n + h - 1, k))
-    return _rolling_sum(e, h)[h - 1:] / np.sqrt(h)
+    return _rolling_sum(e, h)[h - 1 :] / np.sqrt(h)
 
 
 def spa_claims(rng: np.random.Generator, planted: bool = False) -> dict[str, float]:
@@ -762,18 +983,24 @@ def spa_claims(rng: np.random.Generator, planted: bool = False) -> dict[str, flo
         spread = np.r_[1.0, np.full(k - 1, 10.0)] if planted else np.geomspace(1, 10, k)
         d = _overlapping(rng, SPA_DAYS, k, h) * spread
         if planted:
-            d[:, 0] += 3.4 * np.sqrt(max(h, 1)) / np.sqrt(SPA_DAYS)   # t about 3.4 against its HAR error
+            d[:, 0] += 3.4 * np.sqrt(max(h, 1)) / np.sqrt(SPA_DAYS)  # t about 3.4 against its HAR error
         rc = reality_check(np.zeros(SPA_DAYS), -d, h=h, seed=int(rng.integers(1 << 30)))
         if planted:
-            out[f"selection: planted steady edge (t about 3.4) beside {k - 1} no-edge configurations with ten times its "
-                f"spread, studentised SPA finds it, h={h}"] = float(rc["spa_p"] < ALPHA)
-            out[f"selection: planted steady edge beside {k - 1} noisy ones, studentised StepM names it, "
-                f"h={h}"] = float(0 in rc["stepm_superior"])
+            out[
+                f"selection: planted steady edge (t about 3.4) beside {k - 1} no-edge configurations with ten times its "
+                f"spread, studentised SPA finds it, h={h}"
+            ] = float(rc["spa_p"] < ALPHA)
+            out[f"selection: planted steady edge beside {k - 1} noisy ones, studentised StepM names it, h={h}"] = float(
+                0 in rc["stepm_superior"]
+            )
         else:
-            out[f"selection: studentised SPA calls the best of {k} no-edge configurations (unequal spreads) better "
-                f"than its comparator [family-wise], h={h}"] = float(rc["spa_p"] < ALPHA)
-            out[f"selection: studentised StepM calls some of {k} no-edge configurations better [family-wise], "
-                f"h={h}"] = float(bool(rc["stepm_superior"]))
+            out[
+                f"selection: studentised SPA calls the best of {k} no-edge configurations (unequal spreads) better "
+                f"than its comparator [family-wise], h={h}"
+            ] = float(rc["spa_p"] < ALPHA)
+            out[
+                f"selection: studentised StepM calls some of {k} no-edge configurations better [family-wise], h={h}"
+            ] = float(bool(rc["stepm_superior"]))
     return out
 
 
@@ -786,7 +1013,7 @@ def dsr_claims(rng: np.random.Generator, planted: bool = False) -> dict[str, flo
     from pipeline.evaluation.selection import deflated_sharpe, timing_excess
 
     n = DSR_DAYS
-    vol = np.empty(n)                                   # GARCH(1,1)-like volatility clustering
+    vol = np.empty(n)  # GARCH(1,1)-like volatility clustering
     z = _t4(rng, n)
     v, r = 1.0, np.empty(n)
     for t in range(n):
@@ -806,14 +1033,18 @@ def dsr_claims(rng: np.random.Generator, planted: bool = False) -> dict[str, flo
     best = int(np.argmax(ex_sr))
     dsr = deflated_sharpe(excess[:, best], ex_sr)["dsr"]
     if planted:
-        return {f"selection: planted timing skill in one of {DSR_TRIALS} long/flat trials on a drifting market, the "
-                "deflated Sharpe ratio of the excess over random timing is at or above 0.95, h=1": float(dsr >= 0.95)}
+        return {
+            f"selection: planted timing skill in one of {DSR_TRIALS} long/flat trials on a drifting market, the "
+            "deflated Sharpe ratio of the excess over random timing is at or above 0.95, h=1": float(dsr >= 0.95)
+        }
     raw_best = int(np.argmax(raw_sr))
     raw = deflated_sharpe(strat[:, raw_best], raw_sr)["dsr"]
-    return {f"selection: the deflated Sharpe ratio of the best of {DSR_TRIALS} no-skill long/flat trials on a drifting "
-            "market (excess over random timing with the same exposure) is at or above 0.95, h=1": float(dsr >= 0.95),
-            f"legacy (not used): the deflated Sharpe ratio of the raw returns of the best of {DSR_TRIALS} no-skill "
-            "trials on a drifting market is at or above 0.95, h=1": float(raw >= 0.95)}
+    return {
+        f"selection: the deflated Sharpe ratio of the best of {DSR_TRIALS} no-skill long/flat trials on a drifting "
+        "market (excess over random timing with the same exposure) is at or above 0.95, h=1": float(dsr >= 0.95),
+        f"legacy (not used): the deflated Sharpe ratio of the raw returns of the best of {DSR_TRIALS} no-skill "
+        "trials on a drifting market is at or above 0.95, h=1": float(raw >= 0.95),
+    }
 
 
 def ledger_configs(cfg) -> list:
@@ -821,8 +1052,10 @@ def ledger_configs(cfg) -> list:
     x feature set (with or without their own columns), in an order that mixes them."""
     grid = [(w, lr, f) for f in LEDGER_FEATURES for lr in LEDGER_LRS for w in LEDGER_WINDOWS]
     order = np.random.default_rng(0).permutation(len(grid))
-    return [dataclasses.replace(cfg, window=grid[k][0], lr=grid[k][1], features=grid[k][2], seed=int(k)).validate()
-            for k in order]
+    return [
+        dataclasses.replace(cfg, window=grid[k][0], lr=grid[k][1], features=grid[k][2], seed=int(k)).validate()
+        for k in order
+    ]
 
 
 def e2e_ledger_claims(seed: int, n_days: int, planted: bool = False, strength: float = 0.005) -> dict[str, float]:
@@ -848,8 +1081,20 @@ def e2e_ledger_claims(seed: int, n_days: int, planted: bool = False, strength: f
         root = Path(folder)
         path = root / "market.csv"
         frame.to_csv(path, index=False)
-        base = RunConfig(data=str(path), source="csv", horizons=[1], folds=2, seeds=1, model="window_linear",
-                         epochs=20, patience=3, bootstrap=0, lgbm_lags=2, threads=1, progress=False)
+        base = RunConfig(
+            data=str(path),
+            source="csv",
+            horizons=[1],
+            folds=2,
+            seeds=1,
+            model="window_linear",
+            epochs=20,
+            patience=3,
+            bootstrap=0,
+            lgbm_lags=2,
+            threads=1,
+            progress=False,
+        )
         book, naive = root / "reports" / ledger.LEDGER, []
         for k, cfg in enumerate(ledger_configs(base), start=1):
             prepared = prepare(cfg)
@@ -868,18 +1113,27 @@ def e2e_ledger_claims(seed: int, n_days: int, planted: bool = False, strength: f
             reads = [LEDGER_FEATURES[1] in f for f in answer.get("names", [])]
             if planted:
                 if k == LEDGER_RUNS:
-                    out[f"ledger (real stages): after {k} runs on a planted signal (half of them read it), SPA over all "
-                        "of them calls the best edge significant (planted), h=1"] = float(answer["significant"])
-                    out[f"ledger (real stages): StepM calls a run that does not read the planted column better than its "
-                        f"comparator, after {k} runs beside a planted signal [family-wise], h=1"] = float(
-                        any(not reads[i] for i in answer["stepm_superior"]))
+                    out[
+                        f"ledger (real stages): after {k} runs on a planted signal (half of them read it), SPA over all "
+                        "of them calls the best edge significant (planted), h=1"
+                    ] = float(answer["significant"])
+                    out[
+                        f"ledger (real stages): StepM calls a run that does not read the planted column better than its "
+                        f"comparator, after {k} runs beside a planted signal [family-wise], h=1"
+                    ] = float(any(not reads[i] for i in answer["stepm_superior"]))
                 continue
-            out[f"ledger (real stages): after {k} no-skill runs on one market, SPA over all of them calls the best edge "
-                "significant [family-wise], h=1"] = float(answer.get("significant", False))
-            out[f"ledger (real stages): after {k} no-skill runs on one market, StepM calls some run better than its "
-                "comparator [family-wise], h=1"] = float(bool(answer.get("stepm_superior")))
-            out[f"legacy (not used): the best of {k} no-skill runs by its own test read alone (the naive best of "
-                f"{k}), significant and positive, h=1"] = float(any(naive))
+            out[
+                f"ledger (real stages): after {k} no-skill runs on one market, SPA over all of them calls the best edge "
+                "significant [family-wise], h=1"
+            ] = float(answer.get("significant", False))
+            out[
+                f"ledger (real stages): after {k} no-skill runs on one market, StepM calls some run better than its "
+                "comparator [family-wise], h=1"
+            ] = float(bool(answer.get("stepm_superior")))
+            out[
+                f"legacy (not used): the best of {k} no-skill runs by its own test read alone (the naive best of "
+                f"{k}), significant and positive, h=1"
+            ] = float(any(naive))
     return out
 
 
@@ -888,49 +1142,100 @@ def _e2e_job(job: tuple[str, int, int, bool]) -> dict[str, float]:
     import torch
 
     torch.set_num_threads(1)
-    fn = {"compare": e2e_compare_claims, "search": e2e_search_claims, "ledger": e2e_ledger_claims,
-          "defaults": e2e_defaults_claims}.get(kind, e2e_claims)
+    fn = {
+        "compare": e2e_compare_claims,
+        "search": e2e_search_claims,
+        "ledger": e2e_ledger_claims,
+        "defaults": e2e_defaults_claims,
+    }.get(kind, e2e_claims)
     return fn(seed, n_days, planted)
 
 
 # What each claim's cells run, shown in the study's table: the real stages, the real functions of one stage
 # on simulated predictions, or the inference functions alone (analytic).
 PATHS = (
-    ("defaults (real stages)", "real stages at the schema's defaults (features all, LSTM, window 60, h 1/5/10, every "
-                               "explain method) via stages.power.run_once on a drifting GARCH-like t(4) walk with a planted "
-                               "column (effect 0, or 0.15 with the next return)"),
+    (
+        "defaults (real stages)",
+        "real stages at the schema's defaults (features all, LSTM, window 60, h 1/5/10, every "
+        "explain method) via stages.power.run_once on a drifting GARCH-like t(4) walk with a planted "
+        "column (effect 0, or 0.15 with the next return)",
+    ),
     ("stages:", "real stages: prepare -> fit (linear model on the window, 2 seeds refitted) -> evaluate -> explain"),
     ("importance: permutation", "explain.ablation.group_permutation + the explain stage's per_day_item and holm_by"),
-    ("importance: conditional", "explain.ablation.conditional_permutation (the map from the other groups' rows and their past, fitted on the test rows' inputs) + per_day_item and holm_by"),
-    ("importance: joint", "explain.ablation.permutation_importance of the pair's columns together (a cluster) + per_day_item"),
+    (
+        "importance: conditional",
+        "explain.ablation.conditional_permutation (the map from the other groups' rows and their past, fitted on the test rows' inputs) + per_day_item and holm_by",
+    ),
+    (
+        "importance: joint",
+        "explain.ablation.permutation_importance of the pair's columns together (a cluster) + per_day_item",
+    ),
     ("importance: tree_shap", "LightGBM with shadows + the explain stage's judge_lightgbm"),
-    ("importance: the alignment", "LightGBM with shadows + the explain stage's alignment test (the gradient methods' rule)"),
-    ("search (real path)", "real search path: make_context -> run_trials (8 Optuna trials, the cheap model refitted per fold) "
-                           "-> chosen_config judged by prepare -> fit -> evaluate on the held-back days; holdout_scores "
-                           "(SPA, StepM)"),
-    ("selection: the deflated", "evaluation.selection.deflated_sharpe of timing_excess, as the search page calls it, "
-                                "on 30 long/flat trials on a drifting GARCH-like t(4) market"),
-    ("selection: planted timing", "evaluation.selection.deflated_sharpe of timing_excess, as the search page calls it, "
-                                  "on 30 long/flat trials on a drifting GARCH-like t(4) market"),
-    ("selection:", "evaluation.selection.reality_check (what the ledger and search --score-all-on-test call) on 1,000 "
-                   "days of fat-tailed, correlated, overlapping differentials with unequal spreads"),
-    ("legacy (not used): the deflated", "evaluation.selection.deflated_sharpe of the raw strategy returns (before "
-                                        "timing_excess): shown to explain why the DSR deflates the excess"),
-    ("legacy (not used): the best trial", "the search path's best trial, its own test read alone: shown to explain why "
-                                          "the verdict comes from held-back days"),
-    ("ledger (real stages)", "real stages: 20 runs on one market (prepare -> fit -> evaluate; windows x learning rates x "
-                             "feature sets), each counted by stages.ledger.count_and_record (SPA, StepM over the earlier "
-                             "runs on the same test days), published and marked done, one after another"),
-    ("legacy (not used): the best of", "the ledger cells' runs, the best one's own test read alone: shown to explain why "
-                                       "the ledger counts every run"),
-    ("compare (real stages)", "real stages: compare_sets with --models window_linear,linear (prepare -> fit, 2 seeds "
-                              "refitted per family -> the comparator per fold -> DM, Holm)"),
+    (
+        "importance: the alignment",
+        "LightGBM with shadows + the explain stage's alignment test (the gradient methods' rule)",
+    ),
+    (
+        "search (real path)",
+        "real search path: make_context -> run_trials (8 Optuna trials, the cheap model refitted per fold) "
+        "-> chosen_config judged by prepare -> fit -> evaluate on the held-back days; holdout_scores "
+        "(SPA, StepM)",
+    ),
+    (
+        "selection: the deflated",
+        "evaluation.selection.deflated_sharpe of timing_excess, as the search page calls it, "
+        "on 30 long/flat trials on a drifting GARCH-like t(4) market",
+    ),
+    (
+        "selection: planted timing",
+        "evaluation.selection.deflated_sharpe of timing_excess, as the search page calls it, "
+        "on 30 long/flat trials on a drifting GARCH-like t(4) market",
+    ),
+    (
+        "selection:",
+        "evaluation.selection.reality_check (what the ledger and search --score-all-on-test call) on 1,000 "
+        "days of fat-tailed, correlated, overlapping differentials with unequal spreads",
+    ),
+    (
+        "legacy (not used): the deflated",
+        "evaluation.selection.deflated_sharpe of the raw strategy returns (before "
+        "timing_excess): shown to explain why the DSR deflates the excess",
+    ),
+    (
+        "legacy (not used): the best trial",
+        "the search path's best trial, its own test read alone: shown to explain why "
+        "the verdict comes from held-back days",
+    ),
+    (
+        "ledger (real stages)",
+        "real stages: 20 runs on one market (prepare -> fit -> evaluate; windows x learning rates x "
+        "feature sets), each counted by stages.ledger.count_and_record (SPA, StepM over the earlier "
+        "runs on the same test days), published and marked done, one after another",
+    ),
+    (
+        "legacy (not used): the best of",
+        "the ledger cells' runs, the best one's own test read alone: shown to explain why the ledger counts every run",
+    ),
+    (
+        "compare (real stages)",
+        "real stages: compare_sets with --models window_linear,linear (prepare -> fit, 2 seeds "
+        "refitted per family -> the comparator per fold -> DM, Holm)",
+    ),
     ("compare:", "compare's family (stages.compare.pair_tests) on simulated seed ensembles"),
-    (("cross-section: Rank IC differs", "cross-section: the", "cross-section: planted signal, Rank IC above",
-      "cross-section: planted signal, the long-short"),
-     "evaluation.cross_section.cross_section + horizon_family (what evaluate calls)"),
+    (
+        (
+            "cross-section: Rank IC differs",
+            "cross-section: the",
+            "cross-section: planted signal, Rank IC above",
+            "cross-section: planted signal, the long-short",
+        ),
+        "evaluation.cross_section.cross_section + horizon_family (what evaluate calls)",
+    ),
     ("cross-section:", "evaluation.cross_section.evaluate_score (the function run calls)"),
-    ("run: 95% interval of the model's", "evaluation.tables.metric_table (every interval run and compare report) on simulated predictors"),
+    (
+        "run: 95% interval of the model's",
+        "evaluation.tables.metric_table (every interval run and compare report) on simulated predictors",
+    ),
     ("run:", "analytic: evaluation.inference on simulated predictors (the stages' cells are 'stages:')"),
     ("legacy", "legacy, not used by run: shown to explain why"),
     ("not a claim", "shown: what a descriptive method says in the same cells (no claim is made from it)"),
@@ -1009,15 +1314,26 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> pd.DataFrame:
     search_sims = max(1, e2e_sims // 5) if cfg.search_sims is None else cfg.search_sims
     ledger_sims = max(1, e2e_sims // 5) if cfg.ledger_sims is None else cfg.ledger_sims
     defaults_sims = max(1, e2e_sims // 5) if cfg.defaults_sims is None else cfg.defaults_sims
-    streams = (("stages", e2e_sims, rng), ("compare", compare_sims, np.random.default_rng((cfg.seed, 2))),
-               ("search", search_sims, np.random.default_rng((cfg.seed, 3))),
-               ("ledger", ledger_sims, np.random.default_rng((cfg.seed, 4))),
-               ("defaults", defaults_sims, np.random.default_rng((cfg.seed, 6))))
-    jobs = [(kind, int(seed), cfg.defaults_days if kind == "defaults" else cfg.e2e_days, planted)
-            for kind, n, gen in streams if kind in cfg.parts
-            for seed in gen.integers(1 << 30, size=n) for planted in (False, True)]
-    bar = tqdm(total=len(jobs) + 2 * cfg.sims * len(cfg.symbols), desc="calibrate", unit="sim",
-               disable=None if progress else True)
+    streams = (
+        ("stages", e2e_sims, rng),
+        ("compare", compare_sims, np.random.default_rng((cfg.seed, 2))),
+        ("search", search_sims, np.random.default_rng((cfg.seed, 3))),
+        ("ledger", ledger_sims, np.random.default_rng((cfg.seed, 4))),
+        ("defaults", defaults_sims, np.random.default_rng((cfg.seed, 6))),
+    )
+    jobs = [
+        (kind, int(seed), cfg.defaults_days if kind == "defaults" else cfg.e2e_days, planted)
+        for kind, n, gen in streams
+        if kind in cfg.parts
+        for seed in gen.integers(1 << 30, size=n)
+        for planted in (False, True)
+    ]
+    bar = tqdm(
+        total=len(jobs) + 2 * cfg.sims * len(cfg.symbols),
+        desc="calibrate",
+        unit="sim",
+        disable=None if progress else True,
+    )
     lag_rng = np.random.default_rng((cfg.seed, 7))  # the cross-lag cells' own stream: the other cells' draws stay
     for out in _map(_e2e_job, jobs, cfg.jobs, bar):  # the real stages on simulated markets
         for claim, v in out.items():
@@ -1087,14 +1403,41 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> pd.DataFrame:
         lo, hi = wilson_interval(float(np.sum(values)), n)
         bound = mc_bound(kind, n)
         ok = {"size": rate <= bound, "coverage": rate >= bound}.get(kind, True)
-        rows.append({"claim": claim, "kind": kind, "horizon": str(h).replace("@", ""), "symbols": s, "rate": rate,
-                     "mc_error": float(np.sqrt(rate * (1 - rate) / n)), "low": lo, "high": hi,
-                     "nominal": {"size": ALPHA, "coverage": 1 - ALPHA}.get(kind, np.nan), "bound": bound, "sims": n,
-                     "ok": bool(ok), "path": claim_path(claim)})
+        rows.append(
+            {
+                "claim": claim,
+                "kind": kind,
+                "horizon": str(h).replace("@", ""),
+                "symbols": s,
+                "rate": rate,
+                "mc_error": float(np.sqrt(rate * (1 - rate) / n)),
+                "low": lo,
+                "high": hi,
+                "nominal": {"size": ALPHA, "coverage": 1 - ALPHA}.get(kind, np.nan),
+                "bound": bound,
+                "sims": n,
+                "ok": bool(ok),
+                "path": claim_path(claim),
+            }
+        )
     for claim in UNCALIBRATED:
-        rows.append({"claim": claim, "kind": "uncalibrated", "horizon": "", "symbols": 0, "rate": np.nan, "mc_error": np.nan,
-                     "low": np.nan, "high": np.nan, "nominal": np.nan, "bound": np.nan, "sims": 0, "ok": False,
-                     "path": "no cell yet: not calibrated"})
+        rows.append(
+            {
+                "claim": claim,
+                "kind": "uncalibrated",
+                "horizon": "",
+                "symbols": 0,
+                "rate": np.nan,
+                "mc_error": np.nan,
+                "low": np.nan,
+                "high": np.nan,
+                "nominal": np.nan,
+                "bound": np.nan,
+                "sims": 0,
+                "ok": False,
+                "path": "no cell yet: not calibrated",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -1114,11 +1457,15 @@ def calibrate(cfg: StudyConfig, progress: bool = True, log=say) -> tuple[pd.Data
             log(f"NOT CALIBRATED  {r.claim}")
             continue
         flag = "" if r.kind in ("power", "descriptive") else ("  ok" if r.ok else "  FAIL")
-        log(f"{r.kind:<11} {r.claim:<90} h={r.horizon:<3} symbols={r.symbols}  {100 * r.rate:5.1f}% "
-            f"± {100 * r.mc_error:3.1f}{flag}")
+        log(
+            f"{r.kind:<11} {r.claim:<90} h={r.horizon:<3} symbols={r.symbols}  {100 * r.rate:5.1f}% "
+            f"± {100 * r.mc_error:3.1f}{flag}"
+        )
     failed = len(failed_cells(table))
     counts = table.kind.value_counts()
-    log(f"calibration: {counts.get('size', 0)} size cells, {counts.get('coverage', 0)} coverage cells "
+    log(
+        f"calibration: {counts.get('size', 0)} size cells, {counts.get('coverage', 0)} coverage cells "
         f"({failed} outside nominal beyond {MC_Z:g} Monte-Carlo errors), {counts.get('power', 0)} power cells, "
-        f"{counts.get('descriptive', 0)} descriptive, {counts.get('uncalibrated', 0)} uncalibrated; {seconds:.0f} s")
+        f"{counts.get('descriptive', 0)} descriptive, {counts.get('uncalibrated', 0)} uncalibrated; {seconds:.0f} s"
+    )
     return table, seconds

@@ -6,6 +6,7 @@ internal error (one line; the traceback goes to a log file named in that line, o
 ``FEATUREPROOF_DEBUG=1``); 130 interrupted (Ctrl-C
 or SIGTERM). An interrupted command leaves no half-written output (see :mod:`pipeline.io`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,7 +36,13 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         d = action.default
-        if "default" in text or d is None or d is argparse.SUPPRESS or isinstance(d, bool) or isinstance(action, argparse._CountAction):
+        if (
+            "default" in text
+            or d is None
+            or d is argparse.SUPPRESS
+            or isinstance(d, bool)
+            or isinstance(action, argparse._CountAction)
+        ):
             return text
         if not action.option_strings and action.nargs not in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
             return text
@@ -66,8 +73,15 @@ def dataset_from_args(args: argparse.Namespace):
     from pipeline.data.dataset import build_dataset
 
     return build_dataset(
-        source=args.source, data=args.data, symbols=resolve_symbols(args), features=args.features,
-        macro=args.macro, start=args.start, end=args.end, cache_dir=args.cache_dir, offline=args.offline,
+        source=args.source,
+        data=args.data,
+        symbols=resolve_symbols(args),
+        features=args.features,
+        macro=args.macro,
+        start=args.start,
+        end=args.end,
+        cache_dir=args.cache_dir,
+        offline=args.offline,
     )
 
 
@@ -98,16 +112,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="python -m pipeline",
         description="featureproof: does this LSTM beat simple baselines on this market, and which features carry it?\n"
-                    "('featureproof' is the same command, installed as a console script.)",
+        "('featureproof' is the same command, installed as a console script.)",
         epilog="examples:\n  python -m pipeline run --target direction\n  python -m pipeline run --help",
     )
     parser.add_argument("--version", action="version", version=f"featureproof {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    p = sub.add_parser("features", help="build the feature table and write it as CSV or parquet",
-                       description="Build the causal feature table (and the group map) from the prices and write it "
-                                   "as CSV or parquet, one row per date and symbol.",
-                       epilog="example:\n  python -m pipeline features --features ohlcv+technical --out features.parquet")
+    p = sub.add_parser(
+        "features",
+        help="build the feature table and write it as CSV or parquet",
+        description="Build the causal feature table (and the group map) from the prices and write it "
+        "as CSV or parquet, one row per date and symbol.",
+        epilog="example:\n  python -m pipeline features --features ohlcv+technical --out features.parquet",
+    )
     add_data_options(p)
     p.add_argument("--out", required=True, metavar="FILE", help="output file, .csv, .csv.gz or .parquet")
     p.add_argument("--overwrite", action="store_true", help="replace --out if the file exists")
@@ -119,15 +136,25 @@ def build_parser() -> argparse.ArgumentParser:
     commands.register(sub, add_data_options)
     for command in sub.choices.values():
         g = command.add_argument_group("output")
-        g.add_argument("-q", "--quiet", action="store_true",
-                       help="print nothing but the path of what was written (and errors): for scripts")
-        g.add_argument("-v", "--verbose", action="count", default=0,
-                       help="also print the stage lines on a terminal, and every epoch's losses and learning rate")
+        g.add_argument(
+            "-q",
+            "--quiet",
+            action="store_true",
+            help="print nothing but the path of what was written (and errors): for scripts",
+        )
+        g.add_argument(
+            "-v",
+            "--verbose",
+            action="count",
+            default=0,
+            help="also print the stage lines on a terminal, and every epoch's losses and learning rate",
+        )
     return parser
 
 
 def _config_value(path: Path, key: str, value, action: argparse.Action):
     """A TOML value checked and converted like the flag it stands for (types are strict: 5.5 is not an int)."""
+
     def bad(expected: str):
         return InputError(f"{path}: setting {key!r} must be {expected}, got {value!r}")
 
@@ -204,8 +231,11 @@ def _internal_error(exc: BaseException) -> int:
     with open(fd, "w") as fh:
         fh.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    print(f"error: internal error ({type(exc).__name__}: {first}); this is a featureproof bug, please report it "
-          f"with the traceback in {log}", file=sys.stderr)
+    print(
+        f"error: internal error ({type(exc).__name__}: {first}); this is a featureproof bug, please report it "
+        f"with the traceback in {log}",
+        file=sys.stderr,
+    )
     return 1
 
 
@@ -238,8 +268,11 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("FEATUREPROOF_DEBUG"):
             raise
         where = f": {exc.filename}" if exc.filename else ""
-        print(f"error: cannot read or write{where} ({exc.strerror or exc}); check the path, its permissions and the "
-              "free space; no output was written or replaced", file=sys.stderr)
+        print(
+            f"error: cannot read or write{where} ({exc.strerror or exc}); check the path, its permissions and the "
+            "free space; no output was written or replaced",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print("interrupted; no output was written or replaced", file=sys.stderr)

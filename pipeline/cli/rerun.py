@@ -6,6 +6,7 @@ The run folder keeps only that model, so a rerun sees one fold and one seed: few
 over folds. It never replaces the run's own importance (every fold and seed): where the run has one, the
 rerun writes ``importance_lastfold.*`` beside it; where it has none (``--no-explain``), it writes
 ``importance.*``, labelled as last-fold only. Either way the folder changes atomically."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,8 +34,10 @@ def explain_run_dir(run_dir: str | Path, ecfg: ExplainConfig, progress: bool = T
     if not run_dir.is_dir():
         raise InputError(f"{run_dir}: no such run folder")
     if read_manifest(run_dir) is None:
-        raise InputError(f"{run_dir}: not a featureproof run folder (no featureproof.json); explain only changes folders "
-                         "featureproof wrote: rerun 'python -m pipeline run'")
+        raise InputError(
+            f"{run_dir}: not a featureproof run folder (no featureproof.json); explain only changes folders "
+            "featureproof wrote: rerun 'python -m pipeline run'"
+        )
     for name in ("config.json", "model.pt", "index.html"):
         if not (run_dir / name).exists():
             raise InputError(f"{run_dir}: no {name}; is this a folder written by 'python -m pipeline run'?")
@@ -42,13 +45,19 @@ def explain_run_dir(run_dir: str | Path, ecfg: ExplainConfig, progress: bool = T
         saved = json.loads((run_dir / "config.json").read_text())
         ck = load_checkpoint(run_dir / "model.pt")
     except Exception as exc:
-        raise InputError(f"{run_dir}: cannot read the run's config.json or model.pt ({type(exc).__name__}: {exc})") from None
+        raise InputError(
+            f"{run_dir}: cannot read the run's config.json or model.pt ({type(exc).__name__}: {exc})"
+        ) from None
     cfg = RunConfig.from_dict({**saved["config"], "progress": progress, "seeds": 1, "seed": int(ck["seed"])}).validate()
     exp = prepare(cfg)
     if exp.dataset.fingerprint() != saved.get("data_hash"):
-        raise InputError(f"{run_dir}: the input data changed since this run (hash differs); rerun 'python -m pipeline run'")
+        raise InputError(
+            f"{run_dir}: the input data changed since this run (hash differs); rerun 'python -m pipeline run'"
+        )
     if list(exp.ws.columns) != list(ck["columns"]):
-        raise InputError(f"{run_dir}: the feature columns differ from the saved model's; rerun 'python -m pipeline run'")
+        raise InputError(
+            f"{run_dir}: the feature columns differ from the saved model's; rerun 'python -m pipeline run'"
+        )
     exp = exp.only_fold(int(ck["fold"]))  # the saved model's fold: a saved Fitted of one unit
     fd = exp.fold_data[0]
     fold = fd.fold
@@ -59,7 +68,9 @@ def explain_run_dir(run_dir: str | Path, ecfg: ExplainConfig, progress: bool = T
     device = resolve_device(cfg.device)
     test_pred = exp.to_model_units(predict(model, fd.X_test, device), fd)
     model.cpu()
-    fitted = Fitted((Unit(fold.number, cfg.seed, None, model, TrainResult(), test_pred, 0.0),), (), (cfg.seed,), device.type, 0.0)
+    fitted = Fitted(
+        (Unit(fold.number, cfg.seed, None, model, TrainResult(), test_pred, 0.0),), (), (cfg.seed,), device.type, 0.0
+    )
     if not ecfg.lgbm_lags:
         ecfg = dataclasses.replace(ecfg, lgbm_lags=cfg.lgbm_lags)
     try:
@@ -71,10 +82,12 @@ def explain_run_dir(run_dir: str | Path, ecfg: ExplainConfig, progress: bool = T
     richer = (run_dir / "importance.csv").exists()
     stem = "importance_lastfold" if richer else "importance"
     d = exp.ws.dates[fold.test]
-    note = (f"Recomputed by 'explain RUN_DIR' from the saved model: fold {fold.number} only "
-            f"({np.datetime_as_string(d.min(), unit='D')} .. {np.datetime_as_string(d.max(), unit='D')}, {len(fold.test)} "
-            f"test windows), seed {cfg.seed}; intervals are over these test days only."
-            + (" The run's own importance over every fold and seed is in importance.html." if richer else ""))
+    note = (
+        f"Recomputed by 'explain RUN_DIR' from the saved model: fold {fold.number} only "
+        f"({np.datetime_as_string(d.min(), unit='D')} .. {np.datetime_as_string(d.max(), unit='D')}, {len(fold.test)} "
+        f"test windows), seed {cfg.seed}; intervals are over these test days only."
+        + (" The run's own importance over every fold and seed is in importance.html." if richer else "")
+    )
     link = f' · <a href="{stem}.html">feature importance report{" (last fold, rerun)" if richer else ""}</a>'
     with update_dir(run_dir) as tmp:  # the folder changes all at once, or not at all
         write_importance(exp, res, tmp, stem=stem, note=note)

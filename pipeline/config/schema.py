@@ -1,4 +1,5 @@
 """The resolved configuration of a run: one flat dataclass, built from CLI flags (and ``--config`` TOML)."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,8 +11,8 @@ import pandas as pd
 from pipeline.errors import InputError
 from pipeline.targets.core import KINDS
 
-MAX_WINDOW = 1000    # days of history per sample
-MAX_HORIZON = 250    # trading days ahead
+MAX_WINDOW = 1000  # days of history per sample
+MAX_HORIZON = 250  # trading days ahead
 
 
 def csv_list(text: str) -> list[str]:
@@ -39,13 +40,28 @@ def resolve_symbols(args: argparse.Namespace) -> list[str] | None:
     return args.symbols
 
 
-def opt(default, help: str = "", group: str | None = None, flag: str | None = None, choices=None, type=None,
-        metavar: str | None = None, const: str | None = None):
+def opt(
+    default,
+    help: str = "",
+    group: str | None = None,
+    flag: str | None = None,
+    choices=None,
+    type=None,
+    metavar: str | None = None,
+    const: str | None = None,
+):
     """A setting of the schema: its one default, and (when ``group`` is set) the flag argparse, ``--help``
     and TOML keys are made from. ``flag``: the spelling when it is not ``--field-name`` (``--no-explain``);
     ``const``: the value of the flag given without one (``--track`` alone)."""
-    meta = {"help": help, "group": group, "flag": flag, "choices": choices, "type": type, "metavar": metavar,
-            "const": const}
+    meta = {
+        "help": help,
+        "group": group,
+        "flag": flag,
+        "choices": choices,
+        "type": type,
+        "metavar": metavar,
+        "const": const,
+    }
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -57,19 +73,41 @@ TRACKING = "tracking"
 # The network families (pipeline.models.families builds them) and the model settings each one uses; a setting
 # a family does not use is refused when it is changed. "window_linear" is the calibration study's cheap model
 # (a linear map of the whole flattened window), not a user choice.
-MODEL_SETTINGS = ("hidden", "layers", "dropout", "norm", "bidirectional", "pool", "heads", "attention", "kernel_size",
-                  "trend_kernel", "partial_receptive_field", "skip")
+MODEL_SETTINGS = (
+    "hidden",
+    "layers",
+    "dropout",
+    "norm",
+    "bidirectional",
+    "pool",
+    "heads",
+    "attention",
+    "kernel_size",
+    "trend_kernel",
+    "partial_receptive_field",
+    "skip",
+)
 MODEL_FAMILIES = {
     "lstm": {"hidden", "layers", "dropout", "norm", "bidirectional", "pool", "skip", "trend_kernel"},
     "gru": {"hidden", "layers", "dropout", "norm", "bidirectional", "pool", "skip", "trend_kernel"},
     "alstm": {"hidden", "layers", "dropout", "norm", "skip", "trend_kernel"},
     "transformer": {"hidden", "layers", "dropout", "norm", "pool", "heads", "attention", "skip", "trend_kernel"},
-    "tcn": {"hidden", "layers", "dropout", "norm", "pool", "kernel_size", "partial_receptive_field", "skip", "trend_kernel"},
+    "tcn": {
+        "hidden",
+        "layers",
+        "dropout",
+        "norm",
+        "pool",
+        "kernel_size",
+        "partial_receptive_field",
+        "skip",
+        "trend_kernel",
+    },
     "mlp": {"hidden", "layers", "dropout", "norm", "skip", "trend_kernel"},
     "linear": {"dropout", "trend_kernel"},
     "window_linear": {"dropout"},
 }
-FAMILY_NAMES = tuple(f for f in MODEL_FAMILIES if f != "window_linear")   # what --model offers
+FAMILY_NAMES = tuple(f for f in MODEL_FAMILIES if f != "window_linear")  # what --model offers
 EXPLAIN, EXECUTION = "explain", "execution"
 
 
@@ -80,92 +118,171 @@ class RunConfig:
     trainer's and model's configurations all read it from here."""
 
     # data (the flags of the data group are shared by every command that reads data)
-    source: str = opt("sample", "where prices come from: the embedded S&P 500/NASDAQ sample (offline), a CSV file "
-                      "(--data), or yfinance (--symbols, cached on disk)", DATA, choices=["sample", "csv", "yfinance"])
-    data: str | None = opt(None, "CSV file: NYSE long layout with a symbol column, or a Yahoo export", DATA, metavar="PATH")
-    symbols: list[str] | None = opt(None, "several symbols, comma-separated; they pool into one training set", DATA,
-                                    type="csv")
+    source: str = opt(
+        "sample",
+        "where prices come from: the embedded S&P 500/NASDAQ sample (offline), a CSV file "
+        "(--data), or yfinance (--symbols, cached on disk)",
+        DATA,
+        choices=["sample", "csv", "yfinance"],
+    )
+    data: str | None = opt(
+        None, "CSV file: NYSE long layout with a symbol column, or a Yahoo export", DATA, metavar="PATH"
+    )
+    symbols: list[str] | None = opt(
+        None, "several symbols, comma-separated; they pool into one training set", DATA, type="csv"
+    )
     features: str = opt("all", "feature sets: ohlcv, technical, macro, extra, all; combine with +", DATA)
-    exclude_groups: list[str] | None = opt(None, "feature groups left out, comma-separated (e.g. rsi,macro:wti; "
-                                           "'python -m pipeline features' lists them)", DATA, type="csv")
-    macro: list[str] | None = opt(None, "macro series: sample names (wti,aaa,baa,core_cpi,vix) or yfinance tickers "
-                                  "(^VIX,^TNX,DX-Y.NYB,GC=F,CL=F); empty string for none", DATA, type="csv")
+    exclude_groups: list[str] | None = opt(
+        None,
+        "feature groups left out, comma-separated (e.g. rsi,macro:wti; 'python -m pipeline features' lists them)",
+        DATA,
+        type="csv",
+    )
+    macro: list[str] | None = opt(
+        None,
+        "macro series: sample names (wti,aaa,baa,core_cpi,vix) or yfinance tickers "
+        "(^VIX,^TNX,DX-Y.NYB,GC=F,CL=F); empty string for none",
+        DATA,
+        type="csv",
+    )
     start: str | None = opt(None, "first date (YYYY-MM-DD)", DATA)
     end: str | None = opt(None, "last date, exclusive for yfinance (YYYY-MM-DD)", DATA)
     cache_dir: str | None = opt(None, "yfinance cache folder (default ~/.cache/featureproof/yfinance)", DATA)
     offline: bool = opt(False, "yfinance: use the cache only, never the network", DATA)
     # target and splits
-    target: str = opt("direction", "direction (up/down), return (log return), close (price, trained as a return), "
-                      "mean_close, drawdown, volatility; with several symbols: xs_direction (beat the cross-sectional "
-                      "median return), xs_rank (cross-sectional percentile rank of the return)", SPLITS)
+    target: str = opt(
+        "direction",
+        "direction (up/down), return (log return), close (price, trained as a return), "
+        "mean_close, drawdown, volatility; with several symbols: xs_direction (beat the cross-sectional "
+        "median return), xs_rank (cross-sectional percentile rank of the return)",
+        SPLITS,
+    )
     horizons: list[int] = opt([1, 5, 10], "horizons in trading days", SPLITS, type="ints")
     window: int = opt(60, "days of history per sample", SPLITS)
     folds: int = opt(3, "walk-forward test folds, expanding window", SPLITS)
     test_fraction: float = opt(0.3, "share of dates in the test folds", SPLITS)
-    test_start: str | None = opt(None, "first test date (YYYY-MM-DD): the test folds cover the sample dates from it "
-                                 "on (instead of --test-fraction); search sets it to its held-back days", SPLITS)
+    test_start: str | None = opt(
+        None,
+        "first test date (YYYY-MM-DD): the test folds cover the sample dates from it "
+        "on (instead of --test-fraction); search sets it to its held-back days",
+        SPLITS,
+    )
     val_fraction: float = opt(0.15, "share of pre-test dates used for validation", SPLITS)
-    scaler: str = opt("standard", "feature scaler, fit on each fold's training rows only", SPLITS,
-                      choices=["standard", "robust", "minmax"])
-    log_transform: bool = opt(True, "do not log-transform price-level features (MA, Bollinger bands)", SPLITS,
-                              flag="--no-log-transform")
+    scaler: str = opt(
+        "standard",
+        "feature scaler, fit on each fold's training rows only",
+        SPLITS,
+        choices=["standard", "robust", "minmax"],
+    )
+    log_transform: bool = opt(
+        True, "do not log-transform price-level features (MA, Bollinger bands)", SPLITS, flag="--no-log-transform"
+    )
     clip_quantile: float = opt(0.0, "clip features at training quantiles q and 1-q (e.g. 0.01; 0: off)", SPLITS)
     # model
-    model: str = opt("lstm", "network family (see docs/models.md for the model table); every stage works for each", MODEL,
-                     choices=list(FAMILY_NAMES))
+    model: str = opt(
+        "lstm",
+        "network family (see docs/models.md for the model table); every stage works for each",
+        MODEL,
+        choices=list(FAMILY_NAMES),
+    )
     hidden: int = opt(32, "hidden size (recurrent state, attention width, TCN channels, MLP width)", MODEL)
-    layers: int = opt(0, "recurrent, encoder, TCN or MLP layers (0: automatic, 1 layer, or for the TCN the dilation "
-                      "levels whose receptive field covers --window, as in Bai et al. 2018)", MODEL)
+    layers: int = opt(
+        0,
+        "recurrent, encoder, TCN or MLP layers (0: automatic, 1 layer, or for the TCN the dilation "
+        "levels whose receptive field covers --window, as in Bai et al. 2018)",
+        MODEL,
+    )
     dropout: float = opt(0.1, "dropout between layers and before the heads", MODEL)
     norm: str = opt("none", "normalisation of the pooled state", MODEL, choices=["none", "layer", "batch"])
     bidirectional: bool = opt(False, "bidirectional recurrent layers (lstm, gru)", MODEL)
-    pool: str = opt("last", "last step or mean over time (lstm, gru, transformer, tcn)", MODEL, choices=["last", "mean"])
+    pool: str = opt(
+        "last", "last step or mean over time (lstm, gru, transformer, tcn)", MODEL, choices=["last", "mean"]
+    )
     heads: int = opt(4, "attention heads (transformer; --hidden must be a multiple)", MODEL)
-    attention: str = opt("causal", "transformer mask: causal (no step sees a later one) or full", MODEL,
-                         choices=["causal", "full"])
-    skip: str = opt("linear", "linear (default): a DLinear path over the whole window beside the network, summed into "
-                    "its output (LSTNet's linear 'highway', Lai et al. 2018), so a lagged linear signal is learnt from as "
-                    "few days as a linear model needs (docs/learnability.md); none: the network alone (every family but "
-                    "linear)", MODEL, choices=["none", "linear"])
+    attention: str = opt(
+        "causal", "transformer mask: causal (no step sees a later one) or full", MODEL, choices=["causal", "full"]
+    )
+    skip: str = opt(
+        "linear",
+        "linear (default): a DLinear path over the whole window beside the network, summed into "
+        "its output (LSTNet's linear 'highway', Lai et al. 2018), so a lagged linear signal is learnt from as "
+        "few days as a linear model needs (docs/learnability.md); none: the network alone (every family but "
+        "linear)",
+        MODEL,
+        choices=["none", "linear"],
+    )
     kernel_size: int = opt(3, "TCN convolution kernel (dilations 1, 2, 4, ... per layer)", MODEL)
-    partial_receptive_field: bool = opt(False, "let the TCN's --layers and --kernel-size see fewer steps than --window "
-                                        "(refused otherwise: the steps it cannot see would never matter)", MODEL)
+    partial_receptive_field: bool = opt(
+        False,
+        "let the TCN's --layers and --kernel-size see fewer steps than --window "
+        "(refused otherwise: the steps it cannot see would never matter)",
+        MODEL,
+    )
     trend_kernel: int = opt(25, "linear (DLinear): moving-average kernel of the trend part (capped at --window)", MODEL)
     # training
     epochs: int = opt(30, "maximum epochs (early stopping usually ends sooner)", TRAINING)
     batch_size: int = opt(128, "training batch size; the last partial batch is kept", TRAINING)
     lr: float = opt(2e-3, "AdamW learning rate", TRAINING)
-    lr_scaling: str = opt("none", "linear: --lr is stated for batch 256 and scaled by batch-size/256", TRAINING,
-                          choices=["none", "linear"])
+    lr_scaling: str = opt(
+        "none",
+        "linear: --lr is stated for batch 256 and scaled by batch-size/256",
+        TRAINING,
+        choices=["none", "linear"],
+    )
     weight_decay: float = opt(1e-4, "AdamW weight decay", TRAINING)
     warmup_epochs: float = opt(1.0, "linear LR warm-up length in epochs", TRAINING)
     patience: int = opt(5, "early-stopping patience in epochs (best weights restored)", TRAINING)
     clip_grad: float = opt(1.0, "gradient-norm clipping (0: off)", TRAINING)
     seeds: int = opt(1, "train this many seeds; their predictions are averaged into one ensemble", TRAINING)
     seed: int = opt(0, "first seed", TRAINING)
-    device: str = opt("auto", "auto: CUDA when torch sees a GPU, else the CPU", TRAINING, choices=["auto", "cpu", "cuda"])
-    threads: int = opt(0, "torch threads (0: one per training model, every available core for evaluation and the explain "
-                       "stage; idle threads sleep, so a busy machine does not slow the run down many times)", TRAINING,
-                       metavar="N")
+    device: str = opt(
+        "auto", "auto: CUDA when torch sees a GPU, else the CPU", TRAINING, choices=["auto", "cpu", "cuda"]
+    )
+    threads: int = opt(
+        0,
+        "torch threads (0: one per training model, every available core for evaluation and the explain "
+        "stage; idle threads sleep, so a busy machine does not slow the run down many times)",
+        TRAINING,
+        metavar="N",
+    )
     # evaluation
     lgbm_lags: int = opt(5, "lags flattened for the LightGBM baseline", EVALUATION)
-    bootstrap: int = opt(500, "block-bootstrap resamples for the intervals of AUC, MCC, balanced accuracy, R², IC (0: none). "
-                         "Means over days (accuracy, Brier, log loss, RMSE, ...) and every test use the HAR interval "
-                         "instead", EVALUATION)
-    block: int = opt(0, "bootstrap block length in test days (0: automatic, at least 6h and about 1.5 T^(1/3))", EVALUATION)
+    bootstrap: int = opt(
+        500,
+        "block-bootstrap resamples for the intervals of AUC, MCC, balanced accuracy, R², IC (0: none). "
+        "Means over days (accuracy, Brier, log loss, RMSE, ...) and every test use the HAR interval "
+        "instead",
+        EVALUATION,
+    )
+    block: int = opt(
+        0, "bootstrap block length in test days (0: automatic, at least 6h and about 1.5 T^(1/3))", EVALUATION
+    )
     cost_bps: float = opt(5.0, "strategy view and long-short book: cost per unit of turnover, in bps", EVALUATION)
     quantiles: int = opt(5, "cross-section (several symbols): score quantiles per date", EVALUATION)
-    top_k: int = opt(0, "cross-section: the long-short book holds the top and bottom k symbols (0: one quantile's worth)",
-                     EVALUATION)
-    fresh_ledger: bool = opt(False, "do not count the configurations judged earlier on the same test days (the reports "
-                             "folder's ledger); the report says so", EVALUATION)
+    top_k: int = opt(
+        0, "cross-section: the long-short book holds the top and bottom k symbols (0: one quantile's worth)", EVALUATION
+    )
+    fresh_ledger: bool = opt(
+        False,
+        "do not count the configurations judged earlier on the same test days (the reports "
+        "folder's ledger); the report says so",
+        EVALUATION,
+    )
     # tracking
-    track: str | None = opt(None, "log to MLflow (needs the [tracking] extra): --track alone logs to "
-                            "sqlite:///<reports folder>/mlflow.db with artifacts in <reports folder>/mlartifacts; or give "
-                            "a URI (sqlite:///PATH/mlflow.db, http://HOST:5000)", TRACKING, metavar="URI", const="default")
-    experiment: str = opt("featureproof", "MLflow experiment the runs are logged to (with --track)", TRACKING, metavar="NAME")
+    track: str | None = opt(
+        None,
+        "log to MLflow (needs the [tracking] extra): --track alone logs to "
+        "sqlite:///<reports folder>/mlflow.db with artifacts in <reports folder>/mlartifacts; or give "
+        "a URI (sqlite:///PATH/mlflow.db, http://HOST:5000)",
+        TRACKING,
+        metavar="URI",
+        const="default",
+    )
+    experiment: str = opt(
+        "featureproof", "MLflow experiment the runs are logged to (with --track)", TRACKING, metavar="NAME"
+    )
     out: str | None = opt(None)
-    overwrite: bool = opt(False)      # replace an existing featureproof folder at --out
+    overwrite: bool = opt(False)  # replace an existing featureproof folder at --out
     progress: bool = opt(True)
     # first sample date; set by compare so that every feature set has the same samples, folds and test days
     sample_start: str | None = opt(None)
@@ -182,9 +299,17 @@ class RunConfig:
         if repeated:
             raise InputError(f"--horizons lists {', '.join(map(str, repeated))} more than once; give each horizon once")
         self.horizons = sorted(self.horizons)
-        floats = {"--test-fraction": self.test_fraction, "--val-fraction": self.val_fraction, "--dropout": self.dropout,
-                  "--lr": self.lr, "--weight-decay": self.weight_decay, "--warmup-epochs": self.warmup_epochs,
-                  "--clip-grad": self.clip_grad, "--clip-quantile": self.clip_quantile, "--cost-bps": self.cost_bps}
+        floats = {
+            "--test-fraction": self.test_fraction,
+            "--val-fraction": self.val_fraction,
+            "--dropout": self.dropout,
+            "--lr": self.lr,
+            "--weight-decay": self.weight_decay,
+            "--warmup-epochs": self.warmup_epochs,
+            "--clip-grad": self.clip_grad,
+            "--clip-quantile": self.clip_quantile,
+            "--cost-bps": self.cost_bps,
+        }
         for flag, value in floats.items():
             if not math.isfinite(value):
                 raise InputError(f"{flag} must be a finite number, got {value}")
@@ -209,7 +334,10 @@ class RunConfig:
             (0 <= self.seed < 2**31 - 1, "--seed must be between 0 and 2147483646"),
             (self.lgbm_lags >= 1, "--lgbm-lags must be at least 1"),
             (self.lgbm_lags <= self.window, "--lgbm-lags must be at most --window"),
-            (self.bootstrap == 0 or self.bootstrap >= 100, "--bootstrap must be 0 (no bootstrap intervals) or at least 100"),
+            (
+                self.bootstrap == 0 or self.bootstrap >= 100,
+                "--bootstrap must be 0 (no bootstrap intervals) or at least 100",
+            ),
             (self.block >= 0, "--block must be 0 (automatic) or a positive number of test days"),
             (0 <= self.clip_quantile < 0.5, "--clip-quantile must be in [0, 0.5)"),
             (self.cost_bps >= 0, "--cost-bps must be 0 or positive"),
@@ -233,8 +361,12 @@ class RunConfig:
                 raise InputError(message)
         self._check_model_flags()
         dates = {}
-        for flag, value in (("--start", self.start), ("--end", self.end), ("sample_start", self.sample_start),
-                            ("--test-start", self.test_start)):
+        for flag, value in (
+            ("--start", self.start),
+            ("--end", self.end),
+            ("sample_start", self.sample_start),
+            ("--test-start", self.test_start),
+        ):
             if value:
                 try:
                     dates[flag] = pd.Timestamp(value)
@@ -281,31 +413,53 @@ class ExplainConfig:
     """The explain stage's settings (and the executor of its retrain jobs); the fields without a group are
     internal constants of the methods, not flags."""
 
-    ablation: str = opt("permute", "group ablation: permute shuffles a group's windows on the test set; retrain retrains "
-                        "without each group (a training run per group, in parallel); both; none", EXPLAIN,
-                        choices=["retrain", "permute", "both", "none"])
-    explain: bool = opt(True, "skip LightGBM importance/TreeSHAP and the gradient attributions on the LSTM", EXPLAIN,
-                        flag="--no-explain")
-    n_repeats: int = opt(5, "repeats per group for permutation (5 is the calibration study's setting; fewer is noisier, "
-                         "never biased)", EXPLAIN, flag="--permutation-repeats", metavar="N")
+    ablation: str = opt(
+        "permute",
+        "group ablation: permute shuffles a group's windows on the test set; retrain retrains "
+        "without each group (a training run per group, in parallel); both; none",
+        EXPLAIN,
+        choices=["retrain", "permute", "both", "none"],
+    )
+    explain: bool = opt(
+        True,
+        "skip LightGBM importance/TreeSHAP and the gradient attributions on the LSTM",
+        EXPLAIN,
+        flag="--no-explain",
+    )
+    n_repeats: int = opt(
+        5,
+        "repeats per group for permutation (5 is the calibration study's setting; fewer is noisier, never biased)",
+        EXPLAIN,
+        flag="--permutation-repeats",
+        metavar="N",
+    )
     lag_repeats: int = opt(2, "repeats per group x lag block and per correlation cluster for permutation", EXPLAIN)
-    lgbm_lags: int = opt(0)         # LightGBM's lags in the explain stage (0: the run's --lgbm-lags)
+    lgbm_lags: int = opt(0)  # LightGBM's lags in the explain stage (0: the run's --lgbm-lags)
     shap_windows: int = opt(500, "test windows explained by expected gradients", EXPLAIN)
     shap_background: int = opt(100)  # training windows in the background
-    shap_nsamples: int = opt(8)      # interpolation points per explained window
+    shap_nsamples: int = opt(8)  # interpolation points per explained window
     ig_windows: int = opt(100, "test windows explained by integrated gradients", EXPLAIN)
-    ig_steps: int = opt(16)          # Gauss-Legendre steps of integrated gradients
-    sanity_windows: int = opt(32)    # windows of the randomisation and infidelity checks
-    shap_floor: bool = opt(False, "also train a twin LSTM per fold beside shadow features for an expected-gradients "
-                           "noise floor (slow)", EXPLAIN)
+    ig_steps: int = opt(16)  # Gauss-Legendre steps of integrated gradients
+    sanity_windows: int = opt(32)  # windows of the randomisation and infidelity checks
+    shap_floor: bool = opt(
+        False,
+        "also train a twin LSTM per fold beside shadow features for an expected-gradients noise floor (slow)",
+        EXPLAIN,
+    )
     clusters: bool = opt(True, "skip the correlation clusters and their importance", EXPLAIN, flag="--no-clusters")
     jobs: int = opt(2, "local worker processes for independent jobs", EXECUTION)
-    executor: str = opt("local", "run independent jobs in a local process pool or as Ray tasks", EXECUTION,
-                        choices=["local", "ray"])
-    ray_address: str | None = opt(None, "Ray cluster to join (e.g. 10.0.0.5:6379, from 'ray start --head'); default: a "
-                                  "local Ray instance", EXECUTION, metavar="ADDR")
-    gpus_per_job: float = opt(0.0, "with --executor ray: GPUs each job requests (e.g. 0.25); jobs then train on CUDA",
-                              EXECUTION, metavar="G")
+    executor: str = opt(
+        "local", "run independent jobs in a local process pool or as Ray tasks", EXECUTION, choices=["local", "ray"]
+    )
+    ray_address: str | None = opt(
+        None,
+        "Ray cluster to join (e.g. 10.0.0.5:6379, from 'ray start --head'); default: a local Ray instance",
+        EXECUTION,
+        metavar="ADDR",
+    )
+    gpus_per_job: float = opt(
+        0.0, "with --executor ray: GPUs each job requests (e.g. 0.25); jobs then train on CUDA", EXECUTION, metavar="G"
+    )
 
     def validate(self) -> "ExplainConfig":
         checks = [
@@ -337,15 +491,19 @@ def check_model_flags(cfg: "RunConfig", families: list[str]) -> None:
     for name in MODEL_SETTINGS:
         if name not in used and getattr(cfg, name) != getattr(_MODEL_DEFAULTS, name):
             flag = "--" + name.replace("_", "-")
-            raise InputError(f"{flag} does not apply to --model {names} (it uses "
-                             f"{', '.join('--' + u.replace('_', '-') for u in sorted(used)) or 'none of the model flags'}); "
-                             f"drop {flag} or choose a family that uses it")
+            raise InputError(
+                f"{flag} does not apply to --model {names} (it uses "
+                f"{', '.join('--' + u.replace('_', '-') for u in sorted(used)) or 'none of the model flags'}); "
+                f"drop {flag} or choose a family that uses it"
+            )
     if "tcn" in families and cfg.layers and not cfg.partial_receptive_field:
         seen = tcn_receptive_field(cfg.layers, cfg.kernel_size)
         if seen < cfg.window:
-            raise InputError(f"--layers {cfg.layers} --kernel-size {cfg.kernel_size}: the TCN sees {seen} of the {cfg.window} "
-                             f"window days; use --layers {tcn_levels(cfg.window, cfg.kernel_size)} or leave --layers unset "
-                             "(automatic), or pass --partial-receptive-field to accept it")
+            raise InputError(
+                f"--layers {cfg.layers} --kernel-size {cfg.kernel_size}: the TCN sees {seen} of the {cfg.window} "
+                f"window days; use --layers {tcn_levels(cfg.window, cfg.kernel_size)} or leave --layers unset "
+                "(automatic), or pass --partial-receptive-field to accept it"
+            )
     if "transformer" in families and cfg.hidden % cfg.heads:
         raise InputError(f"--hidden {cfg.hidden} must be a multiple of --heads {cfg.heads} for the transformer")
 
@@ -353,7 +511,7 @@ def check_model_flags(cfg: "RunConfig", families: list[str]) -> None:
 def tcn_receptive_field(layers: int, kernel_size: int) -> int:
     """Steps a TCN's last output sees: two dilated convolutions per level, dilations 1, 2, 4, ...:
     ``1 + 2 (k - 1)(2^L - 1)``."""
-    return 1 + 2 * (kernel_size - 1) * (2 ** layers - 1)
+    return 1 + 2 * (kernel_size - 1) * (2**layers - 1)
 
 
 def tcn_levels(window: int, kernel_size: int) -> int:

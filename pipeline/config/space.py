@@ -26,6 +26,7 @@ integer ``step``); or ``value`` (fixed). Knobs the file leaves out keep the run'
     high = 1e-2
     log = true
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -39,15 +40,34 @@ from pipeline.errors import InputError
 
 INT_KNOBS = {"window", "layers", "hidden", "batch_size", "heads", "kernel_size", "trend_kernel", "epochs", "patience"}
 FLOAT_KNOBS = {"dropout", "lr", "weight_decay", "warmup_epochs", "clip_quantile"}
-CHOICE_KNOBS = {"model": list(FAMILY_NAMES), "pool": ["last", "mean"], "norm": ["none", "layer", "batch"],
-                "scaler": ["standard", "robust", "minmax"], "lr_scaling": ["none", "linear"], "log_transform": [True, False],
-                "bidirectional": [True, False], "attention": ["causal", "full"]}
+CHOICE_KNOBS = {
+    "model": list(FAMILY_NAMES),
+    "pool": ["last", "mean"],
+    "norm": ["none", "layer", "batch"],
+    "scaler": ["standard", "robust", "minmax"],
+    "lr_scaling": ["none", "linear"],
+    "log_transform": [True, False],
+    "bidirectional": [True, False],
+    "attention": ["causal", "full"],
+}
 KNOBS = ("groups", *sorted(INT_KNOBS | FLOAT_KNOBS | set(CHOICE_KNOBS)))
 # the bounds each numeric knob must respect (the schema's own checks, so a trial is never refused)
-BOUNDS = {"window": (2, MAX_WINDOW), "layers": (1, 16), "hidden": (1, 4096), "batch_size": (2, 1 << 16), "heads": (1, 64),
-          "kernel_size": (2, 16), "trend_kernel": (1, MAX_WINDOW), "epochs": (1, 10_000), "patience": (1, 1000),
-          "dropout": (0.0, 0.99), "lr": (1e-7, 1.0), "weight_decay": (0.0, 1.0), "warmup_epochs": (0.0, 100.0),
-          "clip_quantile": (0.0, 0.49)}
+BOUNDS = {
+    "window": (2, MAX_WINDOW),
+    "layers": (1, 16),
+    "hidden": (1, 4096),
+    "batch_size": (2, 1 << 16),
+    "heads": (1, 64),
+    "kernel_size": (2, 16),
+    "trend_kernel": (1, MAX_WINDOW),
+    "epochs": (1, 10_000),
+    "patience": (1, 1000),
+    "dropout": (0.0, 0.99),
+    "lr": (1e-7, 1.0),
+    "weight_decay": (0.0, 1.0),
+    "warmup_epochs": (0.0, 100.0),
+    "clip_quantile": (0.0, 0.49),
+}
 
 
 @dataclass(frozen=True)
@@ -67,7 +87,9 @@ class Knob:
 
     def describe(self) -> str:
         if self.name == "groups":
-            return "in or out: " + (", ".join(self.choices) if self.choices else "every feature group") + " (one stays in)"
+            return (
+                "in or out: " + (", ".join(self.choices) if self.choices else "every feature group") + " (one stays in)"
+            )
         if self.choices is not None:
             return ", ".join(map(str, self.choices))
         scale = " (log scale)" if self.log else (f" (step {self.step:g})" if self.step else "")
@@ -89,16 +111,27 @@ class Space:
         return None if k is None else int(max(k.choices) if k.choices is not None else k.high)
 
     def to_dict(self) -> dict:
-        return {k.name: {f: v for f, v in (("choices", list(k.choices) if k.choices is not None else None), ("low", k.low),
-                                            ("high", k.high), ("log", k.log or None), ("step", k.step)) if v is not None}
-                for k in self.knobs}
+        return {
+            k.name: {
+                f: v
+                for f, v in (
+                    ("choices", list(k.choices) if k.choices is not None else None),
+                    ("low", k.low),
+                    ("high", k.high),
+                    ("log", k.log or None),
+                    ("step", k.step),
+                )
+                if v is not None
+            }
+            for k in self.knobs
+        }
 
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 DEFAULT_SPACE = {
-    "groups": {},                                   # every group may be left out (at least one stays)
+    "groups": {},  # every group may be left out (at least one stays)
     "window": {"low": 20, "high": 120, "step": 10},
     "model": {"choices": list(FAMILY_NAMES)},
     "layers": {"low": 1, "high": 3},
@@ -124,7 +157,9 @@ def _knob(name: str, spec: dict, where: str) -> Knob:
         raise InputError(f"{where}: [{name}] must be a table with choices, low/high or value")
     unknown = sorted(set(spec) - {"choices", "low", "high", "log", "step", "value"})
     if unknown:
-        raise InputError(f"{where}: [{name}] has unknown key {unknown[0]!r}; use choices, low, high, log, step or value")
+        raise InputError(
+            f"{where}: [{name}] has unknown key {unknown[0]!r}; use choices, low, high, log, step or value"
+        )
     if "value" in spec:
         spec = {"choices": [spec["value"]]}
     if name == "groups":

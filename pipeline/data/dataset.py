@@ -1,4 +1,5 @@
 """From loaded data to feature tables: the one place the CLI commands turn flags into features."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -37,8 +38,9 @@ class Dataset:
         groups = self.groups
         unknown = [g for g in drop if g not in groups]
         if unknown:
-            raise InputError(f"--exclude-groups: unknown feature group {unknown[0]!r}; the data's groups are "
-                             f"{', '.join(groups)}")
+            raise InputError(
+                f"--exclude-groups: unknown feature group {unknown[0]!r}; the data's groups are {', '.join(groups)}"
+            )
         if drop and len(drop) >= len(groups):
             raise InputError("--exclude-groups leaves no feature group; keep at least one")
         cols = [c for g, cs in groups.items() if g not in drop for c in cs]
@@ -48,9 +50,12 @@ class Dataset:
             price = self.prices[symbol]
             if before is not None:
                 frame, price = frame[frame.index < before], price[price.index < before]
-            tables[symbol] = dataclasses.replace(table, frame=frame, groups={g: cs for g, cs in table.groups.items()
-                                                                          if g not in drop},
-                                                 levels=[c for c in table.levels if c in cols])
+            tables[symbol] = dataclasses.replace(
+                table,
+                frame=frame,
+                groups={g: cs for g, cs in table.groups.items() if g not in drop},
+                levels=[c for c in table.levels if c in cols],
+            )
             prices[symbol] = price
         return Dataset(prices, tables, self.spec)
 
@@ -87,9 +92,10 @@ class Dataset:
                 parts.append(pd.Series((row * np.uint64(2 * k + 1)) & np.uint64((1 << 63) - 1), index=frame.index))
             rows = pd.concat(parts).sort_index(kind="stable")
             dates, values = rows.index, rows.to_numpy()
-            starts = np.r_[0, np.flatnonzero(dates[1:] != dates[:-1]) + 1]      # each date's first row
-            self.__dict__["_day_hashes"] = pd.Series(np.bitwise_xor.reduceat(values, starts).astype(np.int64),
-                                                     index=dates[starts])
+            starts = np.r_[0, np.flatnonzero(dates[1:] != dates[:-1]) + 1]  # each date's first row
+            self.__dict__["_day_hashes"] = pd.Series(
+                np.bitwise_xor.reduceat(values, starts).astype(np.int64), index=dates[starts]
+            )
         return self.__dict__["_day_hashes"]
 
     def price_fingerprint(self) -> str:
@@ -167,23 +173,33 @@ def load_inputs(
     return prices, macro_series
 
 
-def dataset_from_prices(prices: dict[str, pd.DataFrame], features: str = "all", macro_series: list | None = None) -> Dataset:
+def dataset_from_prices(
+    prices: dict[str, pd.DataFrame], features: str = "all", macro_series: list | None = None
+) -> Dataset:
     """Feature tables for validated prices (the user's columns named in each frame's ``attrs["extra_columns"]``)."""
     sets = _feature_sets(features)
-    if "all" in [p.strip().lower() for p in features.split("+")] and not any(f.attrs.get("extra_columns") for f in prices.values()):
+    if "all" in [p.strip().lower() for p in features.split("+")] and not any(
+        f.attrs.get("extra_columns") for f in prices.values()
+    ):
         sets = [s for s in sets if s != "extra"]  # 'all' means every set the data can fill
     spec = "+".join(sets)
-    inputs = {s: FeatureInput(f, list(macro_series or []), list(f.attrs.get("extra_columns", []))) for s, f in prices.items()}
+    inputs = {
+        s: FeatureInput(f, list(macro_series or []), list(f.attrs.get("extra_columns", []))) for s, f in prices.items()
+    }
     tables = build_feature_tables(inputs, spec, jobs=2 if len(inputs) >= 8 else 1)
     column_sets = {tuple(t.columns) for t in tables.values()}
     if len(column_sets) > 1:
-        raise InputError("the symbols do not share the same feature columns (different user columns, or some "
-                         "symbols close-only?); load them separately")
+        raise InputError(
+            "the symbols do not share the same feature columns (different user columns, or some "
+            "symbols close-only?); load them separately"
+        )
     left_out = {m: cols for t in tables.values() for m, cols in t.left_out.items()}
     if left_out:
         lacking = sorted({c for cols in left_out.values() for c in cols})
-        warn(f"the data have no {', '.join(lacking)}: left out the features that need them "
-             f"({', '.join(sorted(left_out))}); everything else runs as usual")
+        warn(
+            f"the data have no {', '.join(lacking)}: left out the features that need them "
+            f"({', '.join(sorted(left_out))}); everything else runs as usual"
+        )
     return Dataset(prices, tables, spec)
 
 

@@ -2,6 +2,7 @@
 
 ``load_prices`` is the one entry point the CLI uses; it dispatches on ``source`` and validates every frame.
 """
+
 from __future__ import annotations
 
 import re
@@ -33,11 +34,20 @@ SAMPLE_MACRO_DEFAULT = ("wti", "aaa", "baa", "core_cpi")
 YF_MACRO_DEFAULT = ("^VIX", "^TNX", "DX-Y.NYB", "GC=F", "CL=F")
 
 COLUMN_ALIASES = {
-    "date": "date", "datetime": "date", "timestamp": "date", "time": "date",
-    "symbol": "symbol", "ticker": "symbol",
-    "open": "open", "high": "high", "low": "low", "close": "close",
-    "adjclose": "adj_close", "adjustedclose": "adj_close",
-    "volume": "volume", "vol": "volume",
+    "date": "date",
+    "datetime": "date",
+    "timestamp": "date",
+    "time": "date",
+    "symbol": "symbol",
+    "ticker": "symbol",
+    "open": "open",
+    "high": "high",
+    "low": "low",
+    "close": "close",
+    "adjclose": "adj_close",
+    "adjustedclose": "adj_close",
+    "volume": "volume",
+    "vol": "volume",
 }
 
 
@@ -129,7 +139,9 @@ def read_price_csv(path: str | Path, symbols: list[str] | None = None) -> dict[s
     if raw.empty:
         raise InputError(f"{name}: header only, no data rows")
     if "date" not in raw.columns:
-        raise InputError(f"{name}: no date column; expected a column named Date (columns: {', '.join(map(str, raw.columns))})")
+        raise InputError(
+            f"{name}: no date column; expected a column named Date (columns: {', '.join(map(str, raw.columns))})"
+        )
     if "close" not in raw.columns:
         raise InputError(
             f"{name}: missing column close; expected date, close and, where you have them, open, high, low, volume "
@@ -238,8 +250,12 @@ def _clip_dates(frame: pd.DataFrame, start: str | None, end: str | None) -> pd.D
 
 
 def load_macro(
-    source: str, names: list[str] | None, start: str | None = None, end: str | None = None,
-    cache_dir: str | None = None, offline: bool = False,
+    source: str,
+    names: list[str] | None,
+    start: str | None = None,
+    end: str | None = None,
+    cache_dir: str | None = None,
+    offline: bool = False,
 ) -> list[MacroSeries]:
     """Macro series from the sample (names like ``wti``) or yfinance (tickers like ``^VIX``)."""
     if source == "yfinance":

@@ -5,6 +5,7 @@ The checks follow the data contract of DESIGN.md: a tz-naive, sorted, unique ``D
 Close-only data (the ``SP20`` sample, a CSV of closes) are accepted: the absent columns are kept empty
 (NaN) and listed in ``frame.attrs["absent_columns"]``; features that need them are left out.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -41,7 +42,9 @@ def validate_ohlcv(frame: pd.DataFrame, source: str, symbol: str | None = None) 
     if frame.empty:
         raise InputError(f"{where}: no data rows; check the file or the symbol/date range you asked for")
     if "close" not in frame.columns:
-        raise InputError(f"{where}: no close column; expected date, close and, where you have them, open, high, low, volume")
+        raise InputError(
+            f"{where}: no close column; expected date, close and, where you have them, open, high, low, volume"
+        )
     absent = [c for c in OHLCV if c not in frame.columns]  # close-only (or partial) data: kept as empty columns
     frame = frame.copy()
     for column in absent:

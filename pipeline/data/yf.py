@@ -7,6 +7,7 @@ or dividend, so on a mismatch the whole range is downloaded again (see :func:`fe
 A corrupt cache file is reported, deleted and refetched. Nothing is ever half-written: files are written
 to a temporary name in the same folder and renamed (:func:`pipeline.io.atomic_path`).
 """
+
 from __future__ import annotations
 
 import json
@@ -99,8 +100,14 @@ def _download(symbol: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFra
 
     try:
         raw = yf.download(
-            symbol, start=start.strftime("%Y-%m-%d"), end=end.strftime("%Y-%m-%d"), interval=INTERVAL,
-            auto_adjust=AUTO_ADJUST, progress=False, threads=False, multi_level_index=True,
+            symbol,
+            start=start.strftime("%Y-%m-%d"),
+            end=end.strftime("%Y-%m-%d"),
+            interval=INTERVAL,
+            auto_adjust=AUTO_ADJUST,
+            progress=False,
+            threads=False,
+            multi_level_index=True,
         )
     except Exception as exc:  # network failure, rate limit (YFRateLimitError), ...
         raise InputError(
@@ -118,7 +125,9 @@ def _download(symbol: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFra
             raw = raw.droplevel(level, axis=1)
     missing = [c for c in FIELDS if c not in raw.columns]
     if missing:
-        raise InputError(f"yfinance: the answer for {symbol} lacks {', '.join(missing)}; try again later or use --source sample")
+        raise InputError(
+            f"yfinance: the answer for {symbol} lacks {', '.join(missing)}; try again later or use --source sample"
+        )
     frame = raw[list(FIELDS)].rename(columns=FIELDS).astype(float)
     index = pd.DatetimeIndex(raw.index)
     frame.index = (index.tz_localize(None) if index.tz is not None else index).normalize()
@@ -176,7 +185,9 @@ def fetch_cached(
     frame, meta = cached if cached else (None, {})
     if offline:
         if frame is None:
-            raise InputError(f"yfinance: --offline but no cache for {symbol} in {cache}; run once online or use --source sample")
+            raise InputError(
+                f"yfinance: --offline but no cache for {symbol} in {cache}; run once online or use --source sample"
+            )
         return frame.loc[want_start : want_end - pd.Timedelta(days=1)]
     if frame is not None and frame.empty:
         frame, meta = None, {}
@@ -197,8 +208,10 @@ def fetch_cached(
         pieces = [_download(symbol, a, b) for a, b in ranges]
         why = next((m for m in (_mismatch(frame, p) for p in pieces) if m), None)
         if why:
-            warn(f"yfinance: {symbol} prices changed since the cached download of {meta.get('downloaded_at', '?')} "
-                 f"({why}: a split, dividend or revision); downloading {lo.date()} .. {hi.date()} again")
+            warn(
+                f"yfinance: {symbol} prices changed since the cached download of {meta.get('downloaded_at', '?')} "
+                f"({why}: a split, dividend or revision); downloading {lo.date()} .. {hi.date()} again"
+            )
             merged = _download(symbol, lo, hi)
             meta = {"downloaded_at": _stamp()}
         else:
@@ -209,20 +222,32 @@ def fetch_cached(
         if not yahoo_reachable(symbol):
             raise InputError(
                 f"yfinance: no data for {symbol!r}: there is no network connection to Yahoo Finance ({YAHOO_HOST}); "
-                "connect and try again, rerun with --offline to use the cache, or use --source sample")
+                "connect and try again, rerun with --offline to use the cache, or use --source sample"
+            )
         raise InputError(
             f"yfinance: no data for {symbol!r} between {want_start.date()} and {want_end.date()}: the ticker may "
             "be unknown or delisted, or Yahoo refused the request; check the ticker, try later, or use --source sample"
         )
-    meta.update({"symbol": symbol, "interval": INTERVAL, "auto_adjust": AUTO_ADJUST, "covered_start": str(lo.date()),
-                 "covered_end": str(hi.date()), "updated_at": _stamp()})
+    meta.update(
+        {
+            "symbol": symbol,
+            "interval": INTERVAL,
+            "auto_adjust": AUTO_ADJUST,
+            "covered_start": str(lo.date()),
+            "covered_end": str(hi.date()),
+            "updated_at": _stamp(),
+        }
+    )
     _write_cache(path, merged, meta)
     return merged.loc[want_start : want_end - pd.Timedelta(days=1)]
 
 
 def load_yfinance(
-    symbols: list[str], start: str | None = None, end: str | None = None,
-    cache_dir: str | Path | None = None, offline: bool = False,
+    symbols: list[str],
+    start: str | None = None,
+    end: str | None = None,
+    cache_dir: str | Path | None = None,
+    offline: bool = False,
 ) -> dict[str, pd.DataFrame]:
     """Validated OHLCV frames from yfinance (adjusted prices) for each symbol."""
     out = {}

@@ -11,6 +11,7 @@ featureproof; the calibration study includes the IC and spread cells. Dates with
 
 Shapes: ``dates``, ``symbols``, ``score``, ``fwd``, ``next_ret`` are ``(n,)`` per test sample.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -53,11 +54,23 @@ def _ranks(panel: pd.DataFrame) -> pd.DataFrame:
 def _test(series: np.ndarray, h: int) -> dict:
     x = series[np.isfinite(series)]
     if len(x) < 10:
-        return {"mean": float(np.mean(x)) if len(x) else float("nan"), "ci_low": float("nan"), "ci_high": float("nan"),
-                "p_value": float("nan"), "t": float("nan"), "n_dates": int(len(x))}
+        return {
+            "mean": float(np.mean(x)) if len(x) else float("nan"),
+            "ci_low": float("nan"),
+            "ci_high": float("nan"),
+            "p_value": float("nan"),
+            "t": float("nan"),
+            "n_dates": int(len(x)),
+        }
     t = inference.mean_test(x, h)
-    return {"mean": t.mean, "ci_low": t.ci_low, "ci_high": t.ci_high, "p_value": t.p_value,
-            "t": t.statistic, "n_dates": int(len(x))}
+    return {
+        "mean": t.mean,
+        "ci_low": t.ci_low,
+        "ci_high": t.ci_high,
+        "p_value": t.p_value,
+        "t": t.statistic,
+        "n_dates": int(len(x)),
+    }
 
 
 def ic_series(score: pd.DataFrame, fwd: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -79,8 +92,17 @@ def book_weights(score: pd.DataFrame, k: int) -> pd.DataFrame:
     return w.where(n >= max(2 * k, MIN_CROSS_SECTION), 0.0).fillna(0.0)
 
 
-def evaluate_score(dates: np.ndarray, symbols: np.ndarray, score: np.ndarray, fwd: np.ndarray, next_ret: np.ndarray,
-                   h: int, quantiles: int = 5, top_k: int = 0, cost_bps: float = 5.0) -> dict:
+def evaluate_score(
+    dates: np.ndarray,
+    symbols: np.ndarray,
+    score: np.ndarray,
+    fwd: np.ndarray,
+    next_ret: np.ndarray,
+    h: int,
+    quantiles: int = 5,
+    top_k: int = 0,
+    cost_bps: float = 5.0,
+) -> dict:
     """Every cross-sectional number of one score at horizon ``h`` (see the module docstring)."""
     S, F = _pivot(dates, symbols, score), _pivot(dates, symbols, fwd)
     R = _pivot(dates, symbols, next_ret).reindex(index=S.index, columns=S.columns)
@@ -120,9 +142,13 @@ def evaluate_score(dates: np.ndarray, symbols: np.ndarray, score: np.ndarray, fw
     net, gross, turnover = net[has_next], gross[has_next], turnover[has_next]
     sd = net.std(ddof=1) if len(net) > 1 else float("nan")
     out["book"] = {
-        "k": int(k), "cost_bps": cost_bps, "daily": _test(net, h),
+        "k": int(k),
+        "cost_bps": cost_bps,
+        "daily": _test(net, h),
         "sharpe": float(net.mean() / sd * np.sqrt(ANNUAL)) if sd and sd > 0 else float("nan"),
-        "sharpe_gross": float(gross.mean() / gross.std(ddof=1) * np.sqrt(ANNUAL)) if len(gross) > 1 and gross.std() > 0 else float("nan"),
+        "sharpe_gross": float(gross.mean() / gross.std(ddof=1) * np.sqrt(ANNUAL))
+        if len(gross) > 1 and gross.std() > 0
+        else float("nan"),
         "annual_return": float(net.mean() * ANNUAL),
         "cumulative_return": float(np.prod(1.0 + net) - 1.0),
         "turnover": float(turnover.mean()),
@@ -134,13 +160,24 @@ def evaluate_score(dates: np.ndarray, symbols: np.ndarray, score: np.ndarray, fw
     return out
 
 
-def cross_section(dates: np.ndarray, symbols: np.ndarray, scores: dict[str, np.ndarray], fwd: np.ndarray,
-                  next_ret: np.ndarray, h: int, quantiles: int, top_k: int, cost_bps: float) -> dict:
+def cross_section(
+    dates: np.ndarray,
+    symbols: np.ndarray,
+    scores: dict[str, np.ndarray],
+    fwd: np.ndarray,
+    next_ret: np.ndarray,
+    h: int,
+    quantiles: int,
+    top_k: int,
+    cost_bps: float,
+) -> dict:
     """The model's and every reference score's cross-sectional numbers at horizon ``h``, and the model
     against each reference: the per-date Rank IC difference, tested (HAR, Holm over references).
     ``scores``: name -> (n,), the model first (named by its family: ``LSTM``, ``GRU``, ...)."""
-    out = {name: evaluate_score(dates, symbols, s, fwd, next_ret, h, quantiles, top_k, cost_bps)
-           for name, s in scores.items()}
+    out = {
+        name: evaluate_score(dates, symbols, s, fwd, next_ret, h, quantiles, top_k, cost_bps)
+        for name, s in scores.items()
+    }
     model = next(iter(scores))
     S_fwd = _pivot(dates, symbols, fwd)
     _, model_ric = ic_series(_pivot(dates, symbols, scores[model]).reindex(columns=S_fwd.columns), S_fwd)
@@ -157,6 +194,7 @@ def horizon_family(per_horizon: list[dict]) -> None:
     """The run's family, as for its headline tests: the model's Rank IC test and its long-short book's test
     are Holm-adjusted over the horizons (``p_holm``), the Rank IC differences against the references over
     references x horizons. In place; every sentence and mark reads ``p_holm``."""
+
     def adjust(tests: list[dict]) -> None:
         for t, p in zip(tests, inference.holm(np.array([t["p_value"] for t in tests], float))):
             t["p_holm"] = float(p)
@@ -172,18 +210,27 @@ def sentence(h: int, xs: dict) -> str:
     ric, book = m["rank_ic"], m["book"]
     p = ric.get("p_holm", ric["p_value"])
     sig = np.isfinite(p) and p < inference.ALPHA
-    verdict = ("significantly positive" if sig and ric["mean"] > 0 else "significantly negative" if sig
-               else "not distinguishable from zero")
+    verdict = (
+        "significantly positive"
+        if sig and ric["mean"] > 0
+        else "significantly negative"
+        if sig
+        else "not distinguishable from zero"
+    )
     best = max(xs["against"], key=lambda n: xs["scores"][n]["rank_ic"]["mean"], default=None)
     ref = ""
     if best:
         b = xs["scores"][best]["rank_ic"]["mean"]
         a = xs["against"][best]
-        ref = (f"; the best reference, {best}, has {b:+.4f} ({xs['model']} − {best}: {a['mean']:+.4f}, p_holm={a.get('p_holm', float('nan')):.3g})")
+        ref = f"; the best reference, {best}, has {b:+.4f} ({xs['model']} − {best}: {a['mean']:+.4f}, p_holm={a.get('p_holm', float('nan')):.3g})"
     if 2 * book["k"] > m["symbols_per_date"]:
         tail = f" No long-short book: top/bottom {book['k']} needs {2 * book['k']} symbols a day (lower --top-k)."
     else:
-        tail = (f" Long-short top/bottom {book['k']}: Sharpe {book['sharpe']:.2f} after {book['cost_bps']:g} bps costs, "
-                f"turnover {book['turnover']:.2f} per day.")
-    return (f"h={h}: Rank IC {ric['mean']:+.4f} (95% CI [{ric['ci_low']:+.4f}, {ric['ci_high']:+.4f}], ICIR {ric['ir']:.2f}, "
-            f"{m['n_dates']:,} dates, p_holm={p:.3g} over the run's horizons), {verdict}{ref}.{tail}")
+        tail = (
+            f" Long-short top/bottom {book['k']}: Sharpe {book['sharpe']:.2f} after {book['cost_bps']:g} bps costs, "
+            f"turnover {book['turnover']:.2f} per day."
+        )
+    return (
+        f"h={h}: Rank IC {ric['mean']:+.4f} (95% CI [{ric['ci_low']:+.4f}, {ric['ci_high']:+.4f}], ICIR {ric['ir']:.2f}, "
+        f"{m['n_dates']:,} dates, p_holm={p:.3g} over the run's horizons), {verdict}{ref}.{tail}"
+    )

@@ -1,6 +1,7 @@
 """How the explain stage judges an importance: over test days with :mod:`pipeline.evaluation.inference` (interval,
 one-sided test against a noise floor, Holm over groups), per test period, and the out-of-sample
 alignment of signed attributions with outcomes."""
+
 from __future__ import annotations
 
 from typing import Callable
@@ -20,9 +21,18 @@ def sample_loss(classification: bool) -> Callable[[np.ndarray, np.ndarray], np.n
     return lambda y, p: (p - y) ** 2
 
 
-def per_day_item(h: int, group: str, method: str, values: np.ndarray, dates: np.ndarray, units: dict[str, float],
-                 floor: float = 0.0, test: np.ndarray | None = None, periods: np.ndarray | None = None,
-                 block: str = "") -> Importance:
+def per_day_item(
+    h: int,
+    group: str,
+    method: str,
+    values: np.ndarray,
+    dates: np.ndarray,
+    units: dict[str, float],
+    floor: float = 0.0,
+    test: np.ndarray | None = None,
+    periods: np.ndarray | None = None,
+    block: str = "",
+) -> Importance:
     """An importance judged over test days: ``values`` per sample (its mean is the importance); ``test``
     per sample (defaults to ``values - floor``) is what the one-sided test "above the floor" is run on.
     ``periods`` ``(n,)`` labels each sample's test period: the value and interval are also given per period."""
@@ -35,8 +45,9 @@ def per_day_item(h: int, group: str, method: str, values: np.ndarray, dates: np.
             keep = periods == label
             pt = inference.mean_test(inference.per_day(values[keep], dates[keep]), h)
             by_period[str(label)] = (pt.mean, pt.ci_low, pt.ci_high)
-    return Importance(h, group, method, t.mean, t.ci_low, t.ci_high, units, floor=floor, p_value=p, block=block,
-                      periods=by_period)
+    return Importance(
+        h, group, method, t.mean, t.ci_low, t.ci_high, units, floor=floor, p_value=p, block=block, periods=by_period
+    )
 
 
 def holm_by(items: list[Importance]) -> None:

@@ -25,6 +25,7 @@ Labels over h days overlap, so per-day series are serially dependent. Two tools 
 Exact small tests (Pesaran-Timmermann, McNemar) assume independent days; :func:`iid_tests_valid` says
 where that holds (h = 1, one symbol), and the reports show them only there.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -110,7 +111,7 @@ class MeanTest:
     p_value: float
     ci_low: float
     ci_high: float
-    mde: float          # smallest |mean| detected with probability POWER at level ALPHA (two-sided)
+    mde: float  # smallest |mean| detected with probability POWER at level ALPHA (two-sided)
     n_days: int
     alternative: str = "two-sided"
 
@@ -142,13 +143,18 @@ def mean_test(d: np.ndarray, h: int = 1, alternative: str = "two-sided", alpha: 
     n = len(d)
     mean = float(d.mean()) if n else float("nan")
     if n < 8:  # too few days for a variance: no test, an interval that says nothing
-        return MeanTest(mean, float("nan"), 0, float("nan"), 1.0, float("-inf"), float("inf"), float("nan"), n, alternative)
+        return MeanTest(
+            mean, float("nan"), 0, float("nan"), 1.0, float("-inf"), float("inf"), float("nan"), n, alternative
+        )
     if np.ptp(d) <= 1e-12 * float(np.abs(d).max()):
         # the same differential on every day (relative tolerance: squared-return losses are ~1e-4, so an
         # absolute one would call real differences constant). Zero: nothing to test (p = 1, interval [0, 0]);
         # non-zero: one side wins on every day (p = 0, interval [mean, mean]): the interval and the test agree
-        constant_p = 1.0 if mean == 0 else (0.0 if alternative == "two-sided" or (mean > 0) == (alternative == "greater")
-                                            else 1.0)
+        constant_p = (
+            1.0
+            if mean == 0
+            else (0.0 if alternative == "two-sided" or (mean > 0) == (alternative == "greater") else 1.0)
+        )
         lo = mean if alternative != "less" else float("-inf")
         hi = mean if alternative != "greater" else float("inf")
         return MeanTest(mean, 0.0, 0, float("nan"), constant_p, lo, hi, float("nan"), n, alternative)
@@ -177,8 +183,9 @@ def min_detectable(test: MeanTest, alpha: float = ALPHA) -> float:
     return float((_t_ppf(1 - alpha / 2, test.dof) + _t_ppf(POWER, test.dof)) * test.se)
 
 
-def paired_loss_test(loss_a: np.ndarray, loss_b: np.ndarray, dates: np.ndarray, h: int = 1,
-                     alternative: str = "two-sided") -> MeanTest:
+def paired_loss_test(
+    loss_a: np.ndarray, loss_b: np.ndarray, dates: np.ndarray, h: int = 1, alternative: str = "two-sided"
+) -> MeanTest:
     """Diebold-Mariano on per-day loss differentials ``a - b`` (negative mean: ``a`` has the lower loss)."""
     return mean_test(per_day(np.asarray(loss_a, float) - np.asarray(loss_b, float), dates), h, alternative)
 
@@ -195,10 +202,10 @@ class DayBlocks:
     def __init__(self, dates: np.ndarray, block: int):
         unique, inverse, counts = np.unique(dates, return_inverse=True, return_counts=True)
         self.m = len(unique)
-        self.day_of_row = inverse.ravel()                          # (n,) each row's day, in date order
-        self.order = np.argsort(self.day_of_row, kind="stable")   # rows grouped by day, days in date order
+        self.day_of_row = inverse.ravel()  # (n,) each row's day, in date order
+        self.order = np.argsort(self.day_of_row, kind="stable")  # rows grouped by day, days in date order
         self.counts = counts
-        self.first = np.r_[0, np.cumsum(counts)[:-1]]               # position of each day's first row in order
+        self.first = np.r_[0, np.cumsum(counts)[:-1]]  # position of each day's first row in order
         self.block = max(1, min(block, self.m))
 
     @property
@@ -226,15 +233,16 @@ class BlockDraws:
     def __init__(self, dates: np.ndarray, h: int = 1, n_boot: int = 500, seed: int = 0, block: int | None = None):
         self.blocks = DayBlocks(dates, block or block_length(len(np.unique(dates)), h))
         rng = np.random.default_rng(seed)
-        self.picked = [self.blocks.days(rng) for _ in range(max(n_boot, 0))]   # days, not rows: O(n_boot x days)
+        self.picked = [self.blocks.days(rng) for _ in range(max(n_boot, 0))]  # days, not rows: O(n_boot x days)
 
     @property
     def day_of_row(self) -> np.ndarray:
         """(n,) each row's day index (0..days-1), for statistics that take the days' multiplicities."""
         return self.blocks.day_of_row
 
-    def weighted_intervals(self, statistic: Callable[[np.ndarray], dict[str, float]], est: dict[str, float],
-                           alpha: float = ALPHA) -> dict[str, tuple[float, float]]:
+    def weighted_intervals(
+        self, statistic: Callable[[np.ndarray], dict[str, float]], est: dict[str, float], alpha: float = ALPHA
+    ) -> dict[str, tuple[float, float]]:
         """:func:`metric_intervals` with ``statistic(m)`` of the *days'* multiplicities ``m`` ``(days,)``: a
         row's multiplicity is its day's (``m[day_of_row]``)."""
         if not self.picked:
@@ -246,7 +254,9 @@ class BlockDraws:
         return _t_intervals(draws, est, self.blocks.n_blocks, alpha)
 
 
-def _t_intervals(draws: dict[str, list[float]], est: dict[str, float], n_blocks: int, alpha: float) -> dict[str, tuple[float, float]]:
+def _t_intervals(
+    draws: dict[str, list[float]], est: dict[str, float], n_blocks: int, alpha: float
+) -> dict[str, tuple[float, float]]:
     q = stats.t.ppf(1 - alpha / 2, max(n_blocks - 1, 1))
     out = {}
     for key, values in draws.items():
@@ -261,8 +271,14 @@ def _t_intervals(draws: dict[str, list[float]], est: dict[str, float], n_blocks:
 
 
 def metric_intervals(
-    statistic: Callable[[np.ndarray], dict[str, float]], point: Callable[[np.ndarray], dict[str, float]] | dict[str, float],
-    dates: np.ndarray, h: int = 1, n_boot: int = 500, seed: int = 0, alpha: float = ALPHA, block: int | None = None,
+    statistic: Callable[[np.ndarray], dict[str, float]],
+    point: Callable[[np.ndarray], dict[str, float]] | dict[str, float],
+    dates: np.ndarray,
+    h: int = 1,
+    n_boot: int = 500,
+    seed: int = 0,
+    alpha: float = ALPHA,
+    block: int | None = None,
 ) -> dict[str, tuple[float, float]]:
     """95% intervals of every value ``statistic(rows)`` returns, for metrics that are not a mean over days
     (AUC, MCC, R², IC, ...): the estimate ``point`` ± t(K-1) x the moving-block bootstrap standard error,
@@ -281,13 +297,13 @@ def metric_intervals(
     return _t_intervals(draws, est, blocks.n_blocks, alpha)
 
 
-
 def outcome(edge: float, p_value: float, alpha: float = ALPHA) -> str:
     """``"better"``, ``"worse"`` or ``"none"``: how a test of an edge (positive = the LSTM or set A is
     better) reads at level ``alpha``; every verdict, colour and mark in the reports goes through it."""
     if not p_value < alpha:
         return "none"
     return "better" if edge > 0 else "worse"
+
 
 # --------------------------------------------------------------------------- multiplicity
 def holm(p: np.ndarray) -> np.ndarray:
@@ -320,8 +336,11 @@ def pesaran_timmermann(pred_up: np.ndarray, true_up: np.ndarray) -> dict[str, fl
     py, px = true_up.mean(), pred_up.mean()
     p_star = py * px + (1 - py) * (1 - px)
     var_p = p_star * (1 - p_star) / n
-    var_star = ((2 * py - 1) ** 2 * px * (1 - px) / n + (2 * px - 1) ** 2 * py * (1 - py) / n
-                + 4 * py * px * (1 - py) * (1 - px) / n**2)
+    var_star = (
+        (2 * py - 1) ** 2 * px * (1 - px) / n
+        + (2 * px - 1) ** 2 * py * (1 - py) / n
+        + 4 * py * px * (1 - py) * (1 - px) / n**2
+    )
     denom = var_p - var_star
     if denom <= 0 or px in (0.0, 1.0):
         return {"statistic": 0.0, "p_value": 1.0}

@@ -5,6 +5,7 @@ loss, Brier score. Regression (``pred``, ``y`` and the persistence forecast ``re
 out-of-sample R^2 against persistence (1 - SSE/SSE_persistence), sign accuracy of the predicted change
 from persistence, and the Spearman information coefficient of the predicted change.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,8 +13,19 @@ from scipy.stats import rankdata
 
 DIRECTION_METRICS = ("accuracy", "balanced_accuracy", "auc", "mcc", "log_loss", "brier")
 REGRESSION_METRICS = ("rmse", "mae", "r2", "sign_accuracy", "ic")
-HIGHER_IS_BETTER = {"accuracy": True, "balanced_accuracy": True, "auc": True, "mcc": True, "log_loss": False,
-                    "brier": False, "rmse": False, "mae": False, "r2": True, "sign_accuracy": True, "ic": True}
+HIGHER_IS_BETTER = {
+    "accuracy": True,
+    "balanced_accuracy": True,
+    "auc": True,
+    "mcc": True,
+    "log_loss": False,
+    "brier": False,
+    "rmse": False,
+    "mae": False,
+    "r2": True,
+    "sign_accuracy": True,
+    "ic": True,
+}
 
 
 def auc(y: np.ndarray, score: np.ndarray) -> float:
@@ -28,8 +40,10 @@ def auc(y: np.ndarray, score: np.ndarray) -> float:
 def direction_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     y = y.astype(float)
     hat = (p > 0.5).astype(float)
-    tp = float(((hat == 1) & (y == 1)).sum()); tn = float(((hat == 0) & (y == 0)).sum())
-    fp = float(((hat == 1) & (y == 0)).sum()); fn = float(((hat == 0) & (y == 1)).sum())
+    tp = float(((hat == 1) & (y == 1)).sum())
+    tn = float(((hat == 0) & (y == 0)).sum())
+    fp = float(((hat == 1) & (y == 0)).sum())
+    fn = float(((hat == 0) & (y == 1)).sum())
     tpr = tp / (tp + fn) if tp + fn else float("nan")
     tnr = tn / (tn + fp) if tn + fp else float("nan")
     denom = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
@@ -63,7 +77,9 @@ def regression_metrics(y: np.ndarray, pred: np.ndarray, ref: np.ndarray) -> dict
     }
 
 
-def compute_metrics(classification: bool, y: np.ndarray, pred: np.ndarray, ref: np.ndarray | None = None) -> dict[str, float]:
+def compute_metrics(
+    classification: bool, y: np.ndarray, pred: np.ndarray, ref: np.ndarray | None = None
+) -> dict[str, float]:
     if classification:
         return direction_metrics(y, pred)
     return regression_metrics(y, pred, ref if ref is not None else np.zeros_like(y))
@@ -106,8 +122,14 @@ class WeightedMetrics:
     log loss and Brier then cost O(D), and AUC two passes over the sorted rows. Without it, a call takes
     the multiplicities of the rows ``(N,)``."""
 
-    def __init__(self, classification: bool, y: np.ndarray, pred: np.ndarray, ref: np.ndarray | None = None,
-                 day_of_row: np.ndarray | None = None):
+    def __init__(
+        self,
+        classification: bool,
+        y: np.ndarray,
+        pred: np.ndarray,
+        ref: np.ndarray | None = None,
+        day_of_row: np.ndarray | None = None,
+    ):
         self.clf = classification
         self.y, self.p = y.astype(float), pred.astype(float)
         self.ref = np.zeros_like(self.y) if ref is None else ref.astype(float)
@@ -152,9 +174,9 @@ class WeightedMetrics:
             else:  # Mann-Whitney per tie group of the sorted scores (average ranks), no scatter back to rows
                 ws = m[self.day_sorted]
                 wpos = ws * self.pos_sorted
-                if self.group_starts is None:       # no ties: each row is its own group
+                if self.group_starts is None:  # no ties: each row is its own group
                     gw, gpos = ws, wpos
-                else:                               # sums over the contiguous runs of each tie group
+                else:  # sums over the contiguous runs of each tie group
                     gw, gpos = np.add.reduceat(ws, self.group_starts), np.add.reduceat(wpos, self.group_starts)
                 rank = np.cumsum(gw) - gw + (gw + 1.0) / 2.0
                 auc_w = float((gpos @ rank - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))

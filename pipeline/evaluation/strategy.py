@@ -4,6 +4,7 @@ cash otherwise, pay ``cost_bps`` per unit of position change, against buy-and-ho
 Positions are decided at the close of t and earn the close-to-close return of t+1; several symbols are
 held equally weighted. This is a view of the signal, not a trading system.
 """
+
 from __future__ import annotations
 
 import numpy as np

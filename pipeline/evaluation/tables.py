@@ -1,5 +1,6 @@
 """Every metric of one prediction with its 95% interval over test days, and the headline metric and loss
 of each target kind (the loss every comparator choice and headline test uses)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,11 +10,15 @@ from pipeline.evaluation.metrics import DIRECTION_METRICS, REGRESSION_METRICS, W
 
 # metrics that are a mean of per-sample values: their interval is the HAR interval of that mean over test
 # days (calibrated); the others (AUC, MCC, R², IC, ...) get a block-bootstrap interval
-DAY_MEAN_METRICS = {"accuracy": lambda y, p, r: ((p > 0.5) == (y > 0.5)).astype(float),
-                    "brier": lambda y, p, r: (p - y) ** 2,
-                    "log_loss": lambda y, p, r: -(y * np.log(np.clip(p, 1e-7, 1 - 1e-7)) + (1 - y) * np.log(np.clip(1 - p, 1e-7, 1 - 1e-7))),
-                    "mae": lambda y, p, r: np.abs(p - y),
-                    "sign_accuracy": lambda y, p, r: (np.sign(p - r) == np.sign(y - r)).astype(float)}
+DAY_MEAN_METRICS = {
+    "accuracy": lambda y, p, r: ((p > 0.5) == (y > 0.5)).astype(float),
+    "brier": lambda y, p, r: (p - y) ** 2,
+    "log_loss": lambda y, p, r: (
+        -(y * np.log(np.clip(p, 1e-7, 1 - 1e-7)) + (1 - y) * np.log(np.clip(1 - p, 1e-7, 1 - 1e-7)))
+    ),
+    "mae": lambda y, p, r: np.abs(p - y),
+    "sign_accuracy": lambda y, p, r: (np.sign(p - r) == np.sign(y - r)).astype(float),
+}
 
 
 def headline_metric(classification: bool) -> str:
@@ -27,9 +32,18 @@ def headline_loss(classification: bool):
     return lambda y, p: (p - y) ** 2
 
 
-def metric_table(clf: bool, y: np.ndarray, pred: np.ndarray, ref: np.ndarray, dates: np.ndarray, h: int,
-                 n_boot: int, seed: int, block: int | None,
-                 draws: inference.BlockDraws | None = None) -> tuple[dict[str, float], dict[str, list[float]]]:
+def metric_table(
+    clf: bool,
+    y: np.ndarray,
+    pred: np.ndarray,
+    ref: np.ndarray,
+    dates: np.ndarray,
+    h: int,
+    n_boot: int,
+    seed: int,
+    block: int | None,
+    draws: inference.BlockDraws | None = None,
+) -> tuple[dict[str, float], dict[str, list[float]]]:
     """Every metric of one prediction and its 95% interval over test days. ``draws``: the block resamples
     of ``dates`` (:class:`~pipeline.evaluation.inference.BlockDraws` for ``h, n_boot, seed, block``), shared
     by every prediction judged on the same days; drawn here when not given."""

@@ -1,11 +1,13 @@
 """The plain-words sentences of a verdict: does the model beat its comparator, and how large an edge could
 the test have found (power)."""
+
 from __future__ import annotations
 
 import numpy as np
 
 from pipeline.evaluation.inference import ALPHA
 from pipeline.labels import label
+
 
 def comparator_name(entry: dict) -> str:
     """The comparator in words: its label, or per fold which baseline served (``majority class (folds 1, 2); ...``)."""
@@ -45,15 +47,21 @@ def verdict(entry: dict, clf: bool) -> str:
     what = "accuracy edge" if clf else "reduction of the mean squared error"
     unit = " points" if clf else ""
     who = entry.get("model_name", "LSTM")
-    text = (f"h={entry['horizon']}: {who} {label(head)} {m:.4g} vs {comp} {b:.4g} (the baseline best on validation days before each fold's test block); "
-            f"{what} {signed_points(e['mean'], clf)}{unit}, {ci_label(entry)} [{signed_points(e['ci_low'], clf)}, "
-            f"{signed_points(e['ci_high'], clf)}], {family_p(entry)}.")
+    text = (
+        f"h={entry['horizon']}: {who} {label(head)} {m:.4g} vs {comp} {b:.4g} (the baseline best on validation days before each fold's test block); "
+        f"{what} {signed_points(e['mean'], clf)}{unit}, {ci_label(entry)} [{signed_points(e['ci_low'], clf)}, "
+        f"{signed_points(e['ci_high'], clf)}], {family_p(entry)}."
+    )
     if significant(entry) and e["mean"] > 0:
         return text + f" The {who} beats {comp}, and the difference is significant." + window_sentence(entry)
     if significant(entry):
         return text + f" The {who} is significantly worse than {comp}." + window_sentence(entry)
     if e["mean"] > 0:
-        return text + f" The {who} is ahead of {comp}, but not significantly: no evidence of skill." + window_sentence(entry)
+        return (
+            text
+            + f" The {who} is ahead of {comp}, but not significantly: no evidence of skill."
+            + window_sentence(entry)
+        )
     return text + f" The {who} does not beat {comp} (not significant): no evidence of skill." + window_sentence(entry)
 
 
@@ -84,15 +92,21 @@ def window_sentence(entry: dict) -> str:
     if ridge.get("p_holm", 1.0) >= ALPHA or ridge["edge"] >= 0:
         blind = against.get(info["against"]) or {}
         if blind.get("p_holm", 1.0) < ALPHA and blind.get("edge", 0) > 0 and not significant(entry):
-            return (f" Both the {who} and ridge regression on the same window beat the {label(info['against'])}: the "
-                    f"window holds information, and the {who} reads it no better than a linear model does.")
+            return (
+                f" Both the {who} and ridge regression on the same window beat the {label(info['against'])}: the "
+                f"window holds information, and the {who} reads it no better than a linear model does."
+            )
         return ""
-    meaning = (f"the window holds information the {who} did not learn, so \"no skill\" here means this network "
-               "missed it, not that there is nothing to learn.")
+    meaning = (
+        f'the window holds information the {who} did not learn, so "no skill" here means this network '
+        "missed it, not that there is nothing to learn."
+    )
     if entry.get("comparator") == "window_ridge" and significant(entry):
         return " That baseline reads the same window: " + meaning
-    return (f" Ridge regression on the same window is significantly better than the {who} (p = {ridge['p_holm']:.2g} "
-            f"after Holm over baselines and horizons): {meaning}")
+    return (
+        f" Ridge regression on the same window is significantly better than the {who} (p = {ridge['p_holm']:.2g} "
+        f"after Holm over baselines and horizons): {meaning}"
+    )
 
 
 def power_sentence(entry: dict, clf: bool) -> str:
@@ -103,14 +117,20 @@ def power_sentence(entry: dict, clf: bool) -> str:
     n = len(entry.get("family", {}).get("horizons", [entry["horizon"]]))
     mde = e.get("mde_family", e["mde"])
     level = "" if n == 1 else f" (at level {ALPHA:g}/{n}, the Holm correction over the run's {n} horizons)"
-    days = f"{e['n_days']:,} test days" + (f" ({entry['n_symbols']} symbols per day, averaged)" if entry["n_symbols"] > 1 else "")
+    days = f"{e['n_days']:,} test days" + (
+        f" ({entry['n_symbols']} symbols per day, averaged)" if entry["n_symbols"] > 1 else ""
+    )
     if not np.isfinite(mde):
         return f"With {days}, the test has no power to speak of."
     if clf:
-        return (f"With {days}, this test detects an accuracy edge of ≥ {100 * mde:.1f} points at 80% power{level} "
-                f"(the {who} and {comparator_name(entry)} make different calls on {100 * e['disagreement']:.0f}% of test samples); "
-                f"the {who}'s edge was {100 * e['mean']:+.1f} (95% CI [{100 * e['ci_low']:+.1f}, {100 * e['ci_high']:+.1f}]).")
+        return (
+            f"With {days}, this test detects an accuracy edge of ≥ {100 * mde:.1f} points at 80% power{level} "
+            f"(the {who} and {comparator_name(entry)} make different calls on {100 * e['disagreement']:.0f}% of test samples); "
+            f"the {who}'s edge was {100 * e['mean']:+.1f} (95% CI [{100 * e['ci_low']:+.1f}, {100 * e['ci_high']:+.1f}])."
+        )
     base_mse = entry["baselines"][entry["comparator"]]["rmse"] ** 2
     share = mde / base_mse if base_mse > 0 else float("nan")
-    return (f"With {days}, this test detects an MSE reduction of ≥ {mde:.3g} ({100 * share:.1f}% of {comparator_name(entry)}'s "
-            f"MSE) at 80% power{level}; the {who}'s was {e['mean']:+.3g} (95% CI [{e['ci_low']:+.3g}, {e['ci_high']:+.3g}]).")
+    return (
+        f"With {days}, this test detects an MSE reduction of ≥ {mde:.3g} ({100 * share:.1f}% of {comparator_name(entry)}'s "
+        f"MSE) at 80% power{level}; the {who}'s was {e['mean']:+.3g} (95% CI [{e['ci_low']:+.3g}, {e['ci_high']:+.3g}])."
+    )

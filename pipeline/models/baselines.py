@@ -9,6 +9,7 @@ Regression: ``persistence`` (no change: see :func:`pipeline.targets.core.persist
 (past h-day return, for return-like targets), ``lightgbm``, ``window_ridge``.
 Every baseline returns predictions ``(n_test, H)`` in model units (probability of up for direction).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -40,10 +41,10 @@ def logistic(X_train: np.ndarray, y_train: np.ndarray, X_apply: list[np.ndarray]
     return outs
 
 
-RIDGE_PENALTIES = np.logspace(-3, 3, 13)   # ridge penalties, in units of the mean eigenvalue of the training Gram matrix
-RIDGE_MAX_INPUTS = 3000                    # inputs the window ridge reads: the last floor(3000 / F) steps beyond that
-RIDGE_CHUNK = 4096                         # windows gathered at a time (memory O(chunk x T x F))
-RIDGE_MAX_ROWS = 50_000                    # training windows it fits on: every k-th beyond that (large panels)
+RIDGE_PENALTIES = np.logspace(-3, 3, 13)  # ridge penalties, in units of the mean eigenvalue of the training Gram matrix
+RIDGE_MAX_INPUTS = 3000  # inputs the window ridge reads: the last floor(3000 / F) steps beyond that
+RIDGE_CHUNK = 4096  # windows gathered at a time (memory O(chunk x T x F))
+RIDGE_MAX_ROWS = 50_000  # training windows it fits on: every k-th beyond that (large panels)
 
 
 def _steps(X, max_inputs: int = RIDGE_MAX_INPUTS) -> slice:
@@ -65,7 +66,9 @@ class _Subset:
         import torch
 
         idx = self.keep[np.asarray(idx)]
-        return self.X.batch(idx, steps) if hasattr(self.X, "batch") else torch.as_tensor(np.asarray(self.X)[idx][:, steps])
+        return (
+            self.X.batch(idx, steps) if hasattr(self.X, "batch") else torch.as_tensor(np.asarray(self.X)[idx][:, steps])
+        )
 
 
 def _rows(X, idx: np.ndarray, steps: slice):
@@ -73,7 +76,7 @@ def _rows(X, idx: np.ndarray, steps: slice):
     import torch
 
     for start in range(0, len(idx), RIDGE_CHUNK):
-        part = idx[start:start + RIDGE_CHUNK]
+        part = idx[start : start + RIDGE_CHUNK]
         batch = X.batch(part, steps) if hasattr(X, "batch") else torch.as_tensor(np.asarray(X)[part][:, steps])
         yield slice(start, start + len(part)), batch.reshape(len(part), -1).double().cpu().numpy()
 
@@ -99,8 +102,9 @@ def _centred(sums: list) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
     return xx - n * np.outer(mx, mx), xy - n * np.outer(mx, my), mx, my
 
 
-def window_ridge(X_train, y_train: np.ndarray, train_dates: np.ndarray, X_apply: list, gap: int,
-                 classification: bool) -> tuple[list[np.ndarray], np.ndarray]:
+def window_ridge(
+    X_train, y_train: np.ndarray, train_dates: np.ndarray, X_apply: list, gap: int, classification: bool
+) -> tuple[list[np.ndarray], np.ndarray]:
     """Ridge regression on the whole window flattened (``T x F`` inputs, the last steps within
     ``RIDGE_MAX_INPUTS``): the baseline that reads every lag the networks read, so that a lagged linear signal is
     in the comparator set. Direction: a linear probability model of the up-label, clipped to [0.01, 0.99];
@@ -117,14 +121,17 @@ def window_ridge(X_train, y_train: np.ndarray, train_dates: np.ndarray, X_apply:
     penalty per horizon (in units of the mean eigenvalue of the training Gram matrix)."""
     y = np.asarray(y_train, dtype=np.float64)
     steps = _steps(X_train)
-    keep = np.arange(len(y))[:: int(np.ceil(len(y) / RIDGE_MAX_ROWS))]   # a panel of 500 symbols: every k-th window
+    keep = np.arange(len(y))[:: int(np.ceil(len(y) / RIDGE_MAX_ROWS))]  # a panel of 500 symbols: every k-th window
     if len(keep) < len(y):
         X_train, y, train_dates = _Subset(X_train, keep), y[keep], np.asarray(train_dates)[keep]
     unique = np.unique(train_dates)
     cut = int(len(unique) * 0.75)
     pos = np.searchsorted(unique, train_dates)
-    inner, purged, held = (np.flatnonzero(pos < cut - gap), np.flatnonzero((pos >= cut - gap) & (pos < cut)),
-                           np.flatnonzero(pos >= cut))
+    inner, purged, held = (
+        np.flatnonzero(pos < cut - gap),
+        np.flatnonzero((pos >= cut - gap) & (pos < cut)),
+        np.flatnonzero(pos >= cut),
+    )
     chosen = np.full(y.shape[1], 1.0)
     parts = [_sums(X_train, y, inner, steps), _sums(X_train, y, purged, steps)]
     if len(inner) > 1 and len(held) > 0:
@@ -146,8 +153,9 @@ def window_ridge(X_train, y_train: np.ndarray, train_dates: np.ndarray, X_apply:
         parts.append(_sums(X_train, y, held, steps))
     gram, xy, mx, my = _centred([sum(p[k] for p in parts) for k in range(5)])
     scale = max(float(np.trace(gram)) / len(gram), 1e-12)
-    coef = np.column_stack([np.linalg.solve(gram + chosen[j] * scale * np.eye(len(gram)), xy[:, j])
-                            for j in range(y.shape[1])])
+    coef = np.column_stack(
+        [np.linalg.solve(gram + chosen[j] * scale * np.eye(len(gram)), xy[:, j]) for j in range(y.shape[1])]
+    )
     outs = []
     for X in X_apply:
         out = np.empty((len(X), y.shape[1]))

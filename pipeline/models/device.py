@@ -8,6 +8,7 @@
 
 ``--threads N`` sets both to ``N``.
 """
+
 from __future__ import annotations
 
 import os

@@ -17,6 +17,7 @@ DLinear path over the same window, summed into one output (LSTNet's autoregressi
 Every family takes ``(N, T, F)`` and returns ``(N, H)``; the settings each one uses are
 :data:`pipeline.config.schema.MODEL_FAMILIES`; every stage downstream is family-agnostic.
 """
+
 from __future__ import annotations
 
 import torch

@@ -5,6 +5,7 @@ on the later part, which LightGBM has not seen).
 
 The explain stage reuses :func:`fit_lightgbm` (with its own parameters) for its shadow-augmented fits.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -19,14 +20,14 @@ class LgbmFit:
     baseline needs only the predictions, and on a 500-symbol panel TreeSHAP of every test row costs more
     than the fit."""
 
-    gain: np.ndarray            # (lags * F,)
-    split: np.ndarray           # (lags * F,)
-    X_flat: np.ndarray          # (n_test, lags * F) flattened test rows
-    pred: np.ndarray            # (n_test,) test predictions (probability of up, or training units)
-    pred_val: np.ndarray        # (n_val,) predictions on the early-stopping rows
-    booster: object = None      # the fitted lightgbm.Booster
+    gain: np.ndarray  # (lags * F,)
+    split: np.ndarray  # (lags * F,)
+    X_flat: np.ndarray  # (n_test, lags * F) flattened test rows
+    pred: np.ndarray  # (n_test,) test predictions (probability of up, or training units)
+    pred_val: np.ndarray  # (n_val,) predictions on the early-stopping rows
+    booster: object = None  # the fitted lightgbm.Booster
     best_iteration: int | None = None
-    lags: int = 0               # steps of each window the booster reads
+    lags: int = 0  # steps of each window the booster reads
     _contrib: np.ndarray | None = None
 
     def predict(self, X) -> np.ndarray:
@@ -42,8 +43,19 @@ class LgbmFit:
         return self._contrib
 
 
-PARAMS = dict(learning_rate=0.03, num_leaves=15, min_data_in_leaf=40, bagging_fraction=0.8, bagging_freq=1,
-              feature_fraction=0.8, lambda_l2=1.0, max_bin=255, verbose=-1, deterministic=True, force_row_wise=True)
+PARAMS = dict(
+    learning_rate=0.03,
+    num_leaves=15,
+    min_data_in_leaf=40,
+    bagging_fraction=0.8,
+    bagging_freq=1,
+    feature_fraction=0.8,
+    lambda_l2=1.0,
+    max_bin=255,
+    verbose=-1,
+    deterministic=True,
+    force_row_wise=True,
+)
 ROUNDS, PATIENCE = 300, 30
 
 
@@ -53,8 +65,16 @@ def _flat(X, lags: int) -> np.ndarray:
 
 
 def fit_lightgbm(
-    X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, X_test: np.ndarray,
-    classification: bool, lags: int, seed: int = 0, n_jobs: int = 2, params: dict | None = None,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    X_test: np.ndarray,
+    classification: bool,
+    lags: int,
+    seed: int = 0,
+    n_jobs: int = 2,
+    params: dict | None = None,
     patience: int = PATIENCE,
 ) -> list[LgbmFit]:
     """One :class:`LgbmFit` per horizon (column of ``y_train``), on the last ``lags`` steps flattened,
@@ -74,8 +94,9 @@ def fit_lightgbm(
         val.set_label(y_val[:, j]) if j else None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            booster = lgb.train(params, train, ROUNDS, valid_sets=[val],
-                                callbacks=[lgb.early_stopping(patience, verbose=False)])
+            booster = lgb.train(
+                params, train, ROUNDS, valid_sets=[val], callbacks=[lgb.early_stopping(patience, verbose=False)]
+            )
         best = booster.best_iteration or None
         gain = booster.feature_importance("gain", iteration=best)
         split = booster.feature_importance("split", iteration=best).astype(float)

@@ -10,6 +10,7 @@
 
 Input ``(N, T, F)``, output ``(N, H)`` (logits for direction, scaled values for regression); trained by the
 one trainer like every network."""
+
 from __future__ import annotations
 
 import torch
@@ -26,14 +27,14 @@ def moving_average(x: torch.Tensor, kernel: int) -> torch.Tensor:
         return x
     front = x[:, :1, :].repeat(1, (kernel - 1) // 2, 1)
     back = x[:, -1:, :].repeat(1, kernel // 2, 1)
-    padded = torch.cat([front, x, back], dim=1).transpose(1, 2)       # (N, F, T + k - 1)
+    padded = torch.cat([front, x, back], dim=1).transpose(1, 2)  # (N, F, T + k - 1)
     return nn.functional.avg_pool1d(padded, kernel, stride=1).transpose(1, 2)
 
 
 def moving_average_matrix(window: int, kernel: int) -> torch.Tensor:
     """``(T, T)`` ``A`` with ``moving_average(x, kernel) == A @ x`` along time (edges repeated, as DLinear)."""
-    eye = torch.eye(window).unsqueeze(-1)                              # (T, T, 1): each step as a series
-    return moving_average(eye, kernel).squeeze(-1).T                  # column s: the average's weights on step s
+    eye = torch.eye(window).unsqueeze(-1)  # (T, T, 1): each step as a series
+    return moving_average(eye, kernel).squeeze(-1).T  # column s: the average's weights on step s
 
 
 class DLinearModel(nn.Module):
@@ -51,11 +52,11 @@ class DLinearModel(nn.Module):
         """x: (N, T, F) -> (N, H). The trend's and the remainder's maps over time are folded through the moving
         average into one weight per step each (the same linear function, without building the trend)."""
         a = self.average.to(x.dtype)
-        w_trend = self.trend.weight[0] @ a                                  # (T,): trend(A x) = (w A) x
-        w_rem = self.remainder.weight[0] - self.remainder.weight[0] @ a     # remainder(x - A x) = (r - r A) x
-        w = torch.stack([w_trend, w_rem], dim=1)                            # (T, 2): one pass over the window
+        w_trend = self.trend.weight[0] @ a  # (T,): trend(A x) = (w A) x
+        w_rem = self.remainder.weight[0] - self.remainder.weight[0] @ a  # remainder(x - A x) = (r - r A) x
+        w = torch.stack([w_trend, w_rem], dim=1)  # (T, 2): one pass over the window
         z = torch.einsum("ntf,tk->nkf", x, w) + torch.cat([self.trend.bias, self.remainder.bias])[None, :, None]
-        return self.heads(self.drop(z.reshape(len(x), -1)))                 # (N, 2F): trend part, then remainder
+        return self.heads(self.drop(z.reshape(len(x), -1)))  # (N, 2F): trend part, then remainder
 
 
 class LinearModel(nn.Module):

@@ -1,6 +1,7 @@
 """The LSTM: ``nn.LSTM`` -> optional norm -> pooling (last step or mean over time) -> dropout -> one
 linear head per horizon. Input ``(N, T, F)`` float32, output ``(N, H)`` (logits for direction, scaled
 values for regression). Config is plain data (:class:`ModelConfig`)."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -15,17 +16,17 @@ from pipeline.config.schema import DEFAULTS
 class ModelConfig:
     n_features: int
     n_outputs: int
-    hidden: int = DEFAULTS.hidden              # the schema's defaults (pipeline.config.schema)
-    layers: int = 1                            # the built network's layers (the schema resolves --layers 0: model_layers)
+    hidden: int = DEFAULTS.hidden  # the schema's defaults (pipeline.config.schema)
+    layers: int = 1  # the built network's layers (the schema resolves --layers 0: model_layers)
     dropout: float = DEFAULTS.dropout
-    norm: str = DEFAULTS.norm                  # none | layer | batch
+    norm: str = DEFAULTS.norm  # none | layer | batch
     bidirectional: bool = DEFAULTS.bidirectional
-    pool: str = DEFAULTS.pool                  # last | mean
-    heads: int = DEFAULTS.heads                # transformer
-    attention: str = DEFAULTS.attention        # transformer: causal | full
-    kernel_size: int = DEFAULTS.kernel_size    # tcn
+    pool: str = DEFAULTS.pool  # last | mean
+    heads: int = DEFAULTS.heads  # transformer
+    attention: str = DEFAULTS.attention  # transformer: causal | full
+    kernel_size: int = DEFAULTS.kernel_size  # tcn
     trend_kernel: int = DEFAULTS.trend_kernel  # linear (DLinear), and the linear skip path
-    skip: str = DEFAULTS.skip                  # none | linear: a DLinear path beside the network (families.build)
+    skip: str = DEFAULTS.skip  # none | linear: a DLinear path beside the network (families.build)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -40,8 +41,12 @@ class LSTMModel(nn.Module):
             raise ValueError(f"norm must be none, layer or batch, got {cfg.norm!r}")
         self.cfg = cfg
         self.lstm = nn.LSTM(
-            input_size=cfg.n_features, hidden_size=cfg.hidden, num_layers=cfg.layers, batch_first=True,
-            dropout=cfg.dropout if cfg.layers > 1 else 0.0, bidirectional=cfg.bidirectional,
+            input_size=cfg.n_features,
+            hidden_size=cfg.hidden,
+            num_layers=cfg.layers,
+            batch_first=True,
+            dropout=cfg.dropout if cfg.layers > 1 else 0.0,
+            bidirectional=cfg.bidirectional,
         )
         width = cfg.hidden * (2 if cfg.bidirectional else 1)
         self.norm = {"none": nn.Identity(), "layer": nn.LayerNorm(width), "batch": nn.BatchNorm1d(width)}[cfg.norm]
@@ -56,7 +61,7 @@ class LSTMModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, T, F) -> (N, H)."""
-        out, _ = self.rnn(x)                       # (N, T, width)
+        out, _ = self.rnn(x)  # (N, T, width)
         return self._head(out, out.sum(dim=1), x.shape[1])
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -93,7 +98,7 @@ class LSTMModel(nn.Module):
     def _head(self, out: torch.Tensor, out_sum: torch.Tensor, steps: int) -> torch.Tensor:
         if self.cfg.pool == "mean":
             z = out_sum / steps
-        elif self.cfg.bidirectional:               # forward direction's last step, backward's first
+        elif self.cfg.bidirectional:  # forward direction's last step, backward's first
             h = self.cfg.hidden
             z = torch.cat([out[:, -1, :h], out[:, 0, h:]], dim=1)
         else:

@@ -1,5 +1,6 @@
 """``mlp``: a multilayer perceptron on the flattened window (Qlib's MLP on Alpha158-style inputs):
 ``layers`` x (Linear(hidden) -> norm -> ReLU -> dropout), then one head per horizon."""
+
 from __future__ import annotations
 
 import torch

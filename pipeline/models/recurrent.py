@@ -1,6 +1,7 @@
 """Recurrent families beside the LSTM: ``gru`` (the LSTM's layout with ``nn.GRU``: Cho et al. 2014) and
 ``alstm`` (an LSTM whose steps are pooled by temporal attention, as Qlib's ALSTM: Qin et al. 2017; Feng et
 al. 2019). Input ``(N, T, F)``, output ``(N, H)``, one head per horizon, like every family."""
+
 from __future__ import annotations
 
 import torch
@@ -16,8 +17,14 @@ class GRUModel(LSTMModel):
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
         del self.lstm
-        self.gru = nn.GRU(input_size=cfg.n_features, hidden_size=cfg.hidden, num_layers=cfg.layers, batch_first=True,
-                          dropout=cfg.dropout if cfg.layers > 1 else 0.0, bidirectional=cfg.bidirectional)
+        self.gru = nn.GRU(
+            input_size=cfg.n_features,
+            hidden_size=cfg.hidden,
+            num_layers=cfg.layers,
+            batch_first=True,
+            dropout=cfg.dropout if cfg.layers > 1 else 0.0,
+            bidirectional=cfg.bidirectional,
+        )
 
     @property
     def rnn(self) -> nn.Module:
@@ -35,9 +42,12 @@ class ALSTMModel(nn.Module):
         self.cfg = cfg
         h = cfg.hidden
         self.inp = nn.Sequential(nn.Linear(cfg.n_features, h), nn.Tanh())
-        self.lstm = nn.LSTM(h, h, num_layers=cfg.layers, batch_first=True, dropout=cfg.dropout if cfg.layers > 1 else 0.0)
-        self.att = nn.Sequential(nn.Linear(h, max(h // 2, 1)), nn.Dropout(cfg.dropout), nn.Tanh(),
-                                 nn.Linear(max(h // 2, 1), 1, bias=False))
+        self.lstm = nn.LSTM(
+            h, h, num_layers=cfg.layers, batch_first=True, dropout=cfg.dropout if cfg.layers > 1 else 0.0
+        )
+        self.att = nn.Sequential(
+            nn.Linear(h, max(h // 2, 1)), nn.Dropout(cfg.dropout), nn.Tanh(), nn.Linear(max(h // 2, 1), 1, bias=False)
+        )
         self.norm = {"none": nn.Identity(), "layer": nn.LayerNorm(2 * h), "batch": nn.BatchNorm1d(2 * h)}[cfg.norm]
         self.drop = nn.Dropout(cfg.dropout)
         self.heads = nn.Linear(2 * h, cfg.n_outputs)
@@ -51,7 +61,7 @@ class ALSTMModel(nn.Module):
         return torch.softmax(self.att(self.encode(x)).squeeze(-1), dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.encode(x)                                        # (N, T, h)
-        w = torch.softmax(self.att(out).squeeze(-1), dim=1)         # (N, T)
+        out = self.encode(x)  # (N, T, h)
+        w = torch.softmax(self.att(out).squeeze(-1), dim=1)  # (N, T)
         z = torch.cat([out[:, -1, :], (out * w.unsqueeze(-1)).sum(dim=1)], dim=1)
         return self.heads(self.drop(self.norm(z)))

@@ -4,6 +4,7 @@ so step t sees steps <= t), ReLU and dropout, a 1x1 convolution on the skip path
 pooled like the LSTM (last step or mean) -> norm -> dropout -> one head per horizon. By default (``--layers``
 unset) the levels are the fewest whose receptive field covers the window (:func:`pipeline.config.schema.tcn_levels`:
 4 levels of kernel 3 for the default 60-day window), so every step of the window can move the output."""
+
 from __future__ import annotations
 
 import torch
@@ -33,9 +34,15 @@ class TCNModel(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        self.blocks = nn.Sequential(*[CausalBlock(cfg.n_features if i == 0 else cfg.hidden, cfg.hidden, cfg.kernel_size,
-                                                  2 ** i, cfg.dropout) for i in range(cfg.layers)])
-        self.norm = {"none": nn.Identity(), "layer": nn.LayerNorm(cfg.hidden), "batch": nn.BatchNorm1d(cfg.hidden)}[cfg.norm]
+        self.blocks = nn.Sequential(
+            *[
+                CausalBlock(cfg.n_features if i == 0 else cfg.hidden, cfg.hidden, cfg.kernel_size, 2**i, cfg.dropout)
+                for i in range(cfg.layers)
+            ]
+        )
+        self.norm = {"none": nn.Identity(), "layer": nn.LayerNorm(cfg.hidden), "batch": nn.BatchNorm1d(cfg.hidden)}[
+            cfg.norm
+        ]
         self.drop = nn.Dropout(cfg.dropout)
         self.heads = nn.Linear(cfg.hidden, cfg.n_outputs)
 

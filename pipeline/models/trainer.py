@@ -4,6 +4,7 @@ bar. No batch is ever dropped: the last partial batch of an epoch and of an eval
 
 Loss: binary cross-entropy on logits for classification (one per horizon), MSE for regression.
 """
+
 from __future__ import annotations
 
 import copy
@@ -30,11 +31,11 @@ class TrainConfig:
     epochs: int = DEFAULTS.epochs
     batch_size: int = DEFAULTS.batch_size
     lr: float = DEFAULTS.lr
-    lr_scaling: str = DEFAULTS.lr_scaling   # none | linear (lr is stated for batch 256 and scaled)
+    lr_scaling: str = DEFAULTS.lr_scaling  # none | linear (lr is stated for batch 256 and scaled)
     weight_decay: float = DEFAULTS.weight_decay
     warmup_epochs: float = DEFAULTS.warmup_epochs
     patience: int = DEFAULTS.patience
-    plateau_patience: int = 2               # ReduceLROnPlateau (not a setting of the schema)
+    plateau_patience: int = 2  # ReduceLROnPlateau (not a setting of the schema)
     plateau_factor: float = 0.5
     clip_grad: float = DEFAULTS.clip_grad
     classification: bool = True
@@ -143,8 +144,14 @@ def take(X: "torch.Tensor | Windows", idx: torch.Tensor) -> torch.Tensor:
 
 
 def fit(
-    model: nn.Module, X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray,
-    cfg: TrainConfig, device: torch.device, desc: str = "train",
+    model: nn.Module,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    cfg: TrainConfig,
+    device: torch.device,
+    desc: str = "train",
 ) -> TrainResult:
     """Train ``model`` in place; it ends holding the weights of the best validation epoch.
 
@@ -167,7 +174,9 @@ def fit(
     params = [p for p in model.parameters() if p.requires_grad]
     # On CUDA the fused AdamW kernel updates every parameter in one launch (this small model is launch-bound).
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay, fused=device.type == "cuda")
-    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience
+    )
     loss_fn = _loss_fn(cfg.classification)
     steps_per_epoch = math.ceil(len(Xt) / cfg.batch_size)
     warmup_steps = int(cfg.warmup_epochs * steps_per_epoch)
@@ -203,7 +212,9 @@ def fit(
         train_loss = total / len(Xt)
         val_loss = evaluate_loss(model, Xv, yv, cfg)
         if not math.isfinite(val_loss):
-            raise TrainingError(f"training diverged: the validation loss became {val_loss} at epoch {epoch + 1}; lower --lr")
+            raise TrainingError(
+                f"training diverged: the validation loss became {val_loss} at epoch {epoch + 1}; lower --lr"
+            )
         result.train_loss.append(train_loss)
         result.val_loss.append(val_loss)
         result.lr.append(opt.param_groups[0]["lr"])
@@ -215,8 +226,10 @@ def fit(
         else:
             since_best += 1
         bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}", best=result.best_epoch)
-        detail(f"{desc or 'training'}: epoch {epoch + 1}: train loss {train_loss:.4f}, validation loss {val_loss:.4f}, "
-               f"lr {result.lr[-1]:.2e}, best epoch {result.best_epoch}")
+        detail(
+            f"{desc or 'training'}: epoch {epoch + 1}: train loss {train_loss:.4f}, validation loss {val_loss:.4f}, "
+            f"lr {result.lr[-1]:.2e}, best epoch {result.best_epoch}"
+        )
         if since_best >= cfg.patience:
             break
     bar.close()

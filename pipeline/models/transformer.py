@@ -2,6 +2,7 @@
 input layer to ``hidden`` (d_model), sinusoidal positional encoding, ``layers`` encoder layers with
 ``heads`` attention heads, a causal mask (no step attends to a later one; ``--attention full`` lifts it),
 then pooled like the LSTM (last step or mean) -> norm -> dropout -> one head per horizon."""
+
 from __future__ import annotations
 
 import math
@@ -30,10 +31,13 @@ class TransformerModel(nn.Module):
         self.cfg = cfg
         self.inp = nn.Linear(cfg.n_features, cfg.hidden)
         self.register_buffer("pe", positional_encoding(window, cfg.hidden), persistent=False)
-        layer = nn.TransformerEncoderLayer(cfg.hidden, cfg.heads, dim_feedforward=2 * cfg.hidden, dropout=cfg.dropout,
-                                           batch_first=True)
+        layer = nn.TransformerEncoderLayer(
+            cfg.hidden, cfg.heads, dim_feedforward=2 * cfg.hidden, dropout=cfg.dropout, batch_first=True
+        )
         self.encoder = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
-        self.norm = {"none": nn.Identity(), "layer": nn.LayerNorm(cfg.hidden), "batch": nn.BatchNorm1d(cfg.hidden)}[cfg.norm]
+        self.norm = {"none": nn.Identity(), "layer": nn.LayerNorm(cfg.hidden), "batch": nn.BatchNorm1d(cfg.hidden)}[
+            cfg.norm
+        ]
         self.drop = nn.Dropout(cfg.dropout)
         self.heads = nn.Linear(cfg.hidden, cfg.n_outputs)
 

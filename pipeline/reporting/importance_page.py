@@ -3,6 +3,7 @@ correlation clusters, sanity checks of the attributions, stability over test per
 the agreement table, Kendall tau between methods, stability, the group x lag-block chart, cluster and
 period tables, and figures (importance by method, expected-gradients feature x lag heatmap and per-lag
 profile, beeswarms). Also the detail tables written beside ``importance.csv``."""
+
 from __future__ import annotations
 
 import warnings
@@ -24,18 +25,61 @@ from pipeline.reporting.run_page import render_template  # noqa: E402
 
 def detail_tables(exp, res) -> dict[str, pd.DataFrame]:
     """The tables written beside ``importance.csv``: lag blocks, clusters, periods and attribution checks."""
-    lags = pd.DataFrame([{"horizon": i.horizon, "group": i.group, "block": i.block, "value": i.value, "ci_low": i.ci_low,
-                          "ci_high": i.ci_high, "p_holm": i.p_value, "clears_floor": i.clears} for i in res.lag_items])
+    lags = pd.DataFrame(
+        [
+            {
+                "horizon": i.horizon,
+                "group": i.group,
+                "block": i.block,
+                "value": i.value,
+                "ci_low": i.ci_low,
+                "ci_high": i.ci_high,
+                "p_holm": i.p_value,
+                "clears_floor": i.clears,
+            }
+            for i in res.lag_items
+        ]
+    )
     members = res.clusters.members if res.clusters is not None else {}
     cols = list(exp.ws.columns)
-    clusters = pd.DataFrame([{"horizon": i.horizon, "cluster": i.group, "method": i.method,
-                              "groups": " ".join(res.clusters.groups[i.group]), "columns": " ".join(cols[c] for c in members[i.group]),
-                              "value": i.value, "ci_low": i.ci_low, "ci_high": i.ci_high, "p_holm": i.p_value,
-                              "clears_floor": i.clears} for i in res.cluster_items])
-    periods = pd.DataFrame([{"horizon": i.horizon, "group": i.group, "method": i.method, "period": p, "value": v[0],
-                             "ci_low": v[1], "ci_high": v[2]} for i in res.items for p, v in i.periods.items()])
-    return {"importance_lags.csv": lags, "importance_clusters.csv": clusters, "importance_periods.csv": periods,
-            "attribution_checks.csv": pd.DataFrame(res.sanity)}
+    clusters = pd.DataFrame(
+        [
+            {
+                "horizon": i.horizon,
+                "cluster": i.group,
+                "method": i.method,
+                "groups": " ".join(res.clusters.groups[i.group]),
+                "columns": " ".join(cols[c] for c in members[i.group]),
+                "value": i.value,
+                "ci_low": i.ci_low,
+                "ci_high": i.ci_high,
+                "p_holm": i.p_value,
+                "clears_floor": i.clears,
+            }
+            for i in res.cluster_items
+        ]
+    )
+    periods = pd.DataFrame(
+        [
+            {
+                "horizon": i.horizon,
+                "group": i.group,
+                "method": i.method,
+                "period": p,
+                "value": v[0],
+                "ci_low": v[1],
+                "ci_high": v[2],
+            }
+            for i in res.items
+            for p, v in i.periods.items()
+        ]
+    )
+    return {
+        "importance_lags.csv": lags,
+        "importance_clusters.csv": clusters,
+        "importance_periods.csv": periods,
+        "attribution_checks.csv": pd.DataFrame(res.sanity),
+    }
 
 
 def _lag_chart(res, horizon: int) -> str | None:
@@ -62,7 +106,16 @@ def _lag_chart(res, horizon: int) -> str | None:
     return to_data_uri(fig)
 
 
-METHOD_ORDER = ("conditional_permutation", "ablation_retrain", "permutation", "lstm_shap", "integrated_gradients", "tree_shap", "lgbm_gain", "lgbm_split")
+METHOD_ORDER = (
+    "conditional_permutation",
+    "ablation_retrain",
+    "permutation",
+    "lstm_shap",
+    "integrated_gradients",
+    "tree_shap",
+    "lgbm_gain",
+    "lgbm_split",
+)
 
 
 def rank_overview(table: pd.DataFrame, skill: dict) -> str | None:
@@ -87,17 +140,29 @@ def rank_overview(table: pd.DataFrame, skill: dict) -> str | None:
                 v = R.iat[r, c]
                 if pd.notna(v):
                     star = "★" if C.iat[r, c] is True or C.iat[r, c] == 1.0 else ""
-                    ax.text(c, r, f"{int(v)}{star}", ha="center", va="center", fontsize=9,
-                            color=text_colour(im.cmap(im.norm(v))))
+                    ax.text(
+                        c,
+                        r,
+                        f"{int(v)}{star}",
+                        ha="center",
+                        va="center",
+                        fontsize=9,
+                        color=text_colour(im.cmap(im.norm(v))),
+                    )
         ax.set_xticks(range(len(methods)), [label(m) for m in methods], rotation=35, ha="right")
         ax.set_yticks(range(len(order)), order)
         ax.tick_params(length=0)
         gate = "model has skill" if skill.get(h, False) else "no skill: describes the model only"
-        ax.set_title(f"{h}-day horizon\n({gate})", fontsize=11, color=TEXT["better" if skill.get(h, False) else "worse"])
+        ax.set_title(
+            f"{h}-day horizon\n({gate})", fontsize=11, color=TEXT["better" if skill.get(h, False) else "worse"]
+        )
         for side in ax.spines.values():
             side.set_visible(False)
-    fig.suptitle("Rank of each feature group by method (1 = most important; ★ clears the method's noise floor)", x=0.01,
-                 ha="left")
+    fig.suptitle(
+        "Rank of each feature group by method (1 = most important; ★ clears the method's noise floor)",
+        x=0.01,
+        ha="left",
+    )
     fig.tight_layout()
     return to_data_uri(fig)
 
@@ -131,7 +196,8 @@ def _shap_figures(res, columns: list[str], j: int, horizon: int) -> list[str]:
     lag = shap_lstm.per_lag(res.shap_results, j)
     fig, ax = plt.subplots(figsize=(WIDE * 0.8, 3.0))
     ax.plot(np.arange(-T + 1, 1), lag, lw=1.8)
-    ax.set_xlabel("lag (0 = the last day of the window)"); ax.set_ylabel("mean |Σ_f φ|")
+    ax.set_xlabel("lag (0 = the last day of the window)")
+    ax.set_ylabel("mean |Σ_f φ|")
     ax.set_title(f"Expected gradients, {horizon}-day horizon: attribution by lag")
     out.append(to_data_uri(fig))
     phi_sum = np.concatenate([r.phi[..., j].sum(axis=1) for r in res.shap_results])
@@ -160,8 +226,14 @@ def _tree_beeswarm(res, columns: list[str], horizon: int, lags: int) -> str | No
     plt.figure()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        shap.summary_plot(np.concatenate([real(r.shap) for r in rs]), np.concatenate([real(r.X_flat) for r in rs]),
-                          feature_names=names, show=False, max_display=15, plot_size=(WIDE * 0.8, 6))
+        shap.summary_plot(
+            np.concatenate([real(r.shap) for r in rs]),
+            np.concatenate([real(r.X_flat) for r in rs]),
+            feature_names=names,
+            show=False,
+            max_display=15,
+            plot_size=(WIDE * 0.8, 6),
+        )
     plt.title(f"LightGBM TreeSHAP, {horizon}-day horizon")
     return to_data_uri(plt.gcf())
 
@@ -172,8 +244,16 @@ def _period_table(res, horizon: int) -> dict | None:
         part = [i for i in res.items if i.horizon == horizon and i.method == method and i.periods]
         if part:
             labels = list(part[0].periods)
-            rows = [{"group": i.group, "cells": [f"{_fmt(i.periods[p][0], 3)} [{_fmt(i.periods[p][1], 2)}, {_fmt(i.periods[p][2], 2)}]"
-                                                 for p in labels]} for i in sorted(part, key=lambda i: -i.value)]
+            rows = [
+                {
+                    "group": i.group,
+                    "cells": [
+                        f"{_fmt(i.periods[p][0], 3)} [{_fmt(i.periods[p][1], 2)}, {_fmt(i.periods[p][2], 2)}]"
+                        for p in labels
+                    ],
+                }
+                for i in sorted(part, key=lambda i: -i.value)
+            ]
             return {"method": method, "periods": labels, "rows": rows}
     return None
 
@@ -186,11 +266,19 @@ def _cluster_table(res, horizon: int, columns: list[str]) -> list[dict]:
         cells = {}
         for i in res.cluster_items:
             if i.horizon == horizon and i.group == name:
-                cells[i.method] = {"value": f"{_fmt(i.value, 3)} [{_fmt(i.ci_low, 2)}, {_fmt(i.ci_high, 2)}]",
-                                   "css": "above" if i.clears else "noise"}
-        rows.append({"cluster": name, "groups": ", ".join(res.clusters.groups[name]),
-                     "columns": ", ".join(columns[c] for c in idx[:8]) + (", ..." if len(idx) > 8 else ""),
-                     "cross": len(res.clusters.groups[name]) > 1, "cells": cells})
+                cells[i.method] = {
+                    "value": f"{_fmt(i.value, 3)} [{_fmt(i.ci_low, 2)}, {_fmt(i.ci_high, 2)}]",
+                    "css": "above" if i.clears else "noise",
+                }
+        rows.append(
+            {
+                "cluster": name,
+                "groups": ", ".join(res.clusters.groups[name]),
+                "columns": ", ".join(columns[c] for c in idx[:8]) + (", ..." if len(idx) > 8 else ""),
+                "cross": len(res.clusters.groups[name]) > 1,
+                "cells": cells,
+            }
+        )
     return rows
 
 
@@ -204,8 +292,20 @@ def render_importance_report(exp, res, table: pd.DataFrame, note: str = "", nav:
         part = table[table.horizon == h]
         if part.empty:
             continue
-        methods = [m for m in ("conditional_permutation", "ablation_retrain", "permutation", "lgbm_gain", "lgbm_split", "tree_shap", "lstm_shap",
-                               "integrated_gradients") if m in set(part.method)]
+        methods = [
+            m
+            for m in (
+                "conditional_permutation",
+                "ablation_retrain",
+                "permutation",
+                "lgbm_gain",
+                "lgbm_split",
+                "tree_shap",
+                "lstm_shap",
+                "integrated_gradients",
+            )
+            if m in set(part.method)
+        ]
         rows = []
         ranks = agreement.rank_matrix(table, h)
         order = ranks[methods].mean(axis=1).sort_values().index
@@ -219,10 +319,18 @@ def render_importance_report(exp, res, table: pd.DataFrame, note: str = "", nav:
                     mark = "above shadows (no test)" if r.value > r.floor else "below shadows"
                 else:
                     mark = "no floor"
-                cells.append({"rank": int(r["rank"]), "value": _fmt(r.value, 3), "mark": mark,
-                              "ci": f"[{_fmt(r.ci_low, 2)}, {_fmt(r.ci_high, 2)}]",
-                              "floor": "" if pd.isna(r.floor) else f"floor {_fmt(r.floor, 2)}",
-                              "css": "above" if r.clears_floor is True or r.clears_floor == 1.0 else ("noise" if mark == "at noise level" else "")})
+                cells.append(
+                    {
+                        "rank": int(r["rank"]),
+                        "value": _fmt(r.value, 3),
+                        "mark": mark,
+                        "ci": f"[{_fmt(r.ci_low, 2)}, {_fmt(r.ci_high, 2)}]",
+                        "floor": "" if pd.isna(r.floor) else f"floor {_fmt(r.floor, 2)}",
+                        "css": "above"
+                        if r.clears_floor is True or r.clears_floor == 1.0
+                        else ("noise" if mark == "at noise level" else ""),
+                    }
+                )
             rows.append({"group": g, "cells": cells})
         corr = agreement.method_correlations(table, h).loc[methods, methods]
         tau = [{"name": a, "taus": [_fmt(corr.loc[a, b], 2) for b in methods]} for a in methods]
@@ -233,21 +341,52 @@ def render_importance_report(exp, res, table: pd.DataFrame, note: str = "", nav:
         tb = _tree_beeswarm(res, exp.ws.columns, h, res.lgbm_lags)
         if tb:
             figs.append(tb)
-        horizons.append({
-            "horizon": h, "target": f"{cfg.target}_h{h}", "methods": methods, "rows": rows, "tau": tau,
-            "skill": res.skill.get(h, False),
-            "stability": [{"method": r.method, "units": int(r.units), "tau": _fmt(r.stability_tau, 2)} for r in st.itertuples()],
-            "notes": agreement.disagreements(table, h, label), "bars": _bars(table, h), "figures": figs,
-            "lag_chart": _lag_chart(res, h), "periods": _period_table(res, h),
-            "clusters": _cluster_table(res, h, list(exp.ws.columns)),
-        })
+        horizons.append(
+            {
+                "horizon": h,
+                "target": f"{cfg.target}_h{h}",
+                "methods": methods,
+                "rows": rows,
+                "tau": tau,
+                "skill": res.skill.get(h, False),
+                "stability": [
+                    {"method": r.method, "units": int(r.units), "tau": _fmt(r.stability_tau, 2)}
+                    for r in st.itertuples()
+                ],
+                "notes": agreement.disagreements(table, h, label),
+                "bars": _bars(table, h),
+                "figures": figs,
+                "lag_chart": _lag_chart(res, h),
+                "periods": _period_table(res, h),
+                "clusters": _cluster_table(res, h, list(exp.ws.columns)),
+            }
+        )
     timings = [(k, f"{v:.1f} s") for k, v in res.seconds.items()]
-    sanity = [{"method": label(r["method"]), "signed": _fmt(r["signed_rho"], 2), "abs": _fmt(r["abs_rho"], 2),
-               "feature": _fmt(r["feature_rho"], 2), "infidelity": f"{r['infidelity']:.3g}",
-               "verdict": "" if r["passed"] is None else ("passes" if r["passed"] else "FAILS")} for r in res.sanity]
-    return render_template("importance.html", title=f"{symbols_text(exp.dataset.prices)}: which feature groups carry the {model_label(exp.cfg.model, exp.cfg.skip)}?",
-                           model=model_label(exp.cfg.model, exp.cfg.skip),
-                           horizons=horizons, timings=timings, n_repeats=res.n_repeats, summary=summary, lead=lead, note=note, nav=nav or [],
-                           overview=rank_overview(table, res.skill),
-                           lag_repeats=res.lag_repeats, sanity=sanity, blocks=[b.label for b in res.blocks],
-                           loss_name="log loss" if exp.classification else "squared error")
+    sanity = [
+        {
+            "method": label(r["method"]),
+            "signed": _fmt(r["signed_rho"], 2),
+            "abs": _fmt(r["abs_rho"], 2),
+            "feature": _fmt(r["feature_rho"], 2),
+            "infidelity": f"{r['infidelity']:.3g}",
+            "verdict": "" if r["passed"] is None else ("passes" if r["passed"] else "FAILS"),
+        }
+        for r in res.sanity
+    ]
+    return render_template(
+        "importance.html",
+        title=f"{symbols_text(exp.dataset.prices)}: which feature groups carry the {model_label(exp.cfg.model, exp.cfg.skip)}?",
+        model=model_label(exp.cfg.model, exp.cfg.skip),
+        horizons=horizons,
+        timings=timings,
+        n_repeats=res.n_repeats,
+        summary=summary,
+        lead=lead,
+        note=note,
+        nav=nav or [],
+        overview=rank_overview(table, res.skill),
+        lag_repeats=res.lag_repeats,
+        sanity=sanity,
+        blocks=[b.label for b in res.blocks],
+        loss_name="log loss" if exp.classification else "squared error",
+    )

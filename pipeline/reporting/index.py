@@ -1,5 +1,6 @@
 """``reports/index.html``: one sortable table of every run, comparison and search in a reports folder, with
 headline numbers; rewritten (atomically) after each run, compare and search."""
+
 from __future__ import annotations
 
 import json
@@ -30,14 +31,23 @@ def _run_rows(folder: Path) -> list[dict]:
         head = h.get("headline_metric", "")
         best = h.get("comparator", h.get("best_baseline", ""))
         value = h.get("model", {}).get(head)
-        rows.append({
-            "href": f"{folder.name}/index.html", "name": folder.name, "kind": "run", "date": m.get("created", ""),
-            "symbols": ", ".join(m.get("symbols", [])), "target": m.get("target", ""), "features": m.get("feature_spec", ""),
-            "horizon": h.get("horizon", ""), "metric": label(head), "value": f"{h.get('model_name', 'LSTM')} {_fmt(value)}",
-            "sort": _number(value),
-            "baseline": f"{label(best)} {_fmt(h.get('baselines', {}).get(best, {}).get(head))}" if best else "",
-            "verdict": h.get("verdict", ""),
-        })
+        rows.append(
+            {
+                "href": f"{folder.name}/index.html",
+                "name": folder.name,
+                "kind": "run",
+                "date": m.get("created", ""),
+                "symbols": ", ".join(m.get("symbols", [])),
+                "target": m.get("target", ""),
+                "features": m.get("feature_spec", ""),
+                "horizon": h.get("horizon", ""),
+                "metric": label(head),
+                "value": f"{h.get('model_name', 'LSTM')} {_fmt(value)}",
+                "sort": _number(value),
+                "baseline": f"{label(best)} {_fmt(h.get('baselines', {}).get(best, {}).get(head))}" if best else "",
+                "verdict": h.get("verdict", ""),
+            }
+        )
     return rows
 
 
@@ -49,14 +59,23 @@ def _compare_rows(folder: Path) -> list[dict]:
         return []
     rows = []
     for h in map(str, m.get("horizons", [])):
-        rows.append({
-            "href": f"{folder.name}/index.html", "name": folder.name, "kind": "compare", "date": m.get("created", ""),
-            "symbols": ", ".join(m.get("symbols", [])), "target": m.get("target", ""),
-            "features": " vs ".join(m.get("feature_sets", [])), "horizon": h,
-            "metric": label(m.get("headline_metric", "")),
-            "value": "best: " + label((m.get("ranking", {}).get(h) or ["?"])[0]), "sort": "", "baseline": "",
-            "verdict": m.get("headline") or next((v for v in m.get("verdicts", []) if v.startswith(f"h={h}:")), ""),
-        })
+        rows.append(
+            {
+                "href": f"{folder.name}/index.html",
+                "name": folder.name,
+                "kind": "compare",
+                "date": m.get("created", ""),
+                "symbols": ", ".join(m.get("symbols", [])),
+                "target": m.get("target", ""),
+                "features": " vs ".join(m.get("feature_sets", [])),
+                "horizon": h,
+                "metric": label(m.get("headline_metric", "")),
+                "value": "best: " + label((m.get("ranking", {}).get(h) or ["?"])[0]),
+                "sort": "",
+                "baseline": "",
+                "verdict": m.get("headline") or next((v for v in m.get("verdicts", []) if v.startswith(f"h={h}:")), ""),
+            }
+        )
     return rows
 
 
@@ -67,13 +86,24 @@ def _search_rows(folder: Path) -> list[dict]:
     except (OSError, ValueError):
         return []
     model = (m.get("best_params") or {}).get("model") or (m.get("final_config") or {}).get("model", "")
-    return [{
-        "href": f"{folder.name}/search.html", "name": folder.name, "kind": "search", "date": m.get("created", ""),
-        "symbols": ", ".join(m.get("symbols", [])), "target": m.get("target", ""),
-        "features": f"search: {m.get('trials', '?')} trials", "horizon": h, "metric": "held-back edge",
-        "value": f"trial {m.get('best_trial', '?')} ({label(model)})", "sort": _number(m.get("holdout_edge")),
-        "baseline": "", "verdict": verdict,
-    } for h, verdict in zip(m.get("horizons", []), m.get("holdout_verdicts", []))]
+    return [
+        {
+            "href": f"{folder.name}/search.html",
+            "name": folder.name,
+            "kind": "search",
+            "date": m.get("created", ""),
+            "symbols": ", ".join(m.get("symbols", [])),
+            "target": m.get("target", ""),
+            "features": f"search: {m.get('trials', '?')} trials",
+            "horizon": h,
+            "metric": "held-back edge",
+            "value": f"trial {m.get('best_trial', '?')} ({label(model)})",
+            "sort": _number(m.get("holdout_edge")),
+            "baseline": "",
+            "verdict": verdict,
+        }
+        for h, verdict in zip(m.get("horizons", []), m.get("holdout_verdicts", []))
+    ]
 
 
 def _only_featureproof(root: Path, being_written: str = "") -> bool:
@@ -83,8 +113,11 @@ def _only_featureproof(root: Path, being_written: str = "") -> bool:
     from pipeline.stages.ledger import LEDGER
     from pipeline.tracking import ARTIFACTS, DB_NAME
 
-    return all(p.is_dir() and read_manifest(p) is not None for p in root.iterdir()
-               if not p.name.startswith(".") and p.name not in (being_written, LEDGER, DB_NAME, ARTIFACTS))
+    return all(
+        p.is_dir() and read_manifest(p) is not None
+        for p in root.iterdir()
+        if not p.name.startswith(".") and p.name not in (being_written, LEDGER, DB_NAME, ARTIFACTS)
+    )
 
 
 def index_href(folder: Path) -> str | None:
@@ -119,13 +152,23 @@ def update_index(root: Path) -> Path | None:
     from pipeline.tracking import DB_NAME
 
     symbols_of = {r["name"]: r["symbols"] for r in rows}
-    judged = [{**c, "symbols": next((symbols_of[f] for f in c["folders"] if f in symbols_of), c["fingerprint"])}
-              for c in counts(root / LEDGER)]
+    judged = [
+        {**c, "symbols": next((symbols_of[f] for f in c["folders"] if f in symbols_of), c["fingerprint"])}
+        for c in counts(root / LEDGER)
+    ]
     with atomic_path(path) as tmp:
         runs = len({r["name"] for r in rows if r["kind"] == "run"})
         compares = len({r["name"] for r in rows if r["kind"] == "compare"})
         searches = len({r["name"] for r in rows if r["kind"] == "search"})
-        tmp.write_text(render_template("index.html", rows=sorted(rows, key=lambda r: (r["date"], -int(r["horizon"] or 0)), reverse=True),
-                                       runs=runs, compares=compares, searches=searches, judged=judged,
-                                       mlflow=f"sqlite:///{(root / DB_NAME).resolve()}" if (root / DB_NAME).is_file() else None))
+        tmp.write_text(
+            render_template(
+                "index.html",
+                rows=sorted(rows, key=lambda r: (r["date"], -int(r["horizon"] or 0)), reverse=True),
+                runs=runs,
+                compares=compares,
+                searches=searches,
+                judged=judged,
+                mlflow=f"sqlite:///{(root / DB_NAME).resolve()}" if (root / DB_NAME).is_file() else None,
+            )
+        )
     return path

@@ -4,6 +4,7 @@
 ``metrics.json``, ``predictions.csv``, ``data_signature.parquet`` (a hash per symbol and date, for ``reproduce``), ``model.pt`` (state dict + config; load with
 ``torch.load(..., weights_only=True)``) and ``index.html``. The folder appears only when complete.
 """
+
 from __future__ import annotations
 
 import json
@@ -61,12 +62,16 @@ def checkpoint(exp: Prepared, fitted: Fitted) -> dict:
         "fold": fold,
         "seed": seed,
         "preprocessor": {
-            "scaler": pre.scaler, "log_columns": list(pre.log_columns), "clip_quantile": pre.clip_quantile,
-            "center": torch.tensor(pre.center_), "scale": torch.tensor(pre.scale_),
+            "scaler": pre.scaler,
+            "log_columns": list(pre.log_columns),
+            "clip_quantile": pre.clip_quantile,
+            "center": torch.tensor(pre.center_),
+            "scale": torch.tensor(pre.scale_),
             "low": None if pre.low_ is None else torch.tensor(pre.low_),
             "high": None if pre.high_ is None else torch.tensor(pre.high_),
         },
-        "y_mean": torch.tensor(fd.y_mean), "y_std": torch.tensor(fd.y_std),
+        "y_mean": torch.tensor(fd.y_mean),
+        "y_std": torch.tensor(fd.y_std),
     }
 
 
@@ -82,9 +87,17 @@ def _jsonable(obj):
     return obj
 
 
-def write_run(exp: Prepared, fitted: Fitted, evaluation: Evaluation, explanation: Explanation | None,
-              out_dir: Path, wall_seconds: float = 0.0, explain_config: dict | None = None,
-              ledger: list[dict] | None = None, publication: str | None = None) -> dict:
+def write_run(
+    exp: Prepared,
+    fitted: Fitted,
+    evaluation: Evaluation,
+    explanation: Explanation | None,
+    out_dir: Path,
+    wall_seconds: float = 0.0,
+    explain_config: dict | None = None,
+    ledger: list[dict] | None = None,
+    publication: str | None = None,
+) -> dict:
     """Write every output into a temporary folder and rename it to ``out_dir`` when all succeeded; returns
     the ``metrics.json`` content."""
     cfg = exp.cfg
@@ -120,9 +133,15 @@ def write_run(exp: Prepared, fitted: Fitted, evaluation: Evaluation, explanation
         "ledger": ledger or [],
     }
     config = {
-        "config": cfg.to_dict(), "data_hash": exp.dataset.fingerprint(), "versions": package_versions(),
-        "seeds": list(fitted.seeds), "device": str(fitted.device), "command": " ".join(sys.argv), "created": created,
-        "explain_config": explain_config, "threads": torch.get_num_threads(),
+        "config": cfg.to_dict(),
+        "data_hash": exp.dataset.fingerprint(),
+        "versions": package_versions(),
+        "seeds": list(fitted.seeds),
+        "device": str(fitted.device),
+        "command": " ".join(sys.argv),
+        "created": created,
+        "explain_config": explain_config,
+        "threads": torch.get_num_threads(),
     }
     with atomic_dir(out_dir, "run", overwrite=cfg.overwrite, publication=publication) as tmp:
         (tmp / "config.json").write_text(json.dumps(_jsonable(config), indent=2))
@@ -132,9 +151,15 @@ def write_run(exp: Prepared, fitted: Fitted, evaluation: Evaluation, explanation
         torch.save(checkpoint(exp, fitted), tmp / "model.pt")
         if explanation is not None:
             write_importance(exp, explanation, tmp)
-        html = render_run_report(exp, fitted, {**metrics, "ledger": ledger or []}, run_id, created,
-                                 importance_link=(tmp / "importance.html").exists(),
-                                 index_href=index_href(out_dir))
+        html = render_run_report(
+            exp,
+            fitted,
+            {**metrics, "ledger": ledger or []},
+            run_id,
+            created,
+            importance_link=(tmp / "importance.html").exists(),
+            index_href=index_href(out_dir),
+        )
         (tmp / "index.html").write_text(html)
     return summary
 
@@ -149,11 +174,16 @@ def write_importance(exp: Prepared, res: Explanation, folder: Path, stem: str = 
     tables (``<stem>_lags.csv``, ...), and the self-contained ``<stem>.html`` into ``folder``; ``note``: a
     banner at the top of the page (e.g. what a rerun covers)."""
     table = res.table()
-    table[["horizon", "group", "method", "value", "ci_low", "ci_high", "rank", "floor", "p_holm", "clears_floor", "basis"]].to_csv(
-        folder / f"{stem}.csv", index=False)
+    table[
+        ["horizon", "group", "method", "value", "ci_low", "ci_high", "rank", "floor", "p_holm", "clears_floor", "basis"]
+    ].to_csv(folder / f"{stem}.csv", index=False)
     for name, frame in detail_tables(exp, res).items():
         if not frame.empty:
-            frame.to_csv(folder / name.replace("importance", stem, 1) if name.startswith("importance") else
-                         folder / (name if stem == "importance" else f"{stem}_{name}"), index=False)
+            frame.to_csv(
+                folder / name.replace("importance", stem, 1)
+                if name.startswith("importance")
+                else folder / (name if stem == "importance" else f"{stem}_{name}"),
+                index=False,
+            )
     nav = run_nav(stem, index_href(folder), (folder / "importance.html").exists() or stem == "importance")
     (folder / f"{stem}.html").write_text(render_importance_report(exp, res, table, note=note, nav=nav))

@@ -2,6 +2,7 @@
 horizon, for the Python API's ``RunResult.verdicts``) and the lines the command line prints by default. The full
 sentences (the verdict, the power statement, every importance finding) stay in the report and ``metrics.json``,
 and the command line prints them with ``-v``."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,12 +21,25 @@ def verdict_table(metrics: dict) -> pd.DataFrame:
     for e in metrics.get("horizon_results", []):
         head, comp = e["headline_metric"], e["comparator"]
         edge = e["edge"]
-        rows.append({"horizon": e["horizon"], "metric": head, "model": e["model"].get(head),
-                     "comparator": comp, "comparator_value": (e["baselines"].get(comp) or {}).get(head),
-                     "edge": edge["mean"], "ci_low": edge["ci_low"], "ci_high": edge["ci_high"],
-                     "p": edge["p_value"], "p_holm": edge.get("p_holm"),
-                     "detectable": edge.get("mde_family", edge.get("mde")), "skill": bool(e["skill"]),
-                     "answer": short_verdict(e), "verdict": e.get("verdict", ""), "power": e.get("power", "")})
+        rows.append(
+            {
+                "horizon": e["horizon"],
+                "metric": head,
+                "model": e["model"].get(head),
+                "comparator": comp,
+                "comparator_value": (e["baselines"].get(comp) or {}).get(head),
+                "edge": edge["mean"],
+                "ci_low": edge["ci_low"],
+                "ci_high": edge["ci_high"],
+                "p": edge["p_value"],
+                "p_holm": edge.get("p_holm"),
+                "detectable": edge.get("mde_family", edge.get("mde")),
+                "skill": bool(e["skill"]),
+                "answer": short_verdict(e),
+                "verdict": e.get("verdict", ""),
+                "power": e.get("power", ""),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -55,23 +69,32 @@ def screen(metrics: dict, out_dir: Path) -> list[str]:
     who = entries[0].get("model_name", "LSTM")
     head = entries[0]["headline_metric"]
     cw = max(len("comparator"), *(len(n) + 8 for n in names.values()))
-    lines = [f"  {'h':>3}  {who:>{max(len(who), 7)}}  {'comparator':<{cw}}  {'edge [95% CI]':<23}  {'p':>6}  "
-             f"{'Holm p':>6}  {'detects':>7}  answer"]
+    lines = [
+        f"  {'h':>3}  {who:>{max(len(who), 7)}}  {'comparator':<{cw}}  {'edge [95% CI]':<23}  {'p':>6}  "
+        f"{'Holm p':>6}  {'detects':>7}  answer"
+    ]
     for e in entries:
         edge, b = e["edge"], e["baselines"][e["comparator"]][head]
         fmt = (lambda x: f"{scale * x:+.2f}") if clf else (lambda x: f"{x:+.3g}")
         ci = f"{fmt(edge['mean'])} [{fmt(edge['ci_low'])}, {fmt(edge['ci_high'])}]"
         holm = edge.get("p_holm", edge["p_value"])
         mde = edge.get("mde_family", edge.get("mde", float("nan")))
-        lines.append(f"  {e['horizon']:>3}  {e['model'][head]:>{max(len(who), 7)}.4g}  "
-                     f"{f'{b:.4g} ' + names[e['horizon']]:<{cw}}  {ci:<23}  {edge['p_value']:>6.2g}  {holm:>6.2g}  "
-                     f"{'≥ ' + (f'{scale * mde:.1f}' if clf else f'{mde:.2g}'):>7}  {short_verdict(e)}")
+        lines.append(
+            f"  {e['horizon']:>3}  {e['model'][head]:>{max(len(who), 7)}.4g}  "
+            f"{f'{b:.4g} ' + names[e['horizon']]:<{cw}}  {ci:<23}  {edge['p_value']:>6.2g}  {holm:>6.2g}  "
+            f"{'≥ ' + (f'{scale * mde:.1f}' if clf else f'{mde:.2g}'):>7}  {short_verdict(e)}"
+        )
     n_days = entries[0].get("n_days")
     days = f" on {n_days:,} test days" if n_days else ""
-    lines.append(f"  {label(head)}{days}; edge: {'accuracy points' if clf else 'MSE reduction'} over the comparator, the "
-                 "baseline best on each fold's validation days")
-    holm = (f"the CI is unadjusted and the answer follows the Holm p over the {len(entries)} horizons; "
-            if len(entries) > 1 else "")
+    lines.append(
+        f"  {label(head)}{days}; edge: {'accuracy points' if clf else 'MSE reduction'} over the comparator, the "
+        "baseline best on each fold's validation days"
+    )
+    holm = (
+        f"the CI is unadjusted and the answer follows the Holm p over the {len(entries)} horizons; "
+        if len(entries) > 1
+        else ""
+    )
     lines.append(f"  {holm}detects: the smallest edge the test finds at 80% power")
     lines += [f"  [{i}] per fold: {n}" for i, n in enumerate(notes, 1)]
     for e in entries:

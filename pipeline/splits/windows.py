@@ -8,6 +8,7 @@ A window ends at its sample date and never crosses symbols. Folds split by *date
 row of one day sits on the same side; between the last training (or validation) label and the first
 date of the next part lie ``purge`` dates, so no label window straddles a boundary.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,15 +24,15 @@ from pipeline.errors import InputError
 class WindowSet:
     """All samples of a run; ``X`` is materialised per fold from ``rows`` (scaled feature rows)."""
 
-    rows: np.ndarray          # (R, F) raw feature rows of every symbol, stacked
-    row_dates: np.ndarray     # (R,) datetime64 date of each row
-    row_symbols: np.ndarray   # (R,) symbol of each row
-    ends: np.ndarray          # (N,) index into rows of each window's last row
-    y: np.ndarray             # (N, H) targets
-    persist: np.ndarray       # (N, H) persistence forecasts (model units)
+    rows: np.ndarray  # (R, F) raw feature rows of every symbol, stacked
+    row_dates: np.ndarray  # (R,) datetime64 date of each row
+    row_symbols: np.ndarray  # (R,) symbol of each row
+    ends: np.ndarray  # (N,) index into rows of each window's last row
+    y: np.ndarray  # (N, H) targets
+    persist: np.ndarray  # (N, H) persistence forecasts (model units)
     extra: dict[str, np.ndarray]  # (N, H) or (N,) side arrays: momentum, close_t, ...
-    dates: np.ndarray         # (N,) sample dates
-    symbols: np.ndarray       # (N,) sample symbols
+    dates: np.ndarray  # (N,) sample dates
+    symbols: np.ndarray  # (N,) sample symbols
     window: int
     columns: list[str]
 
@@ -41,9 +42,19 @@ class WindowSet:
 
     def subset(self, keep: np.ndarray) -> "WindowSet":
         """The samples where ``keep`` (N,) is true; feature rows are shared."""
-        return WindowSet(self.rows, self.row_dates, self.row_symbols, self.ends[keep], self.y[keep], self.persist[keep],
-                         {k: v[keep] for k, v in self.extra.items()}, self.dates[keep], self.symbols[keep],
-                         self.window, self.columns)
+        return WindowSet(
+            self.rows,
+            self.row_dates,
+            self.row_symbols,
+            self.ends[keep],
+            self.y[keep],
+            self.persist[keep],
+            {k: v[keep] for k, v in self.extra.items()},
+            self.dates[keep],
+            self.symbols[keep],
+            self.window,
+            self.columns,
+        )
 
     def gather(self, rows: np.ndarray, idx: np.ndarray) -> np.ndarray:
         """Windows ``(len(idx), T, F)`` float32 of the samples ``idx`` from (scaled) ``rows``, materialised
@@ -250,10 +261,17 @@ def make_windows(
     dates_all = np.concatenate(dates)
     order = np.lexsort((np.concatenate(symbols).astype(str), dates_all))  # by date, then symbol
     return WindowSet(
-        rows=np.vstack(rows), row_dates=np.concatenate(row_dates), row_symbols=np.concatenate(row_symbols),
-        ends=np.concatenate(ends)[order], y=np.vstack(ys)[order], persist=np.vstack(ps)[order],
+        rows=np.vstack(rows),
+        row_dates=np.concatenate(row_dates),
+        row_symbols=np.concatenate(row_symbols),
+        ends=np.concatenate(ends)[order],
+        y=np.vstack(ys)[order],
+        persist=np.vstack(ps)[order],
         extra={k: np.concatenate(v)[order] for k, v in extras.items()},
-        dates=dates_all[order], symbols=np.concatenate(symbols)[order], window=window, columns=columns,
+        dates=dates_all[order],
+        symbols=np.concatenate(symbols)[order],
+        window=window,
+        columns=columns,
     )
 
 
@@ -268,14 +286,21 @@ class Fold:
 
     def describe(self, dates: np.ndarray) -> str:
         d = lambda i: str(pd.Timestamp(dates[i]).date())  # noqa: E731
-        return (f"fold {self.number}: train {d(self.train[0])}..{d(self.train[-1])} ({len(self.train)}), "
-                f"val {d(self.val[0])}..{d(self.val[-1])} ({len(self.val)}), "
-                f"test {d(self.test[0])}..{d(self.test[-1])} ({len(self.test)})")
+        return (
+            f"fold {self.number}: train {d(self.train[0])}..{d(self.train[-1])} ({len(self.train)}), "
+            f"val {d(self.val[0])}..{d(self.val[-1])} ({len(self.val)}), "
+            f"test {d(self.test[0])}..{d(self.test[-1])} ({len(self.test)})"
+        )
 
 
 def purged_walk_forward_folds(
-    dates: np.ndarray, n_folds: int, purge: int, test_fraction: float = 0.3, val_fraction: float = 0.15,
-    min_train_dates: int = 60, test_start: np.datetime64 | None = None,
+    dates: np.ndarray,
+    n_folds: int,
+    purge: int,
+    test_fraction: float = 0.3,
+    val_fraction: float = 0.15,
+    min_train_dates: int = 60,
+    test_start: np.datetime64 | None = None,
 ) -> list[Fold]:
     """Expanding-window folds over the sorted unique ``dates`` of the samples.
 
@@ -290,9 +315,13 @@ def purged_walk_forward_folds(
         raise InputError("--folds must be at least 1")
     if n_test < n_folds * 5:
         if test_start is not None:
-            raise InputError(f"--test-start {str(test_start)[:10]}: only {n_test} sample dates from it on, too few for "
-                             f"{n_folds} test folds; use an earlier --test-start or fewer --folds")
-        raise InputError(f"only {m} sample dates: too few for {n_folds} test folds; use a longer history or fewer --folds")
+            raise InputError(
+                f"--test-start {str(test_start)[:10]}: only {n_test} sample dates from it on, too few for "
+                f"{n_folds} test folds; use an earlier --test-start or fewer --folds"
+            )
+        raise InputError(
+            f"only {m} sample dates: too few for {n_folds} test folds; use a longer history or fewer --folds"
+        )
     bounds = np.linspace(m - n_test, m, n_folds + 1).astype(int)
     position = np.searchsorted(unique, dates)
     folds = []
@@ -307,12 +336,14 @@ def purged_walk_forward_folds(
                 f"fold {k + 1}: only {max(train_hi, 0)} training dates before the purge gap; "
                 "use a longer history, fewer --folds, smaller --horizons or a shorter --window"
             )
-        folds.append(Fold(
-            number=k + 1,
-            train=np.flatnonzero(position < train_hi),
-            val=np.flatnonzero((position >= val_lo) & (position < pre)),
-            test=np.flatnonzero((position >= test_lo) & (position < test_hi)),
-        ))
+        folds.append(
+            Fold(
+                number=k + 1,
+                train=np.flatnonzero(position < train_hi),
+                val=np.flatnonzero((position >= val_lo) & (position < pre)),
+                test=np.flatnonzero((position >= test_lo) & (position < test_hi)),
+            )
+        )
     return folds
 
 
@@ -326,9 +357,11 @@ def split_validation(val_dates: np.ndarray, gap: int) -> tuple[np.ndarray, np.nd
     keeps at least one; a block of ``gap + 1`` dates or fewer is refused."""
     unique = np.unique(val_dates)
     if len(unique) < gap + 2:
-        raise InputError(f"--val-fraction: a fold's validation block has {len(unique)} dates, too few for an "
-                         f"early-stopping date, a purge of {gap} dates (the longest horizon) and a date to choose the "
-                         "comparator on; raise --val-fraction or use more data")
+        raise InputError(
+            f"--val-fraction: a fold's validation block has {len(unique)} dates, too few for an "
+            f"early-stopping date, a purge of {gap} dates (the longest horizon) and a date to choose the "
+            "comparator on; raise --val-fraction or use more data"
+        )
     split = min(max(len(unique) // 2, gap + 1), len(unique) - 1)
     pos = np.searchsorted(unique, val_dates)
     return np.flatnonzero(pos < split - gap), np.flatnonzero(pos >= split)

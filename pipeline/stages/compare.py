@@ -9,6 +9,7 @@ one best on the validation days. Paired comparisons of every pair of sets and of
 comparator: Diebold-Mariano on per-day loss differentials (HAR variance), Holm-corrected over all pairs x
 horizons. A ranking, and one sentence per pair, always in the order "A − B".
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,8 +31,13 @@ from pipeline.evaluation.tables import headline_loss, headline_metric, metric_ta
 from pipeline.models.device import inference_threads
 from pipeline.labels import symbols_text
 from pipeline.progress import say
-from pipeline.stages.evaluate import (choose_comparator, cross_section_view, headline_differentials, report_units,
-                                      strategy_view)
+from pipeline.stages.evaluate import (
+    choose_comparator,
+    cross_section_view,
+    headline_differentials,
+    report_units,
+    strategy_view,
+)
 from pipeline.stages.fit import fit_units, fold_baselines, job_device
 from pipeline.stages.prepare import prepare
 from pipeline.stages.results import Fitted, Prepared
@@ -61,15 +67,22 @@ def _align(base: RunConfig, sets: list[str]) -> dict[str, Prepared]:
     first = {spec: prepare(dataclasses.replace(base, features=spec, sample_start=None)) for spec in sets}
     start = str(pd.Timestamp(max(exp.ws.dates.min() for exp in first.values())).date())
     # same data and features, only the samples before ``start`` dropped: reuse each set's dataset
-    exps = {spec: prepare(dataclasses.replace(base, features=spec, sample_start=start), dataset=first[spec].dataset)
-            for spec in sets}
+    exps = {
+        spec: prepare(dataclasses.replace(base, features=spec, sample_start=start), dataset=first[spec].dataset)
+        for spec in sets
+    }
     ref = next(iter(exps.values()))
     for spec, exp in exps.items():
-        same = (len(exp.ws.dates) == len(ref.ws.dates) and (exp.ws.dates == ref.ws.dates).all()
-                and (exp.ws.symbols == ref.ws.symbols).all())
+        same = (
+            len(exp.ws.dates) == len(ref.ws.dates)
+            and (exp.ws.dates == ref.ws.dates).all()
+            and (exp.ws.symbols == ref.ws.symbols).all()
+        )
         if not same:
-            raise InputError(f"feature set {spec!r} yields other sample days than {ref.cfg.features!r} (gaps in a macro "
-                             "series?); compare sets that cover the same days")
+            raise InputError(
+                f"feature set {spec!r} yields other sample days than {ref.cfg.features!r} (gaps in a macro "
+                "series?); compare sets that cover the same days"
+            )
     return exps
 
 
@@ -83,8 +96,16 @@ def cell_names(sets: list[str], models: list[str]) -> list[tuple[str, str, str]]
     return [(f"{m}|{spec}", spec, m) for m in models for spec in sets]
 
 
-def compare_sets(base: RunConfig, sets: list[str], executor: str = "local", n_jobs: int = 1, ray_address: str | None = None,
-                 log=say, gpus_per_job: float = 0.0, models: list[str] | None = None) -> dict:
+def compare_sets(
+    base: RunConfig,
+    sets: list[str],
+    executor: str = "local",
+    n_jobs: int = 1,
+    ray_address: str | None = None,
+    log=say,
+    gpus_per_job: float = 0.0,
+    models: list[str] | None = None,
+) -> dict:
     """prepare every feature set on the same samples -> fit every cell's networks (feature set x model; fold x
     seed units, through the executor) and the baselines once (the registry of ``run``, on the reference set)
     -> the summary. ``models``: the families to compare (default: the run's one)."""
@@ -98,48 +119,83 @@ def compare_sets(base: RunConfig, sets: list[str], executor: str = "local", n_jo
     if len(set(models)) != len(models):
         raise InputError("each model may appear once in --models")
     if len(sets) * len(models) < 2:
-        raise InputError("compare needs at least two feature sets or two models, e.g. --features ohlcv,ohlcv+technical "
-                         "or --models lstm,gru")
+        raise InputError(
+            "compare needs at least two feature sets or two models, e.g. --features ohlcv,ohlcv+technical "
+            "or --models lstm,gru"
+        )
     cells = cell_names(sets, models)
     t0 = time.perf_counter()
     torch.set_num_threads(inference_threads(base.threads))
     prepared = _align(base, sets)
     # one preparation per feature set; a cell is that preparation with its model family (shared data and folds)
-    exps = {name: dataclasses.replace(prepared[spec], cfg=dataclasses.replace(prepared[spec].cfg, model=m))
-            for name, spec, m in cells}
+    exps = {
+        name: dataclasses.replace(prepared[spec], cfg=dataclasses.replace(prepared[spec].cfg, model=m))
+        for name, spec, m in cells
+    }
     sets = [name for name, _, _ in cells]
     ref = exps[sets[0]]
     seeds = ref.seeds
-    what = (f"{len(sets)} feature sets" if len(models) == 1 else f"{len(models)} models" if len(cells) == len(models)
-            else f"{len(models)} models x {len(cells) // len(models)} feature sets")
-    log(f"{symbols_text(ref.dataset.prices)}: {what} x {len(ref.folds)} folds x {len(seeds)} seeds; "
-        f"{len(ref.test_idx)} test samples per set; executor {executor}" + (f" ({n_jobs} jobs)" if executor == "local" else ""))
-    bar = tqdm(total=len(sets) * len(ref.folds) * len(seeds), desc="compare jobs", unit="job",
-               disable=None if base.progress else True)
+    what = (
+        f"{len(sets)} feature sets"
+        if len(models) == 1
+        else f"{len(models)} models"
+        if len(cells) == len(models)
+        else f"{len(models)} models x {len(cells) // len(models)} feature sets"
+    )
+    log(
+        f"{symbols_text(ref.dataset.prices)}: {what} x {len(ref.folds)} folds x {len(seeds)} seeds; "
+        f"{len(ref.test_idx)} test samples per set; executor {executor}"
+        + (f" ({n_jobs} jobs)" if executor == "local" else "")
+    )
+    bar = tqdm(
+        total=len(sets) * len(ref.folds) * len(seeds),
+        desc="compare jobs",
+        unit="job",
+        disable=None if base.progress else True,
+    )
     units = [(f.number, s, None) for f in ref.folds for s in seeds]
-    fitted_units = {spec: fit_units(exps[spec], units, executor, n_jobs, ray_address, gpus_per_job,
-                                    progress=lambda: bar.update(1)) for spec in sets}
+    fitted_units = {
+        spec: fit_units(exps[spec], units, executor, n_jobs, ray_address, gpus_per_job, progress=lambda: bar.update(1))
+        for spec in sets
+    }
     bar.close()
     t_base = time.perf_counter()
     base_folds = tuple(fold_baselines(ref, fd) for fd in ref.fold_data)  # the registry run uses: one comparator rule
     train_wall = time.perf_counter() - t0
     device = job_device(base.device, executor, gpus_per_job)
-    set_results = {spec: SetResult(spec, exps[spec], Fitted(tuple(fitted_units[spec]), base_folds, tuple(seeds), device,
-                                                             time.perf_counter() - t_base))
-                   for spec in sets}
+    set_results = {
+        spec: SetResult(
+            spec,
+            exps[spec],
+            Fitted(tuple(fitted_units[spec]), base_folds, tuple(seeds), device, time.perf_counter() - t_base),
+        )
+        for spec in sets
+    }
     ref_fit = set_results[sets[0]].fitted
     summary = summarise(set_results, ref_fit, ref)
     summary["views"] = views(set_results)
-    summary.update({
-        "kind": "compare", "created": datetime.now().isoformat(timespec="seconds"), "target": base.target,
-        "horizons": base.horizons, "symbols": list(ref.dataset.prices), "feature_sets": sets, "seeds": seeds,
-        "cells": [{"name": n, "features": f, "model": m} for n, f, m in cells], "models": models,
-        "folds": [f.describe(ref.ws.dates) for f in ref.folds], "n_test": int(len(ref.test_idx)),
-        "executor": executor, "jobs": n_jobs, "wall_seconds": time.perf_counter() - t0, "train_wall_seconds": train_wall,
-        "job_seconds": sum(r.seconds for r in set_results.values()),
-        "cell_seconds": {name: r.seconds for name, r in set_results.items()},  # training, summed over fold x seed
-        "config": {k: v for k, v in base.to_dict().items() if k not in ("features", "model")},
-    })
+    summary.update(
+        {
+            "kind": "compare",
+            "created": datetime.now().isoformat(timespec="seconds"),
+            "target": base.target,
+            "horizons": base.horizons,
+            "symbols": list(ref.dataset.prices),
+            "feature_sets": sets,
+            "seeds": seeds,
+            "cells": [{"name": n, "features": f, "model": m} for n, f, m in cells],
+            "models": models,
+            "folds": [f.describe(ref.ws.dates) for f in ref.folds],
+            "n_test": int(len(ref.test_idx)),
+            "executor": executor,
+            "jobs": n_jobs,
+            "wall_seconds": time.perf_counter() - t0,
+            "train_wall_seconds": train_wall,
+            "job_seconds": sum(r.seconds for r in set_results.values()),
+            "cell_seconds": {name: r.seconds for name, r in set_results.items()},  # training, summed over fold x seed
+            "config": {k: v for k, v in base.to_dict().items() if k not in ("features", "model")},
+        }
+    )
     return summary
 
 
@@ -149,8 +205,12 @@ def views(set_results: dict[str, SetResult]) -> dict[str, dict]:
     out = {}
     for spec, r in set_results.items():
         truth, model, base, _ = report_units(r.exp, r.fitted)
-        out[spec] = _without_curves({"strategy": strategy_view(r.exp, truth, model),
-                                     "cross_section": cross_section_view(r.exp, model.mean(axis=0), base)})
+        out[spec] = _without_curves(
+            {
+                "strategy": strategy_view(r.exp, truth, model),
+                "cross_section": cross_section_view(r.exp, model.mean(axis=0), base),
+            }
+        )
     return out
 
 
@@ -167,8 +227,14 @@ def _unit_values(exp: Prepared, pred: np.ndarray, j: int) -> np.ndarray:
     """Headline metric per (fold, seed) unit: stability across training runs, never a test."""
     y, ref = exp.ws.y[exp.test_idx][:, j], exp.ws.persist[exp.test_idx][:, j]
     head = headline_metric(exp.classification)
-    return np.array([compute_metrics(exp.classification, y[rows], pred[k, rows, j], ref[rows])[head]
-                     for fold in exp.folds for rows in [exp.test_fold == fold.number] for k in range(len(pred))])
+    return np.array(
+        [
+            compute_metrics(exp.classification, y[rows], pred[k, rows, j], ref[rows])[head]
+            for fold in exp.folds
+            for rows in [exp.test_fold == fold.number]
+            for k in range(len(pred))
+        ]
+    )
 
 
 def summarise(set_results: dict[str, SetResult], ref_fit: Fitted, ref: Prepared) -> dict:
@@ -197,36 +263,72 @@ def summarise(set_results: dict[str, SetResult], ref_fit: Fitted, ref: Prepared)
             units[("all", spec, h)] = _unit_values(ref, r.pred, j)
         for scope, mask in scopes:
             y, r, d = y_all[mask], r_all[mask], dates_all[mask]
-            entries = [(spec, p[mask, j]) for spec, p in preds.items()] + [(f"baseline:{n}", p[mask, j]) for n, p in base_test.items()]
+            entries = [(spec, p[mask, j]) for spec, p in preds.items()] + [
+                (f"baseline:{n}", p[mask, j]) for n, p in base_test.items()
+            ]
             draws = inference.BlockDraws(d, h, cfg.bootstrap, cfg.seed, cfg.block or None)  # shared by the entries
             for name, pred in entries:
                 values, ci = metric_table(clf, y, pred, r, d, h, cfg.bootstrap, cfg.seed, cfg.block, draws)
-                unit_sd = float(np.std(units[("all", name, h)])) if name in set_results and scope == "all" else float("nan")
+                unit_sd = (
+                    float(np.std(units[("all", name, h)])) if name in set_results and scope == "all" else float("nan")
+                )
                 for m, v in values.items():
-                    rows.append({"feature_set": name, "symbol": scope, "horizon": h, "metric": m, "mean": v,
-                                 "ci_low": ci[m][0], "ci_high": ci[m][1], "stability_sd": unit_sd if m == head else float("nan")})
+                    rows.append(
+                        {
+                            "feature_set": name,
+                            "symbol": scope,
+                            "horizon": h,
+                            "metric": m,
+                            "mean": v,
+                            "ci_low": ci[m][0],
+                            "ci_high": ci[m][1],
+                            "stability_sd": unit_sd if m == head else float("nan"),
+                        }
+                    )
     # paired tests on the pooled scope, always "A − B" with B the earlier set (the first set is the reference):
     # every pair of sets, and every set against the comparator baseline; Holm over all of them
     y_test = ws.y[idx]
-    tdf = pair_tests(preds, {h: (chosen[h].name, chosen[h].prediction(base_test, ref.test_fold)[:, j])
-                             for j, h in enumerate(cfg.horizons)}, y_test, dates_all, list(cfg.horizons), clf)
+    tdf = pair_tests(
+        preds,
+        {h: (chosen[h].name, chosen[h].prediction(base_test, ref.test_fold)[:, j]) for j, h in enumerate(cfg.horizons)},
+        y_test,
+        dates_all,
+        list(cfg.horizons),
+        clf,
+    )
     differentials = {spec: headline_differentials(r.exp, r.fitted) for spec, r in set_results.items()}  # the ledger's
     cdf = pd.DataFrame(rows)
     verdicts, ranking = [], {}
     for h in cfg.horizons:
         part = cdf[(cdf.horizon == h) & (cdf.metric == head) & (cdf.symbol == "all")]  # baselines included
-        ranking[str(h)] = part.sort_values("mean", ascending=not HIGHER_IS_BETTER[head], kind="stable")["feature_set"].tolist()
+        ranking[str(h)] = part.sort_values("mean", ascending=not HIGHER_IS_BETTER[head], kind="stable")[
+            "feature_set"
+        ].tolist()
         for row in tdf[tdf.horizon == h].itertuples():
             verdicts.append(pair_sentence(row, clf))
-    return {"headline_metric": head, "ranking": ranking, "verdicts": verdicts, "table": cdf, "tests": tdf,
-            "comparators": comparators,
-            "comparators_by_fold": {str(h): c.to_dict()["by_fold"] for h, c in chosen.items()},
-            "comparators_described": {str(h): c.describe() for h, c in chosen.items()}, "units": {f"{s}|{k}|{h}": v.tolist() for (s, k, h), v in units.items()},
-            "differentials": differentials, "dataset": ref.dataset}
+    return {
+        "headline_metric": head,
+        "ranking": ranking,
+        "verdicts": verdicts,
+        "table": cdf,
+        "tests": tdf,
+        "comparators": comparators,
+        "comparators_by_fold": {str(h): c.to_dict()["by_fold"] for h, c in chosen.items()},
+        "comparators_described": {str(h): c.describe() for h, c in chosen.items()},
+        "units": {f"{s}|{k}|{h}": v.tolist() for (s, k, h), v in units.items()},
+        "differentials": differentials,
+        "dataset": ref.dataset,
+    }
 
 
-def pair_tests(preds: dict[str, np.ndarray], comparators: dict[int, tuple[str, np.ndarray]], y: np.ndarray,
-               dates: np.ndarray, horizons: list[int], clf: bool) -> pd.DataFrame:
+def pair_tests(
+    preds: dict[str, np.ndarray],
+    comparators: dict[int, tuple[str, np.ndarray]],
+    y: np.ndarray,
+    dates: np.ndarray,
+    horizons: list[int],
+    clf: bool,
+) -> pd.DataFrame:
     """The compare family: per horizon, every pair of sets (``A − B``, B the earlier set) and every set
     against the comparator baseline, Diebold-Mariano on per-day headline-loss differentials (HAR), Holm over
     every row. ``preds``: set -> (n, H) seed ensembles; ``comparators``: h -> (name, (n,) its prediction);
@@ -243,10 +345,21 @@ def pair_tests(preds: dict[str, np.ndarray], comparators: dict[int, tuple[str, n
             pb = preds[b][:, j] if b in preds else comp_pred
             t = inference.paired_loss_test(loss(y[:, j], pa), loss(y[:, j], pb), dates, h)
             sign = -1 if clf else 1  # report accuracy differences for direction, MSE differences otherwise
-            tests.append({"horizon": h, "set_a": a, "set_b": b, "metric": head if clf else "mse",
-                          "diff": sign * t.mean, "ci_low": sign * (t.ci_high if clf else t.ci_low),
-                          "ci_high": sign * (t.ci_low if clf else t.ci_high), "p_value": t.p_value,
-                          "test": "diebold_mariano", "mde": t.mde, "n_days": t.n_days})
+            tests.append(
+                {
+                    "horizon": h,
+                    "set_a": a,
+                    "set_b": b,
+                    "metric": head if clf else "mse",
+                    "diff": sign * t.mean,
+                    "ci_low": sign * (t.ci_high if clf else t.ci_low),
+                    "ci_high": sign * (t.ci_low if clf else t.ci_high),
+                    "p_value": t.p_value,
+                    "test": "diebold_mariano",
+                    "mde": t.mde,
+                    "n_days": t.n_days,
+                }
+            )
     tdf = pd.DataFrame(tests)
     tdf["p_holm"] = holm(tdf["p_value"].to_numpy())  # one family: every pair x every horizon
     return tdf
@@ -261,7 +374,9 @@ def pair_sentence(row, clf: bool) -> str:
     digits = ".2f" if clf else ".3g"  # accuracy points to 1/100; MSE to 3 significant digits
     v = lambda x: f"{float(f'{scale * x:{digits}}') + 0.0:+{digits}}"  # noqa: E731  (+0.0: no '-0.00')
     size = f"{abs(scale * row.diff):{digits}}" + (" points" if clf else "")
-    text = (f"h={row.horizon}: {row.set_a} − {row.set_b} = {v(row.diff)} {what} "
-            f"(95% CI [{v(row.ci_low)}, {v(row.ci_high)}] unadjusted, p_holm = {row.p_holm:.3g}): "
-            f"{row.set_a} {'better' if better else 'worse'} by {size}")
+    text = (
+        f"h={row.horizon}: {row.set_a} − {row.set_b} = {v(row.diff)} {what} "
+        f"(95% CI [{v(row.ci_low)}, {v(row.ci_high)}] unadjusted, p_holm = {row.p_holm:.3g}): "
+        f"{row.set_a} {'better' if better else 'worse'} by {size}"
+    )
     return text + (", significant after Holm." if row.p_holm < ALPHA else ", not significant after Holm.")

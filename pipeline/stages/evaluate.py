@@ -7,6 +7,7 @@ on: :class:`Comparator`), the test of the model against it with its power, tests
 
 All inference goes through :mod:`pipeline.evaluation.inference`; nothing here is chosen on test data.
 """
+
 from __future__ import annotations
 
 import time
@@ -27,10 +28,12 @@ from pipeline.stages.results import Evaluation, Fitted, Prepared, frozen_map
 from pipeline.targets.core import RETURN_LIKE
 
 
-UNITS = {"close": "the h-day log return implied by the predicted close, log(predicted close[t+h] / close[t]): "
-                  "scale-free, so every symbol and day weighs the same (price levels would let high-priced symbols and "
-                  "late days dominate); the comparator is chosen, the tests are made and compare works in this unit",
-         "return": "the h-day log return"}
+UNITS = {
+    "close": "the h-day log return implied by the predicted close, log(predicted close[t+h] / close[t]): "
+    "scale-free, so every symbol and day weighs the same (price levels would let high-priced symbols and "
+    "late days dominate); the comparator is chosen, the tests are made and compare works in this unit",
+    "return": "the h-day log return",
+}
 
 
 def report_units(exp: Prepared, fitted: Fitted) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]:
@@ -56,9 +59,9 @@ class Comparator:
     fold's choice days, the later half of its validation block: days before its test block that no
     baseline was fitted or early-stopped on. Nothing about the test days enters the choice."""
 
-    by_fold: Mapping[int, str]                       # fold -> baseline
-    val_loss: Mapping[int, Mapping[str, float]]      # fold -> baseline -> loss on the fold's choice days
-    choice_days: Mapping[int, int]                   # fold -> number of choice days
+    by_fold: Mapping[int, str]  # fold -> baseline
+    val_loss: Mapping[int, Mapping[str, float]]  # fold -> baseline -> loss on the fold's choice days
+    choice_days: Mapping[int, int]  # fold -> number of choice days
 
     @property
     def name(self) -> str:
@@ -86,13 +89,18 @@ class Comparator:
         return "the per-fold comparator (" + ", ".join(f"{label(b)} in {folds(fs)}" for b, fs in groups.items()) + ")"
 
     def to_dict(self) -> dict:
-        return {"by_fold": {str(f): b for f, b in self.by_fold.items()},
-                "validation_loss": {str(f): dict(v) for f, v in self.val_loss.items()},
-                "choice_days": {str(f): n for f, n in self.choice_days.items()}, "rule": COMPARATOR_RULE}
+        return {
+            "by_fold": {str(f): b for f, b in self.by_fold.items()},
+            "validation_loss": {str(f): dict(v) for f, v in self.val_loss.items()},
+            "choice_days": {str(f): n for f, n in self.choice_days.items()},
+            "rule": COMPARATOR_RULE,
+        }
 
 
-COMPARATOR_RULE = ("per fold, the baseline with the lowest headline loss on the later half of that fold's validation "
-                   "days (before its test block; LightGBM early-stops on the earlier half)")
+COMPARATOR_RULE = (
+    "per fold, the baseline with the lowest headline loss on the later half of that fold's validation "
+    "days (before its test block; LightGBM early-stops on the earlier half)"
+)
 
 
 def choose_comparator(exp: Prepared, fitted: Fitted, j: int) -> Comparator:
@@ -103,7 +111,9 @@ def choose_comparator(exp: Prepared, fitted: Fitted, j: int) -> Comparator:
     for b in fitted.baselines:
         rows = exp.fold(b.fold).fold.val[b.choice]
         y, dates = exp.ws.y[rows][:, j], exp.ws.dates[rows]
-        scores = {name: float(inference.per_day(loss(y, pred[b.choice, j]), dates).mean()) for name, pred in b.val.items()}
+        scores = {
+            name: float(inference.per_day(loss(y, pred[b.choice, j]), dates).mean()) for name, pred in b.val.items()
+        }
         order = list(scores)
         by_fold[b.fold] = min(scores, key=lambda n: (np.nan_to_num(scores[n], nan=np.inf), order.index(n)))
         val_loss[b.fold], days[b.fold] = frozen_map(scores), int(len(np.unique(dates)))
@@ -149,14 +159,18 @@ def evaluate(exp: Prepared, fitted: Fitted) -> Evaluation:
         model_metrics, model_ci = metric_table(clf, y, p, r, dates, h, cfg.bootstrap, cfg.seed, cfg.block, draws)
         base_metrics, base_ci = {}, {}
         for name, pred in base.items():
-            base_metrics[name], base_ci[name] = metric_table(clf, y, pred[:, j], r, dates, h, cfg.bootstrap, cfg.seed,
-                                                             cfg.block, draws)
+            base_metrics[name], base_ci[name] = metric_table(
+                clf, y, pred[:, j], r, dates, h, cfg.bootstrap, cfg.seed, cfg.block, draws
+            )
         chosen = choose_comparator(exp, fitted, j)
         comparator, comp, choice = chosen.name, chosen.prediction(base, exp.test_fold)[:, j], chosen.to_dict()
         if comparator == PER_FOLD:  # the folds chose different baselines: the comparator is their composite
-            base_metrics[PER_FOLD], base_ci[PER_FOLD] = metric_table(clf, y, comp, r, dates, h, cfg.bootstrap, cfg.seed,
-                                                                     cfg.block, draws)
-        base_j = {name: pred[:, j] for name, pred in base.items()} | ({PER_FOLD: comp} if comparator == PER_FOLD else {})
+            base_metrics[PER_FOLD], base_ci[PER_FOLD] = metric_table(
+                clf, y, comp, r, dates, h, cfg.bootstrap, cfg.seed, cfg.block, draws
+            )
+        base_j = {name: pred[:, j] for name, pred in base.items()} | (
+            {PER_FOLD: comp} if comparator == PER_FOLD else {}
+        )
         # the headline test: per-day loss of the ensemble minus the comparator's; positive edge = model better
         diff = inference.paired_loss_test(loss(y, comp), loss(y, p), dates, h)
         against = {}
@@ -166,8 +180,10 @@ def evaluate(exp: Prepared, fitted: Fitted) -> Evaluation:
         tests = {}
         if clf and inference.iid_tests_valid(h, n_symbols):
             tests["pesaran_timmermann"] = inference.pesaran_timmermann(p > 0.5, y > 0.5)
-            tests["mcnemar_vs_comparator"] = {**inference.mcnemar_binomial((p > 0.5) == (y > 0.5), (comp > 0.5) == (y > 0.5)),
-                                              "baseline": comparator}
+            tests["mcnemar_vs_comparator"] = {
+                **inference.mcnemar_binomial((p > 0.5) == (y > 0.5), (comp > 0.5) == (y > 0.5)),
+                "baseline": comparator,
+            }
         per_seed = [compute_metrics(clf, y, m[:, j], r)[head] for m in model]
         folds = exp.test_fold
         entry = {
@@ -178,9 +194,14 @@ def evaluate(exp: Prepared, fitted: Fitted) -> Evaluation:
             "n_symbols": n_symbols,
             "model": model_metrics,
             "model_ci": model_ci,
-            "stability": {"seed_values": per_seed, "seed_sd": float(np.std(per_seed)),
-                          "fold_values": {int(f): compute_metrics(clf, y[folds == f], p[folds == f], r[folds == f])[head]
-                                          for f in np.unique(folds)}},
+            "stability": {
+                "seed_values": per_seed,
+                "seed_sd": float(np.std(per_seed)),
+                "fold_values": {
+                    int(f): compute_metrics(clf, y[folds == f], p[folds == f], r[folds == f])[head]
+                    for f in np.unique(folds)
+                },
+            },
             "baselines": base_metrics,
             "baselines_ci": base_ci,
             "comparator": comparator,
@@ -188,8 +209,11 @@ def evaluate(exp: Prepared, fitted: Fitted) -> Evaluation:
             "comparator_described": chosen.describe(),
             "comparator_choice": choice,
             "headline_metric": head,
-            "edge": {**diff.to_dict(), "loss": "misclassification" if clf else "squared error",
-                     "units": "accuracy points" if clf else "MSE"},
+            "edge": {
+                **diff.to_dict(),
+                "loss": "misclassification" if clf else "squared error",
+                "units": "accuracy points" if clf else "MSE",
+            },
             "unit": "probability of up" if clf else UNITS.get(cfg.target, f"the {cfg.target} target"),
             "model_family": cfg.model,
             "model_name": model_label(cfg.model, cfg.skip),
@@ -204,22 +228,31 @@ def evaluate(exp: Prepared, fitted: Fitted) -> Evaluation:
             entry["up_rate"] = float(y.mean())
         if n_symbols > 1:  # pooled model: the headline metric on each symbol's test days
             entry["per_symbol"] = {
-                str(s): {"n_test": int(len(rows)),
-                         "model": compute_metrics(clf, y[rows], p[rows], r[rows])[head],
-                         "baselines": {n: compute_metrics(clf, y[rows], b[rows], r[rows])[head] for n, b in base_j.items()}}
-                for s, rows in by_symbol.items()}
+                str(s): {
+                    "n_test": int(len(rows)),
+                    "model": compute_metrics(clf, y[rows], p[rows], r[rows])[head],
+                    "baselines": {n: compute_metrics(clf, y[rows], b[rows], r[rows])[head] for n, b in base_j.items()},
+                }
+                for s, rows in by_symbol.items()
+            }
         results.append(entry)
     horizon_family(results)
     for entry in results:
         entry["verdict"] = verdict(entry, clf)
         entry["power"] = power_sentence(entry, clf)
     xs = cross_section_view(exp, ensemble, base)
-    return Evaluation(tuple(frozen_map(e) for e in results), strategy_view(exp, truth, model), shift_summary(exp),
-                      None if xs is None else tuple(xs), time.perf_counter() - t0)
+    return Evaluation(
+        tuple(frozen_map(e) for e in results),
+        strategy_view(exp, truth, model),
+        shift_summary(exp),
+        None if xs is None else tuple(xs),
+        time.perf_counter() - t0,
+    )
 
 
-def window_information(base_j: dict[str, np.ndarray], loss, y: np.ndarray, dates: np.ndarray, h: int, clf: bool,
-                       n_horizons: int) -> dict | None:
+def window_information(
+    base_j: dict[str, np.ndarray], loss, y: np.ndarray, dates: np.ndarray, h: int, clf: bool, n_horizons: int
+) -> dict | None:
     """Does the window hold information at all? Ridge on the whole window against the baseline that reads nothing
     (majority class; persistence for regression): a one-sided HAR test, significant below ALPHA / n_horizons
     (Bonferroni over the run's horizons). Only then may a report say that the window holds what a network missed."""
@@ -227,13 +260,19 @@ def window_information(base_j: dict[str, np.ndarray], loss, y: np.ndarray, dates
     if "window_ridge" not in base_j or blind is None:
         return None
     t = inference.paired_loss_test(loss(y, blind), loss(y, base_j["window_ridge"]), dates, h, alternative="greater")
-    return {"edge": t.mean, "p_value": t.p_value, "significant": bool(t.p_value < inference.ALPHA / n_horizons),
-            "against": "majority" if clf else "persistence"}
+    return {
+        "edge": t.mean,
+        "p_value": t.p_value,
+        "significant": bool(t.p_value < inference.ALPHA / n_horizons),
+        "against": "majority" if clf else "persistence",
+    }
 
 
-FAMILY = ("the run's horizons: the headline test of every horizon is Holm-adjusted over the horizons, the tests "
-          "against every baseline over baselines x horizons; a verdict, the skill flag and the explain stage's skill "
-          "gate read the adjusted p-values")
+FAMILY = (
+    "the run's horizons: the headline test of every horizon is Holm-adjusted over the horizons, the tests "
+    "against every baseline over baselines x horizons; a verdict, the skill flag and the explain stage's skill "
+    "gate read the adjusted p-values"
+)
 
 
 def horizon_family(entries: list[dict]) -> None:
@@ -260,11 +299,24 @@ def cross_section_view(exp: Prepared, ensemble: np.ndarray, base: dict[str, np.n
     dates, symbols = ws.dates[idx], ws.symbols[idx]
     out = []
     for j, h in enumerate(cfg.horizons):
-        scores = {model_label(cfg.model, cfg.skip): ensemble[:, j], "reversal": ws.extra["xs_reversal"][idx], "momentum": ws.extra["xs_momentum"][idx]}
+        scores = {
+            model_label(cfg.model, cfg.skip): ensemble[:, j],
+            "reversal": ws.extra["xs_reversal"][idx],
+            "momentum": ws.extra["xs_momentum"][idx],
+        }
         if "lightgbm" in base:
             scores["lightgbm"] = base["lightgbm"][:, j]
-        xs = cross_section(dates, symbols, scores, ws.extra[f"fwd_return_h{h}"][idx], ws.extra["next_return"][idx], h,
-                           cfg.quantiles, cfg.top_k, cfg.cost_bps)
+        xs = cross_section(
+            dates,
+            symbols,
+            scores,
+            ws.extra[f"fwd_return_h{h}"][idx],
+            ws.extra["next_return"][idx],
+            h,
+            cfg.quantiles,
+            cfg.top_k,
+            cfg.cost_bps,
+        )
         xs["horizon"] = h
         out.append(xs)
     xs_family(out)
@@ -273,7 +325,7 @@ def cross_section_view(exp: Prepared, ensemble: np.ndarray, base: dict[str, np.n
     return out
 
 
-SHIFT_WARN = 0.10   # warn when at least this share of a fold's test days lies outside the training range
+SHIFT_WARN = 0.10  # warn when at least this share of a fold's test days lies outside the training range
 
 
 def shift_summary(exp: Prepared) -> dict:
@@ -285,8 +337,10 @@ def shift_summary(exp: Prepared) -> dict:
     for g, share in worst.items():
         if share >= SHIFT_WARN:
             fold = max(shift, key=lambda f: shift[f][g])
-            warnings.append(f"covariate shift: in fold {fold}, {100 * share:.0f}% of test days have a '{g}' value outside its "
-                            "training range; the model, the baselines and the importance methods extrapolate there")
+            warnings.append(
+                f"covariate shift: in fold {fold}, {100 * share:.0f}% of test days have a '{g}' value outside its "
+                "training range; the model, the baselines and the importance methods extrapolate there"
+            )
     return {"per_fold": {str(f): v for f, v in shift.items()}, "worst": worst, "warnings": warnings}
 
 
@@ -316,10 +370,17 @@ def predictions_frame(exp: Prepared, fitted: Fitted) -> pd.DataFrame:
     parts = []
     for k, seed in enumerate(fitted.seeds):
         for j, h in enumerate(exp.cfg.horizons):
-            frame = pd.DataFrame({
-                "date": pd.DatetimeIndex(ws.dates[idx]).strftime("%Y-%m-%d"), "symbol": ws.symbols[idx], "horizon": h,
-                "prediction": model[k, :, j], "truth": truth[:, j], "fold": exp.test_fold, "seed": seed,
-            })
+            frame = pd.DataFrame(
+                {
+                    "date": pd.DatetimeIndex(ws.dates[idx]).strftime("%Y-%m-%d"),
+                    "symbol": ws.symbols[idx],
+                    "horizon": h,
+                    "prediction": model[k, :, j],
+                    "truth": truth[:, j],
+                    "fold": exp.test_fold,
+                    "seed": seed,
+                }
+            )
             if close:
                 frame["predicted_close"] = price_levels(exp, model[k])[:, j]
                 frame["close"] = price_levels(exp, truth)[:, j]

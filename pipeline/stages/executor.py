@@ -12,6 +12,7 @@ its error in one line, never a remote traceback: :class:`~pipeline.errors.InputE
 error (exit 2), anything else becomes a :class:`~pipeline.errors.JobError` (exit 1). Ray retries a task
 whose worker process died (``max_retries``) before it gives up with the same kind of message.
 """
+
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -78,8 +79,13 @@ def _unwrap(result: Any, job: Any) -> Any:
 
 
 def run_jobs(
-    fn: Callable[[Any], Any], jobs: Sequence[Any], executor: str = "local", n_jobs: int = 1,
-    ray_address: str | None = None, num_gpus: float = 0.0, progress: Callable[[], None] | None = None,
+    fn: Callable[[Any], Any],
+    jobs: Sequence[Any],
+    executor: str = "local",
+    n_jobs: int = 1,
+    ray_address: str | None = None,
+    num_gpus: float = 0.0,
+    progress: Callable[[], None] | None = None,
     shared: Any = _NOTHING,
 ) -> list[Any]:
     """``[fn(job) for job in jobs]`` (``[fn(shared, job) ...]`` when ``shared`` is given), run locally
@@ -98,16 +104,19 @@ def run_jobs(
                 progress()
         return out
     # fork: workers inherit the loaded modules and ``shared`` (the initializer's arguments are not pickled)
-    pool = ProcessPoolExecutor(max_workers=n_jobs, mp_context=mp.get_context("fork"), initializer=_init_worker,
-                               initargs=(shared,))
+    pool = ProcessPoolExecutor(
+        max_workers=n_jobs, mp_context=mp.get_context("fork"), initializer=_init_worker, initargs=(shared,)
+    )
     try:
         results = pool.map(_call, [(fn, job) for job in jobs])
         for job in jobs:
             try:
                 result = next(results)
             except BrokenProcessPool:
-                raise JobError(f"job ({describe(job)}) failed: a local worker process died (killed, or out of "
-                               "memory); rerun with fewer --jobs") from None
+                raise JobError(
+                    f"job ({describe(job)}) failed: a local worker process died (killed, or out of "
+                    "memory); rerun with fewer --jobs"
+                ) from None
             out.append(_unwrap(result, job))
             if progress:
                 progress()
@@ -132,8 +141,10 @@ def _run_ray(fn, jobs, address, num_gpus, progress, shared=_NOTHING) -> list[Any
             else:
                 ray.init(log_to_driver=False, include_dashboard=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise InputError(f"cannot connect to Ray at {address or 'a new local instance'} ({exc}); start one with "
-                             "'ray start --head' and pass --ray-address HOST:6379") from None
+            raise InputError(
+                f"cannot connect to Ray at {address or 'a new local instance'} ({exc}); start one with "
+                "'ray start --head' and pass --ray-address HOST:6379"
+            ) from None
         started = True
     try:
         task = ray.remote(num_cpus=1, num_gpus=num_gpus, max_retries=RAY_MAX_RETRIES)(_call)
@@ -154,8 +165,10 @@ def _run_ray(fn, jobs, address, num_gpus, progress, shared=_NOTHING) -> list[Any
                     for other in pending:
                         ray.cancel(other, force=True)
                     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                    raise JobError(f"job ({describe(jobs[i])}) failed on Ray after {RAY_MAX_RETRIES} retries: "
-                                   f"{type(exc).__name__}: {first}") from None
+                    raise JobError(
+                        f"job ({describe(jobs[i])}) failed on Ray after {RAY_MAX_RETRIES} retries: "
+                        f"{type(exc).__name__}: {first}"
+                    ) from None
                 out[i] = _unwrap(result, jobs[i])
                 if progress:
                     progress()

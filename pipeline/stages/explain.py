@@ -37,6 +37,7 @@ Every test-day importance is also given per test period (fold). Importance is a 
 model has skill over the comparator at that horizon (the skill gate, from the run's verdict) and the
 group clears the floor.
 """
+
 from __future__ import annotations
 
 import copy
@@ -52,12 +53,18 @@ from pipeline.models.lightgbm import fit_lightgbm
 from pipeline.stages.fit import fit_units
 from pipeline.config.schema import ExplainConfig
 from pipeline.stages.results import Evaluation, Explanation, Fitted, FoldData, Prepared, frozen_map
-from pipeline.evaluation.importance_tests import alignment, fold_interval, holm_by, per_day_item, sample_loss, set_clears
+from pipeline.evaluation.importance_tests import (
+    alignment,
+    fold_interval,
+    holm_by,
+    per_day_item,
+    sample_loss,
+    set_clears,
+)
 from pipeline.stages.explain_gradients import gradient_attributions
 from pipeline.stages.explain_summary import conclusions, findings
 from pipeline.progress import say, stage
 from pipeline.models.trainer import predict
-
 
 
 def _fold_models(fitted: Fitted, fd: FoldData) -> list:
@@ -94,7 +101,9 @@ class EnsemblePredict:
         def tail(X_tail: np.ndarray) -> np.ndarray:
             x = torch.as_tensor(X_tail, device=self.device)
             with torch.no_grad():
-                return np.mean([self.units(m.resume(x, p).float().cpu().numpy()) for m, p in zip(self.models, prefixes)], axis=0)
+                return np.mean(
+                    [self.units(m.resume(x, p).float().cpu().numpy()) for m, p in zip(self.models, prefixes)], axis=0
+                )
 
         return tail
 
@@ -110,8 +119,14 @@ def conditional_windows(exp: Prepared, fd: FoldData, gidx: dict[str, np.ndarray]
     """Per group, the part of its window that the other groups' windows predict on the fold's test windows
     (:func:`explain.ablation.conditional_fit`, fitted on those windows' scaled inputs), indexable like windows."""
     X = fd.X_test
-    return ablation.conditional_fit(X.rows.cpu().numpy(), segment_starts(exp.ws.row_symbols),
-                                    X.blocks[0][2].cpu().numpy(), exp.cfg.window, gidx, seed=exp.cfg.seed)
+    return ablation.conditional_fit(
+        X.rows.cpu().numpy(),
+        segment_starts(exp.ws.row_symbols),
+        X.blocks[0][2].cpu().numpy(),
+        exp.cfg.window,
+        gidx,
+        seed=exp.cfg.seed,
+    )
 
 
 def relied_on(conditional: list, plain: list) -> None:
@@ -180,15 +195,30 @@ class _Draft:
 
     def freeze(self) -> Explanation:
         v = dict(self.__dict__)
-        for k in ("items", "lag_items", "cluster_items", "blocks", "shap_results", "ig_results", "sanity", "lgbm_results",
-                  "periods"):
+        for k in (
+            "items",
+            "lag_items",
+            "cluster_items",
+            "blocks",
+            "shap_results",
+            "ig_results",
+            "sanity",
+            "lgbm_results",
+            "periods",
+        ):
             v[k] = tuple(v[k])
         v["seconds"], v["skill"] = frozen_map(v["seconds"]), frozen_map(v["skill"])
         return Explanation(**v)
 
 
-def explain(exp: Prepared, fitted: Fitted, evaluation: Evaluation | None, ecfg: ExplainConfig, log=say,
-            skill: dict[int, bool] | None = None) -> Explanation:
+def explain(
+    exp: Prepared,
+    fitted: Fitted,
+    evaluation: Evaluation | None,
+    ecfg: ExplainConfig,
+    log=say,
+    skill: dict[int, bool] | None = None,
+) -> Explanation:
     """Every importance method of ``ecfg`` on the fitted models, judged over test days, with the skill gate
     from ``evaluation`` (or ``skill``: horizon -> bool, e.g. read back from a run folder)."""
     from dataclasses import replace
@@ -220,8 +250,18 @@ def explain(exp: Prepared, fitted: Fitted, evaluation: Evaluation | None, ecfg: 
         for (h, key), parts in raw.items():
             group, block = name(key)
             units = {f"fold{f}": float(np.mean(v)) for f, v in zip(folds_order, parts)}
-            out.append(per_day_item(h, group, method, np.concatenate(parts), test_dates[order], units,
-                                    periods=periods[order], block=block))
+            out.append(
+                per_day_item(
+                    h,
+                    group,
+                    method,
+                    np.concatenate(parts),
+                    test_dates[order],
+                    units,
+                    periods=periods[order],
+                    block=block,
+                )
+            )
         return out
 
     if ecfg.clusters:
@@ -234,8 +274,15 @@ def explain(exp: Prepared, fitted: Fitted, evaluation: Evaluation | None, ecfg: 
         folds = [(EnsemblePredict(exp, fitted, fd, device), fd.X_test, exp.ws.y[fd.fold.test]) for fd in exp.fold_data]
         # no sample reads a block from a window that holds its own target's days (explain.ablation.partners)
         apart = dict(days=sample_days(exp), reach=exp.cfg.window - 1 + max(horizons))
-        raw = ablation.group_permutation(tqdm(folds, desc="permutation", unit="fold", leave=False, disable=show),
-                                         gidx, horizons, loss, ecfg.n_repeats, exp.cfg.seed, **apart)
+        raw = ablation.group_permutation(
+            tqdm(folds, desc="permutation", unit="fold", leave=False, disable=show),
+            gidx,
+            horizons,
+            loss,
+            ecfg.n_repeats,
+            exp.cfg.seed,
+            **apart,
+        )
         items = judged(raw, "permutation")
         holm_by(items)
         res.items += items
@@ -245,9 +292,16 @@ def explain(exp: Prepared, fitted: Fitted, evaluation: Evaluation | None, ecfg: 
         # the map from the other groups to each group, on the test rows' inputs (no outcome): the joint
         # distribution the permutation must keep is the test days' own
         coefs = [conditional_windows(exp, fd, gidx) for fd in exp.fold_data]
-        craw = ablation.conditional_permutation(tqdm(folds, desc="conditional permutation", unit="fold", leave=False,
-                                                     disable=show), gidx, coefs, horizons, loss, ecfg.n_repeats,
-                                                exp.cfg.seed + 3, **apart)
+        craw = ablation.conditional_permutation(
+            tqdm(folds, desc="conditional permutation", unit="fold", leave=False, disable=show),
+            gidx,
+            coefs,
+            horizons,
+            loss,
+            ecfg.n_repeats,
+            exp.cfg.seed + 3,
+            **apart,
+        )
         items = judged(craw, "conditional_permutation")
         holm_by(items)
         relied_on(items, [i for i in res.items if i.method == "permutation"])
@@ -257,19 +311,34 @@ def explain(exp: Prepared, fitted: Fitted, evaluation: Evaluation | None, ecfg: 
         t0 = time.perf_counter()
         res.blocks = temporal.lag_blocks(exp.cfg.window)
         targets = {(g, b.label): (cols, b.steps(exp.cfg.window)) for g, cols in gidx.items() for b in res.blocks}
-        lag_raw = ablation.permutation_importance(tqdm(folds, desc="lag blocks", unit="fold", leave=False, disable=show),
-                                                  targets, horizons, loss, ecfg.lag_repeats, exp.cfg.seed + 1, **apart)
+        lag_raw = ablation.permutation_importance(
+            tqdm(folds, desc="lag blocks", unit="fold", leave=False, disable=show),
+            targets,
+            horizons,
+            loss,
+            ecfg.lag_repeats,
+            exp.cfg.seed + 1,
+            **apart,
+        )
         res.lag_items = judged(lag_raw, "lag_permutation", name=lambda key: key)
         holm_by(res.lag_items)
         res.seconds["lag_blocks"] = time.perf_counter() - t0
 
         if res.clusters is not None:
             t0 = time.perf_counter()
-            same = {c: g for c, g in res.clusters.groups.items()
-                    if len(g) == 1 and c == g[0] and set(res.clusters.members[c]) == set(gidx.get(c, []))}
+            same = {
+                c: g
+                for c, g in res.clusters.groups.items()
+                if len(g) == 1 and c == g[0] and set(res.clusters.members[c]) == set(gidx.get(c, []))
+            }
             todo = {c: (idx, None) for c, idx in res.clusters.members.items() if c not in same}
-            craw = (ablation.permutation_importance(folds, todo, horizons, loss, ecfg.lag_repeats, exp.cfg.seed + 2, **apart)
-                    if todo else {})
+            craw = (
+                ablation.permutation_importance(
+                    folds, todo, horizons, loss, ecfg.lag_repeats, exp.cfg.seed + 2, **apart
+                )
+                if todo
+                else {}
+            )
             craw.update({(h, c): raw[(h, c)] for c in same for h in horizons})
             citems = judged(craw, "permutation")
             holm_by(citems)
@@ -296,16 +365,24 @@ def explain(exp: Prepared, fitted: Fitted, evaluation: Evaluation | None, ecfg: 
 
             test_y = exp.ws.y[exp.test_idx]
             for j, h in enumerate(horizons):
-                citems = judge_attributions(res.shap_results, "lstm_shap", j, h, res.clusters.members, test_dates, test_y, periods)
+                citems = judge_attributions(
+                    res.shap_results, "lstm_shap", j, h, res.clusters.members, test_dates, test_y, periods
+                )
                 set_clears(citems)
                 res.cluster_items += citems
     stage(exp.cfg.progress, "explain: " + ", ".join(f"{k} {v:.1f} s" for k, v in res.seconds.items()))
     out = res.freeze()
-    return replace(out, findings=tuple(findings(exp, out)), conclusions=frozen_map(conclusions(exp, out)),
-                   total_seconds=time.perf_counter() - t_start)
+    return replace(
+        out,
+        findings=tuple(findings(exp, out)),
+        conclusions=frozen_map(conclusions(exp, out)),
+        total_seconds=time.perf_counter() - t_start,
+    )
 
 
-def _retrain(exp: Prepared, fitted: Fitted, ecfg: ExplainConfig, gidx, loss, positions, test_dates, show) -> list[Importance]:
+def _retrain(
+    exp: Prepared, fitted: Fitted, ecfg: ExplainConfig, gidx, loss, positions, test_dates, show
+) -> list[Importance]:
     from tqdm.auto import tqdm
 
     folds = [fd.fold.number for fd in exp.fold_data]
@@ -315,12 +392,15 @@ def _retrain(exp: Prepared, fitted: Fitted, ecfg: ExplainConfig, gidx, loss, pos
     # full, drop-group and reseeded models: one job path (fit_unit), one device (the run's, for local jobs)
 
     def run_all(jobs: list[tuple[int, int, str | None]]) -> list[np.ndarray]:
-        out = fit_units(exp, jobs, ecfg.executor, ecfg.jobs, ecfg.ray_address, ecfg.gpus_per_job,
-                        progress=lambda: bar.update(1))
+        out = fit_units(
+            exp, jobs, ecfg.executor, ecfg.jobs, ecfg.ray_address, ecfg.gpus_per_job, progress=lambda: bar.update(1)
+        )
         return [u.test_pred for u in out]
 
     try:
-        drops, floor = ablation.drop_group_retrain(run_all, folds, list(fitted.seeds), list(gidx), y_test, exp.cfg.horizons, loss)
+        drops, floor = ablation.drop_group_retrain(
+            run_all, folds, list(fitted.seeds), list(gidx), y_test, exp.cfg.horizons, loss
+        )
     finally:
         bar.close()
     items = []
@@ -330,8 +410,11 @@ def _retrain(exp: Prepared, fitted: Fitted, ecfg: ExplainConfig, gidx, loss, pos
         reseed = np.concatenate(floor[h])
         units = {f"fold{f}": float(np.mean(v)) for f, v in zip(folds, parts)}
         # the drop-group model against the reseeded full model: what dropping the group costs beyond retraining
-        items.append(per_day_item(h, g, "ablation_retrain", values, dates, units, floor=float(np.mean(reseed)),
-                                   test=values - reseed))
+        items.append(
+            per_day_item(
+                h, g, "ablation_retrain", values, dates, units, floor=float(np.mean(reseed)), test=values - reseed
+            )
+        )
     holm_by(items)
     return items
 
@@ -342,17 +425,39 @@ def _lightgbm(exp: Prepared, res: _Draft, gidx, positions, test_dates) -> list[I
     for fd in exp.fold_data:
         y_tr = y[fd.fold.train] if exp.classification else fd.y_train
         y_va = y[fd.fold.val] if exp.classification else fd.y_val
-        fits = lgbm_explain.fit_with_shadows(fit_lightgbm, fd.X_train, y_tr, fd.X_val, y_va, fd.X_test, exp.classification,
-                                             res.lgbm_lags, gidx, exp.cfg.seed, n_jobs=torch.get_num_threads())
+        fits = lgbm_explain.fit_with_shadows(
+            fit_lightgbm,
+            fd.X_train,
+            y_tr,
+            fd.X_val,
+            y_va,
+            fd.X_test,
+            exp.classification,
+            res.lgbm_lags,
+            gidx,
+            exp.cfg.seed,
+            n_jobs=torch.get_num_threads(),
+        )
         for j, f in enumerate(fits):
-            res.lgbm_results.append(lgbm_explain.LgbmFoldResult(fd.fold.number, exp.cfg.horizons[j], f.gain, f.split,
-                                                                f.contrib, f.X_flat, positions[fd.fold.number]))
-    return judge_lightgbm(res.lgbm_results, gidx, len(exp.ws.columns), res.lgbm_lags, exp.cfg.horizons, test_dates,
-                          exp.ws.y[exp.test_idx])
+            res.lgbm_results.append(
+                lgbm_explain.LgbmFoldResult(
+                    fd.fold.number, exp.cfg.horizons[j], f.gain, f.split, f.contrib, f.X_flat, positions[fd.fold.number]
+                )
+            )
+    return judge_lightgbm(
+        res.lgbm_results, gidx, len(exp.ws.columns), res.lgbm_lags, exp.cfg.horizons, test_dates, exp.ws.y[exp.test_idx]
+    )
 
 
-def judge_lightgbm(results: list[lgbm_explain.LgbmFoldResult], gidx: dict[str, np.ndarray], n_real: int, lags: int,
-                   horizons: list[int], test_dates: np.ndarray, test_y: np.ndarray) -> list[Importance]:
+def judge_lightgbm(
+    results: list[lgbm_explain.LgbmFoldResult],
+    gidx: dict[str, np.ndarray],
+    n_real: int,
+    lags: int,
+    horizons: list[int],
+    test_dates: np.ndarray,
+    test_y: np.ndarray,
+) -> list[Importance]:
     """Importance rows of the shadow-augmented LightGBM fits. ``test_dates`` ``(n,)`` and ``test_y`` ``(n, H)``
     are in test order (``r.test_pos`` indexes them). Gain and split shares: intervals over folds, the
     largest shadow as floor, no claim. TreeSHAP: interval over test days; a group clears when it is above
@@ -364,12 +469,26 @@ def judge_lightgbm(results: list[lgbm_explain.LgbmFoldResult], gidx: dict[str, n
     for h in horizons:
         rs = [r for r in results if r.horizon == h]
         for method, key in (("lgbm_gain", "gain"), ("lgbm_split", "split")):
-            shares = [lgbm_explain.to_groups(getattr(r, key) / max(getattr(r, key).sum(), 1e-12), n_all, lags, both) for r in rs]
+            shares = [
+                lgbm_explain.to_groups(getattr(r, key) / max(getattr(r, key).sum(), 1e-12), n_all, lags, both)
+                for r in rs
+            ]
             floors = [max(s[g] for g in sidx) for s in shares]
             for g in gidx:
                 m, lo, hi = fold_interval([s[g] for s in shares])
-                items.append(Importance(h, g, method, m, lo, hi, {f"fold{r.fold}": s[g] for r, s in zip(rs, shares)},
-                                        floor=float(np.mean(floors)), basis="folds"))
+                items.append(
+                    Importance(
+                        h,
+                        g,
+                        method,
+                        m,
+                        lo,
+                        hi,
+                        {f"fold{r.fold}": s[g] for r, s in zip(rs, shares)},
+                        floor=float(np.mean(floors)),
+                        basis="folds",
+                    )
+                )
         per_row = [lgbm_explain.group_shap(r, n_all, lags, both) for r in rs]
         signed = [lgbm_explain.group_shap(r, n_all, lags, gidx, signed=True) for r in rs]
         pos = np.concatenate([r.test_pos for r in rs])
@@ -377,9 +496,18 @@ def judge_lightgbm(results: list[lgbm_explain.LgbmFoldResult], gidx: dict[str, n
         floor = max(float(np.concatenate([v[g] for v in per_row]).mean()) for g in sidx)
         part = []
         for g in gidx:
-            part.append(per_day_item(h, g, "tree_shap", np.concatenate([v[g] for v in per_row]), dates,
-                                      {f"fold{r.fold}": float(v[g].mean()) for r, v in zip(rs, per_row)}, floor=floor,
-                                      test=alignment(np.concatenate([v[g] for v in signed]), y)))
+            part.append(
+                per_day_item(
+                    h,
+                    g,
+                    "tree_shap",
+                    np.concatenate([v[g] for v in per_row]),
+                    dates,
+                    {f"fold{r.fold}": float(v[g].mean()) for r, v in zip(rs, per_row)},
+                    floor=floor,
+                    test=alignment(np.concatenate([v[g] for v in signed]), y),
+                )
+            )
         set_clears(part)
         tree += part
     return items + tree

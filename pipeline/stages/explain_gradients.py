@@ -12,6 +12,7 @@
 * Sanity checks on the last fold's first-seed model: model randomisation (Adebayo et al. 2018) and
   infidelity (Yeh et al. 2019) of each method, beside random attributions.
 """
+
 from __future__ import annotations
 
 import time
@@ -27,12 +28,13 @@ from pipeline.evaluation.importance_tests import alignment, per_day_item, set_cl
 from pipeline.stages.fit import fit_unit, unit_windows
 from pipeline.stages.results import Fitted, Prepared
 
+
 @dataclass
 class GradientResult:
     eg: list[shap_lstm.LstmShapResult] = field(default_factory=list)
     ig: list[shap_lstm.LstmShapResult] = field(default_factory=list)
     items: list[Importance] = field(default_factory=list)
-    sanity: list[dict] = field(default_factory=list)     # per method: randomisation and infidelity figures
+    sanity: list[dict] = field(default_factory=list)  # per method: randomisation and infidelity figures
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -40,8 +42,16 @@ def _explained(n: int, k: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, min(k, n)).astype(int))
 
 
-def gradient_attributions(exp: Prepared, fitted: Fitted, ecfg, gidx: dict[str, np.ndarray], positions: dict[int, np.ndarray],
-                          test_dates: np.ndarray, periods: np.ndarray, show) -> GradientResult:
+def gradient_attributions(
+    exp: Prepared,
+    fitted: Fitted,
+    ecfg,
+    gidx: dict[str, np.ndarray],
+    positions: dict[int, np.ndarray],
+    test_dates: np.ndarray,
+    periods: np.ndarray,
+    show,
+) -> GradientResult:
     """Expected and integrated gradients of every (fold, seed) model, judged per horizon and group;
     ``periods`` ``(n_test,)`` labels the test period of each test sample (run test order)."""
     from tqdm.auto import tqdm
@@ -60,8 +70,12 @@ def gradient_attributions(exp: Prepared, fitted: Fitted, ecfg, gidx: dict[str, n
             model = fitted.models[(fd.fold.number, seed)]
             take = _explained(len(fd.X_test), per_unit)
             X = np.asarray(fd.X_test[take], dtype=np.float32)
-            bg = np.asarray(fd.X_train[np.sort(rng.choice(len(fd.X_train), size=min(ecfg.shap_background, len(fd.X_train)),
-                                                          replace=False))], dtype=np.float32)
+            bg = np.asarray(
+                fd.X_train[
+                    np.sort(rng.choice(len(fd.X_train), size=min(ecfg.shap_background, len(fd.X_train)), replace=False))
+                ],
+                dtype=np.float32,
+            )
             t0 = time.perf_counter()
             phi = gradients.expected_gradients(model, bg, X, device, ecfg.shap_nsamples, exp.cfg.seed)
             t_eg += time.perf_counter() - t0
@@ -70,7 +84,9 @@ def gradient_attributions(exp: Prepared, fitted: Fitted, ecfg, gidx: dict[str, n
             t0 = time.perf_counter()
             ig = gradients.integrated_gradients(model, bg.mean(axis=0), X[sub], device, ecfg.ig_steps)
             t_ig += time.perf_counter() - t0
-            out.ig.append(shap_lstm.LstmShapResult(fd.fold.number, seed, ig, X[sub], positions[fd.fold.number][take[sub]]))
+            out.ig.append(
+                shap_lstm.LstmShapResult(fd.fold.number, seed, ig, X[sub], positions[fd.fold.number][take[sub]])
+            )
             last = (model, bg, X)
             bar.update(1)
     bar.close()
@@ -95,8 +111,16 @@ def gradient_attributions(exp: Prepared, fitted: Fitted, ecfg, gidx: dict[str, n
     return out
 
 
-def judge_attributions(results: list[shap_lstm.LstmShapResult], method: str, j: int, h: int, gidx: dict[str, np.ndarray],
-                       test_dates: np.ndarray, test_y: np.ndarray, periods: np.ndarray) -> list[Importance]:
+def judge_attributions(
+    results: list[shap_lstm.LstmShapResult],
+    method: str,
+    j: int,
+    h: int,
+    gidx: dict[str, np.ndarray],
+    test_dates: np.ndarray,
+    test_y: np.ndarray,
+    periods: np.ndarray,
+) -> list[Importance]:
     """Per group: mean |group attribution| over the explained windows, judged over their test days; the test
     is the alignment of the signed group attribution with the outcome (floor nan until a twin sets it)."""
     pos = np.concatenate([r.test_pos for r in results])
@@ -106,9 +130,19 @@ def judge_attributions(results: list[shap_lstm.LstmShapResult], method: str, j: 
     items = []
     for g in gidx:
         units = {f"fold{r.fold}-seed{r.seed}": float(v[g].mean()) for r, v in zip(results, absolute)}
-        items.append(per_day_item(h, g, method, np.concatenate([v[g] for v in absolute]), dates, units,
-                                  floor=float("nan"), test=alignment(np.concatenate([v[g] for v in signed]), y),
-                                  periods=labels))
+        items.append(
+            per_day_item(
+                h,
+                g,
+                method,
+                np.concatenate([v[g] for v in absolute]),
+                dates,
+                units,
+                floor=float("nan"),
+                test=alignment(np.concatenate([v[g] for v in signed]), y),
+                periods=labels,
+            )
+        )
     return items
 
 
@@ -125,13 +159,29 @@ def sanity_checks(model, background: np.ndarray, X: np.ndarray, device, ecfg, se
     for name, attribute in methods.items():
         phi = attribute(model)
         check = gradients.randomisation_check(name, attribute, model, trained=phi, seed=seed + 12345)
-        rows.append({"method": name, "signed_rho": check.signed_rho, "abs_rho": check.abs_rho,
-                     "feature_rho": check.feature_rho, "passed": check.passed, "windows": check.n_windows,
-                     "infidelity": gradients.infidelity(model, X, phi, base, device, seed=seed)})
+        rows.append(
+            {
+                "method": name,
+                "signed_rho": check.signed_rho,
+                "abs_rho": check.abs_rho,
+                "feature_rho": check.feature_rho,
+                "passed": check.passed,
+                "windows": check.n_windows,
+                "infidelity": gradients.infidelity(model, X, phi, base, device, seed=seed),
+            }
+        )
         shape = phi.shape
-    rows.append({"method": "random attributions (reference)", "signed_rho": float("nan"), "abs_rho": float("nan"),
-                 "feature_rho": float("nan"), "passed": None, "windows": len(X),
-                 "infidelity": gradients.random_infidelity(model, X, base, shape, device, seed=seed)})
+    rows.append(
+        {
+            "method": "random attributions (reference)",
+            "signed_rho": float("nan"),
+            "abs_rho": float("nan"),
+            "feature_rho": float("nan"),
+            "passed": None,
+            "windows": len(X),
+            "infidelity": gradients.random_infidelity(model, X, base, shape, device, seed=seed),
+        }
+    )
     return rows
 
 
@@ -151,7 +201,11 @@ def shadow_twins(exp: Prepared, fitted: Fitted, ecfg, positions, rng, show) -> l
         take = _explained(len(X_test), per_fold)
         bg = X_train[rng.choice(len(X_train), size=min(ecfg.shap_background, len(X_train)), replace=False)]
         phi = gradients.expected_gradients(model, bg, X_test[take], device, ecfg.shap_nsamples, exp.cfg.seed)
-        out.append(shap_lstm.LstmShapResult(fd.fold.number, seed, phi, np.asarray(X_test[take]), positions[fd.fold.number][take]))
+        out.append(
+            shap_lstm.LstmShapResult(
+                fd.fold.number, seed, phi, np.asarray(X_test[take]), positions[fd.fold.number][take]
+            )
+        )
     return out
 
 

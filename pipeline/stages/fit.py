@@ -6,6 +6,7 @@ models, the shadow twins of the explain stage, jobs in a local pool or on Ray); 
 Device and threads are decided here and nowhere else: :func:`job_device` for jobs, the run's
 ``--device`` for in-process training, ``training_threads(--threads)`` torch threads while a model trains.
 """
+
 from __future__ import annotations
 
 import time
@@ -43,8 +44,9 @@ def shadow_rng(prepared: Prepared, fold: int) -> np.random.Generator:
     return np.random.default_rng(prepared.cfg.seed + 104729 + fold)
 
 
-def unit_windows(prepared: Prepared, fd: FoldData, drop_group: str | None = None,
-                 shadows: bool = False) -> tuple[Windows, Windows, Windows]:
+def unit_windows(
+    prepared: Prepared, fd: FoldData, drop_group: str | None = None, shadows: bool = False
+) -> tuple[Windows, Windows, Windows]:
     """A unit's (train, val, test) windows: the fold's, without ``drop_group``'s columns, or with a
     time-shuffled shadow of every group appended (deterministic: :func:`shadow_rng`)."""
     if shadows:
@@ -52,14 +54,24 @@ def unit_windows(prepared: Prepared, fd: FoldData, drop_group: str | None = None
         gidx = group_indices(prepared.ws.columns, prepared.dataset.groups)
         return tuple(with_shadows(X, gidx, rng) for X in (fd.X_train, fd.X_val, fd.X_test))  # type: ignore[return-value]
     if drop_group:
-        keep = np.setdiff1d(np.arange(len(prepared.ws.columns)),
-                            group_indices(prepared.ws.columns, prepared.dataset.groups)[drop_group])
+        keep = np.setdiff1d(
+            np.arange(len(prepared.ws.columns)), group_indices(prepared.ws.columns, prepared.dataset.groups)[drop_group]
+        )
         return fd.X_train[:, :, keep], fd.X_val[:, :, keep], fd.X_test[:, :, keep]
     return fd.X_train, fd.X_val, fd.X_test
 
 
-def fit_unit(prepared: Prepared, fold: int, seed: int, drop_group: str | None = None, shadows: bool = False,
-             device: str = "cpu", progress: bool = False, desc: str = "", threads: int | None = None) -> Unit:
+def fit_unit(
+    prepared: Prepared,
+    fold: int,
+    seed: int,
+    drop_group: str | None = None,
+    shadows: bool = False,
+    device: str = "cpu",
+    progress: bool = False,
+    desc: str = "",
+    threads: int | None = None,
+) -> Unit:
     """Train one network on ``fold`` with ``seed`` (initial weights and batch order), early-stopped on the
     fold's validation days, and predict its test days ``(n_test, H)`` in model units.
 
@@ -90,9 +102,9 @@ class UnitJob:
     seed: int
     drop_group: str | None = None
     device: str = "cpu"
-    features: str = ""          # the feature set, for messages
-    threads: int = 1            # torch threads of the whole job (see fit_units)
-    model: str = "lstm"         # the network family, for messages
+    features: str = ""  # the feature set, for messages
+    threads: int = 1  # torch threads of the whole job (see fit_units)
+    model: str = "lstm"  # the network family, for messages
 
     def describe(self) -> str:
         drop = f", without group {self.drop_group}" if self.drop_group else ""
@@ -103,8 +115,15 @@ def run_unit_job(prepared: Prepared, job: UnitJob) -> Unit:
     return fit_unit(prepared, job.fold, job.seed, job.drop_group, device=job.device, threads=job.threads)
 
 
-def fit_units(prepared: Prepared, units: list[tuple[int, int, str | None]], executor: str = "local", n_jobs: int = 1,
-              ray_address: str | None = None, gpus_per_job: float = 0.0, progress=None) -> list[Unit]:
+def fit_units(
+    prepared: Prepared,
+    units: list[tuple[int, int, str | None]],
+    executor: str = "local",
+    n_jobs: int = 1,
+    ray_address: str | None = None,
+    gpus_per_job: float = 0.0,
+    progress=None,
+) -> list[Unit]:
     """``[fit_unit(prepared, fold, seed, drop_group) ...]`` through the executor (in order). CUDA jobs of a
     local executor run in this process, one after another.
 
@@ -115,8 +134,9 @@ def fit_units(prepared: Prepared, units: list[tuple[int, int, str | None]], exec
     pooled = executor == "local" and workers > 1 and len(units) > 1
     threads = 1 if pooled else training_threads(prepared.cfg.threads)
     jobs = [UnitJob(f, s, g, device, prepared.cfg.features, threads, prepared.cfg.model) for f, s, g in units]
-    return run_jobs(run_unit_job, jobs, executor, workers, ray_address, num_gpus=gpus_per_job, progress=progress,
-                    shared=prepared)
+    return run_jobs(
+        run_unit_job, jobs, executor, workers, ray_address, num_gpus=gpus_per_job, progress=progress, shared=prepared
+    )
 
 
 def fold_baselines(prepared: Prepared, fd: FoldData) -> FoldBaselines:
@@ -130,7 +150,7 @@ def fold_baselines(prepared: Prepared, fd: FoldData) -> FoldBaselines:
     (:func:`~pipeline.splits.windows.split_validation`), so it is never judged on its own early-stopping days."""
     ws, fold, cfg = prepared.ws, fd.fold, prepared.cfg
     stop, choice = split_validation(ws.dates[fold.val], max(cfg.horizons))
-    X_val_tail = fd.X_val[:, -cfg.lgbm_lags:]  # (n_val, lags, F): the steps LightGBM reads (--lgbm-lags <= --window)
+    X_val_tail = fd.X_val[:, -cfg.lgbm_lags :]  # (n_val, lags, F): the steps LightGBM reads (--lgbm-lags <= --window)
     X_stop = X_val_tail[stop]
     test: dict[str, np.ndarray] = {}
     val: dict[str, np.ndarray] = {}
@@ -140,24 +160,38 @@ def fold_baselines(prepared: Prepared, fd: FoldData) -> FoldBaselines:
         test["majority"] = baselines.majority(ws.y[fold.train], len(fold.test))
         val["majority"] = baselines.majority(ws.y[fold.train], len(fold.val))
         test["previous"], val["previous"] = ws.persist[fold.test], ws.persist[fold.val]
-        test["logistic"], val["logistic"] = baselines.logistic(fd.X_train, ws.y[fold.train], [fd.X_test, fd.X_val], cfg.seed)
-        fits = fit_lightgbm(fd.X_train, ws.y[fold.train], X_stop, ws.y[fold.val][stop], fd.X_test, True, cfg.lgbm_lags,
-                            cfg.seed, n_jobs=n_threads)
+        test["logistic"], val["logistic"] = baselines.logistic(
+            fd.X_train, ws.y[fold.train], [fd.X_test, fd.X_val], cfg.seed
+        )
+        fits = fit_lightgbm(
+            fd.X_train,
+            ws.y[fold.train],
+            X_stop,
+            ws.y[fold.val][stop],
+            fd.X_test,
+            True,
+            cfg.lgbm_lags,
+            cfg.seed,
+            n_jobs=n_threads,
+        )
         test["lightgbm"] = np.column_stack([f.pred for f in fits])
         val["lightgbm"] = np.column_stack([f.predict(X_val_tail) for f in fits])
         (test["window_ridge"], val["window_ridge"]), _ = baselines.window_ridge(
-            fd.X_train, ws.y[fold.train], ws.dates[fold.train], [fd.X_test, fd.X_val], max(cfg.horizons), True)
+            fd.X_train, ws.y[fold.train], ws.dates[fold.train], [fd.X_test, fd.X_val], max(cfg.horizons), True
+        )
     else:
         test["persistence"], val["persistence"] = ws.persist[fold.test], ws.persist[fold.val]
         if cfg.target in ("return", "close"):
             for part, idx in ((test, fold.test), (val, fold.val)):
                 part["momentum"] = np.column_stack([ws.extra[f"momentum_h{h}"][idx] for h in cfg.horizons])
-        fits = fit_lightgbm(fd.X_train, fd.y_train, X_stop, fd.y_val[stop], fd.X_test, False, cfg.lgbm_lags, cfg.seed,
-                            n_jobs=n_threads)
+        fits = fit_lightgbm(
+            fd.X_train, fd.y_train, X_stop, fd.y_val[stop], fd.X_test, False, cfg.lgbm_lags, cfg.seed, n_jobs=n_threads
+        )
         test["lightgbm"] = np.column_stack([f.pred for f in fits]) * fd.y_std + fd.y_mean
         val["lightgbm"] = np.column_stack([f.predict(X_val_tail) for f in fits]) * fd.y_std + fd.y_mean
-        (ridge_test, ridge_val), _ = baselines.window_ridge(fd.X_train, fd.y_train, ws.dates[fold.train],
-                                                            [fd.X_test, fd.X_val], max(cfg.horizons), False)
+        (ridge_test, ridge_val), _ = baselines.window_ridge(
+            fd.X_train, fd.y_train, ws.dates[fold.train], [fd.X_test, fd.X_val], max(cfg.horizons), False
+        )
         test["window_ridge"], val["window_ridge"] = ridge_test * fd.y_std + fd.y_mean, ridge_val * fd.y_std + fd.y_mean
     if cfg.target in CROSS_SECTIONAL:
         test.update(xs_reference(prepared, fold.test))
@@ -178,10 +212,16 @@ def fit(prepared: Prepared, log=say) -> Fitted:
         for seed in prepared.seeds:
             desc = f"fold {fd.fold.number}/{len(prepared.folds)} seed {seed}"
             unit = fit_unit(prepared, fd.fold.number, seed, device=device, progress=cfg.progress, desc=desc)
-            stage(cfg.progress, f"{desc}: trained {len(unit.history.train_loss)} epochs in {unit.seconds:.1f} s "
-                                f"(best {unit.history.best_epoch})")
+            stage(
+                cfg.progress,
+                f"{desc}: trained {len(unit.history.train_loss)} epochs in {unit.seconds:.1f} s "
+                f"(best {unit.history.best_epoch})",
+            )
             units.append(unit)
         t_base = time.perf_counter()
         base.append(fold_baselines(prepared, fd))
-        stage(cfg.progress, f"fold {fd.fold.number}/{len(prepared.folds)}: baselines in {time.perf_counter() - t_base:.1f} s")
+        stage(
+            cfg.progress,
+            f"fold {fd.fold.number}/{len(prepared.folds)}: baselines in {time.perf_counter() - t_base:.1f} s",
+        )
     return Fitted(tuple(units), tuple(base), tuple(prepared.seeds), device, time.perf_counter() - t0)

@@ -24,6 +24,7 @@ and a new report counts the experiment's entries too, each report once by its to
 machines that share a tracking server count each other. ``reproduce`` records nothing (the same
 configuration again is not a new one) and leaves the original out of its answer.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -44,7 +45,7 @@ from pipeline.stages.results import frozen_map
 from pipeline.targets.core import judged_as
 
 LEDGER = "ledger.sqlite"
-MIN_OVERLAP = 0.9   # share of either entry's test days (with equal prices) two entries must share to be judged together
+MIN_OVERLAP = 0.9  # share of either entry's test days (with equal prices) two entries must share to be judged together
 SCHEMA = """CREATE TABLE IF NOT EXISTS entries (
     id INTEGER PRIMARY KEY AUTOINCREMENT, created TEXT, kind TEXT, folder TEXT, name TEXT, fingerprint TEXT,
     target TEXT, horizon INTEGER, comparator TEXT, days TEXT, diff TEXT, state TEXT, token TEXT, prices TEXT)"""
@@ -56,14 +57,14 @@ class Entry:
     loss minus the model's, indexed by date)."""
 
     kind: str
-    folder: str          # absolute path of the report folder (its existence makes a pending entry count)
-    name: str            # the configuration's name in its folder (a run: "model"; a comparison: the set)
-    fingerprint: str     # the market: Dataset.market_key (its symbols)
+    folder: str  # absolute path of the report folder (its existence makes a pending entry count)
+    name: str  # the configuration's name in its folder (a run: "model"; a comparison: the set)
+    fingerprint: str  # the market: Dataset.market_key (its symbols)
     target: str
     horizon: int
     comparator: str
     diff: pd.Series
-    prices: pd.Series | None = None   # date -> Dataset.day_hashes on diff's days (None: an entry from before them)
+    prices: pd.Series | None = None  # date -> Dataset.day_hashes on diff's days (None: an entry from before them)
 
     @property
     def edge(self) -> float:
@@ -87,24 +88,52 @@ def new_token() -> str:
 
 def entry_record(entry: Entry, token: str) -> dict:
     """An entry as plain data: what the ledger file stores of it and what MLflow keeps when tracking is on."""
-    return {"kind": entry.kind, "folder": entry.folder, "name": entry.name, "fingerprint": entry.fingerprint,
-            "target": entry.target, "horizon": int(entry.horizon), "comparator": entry.comparator, "token": token,
-            "days": [str(d.date()) for d in entry.diff.index], "diff": [round(float(v), 9) for v in entry.diff.to_numpy()],
-            "prices": None if entry.prices is None else [int(v) for v in entry.prices.reindex(entry.diff.index).fillna(0)]}
+    return {
+        "kind": entry.kind,
+        "folder": entry.folder,
+        "name": entry.name,
+        "fingerprint": entry.fingerprint,
+        "target": entry.target,
+        "horizon": int(entry.horizon),
+        "comparator": entry.comparator,
+        "token": token,
+        "days": [str(d.date()) for d in entry.diff.index],
+        "diff": [round(float(v), 9) for v in entry.diff.to_numpy()],
+        "prices": None if entry.prices is None else [int(v) for v in entry.prices.reindex(entry.diff.index).fillna(0)],
+    }
 
 
 def _entry(d: dict) -> Entry:
     days = pd.DatetimeIndex(d["days"])
     prices = d.get("prices")
-    return Entry(d["kind"], d["folder"], d["name"], d["fingerprint"], d["target"], int(d["horizon"]), d["comparator"],
-                 pd.Series(d["diff"], index=days), None if prices is None else pd.Series(prices, index=days, dtype=np.int64))
+    return Entry(
+        d["kind"],
+        d["folder"],
+        d["name"],
+        d["fingerprint"],
+        d["target"],
+        int(d["horizon"]),
+        d["comparator"],
+        pd.Series(d["diff"], index=days),
+        None if prices is None else pd.Series(prices, index=days, dtype=np.int64),
+    )
 
 
-def make_entry(kind: str, folder: str, name: str, dataset, target: str, horizon: int, comparator: str,
-               diff: pd.Series) -> Entry:
+def make_entry(
+    kind: str, folder: str, name: str, dataset, target: str, horizon: int, comparator: str, diff: pd.Series
+) -> Entry:
     """An entry of ``dataset``'s market: keyed by its symbols, with the prices of the judged days."""
-    return Entry(kind, folder, name, dataset.market_key(), target, horizon, comparator, diff,
-                 dataset.day_hashes().reindex(diff.index))
+    return Entry(
+        kind,
+        folder,
+        name,
+        dataset.market_key(),
+        target,
+        horizon,
+        comparator,
+        diff,
+        dataset.day_hashes().reindex(diff.index),
+    )
 
 
 def shared_days(a: Entry, b: Entry) -> pd.DatetimeIndex:
@@ -130,9 +159,25 @@ def record(path: Path, entries: list[Entry], token: str, state: str = "pending")
         con.executemany(
             "INSERT INTO entries (created, kind, folder, name, fingerprint, target, horizon, comparator, days, diff, state, "
             "token, prices) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(datetime.now().isoformat(timespec="seconds"), r["kind"], r["folder"], r["name"], r["fingerprint"],
-              r["target"], r["horizon"], r["comparator"], json.dumps(r["days"]), json.dumps(r["diff"]), state, token,
-              json.dumps(r["prices"])) for r in rows])
+            [
+                (
+                    datetime.now().isoformat(timespec="seconds"),
+                    r["kind"],
+                    r["folder"],
+                    r["name"],
+                    r["fingerprint"],
+                    r["target"],
+                    r["horizon"],
+                    r["comparator"],
+                    json.dumps(r["days"]),
+                    json.dumps(r["diff"]),
+                    state,
+                    token,
+                    json.dumps(r["prices"]),
+                )
+                for r in rows
+            ],
+        )
     # the connection's context manager commits; close explicitly (sqlite3 keeps it open otherwise)
     con.close()
 
@@ -174,28 +219,53 @@ def candidates(path: Path, entry: Entry, remote: list[dict] | None = None, same_
     rows = []
     if path.is_file():
         with _connect(path) as con:
-            rows = con.execute("SELECT kind, folder, name, fingerprint, target, horizon, comparator, days, diff, state, "
-                               "token, prices FROM entries WHERE fingerprint = ? AND horizon = ? ORDER BY id",
-                               (entry.fingerprint, entry.horizon)).fetchall()
+            rows = con.execute(
+                "SELECT kind, folder, name, fingerprint, target, horizon, comparator, days, diff, state, "
+                "token, prices FROM entries WHERE fingerprint = ? AND horizon = ? ORDER BY id",
+                (entry.fingerprint, entry.horizon),
+            ).fetchall()
         con.close()
-    found = [{"kind": r[0], "folder": r[1], "name": r[2], "fingerprint": r[3], "target": r[4], "horizon": r[5],
-              "comparator": r[6], "days": json.loads(r[7]), "diff": json.loads(r[8]), "token": r[10],
-              "prices": json.loads(r[11]) if r[11] else None}
-             for r in rows if _counts(r[9], r[1], r[10])]  # not still running, nor killed before publishing
+    found = [
+        {
+            "kind": r[0],
+            "folder": r[1],
+            "name": r[2],
+            "fingerprint": r[3],
+            "target": r[4],
+            "horizon": r[5],
+            "comparator": r[6],
+            "days": json.loads(r[7]),
+            "diff": json.loads(r[8]),
+            "token": r[10],
+            "prices": json.loads(r[11]) if r[11] else None,
+        }
+        for r in rows
+        if _counts(r[9], r[1], r[10])
+    ]  # not still running, nor killed before publishing
     seen = {d["token"] for d in found if d["token"]}
-    found += [d for d in remote or [] if d["fingerprint"] == entry.fingerprint and d["horizon"] == entry.horizon
-              and d["token"] not in seen]
+    found += [
+        d
+        for d in remote or []
+        if d["fingerprint"] == entry.fingerprint and d["horizon"] == entry.horizon and d["token"] not in seen
+    ]
     pool = judged_as(entry.target)
     return [_entry(d) for d in found if judged_as(d["target"]) == pool and (same_as is None or d["folder"] != same_as)]
 
 
-def earlier(path: Path, entry: Entry, min_overlap: float = MIN_OVERLAP, remote: list[dict] | None = None,
-            same_as: str | None = None) -> list[Entry]:
+def earlier(
+    path: Path,
+    entry: Entry,
+    min_overlap: float = MIN_OVERLAP,
+    remote: list[dict] | None = None,
+    same_as: str | None = None,
+) -> list[Entry]:
     """The :func:`candidates` judged on ``entry``'s days (:func:`judged_together`)."""
     return [e for e in candidates(path, entry, remote, same_as) if judged_together(entry, e, min_overlap)]
 
 
-def _family(entry: Entry, others: list[Entry], min_overlap: float = MIN_OVERLAP) -> tuple[list[Entry], pd.DatetimeIndex]:
+def _family(
+    entry: Entry, others: list[Entry], min_overlap: float = MIN_OVERLAP
+) -> tuple[list[Entry], pd.DatetimeIndex]:
     """The configurations answered for together and the days they share on ``entry``'s prices: the others, most
     shared days first, each kept while it shares ``min_overlap`` of the smaller of its days and the days kept so far
     (two earlier runs on either end of a new run's days cannot leave a handful of common days)."""
@@ -218,41 +288,69 @@ def family_answer(entry: Entry, others: list[Entry], h: int, reps: int = 1000, s
 
     family, days = _family(entry, others)
     n = len(family)
-    beside = (f" In all, {touched} earlier configuration{'s' if touched > 1 else ''} judged some of these days."
-              if touched > n - 1 else "")
+    beside = (
+        f" In all, {touched} earlier configuration{'s' if touched > 1 else ''} judged some of these days."
+        if touched > n - 1
+        else ""
+    )
     if n == 1:
-        return {"count": 1, "n_days": int(len(entry.diff)), "touched": touched,
-                "sentence": f"h={h}: this is the first configuration judged on these {len(entry.diff):,} test days in this "
-                            "reports folder's ledger." + beside}
-    D = np.column_stack([e.diff.reindex(days).to_numpy() for e in family])     # (days, configurations)
+        return {
+            "count": 1,
+            "n_days": int(len(entry.diff)),
+            "touched": touched,
+            "sentence": f"h={h}: this is the first configuration judged on these {len(entry.diff):,} test days in this "
+            "reports folder's ledger." + beside,
+        }
+    D = np.column_stack([e.diff.reindex(days).to_numpy() for e in family])  # (days, configurations)
     naive = [float(inference.mean_test(D[:, k], h).p_value) for k in range(n)]
     best = int(np.argmax(D.mean(axis=0)))
-    rc = reality_check(np.zeros(len(D)), -D, h=h, reps=reps, seed=seed)        # losses relative to each comparator
+    rc = reality_check(np.zeros(len(D)), -D, h=h, reps=reps, seed=seed)  # losses relative to each comparator
     order = {1: "st", 2: "nd", 3: "rd"}
     nth = f"{n}{'th' if 10 <= n % 100 <= 20 else order.get(n % 10, 'th')}"
     where = "this one" if best == n - 1 else f"{Path(family[best].folder).name}, {family[best].name}"
     significant = rc["spa_p"] < ALPHA
-    sentence = (f"h={h}: this is the {nth} configuration judged on these {len(D):,} test days (same data, target and "
-                f"horizon); counting all {n}, the best edge ({where}) is {'' if significant else 'not '}significant "
-                f"(SPA p = {rc['spa_p']:.2g}"
-                + (f"; StepM: {len(rc['stepm_superior'])} better than their comparator" if rc["stepm_superior"] else "")
-                + f"). Read alone, the best one's own test gives p = {naive[best]:.2g}." + beside)
-    return {"count": n, "n_days": int(len(D)), "touched": touched, "best": int(best), "best_is_this": best == n - 1,
-            "best_edge": float(D[:, best].mean()), "naive_p_best": naive[best], "spa_p": rc["spa_p"],
-            "stepm_superior": rc["stepm_superior"], "significant": bool(significant), "sentence": sentence,
-            "folders": [Path(e.folder).name for e in family], "names": [e.name for e in family]}
+    sentence = (
+        f"h={h}: this is the {nth} configuration judged on these {len(D):,} test days (same data, target and "
+        f"horizon); counting all {n}, the best edge ({where}) is {'' if significant else 'not '}significant "
+        f"(SPA p = {rc['spa_p']:.2g}"
+        + (f"; StepM: {len(rc['stepm_superior'])} better than their comparator" if rc["stepm_superior"] else "")
+        + f"). Read alone, the best one's own test gives p = {naive[best]:.2g}."
+        + beside
+    )
+    return {
+        "count": n,
+        "n_days": int(len(D)),
+        "touched": touched,
+        "best": int(best),
+        "best_is_this": best == n - 1,
+        "best_edge": float(D[:, best].mean()),
+        "naive_p_best": naive[best],
+        "spa_p": rc["spa_p"],
+        "stepm_superior": rc["stepm_superior"],
+        "significant": bool(significant),
+        "sentence": sentence,
+        "folders": [Path(e.folder).name for e in family],
+        "names": [e.name for e in family],
+    }
 
 
-def _answer(path: Path, entry: Entry, remote: list[dict] | None, same_as: str | None = None,
-            beside: list[Entry] = ()) -> dict:
+def _answer(
+    path: Path, entry: Entry, remote: list[dict] | None, same_as: str | None = None, beside: list[Entry] = ()
+) -> dict:
     """:func:`family_answer` for ``entry`` with the earlier entries judged on its days and ``beside`` (a
     comparison's other cells); every earlier entry that judged any of its days is counted as having touched them."""
     found = [c for c in candidates(path, entry, remote, same_as) if len(shared_days(entry, c))]
-    return family_answer(entry, [c for c in found if judged_together(entry, c)] + list(beside), entry.horizon,
-                         touched=len(found) + len(beside))
+    return family_answer(
+        entry,
+        [c for c in found if judged_together(entry, c)] + list(beside),
+        entry.horizon,
+        touched=len(found) + len(beside),
+    )
 
 
-def judge(path: Path, entries: list[Entry], fresh: bool = False, tracker=None, same_as: str | None = None) -> list[dict]:
+def judge(
+    path: Path, entries: list[Entry], fresh: bool = False, tracker=None, same_as: str | None = None
+) -> list[dict]:
     """Per entry (horizon), the family-wise answer over the earlier entries judged on the same days (the
     ledger's, and with a ``tracker`` its MLflow experiment's; none with ``fresh``: the report then says the
     ledger was not counted)."""
@@ -261,8 +359,9 @@ def judge(path: Path, entries: list[Entry], fresh: bool = False, tracker=None, s
     for e in entries:
         answer = _answer(path, e, remote, same_as) if not fresh else family_answer(e, [], e.horizon)
         if fresh:
-            answer["sentence"] = (f"h={e.horizon}: --fresh-ledger: earlier configurations judged on these test days were "
-                                  "not counted.")
+            answer["sentence"] = (
+                f"h={e.horizon}: --fresh-ledger: earlier configurations judged on these test days were not counted."
+            )
         answer["fresh"] = fresh
         out.append(answer)
     return out
@@ -295,7 +394,9 @@ def gate(evaluation, answers: list[dict]):
     if not answers or all(a.get("fresh") for a in answers):
         return evaluation
     own_p = [float(e["edge"]["p_value"]) for e in evaluation.horizon_results]
-    family_p = [float(a["spa_p"]) if a.get("count", 1) > 1 and not a.get("fresh") else p for a, p in zip(answers, own_p)]
+    family_p = [
+        float(a["spa_p"]) if a.get("count", 1) > 1 and not a.get("fresh") else p for a, p in zip(answers, own_p)
+    ]
     holm = inference.holm(np.array(family_p))
     out = []
     for e, a, p_fam, p_holm in zip(evaluation.horizon_results, answers, family_p, holm):
@@ -307,9 +408,11 @@ def gate(evaluation, answers: list[dict]):
         e["skill"] = own and ledger_ok
         e["skill_failed"] = None if e["skill"] else ("own test" if not own else "ledger")
         if own and not ledger_ok:
-            e["verdict"] = (f"{e['verdict']} But {a['count']} configurations have been judged on these test days: "
-                            f"counting all of them, the best edge is not significant (SPA p = {p_fam:.2g}, "
-                            f"{p_holm:.2g} after Holm over the run's horizons), so this run claims no skill.")
+            e["verdict"] = (
+                f"{e['verdict']} But {a['count']} configurations have been judged on these test days: "
+                f"counting all of them, the best edge is not significant (SPA p = {p_fam:.2g}, "
+                f"{p_holm:.2g} after Holm over the run's horizons), so this run claims no skill."
+            )
         out.append(frozen_map(e))
     return dataclasses.replace(evaluation, horizon_results=tuple(out))
 
@@ -319,8 +422,10 @@ def judge_together(path: Path, cells: list[list[Entry]], fresh: bool = False, tr
     horizon) counted together with the earlier entries on the same days; the last cell is the one the
     sentence speaks for."""
     remote = None if fresh else shared(tracker, [e for c in cells for e in c])
-    return [family_answer(c[-1], c[:-1], c[-1].horizon) if fresh else _answer(path, c[-1], remote, beside=c[:-1])
-            for c in cells]
+    return [
+        family_answer(c[-1], c[:-1], c[-1].horizon) if fresh else _answer(path, c[-1], remote, beside=c[:-1])
+        for c in cells
+    ]
 
 
 def counts(path: Path) -> list[dict]:
@@ -334,8 +439,10 @@ def counts(path: Path) -> list[dict]:
     for fp, target, h, folder, name, state, token in rows:
         if _counts(state, folder, token):
             seen.setdefault((fp, judged_as(target)), set()).add((folder, name, token))
-    return [{"fingerprint": fp, "target": t, "configurations": len(v), "folders": sorted({Path(f).name for f, _, _ in v})}
-            for (fp, t), v in sorted(seen.items())]
+    return [
+        {"fingerprint": fp, "target": t, "configurations": len(v), "folders": sorted({Path(f).name for f, _, _ in v})}
+        for (fp, t), v in sorted(seen.items())
+    ]
 
 
 def run_entries(folder: Path, prepared, fitted, evaluation, kind: str = "run", name: str | None = None) -> list[Entry]:
@@ -343,6 +450,9 @@ def run_entries(folder: Path, prepared, fitted, evaluation, kind: str = "run", n
     from pipeline.stages.evaluate import headline_differentials
 
     cfg = prepared.cfg
-    return [make_entry(kind, str(Path(folder).resolve()), name or cfg.model, prepared.dataset, cfg.target, h,
-                       e["comparator"], d)
-            for h, d, e in zip(cfg.horizons, headline_differentials(prepared, fitted), evaluation.horizon_results)]
+    return [
+        make_entry(
+            kind, str(Path(folder).resolve()), name or cfg.model, prepared.dataset, cfg.target, h, e["comparator"], d
+        )
+        for h, d, e in zip(cfg.horizons, headline_differentials(prepared, fitted), evaluation.horizon_results)
+    ]

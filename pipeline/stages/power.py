@@ -16,6 +16,7 @@ A run's job is a deterministic function of its effect, its number and the study'
 and the training seeds), so local workers and Ray give identical rates. Nothing here writes to the ledger:
 the planted data are simulations, not configurations judged on the user's days.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,13 +31,15 @@ from pipeline.config.schema import ExplainConfig, RunConfig
 from pipeline.errors import InputError
 from pipeline.evaluation.inference import ALPHA, wilson_interval
 
-PLANTED = "planted"          # the planted column's name in the user's frame (a suffix is added if the data have one)
-MAX_EFFECT = 0.95            # a correlation beyond this leaves almost no noise: nothing to measure
+PLANTED = "planted"  # the planted column's name in the user's frame (a suffix is added if the data have one)
+MAX_EFFECT = 0.95  # a correlation beyond this leaves almost no noise: nothing to measure
 NO_CLAIM = ("lgbm_gain", "lgbm_split")  # LightGBM's gain and split counts describe the fit and make no claim
-SKILL = "skill"              # the measure "the run claims skill" beside the importance methods' names
-WINDOW = "window"            # the measure "ridge on the whole window beats the blind baseline" (the data hold it)
-MEASURES = {SKILL: "the run claims skill (the network beats its comparator, Holm over horizons)",
-            WINDOW: "ridge on the whole window beats the majority class / persistence (the window holds it)"}
+SKILL = "skill"  # the measure "the run claims skill" beside the importance methods' names
+WINDOW = "window"  # the measure "ridge on the whole window beats the blind baseline" (the data hold it)
+MEASURES = {
+    SKILL: "the run claims skill (the network beats its comparator, Holm over horizons)",
+    WINDOW: "ridge on the whole window beats the majority class / persistence (the window holds it)",
+}
 
 
 @dataclass(frozen=True)
@@ -53,15 +56,21 @@ class PowerSetting:
         """This setting with 0 among the effects, or an :class:`InputError` naming the flag."""
         for e in self.effects:
             if not (0 <= e <= MAX_EFFECT):  # also rejects nan
-                raise InputError(f"--effect {e:g} is out of range: give correlations between 0 and {MAX_EFFECT:g} "
-                                 "(e.g. --effect 0.05,0.1,0.2)")
+                raise InputError(
+                    f"--effect {e:g} is out of range: give correlations between 0 and {MAX_EFFECT:g} "
+                    "(e.g. --effect 0.05,0.1,0.2)"
+                )
         if not self.effects:
             raise InputError("--effect needs at least one value (e.g. --effect 0.1)")
         if self.lag < 1:
-            raise InputError(f"--lag {self.lag} is out of range: the planted column announces the return 1 or more days later")
+            raise InputError(
+                f"--lag {self.lag} is out of range: the planted column announces the return 1 or more days later"
+            )
         if self.lag > cfg.window:
-            raise InputError(f"--lag {self.lag} is beyond the {cfg.window}-day window: no sample would see the planted "
-                             f"value; use --lag {cfg.window} or less, or a longer --window")
+            raise InputError(
+                f"--lag {self.lag} is beyond the {cfg.window}-day window: no sample would see the planted "
+                f"value; use --lag {cfg.window} or less, or a longer --window"
+            )
         if self.runs < 2:
             raise InputError(f"--runs {self.runs}: a rate needs at least 2 runs per effect (20 or more recommended)")
         effects = tuple(sorted({0.0, *(float(e) for e in self.effects)}))
@@ -88,15 +97,17 @@ class PowerOutcome:
 
     effect: float
     run: int
-    metric_name: str                         # the headline metric (accuracy, rmse, ...)
-    skill: tuple[bool, ...]                  # (H,)
-    window: tuple[bool, ...]                 # (H,) ridge on the whole window beats the blind baseline
-    metric: tuple[float, ...]                # (H,) the model's headline metric
-    edge: tuple[float, ...]                  # (H,) the edge over the comparator
+    metric_name: str  # the headline metric (accuracy, rmse, ...)
+    skill: tuple[bool, ...]  # (H,)
+    window: tuple[bool, ...]  # (H,) ridge on the whole window beats the blind baseline
+    metric: tuple[float, ...]  # (H,) the model's headline metric
+    edge: tuple[float, ...]  # (H,) the edge over the comparator
     named: tuple[tuple[str, int, bool], ...]  # (method, horizon, named the planted group)
     named_other: tuple[tuple[str, int, bool], ...] = ()  # (method, horizon, named some group other than the planted)
-    differs: tuple[bool, ...] = ()           # (H,) the verdict: significantly better or worse than the comparator
-    baselines_differ: tuple[bool, ...] = ()  # (H,) the model differs from some baseline (Holm over baselines x horizons)
+    differs: tuple[bool, ...] = ()  # (H,) the verdict: significantly better or worse than the comparator
+    baselines_differ: tuple[
+        bool, ...
+    ] = ()  # (H,) the model differs from some baseline (Holm over baselines x horizons)
 
 
 @dataclass(frozen=True)
@@ -129,9 +140,20 @@ class PowerResult:
                     measures[m] = [named for o in runs for mm, hh, named in o.named if mm == m and hh == h]
                 for measure, hits in measures.items():
                     lo, hi = wilson_interval(float(np.sum(hits)), len(hits))
-                    rows.append({"effect": effect, "horizon": h, "measure": measure, "hits": int(np.sum(hits)),
-                                 "runs": len(hits), "rate": float(np.mean(hits)) if hits else math.nan, "low": lo,
-                                 "high": hi, "mean_metric": metric, "mean_edge": edge})
+                    rows.append(
+                        {
+                            "effect": effect,
+                            "horizon": h,
+                            "measure": measure,
+                            "hits": int(np.sum(hits)),
+                            "runs": len(hits),
+                            "rate": float(np.mean(hits)) if hits else math.nan,
+                            "low": lo,
+                            "high": hi,
+                            "mean_metric": metric,
+                            "mean_edge": edge,
+                        }
+                    )
         return pd.DataFrame(rows)
 
 
@@ -152,13 +174,14 @@ def plant_column(close: pd.Series, effect: float, lag: int, rng: np.random.Gener
     r = np.r_[np.nan, np.diff(np.log(values))]
     sd = np.nanstd(r)
     z = np.where(np.isfinite(r), (r - np.nanmean(r)) / (sd if sd > 0 else 1.0), 0.0)
-    ahead = np.r_[z[lag:], np.full(min(lag, len(z)), np.nan)]    # ahead[t] = z[t + lag]
+    ahead = np.r_[z[lag:], np.full(min(lag, len(z)), np.nan)]  # ahead[t] = z[t + lag]
     noise = rng.standard_normal(len(values))
     return np.where(np.isfinite(ahead), effect * np.nan_to_num(ahead) + math.sqrt(1 - effect**2) * noise, noise)
 
 
-def planted_prices(prices: dict[str, pd.DataFrame], effect: float, lag: int, seed: int,
-                   name: str) -> dict[str, pd.DataFrame]:
+def planted_prices(
+    prices: dict[str, pd.DataFrame], effect: float, lag: int, seed: int, name: str
+) -> dict[str, pd.DataFrame]:
     """The user's prices with the planted column added to every symbol (its own draw per symbol)."""
     rng = np.random.default_rng(seed)
     out = {}
@@ -219,16 +242,29 @@ def run_once(shared: PowerInputs, job: PowerJob) -> PowerOutcome:
                 named_other.append((m, h, any(i.clears and i.group != group for i in items)))
     torch.set_num_threads(threads)
     results = evaluation.horizon_results
-    return PowerOutcome(job.effect, job.run, results[0]["headline_metric"], tuple(bool(e["skill"]) for e in results),
-                        tuple(bool((e.get("window_information") or {}).get("significant", False)) for e in results),
-                        tuple(float(e["model"][e["headline_metric"]]) for e in results),
-                        tuple(float(e["edge"]["mean"]) for e in results), tuple(named), tuple(named_other),
-                        tuple(bool(e["edge"]["p_holm"] < ALPHA) for e in results),
-                        tuple(any(v["p_holm"] < ALPHA for v in e["against_baselines"].values()) for e in results))
+    return PowerOutcome(
+        job.effect,
+        job.run,
+        results[0]["headline_metric"],
+        tuple(bool(e["skill"]) for e in results),
+        tuple(bool((e.get("window_information") or {}).get("significant", False)) for e in results),
+        tuple(float(e["model"][e["headline_metric"]]) for e in results),
+        tuple(float(e["edge"]["mean"]) for e in results),
+        tuple(named),
+        tuple(named_other),
+        tuple(bool(e["edge"]["p_holm"] < ALPHA) for e in results),
+        tuple(any(v["p_holm"] < ALPHA for v in e["against_baselines"].values()) for e in results),
+    )
 
 
-def power(cfg: RunConfig, ecfg: ExplainConfig, setting: PowerSetting, prices: dict[str, pd.DataFrame],
-          macro: list | None = None, progress: Callable[[], None] | None = None) -> PowerResult:
+def power(
+    cfg: RunConfig,
+    ecfg: ExplainConfig,
+    setting: PowerSetting,
+    prices: dict[str, pd.DataFrame],
+    macro: list | None = None,
+    progress: Callable[[], None] | None = None,
+) -> PowerResult:
     """Every effect x run through :func:`run_once` on the executor of ``ecfg`` (local processes or Ray); the
     explain stage inside a run uses one process. ``prices``: the user's validated prices per symbol."""
     import time
@@ -247,6 +283,14 @@ def power(cfg: RunConfig, ecfg: ExplainConfig, setting: PowerSetting, prices: di
     inner = dataclasses.replace(ecfg, jobs=1, executor="local", gpus_per_job=0.0)
     shared = PowerInputs(cfg, inner, prices, tuple(macro or ()), name)
     jobs = [PowerJob(e, r, setting.lag, setting.seed) for e in setting.effects for r in range(setting.runs)]
-    outcomes = run_jobs(run_once, jobs, ecfg.executor, workers, ecfg.ray_address, num_gpus=ecfg.gpus_per_job,
-                        progress=progress, shared=shared)
+    outcomes = run_jobs(
+        run_once,
+        jobs,
+        ecfg.executor,
+        workers,
+        ecfg.ray_address,
+        num_gpus=ecfg.gpus_per_job,
+        progress=progress,
+        shared=shared,
+    )
     return PowerResult(setting, tuple(cfg.horizons), f"extra:{name}", tuple(outcomes), time.perf_counter() - t0)

@@ -8,6 +8,7 @@ predictions on validation and test days) -> :class:`Evaluation` (metrics, interv
 Shapes: test predictions are ``(n_test, H)`` in *model units* (probability of up for classification
 targets, target units for regression), in the run's test order (:attr:`Prepared.test_idx`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -51,12 +52,12 @@ class FoldData:
     fold: Fold
     pre: Preprocessor
     X_train: Windows
-    y_train: np.ndarray      # (n_train, H) float32
+    y_train: np.ndarray  # (n_train, H) float32
     X_val: Windows
-    y_val: np.ndarray        # (n_val, H) float32
+    y_val: np.ndarray  # (n_val, H) float32
     X_test: Windows
-    y_mean: np.ndarray       # (H,) target scaling (regression); zeros for classification
-    y_std: np.ndarray        # (H,) ones for classification
+    y_mean: np.ndarray  # (H,) target scaling (regression); zeros for classification
+    y_std: np.ndarray  # (H,) ones for classification
     shift: Mapping[str, float]  # group -> share of test days with a value outside the training range
 
 
@@ -109,17 +110,37 @@ class Prepared:
 
     def model_config(self, n_features: int | None = None) -> ModelConfig:
         c = self.cfg
-        return ModelConfig(n_features=len(self.ws.columns) if n_features is None else n_features,
-                           n_outputs=len(c.horizons), hidden=c.hidden, layers=model_layers(c), dropout=c.dropout, norm=c.norm,
-                           bidirectional=c.bidirectional, pool=c.pool, heads=c.heads, attention=c.attention,
-                           kernel_size=c.kernel_size, trend_kernel=c.trend_kernel, skip=c.skip)
+        return ModelConfig(
+            n_features=len(self.ws.columns) if n_features is None else n_features,
+            n_outputs=len(c.horizons),
+            hidden=c.hidden,
+            layers=model_layers(c),
+            dropout=c.dropout,
+            norm=c.norm,
+            bidirectional=c.bidirectional,
+            pool=c.pool,
+            heads=c.heads,
+            attention=c.attention,
+            kernel_size=c.kernel_size,
+            trend_kernel=c.trend_kernel,
+            skip=c.skip,
+        )
 
     def train_config(self, seed: int, progress: bool | None = None) -> TrainConfig:
         c = self.cfg
-        return TrainConfig(epochs=c.epochs, batch_size=c.batch_size, lr=c.lr, lr_scaling=c.lr_scaling,
-                           weight_decay=c.weight_decay, warmup_epochs=c.warmup_epochs, patience=c.patience,
-                           clip_grad=c.clip_grad, classification=self.classification, seed=seed,
-                           progress=c.progress if progress is None else progress)
+        return TrainConfig(
+            epochs=c.epochs,
+            batch_size=c.batch_size,
+            lr=c.lr,
+            lr_scaling=c.lr_scaling,
+            weight_decay=c.weight_decay,
+            warmup_epochs=c.warmup_epochs,
+            patience=c.patience,
+            clip_grad=c.clip_grad,
+            classification=self.classification,
+            seed=seed,
+            progress=c.progress if progress is None else progress,
+        )
 
     def to_model_units(self, raw: np.ndarray, fd: FoldData) -> np.ndarray:
         """Network outputs -> probabilities (classification) or target units (regression)."""
@@ -135,9 +156,9 @@ class Unit:
     fold: int
     seed: int
     drop_group: str | None
-    model: nn.Module            # on the CPU, in eval mode; trained on the fold's training windows
+    model: nn.Module  # on the CPU, in eval mode; trained on the fold's training windows
     history: TrainResult
-    test_pred: np.ndarray       # (n_fold_test, H) model units, in the fold's test order
+    test_pred: np.ndarray  # (n_fold_test, H) model units, in the fold's test order
     seconds: float
 
 
@@ -190,8 +211,11 @@ class Fitted:
     @cached_property
     def baseline_pred(self) -> Mapping[str, np.ndarray]:
         """name -> (n_test, H), test order."""
-        return frozen_map({k: read_only(np.concatenate([b.test[k] for b in self.baselines])) for k in self.baselines[0].test}
-                          if self.baselines else {})
+        return frozen_map(
+            {k: read_only(np.concatenate([b.test[k] for b in self.baselines])) for k in self.baselines[0].test}
+            if self.baselines
+            else {}
+        )
 
 
 @dataclass(frozen=True)
@@ -211,10 +235,12 @@ class Evaluation:
 
     def to_dict(self) -> dict:
         """The ``metrics.json`` view (plain dicts and lists)."""
-        return {"horizon_results": [dict(e) for e in self.horizon_results],
-                "strategy": None if self.strategy is None else dict(self.strategy),
-                "covariate_shift": dict(self.covariate_shift),
-                "cross_section": None if self.cross_section is None else [dict(x) for x in self.cross_section]}
+        return {
+            "horizon_results": [dict(e) for e in self.horizon_results],
+            "strategy": None if self.strategy is None else dict(self.strategy),
+            "covariate_shift": dict(self.covariate_shift),
+            "cross_section": None if self.cross_section is None else [dict(x) for x in self.cross_section],
+        }
 
 
 @dataclass(frozen=True)
@@ -224,11 +250,11 @@ class Explanation:
     shadow-augmented fits, the seconds per method, and the conclusions in words."""
 
     items: tuple[Importance, ...] = ()
-    lag_items: tuple[Importance, ...] = ()       # permutation per group x lag block
-    cluster_items: tuple[Importance, ...] = ()   # permutation / lstm_shap per cluster
+    lag_items: tuple[Importance, ...] = ()  # permutation per group x lag block
+    cluster_items: tuple[Importance, ...] = ()  # permutation / lstm_shap per cluster
     clusters: clustering.Clusters | None = None
     blocks: tuple[temporal.LagBlock, ...] = ()
-    shap_results: tuple[shap_lstm.LstmShapResult, ...] = ()   # expected gradients
+    shap_results: tuple[shap_lstm.LstmShapResult, ...] = ()  # expected gradients
     ig_results: tuple[shap_lstm.LstmShapResult, ...] = ()
     sanity: tuple[dict, ...] = ()
     lgbm_results: tuple[lgbm_explain.LgbmFoldResult, ...] = ()
@@ -236,11 +262,15 @@ class Explanation:
     n_repeats: int = 5
     lag_repeats: int = 2
     lgbm_lags: int = 0
-    skill: Mapping[int, bool] = field(default_factory=lambda: frozen_map({}))     # horizon -> the model beat its comparator
-    periods: tuple[str, ...] = ()         # test period labels, one per fold
+    skill: Mapping[int, bool] = field(
+        default_factory=lambda: frozen_map({})
+    )  # horizon -> the model beat its comparator
+    periods: tuple[str, ...] = ()  # test period labels, one per fold
 
-    findings: tuple[str, ...] = ()                           # the skill gate and the groups that clear (CLI, metrics.json)
-    conclusions: Mapping[str, Any] = field(default_factory=lambda: frozen_map({}))          # the lead of importance.html, by topic
+    findings: tuple[str, ...] = ()  # the skill gate and the groups that clear (CLI, metrics.json)
+    conclusions: Mapping[str, Any] = field(
+        default_factory=lambda: frozen_map({})
+    )  # the lead of importance.html, by topic
     total_seconds: float = 0.0
 
     def table(self) -> pd.DataFrame:
@@ -248,5 +278,9 @@ class Explanation:
 
     def summary(self) -> dict:
         """What ``metrics.json`` keeps of the explanation."""
-        return {"explain_seconds": self.total_seconds, "explain_timings": dict(self.seconds),
-                "importance_findings": list(self.findings), "importance_conclusions": dict(self.conclusions)}
+        return {
+            "explain_seconds": self.total_seconds,
+            "explain_timings": dict(self.seconds),
+            "importance_findings": list(self.findings),
+            "importance_conclusions": dict(self.conclusions),
+        }

@@ -13,6 +13,7 @@ the held-back days`` (the final run and the report are composed in :mod:`pipelin
   Everything a second worker needs is in the storage (Optuna's design): every trial's parameters, state,
   edge, per-day edges and per-day strategy returns.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -42,7 +43,7 @@ from pipeline.stages.results import Fitted, Prepared
 from pipeline.tracking import Tracker
 
 STUDY_NAME = "featureproof-search"
-PRUNE_STARTUP = 5   # trials before the pruner may stop one (Optuna's MedianPruner)
+PRUNE_STARTUP = 5  # trials before the pruner may stop one (Optuna's MedianPruner)
 
 
 @dataclass(frozen=True)
@@ -52,22 +53,29 @@ class SearchContext:
 
     base: RunConfig
     space: Space
-    dataset: Dataset                # the whole data (the final run's)
-    search_data: Dataset            # every price and feature row before ``holdout_start``
-    holdout_start: str              # first held-back date
-    sample_start: str               # first sample date of every trial
+    dataset: Dataset  # the whole data (the final run's)
+    search_data: Dataset  # every price and feature row before ``holdout_start``
+    holdout_start: str  # first held-back date
+    sample_start: str  # first sample date of every trial
     groups: tuple[str, ...]
-    days: pd.DatetimeIndex          # the scoring days (walk-forward test days of the search period)
-    comparator_loss: pd.Series      # day -> the comparator's headline loss, mean over horizons
-    comparator: dict                # horizon -> the comparator's description
+    days: pd.DatetimeIndex  # the scoring days (walk-forward test days of the search period)
+    comparator_loss: pd.Series  # day -> the comparator's headline loss, mean over horizons
+    comparator: dict  # horizon -> the comparator's description
     n_holdout_days: int
 
     def fingerprint(self) -> dict:
         """What a storage must match to take this search's trials (the study refuses to mix)."""
         c = self.base
-        return {"data": self.dataset.fingerprint(), "target": c.target, "horizons": list(c.horizons),
-                "holdout_start": self.holdout_start, "sample_start": self.sample_start, "folds": c.folds,
-                "test_fraction": c.test_fraction, "space": self.space.digest()}
+        return {
+            "data": self.dataset.fingerprint(),
+            "target": c.target,
+            "horizons": list(c.horizons),
+            "holdout_start": self.holdout_start,
+            "sample_start": self.sample_start,
+            "folds": c.folds,
+            "test_fraction": c.test_fraction,
+            "space": self.space.digest(),
+        }
 
 
 def _sample_loss(prepared: Prepared, pred: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -94,8 +102,9 @@ def make_context(base: RunConfig, space: Space, holdout: float, dataset: Dataset
     if groups_knob is not None and groups_knob.choices:
         unknown = [g for g in groups_knob.choices if g not in groups]
         if unknown:
-            raise InputError(f"search space: [groups] names {unknown[0]!r}, not a feature group of this data "
-                             f"({', '.join(groups)})")
+            raise InputError(
+                f"search space: [groups] names {unknown[0]!r}, not a feature group of this data ({', '.join(groups)})"
+            )
     unique = np.unique(full.ws.dates)
     cut = int(round(len(unique) * (1 - holdout)))
     holdout_start = pd.Timestamp(unique[cut])
@@ -105,11 +114,19 @@ def make_context(base: RunConfig, space: Space, holdout: float, dataset: Dataset
     try:
         prepared = prepare(ref, dataset=search_data)
     except InputError as exc:
-        raise InputError(f"search: the days before the held-back block ({holdout_start.date()}) are too few for "
-                         f"the search's folds with window {window} ({exc}); use a smaller --holdout, fewer --folds "
-                         "or a shorter window in the space") from None
-    fitted = Fitted((), tuple(fold_baselines(prepared, fd) for fd in prepared.fold_data), tuple(prepared.seeds), "cpu",
-                    0.0, folds=tuple(f.number for f in prepared.folds))
+        raise InputError(
+            f"search: the days before the held-back block ({holdout_start.date()}) are too few for "
+            f"the search's folds with window {window} ({exc}); use a smaller --holdout, fewer --folds "
+            "or a shorter window in the space"
+        ) from None
+    fitted = Fitted(
+        (),
+        tuple(fold_baselines(prepared, fd) for fd in prepared.fold_data),
+        tuple(prepared.seeds),
+        "cpu",
+        0.0,
+        folds=tuple(f.number for f in prepared.folds),
+    )
     idx = prepared.test_idx
     comp = np.zeros((len(idx), len(base.horizons)))
     described = {}
@@ -118,8 +135,19 @@ def make_context(base: RunConfig, space: Space, holdout: float, dataset: Dataset
         comp[:, j] = chosen.prediction(fitted.baseline_pred, prepared.test_fold)[:, j]
         described[str(h)] = chosen.describe()
     comparator_loss = day_series(_sample_loss(prepared, comp, idx), prepared.ws.dates[idx])
-    return SearchContext(base, space, full.dataset, search_data, str(holdout_start.date()), sample_start, groups,
-                         pd.DatetimeIndex(comparator_loss.index), comparator_loss, described, len(unique) - cut)
+    return SearchContext(
+        base,
+        space,
+        full.dataset,
+        search_data,
+        str(holdout_start.date()),
+        sample_start,
+        groups,
+        pd.DatetimeIndex(comparator_loss.index),
+        comparator_loss,
+        described,
+        len(unique) - cut,
+    )
 
 
 def trial_config(ctx: SearchContext, params: dict, **overrides) -> RunConfig:
@@ -141,8 +169,9 @@ def trial_config(ctx: SearchContext, params: dict, **overrides) -> RunConfig:
         layers = values.get("layers", ctx.base.layers)
         if layers and tcn_receptive_field(layers, kernel) < window:  # a TCN trial sees its whole window
             values["layers"] = tcn_levels(window, kernel)
-    cfg = dataclasses.replace(ctx.base, **values, exclude_groups=sorted(out) or None,
-                              lgbm_lags=min(ctx.base.lgbm_lags, window), **overrides)  # LightGBM's lags fit the window
+    cfg = dataclasses.replace(
+        ctx.base, **values, exclude_groups=sorted(out) or None, lgbm_lags=min(ctx.base.lgbm_lags, window), **overrides
+    )  # LightGBM's lags fit the window
     return cfg.validate()
 
 
@@ -159,8 +188,9 @@ def suggest(trial, ctx: SearchContext) -> dict:
         if knob.choices is not None:
             params[knob.name] = trial.suggest_categorical(knob.name, list(knob.choices))
         elif knob.name in INT_KNOBS:
-            params[knob.name] = trial.suggest_int(knob.name, int(knob.low), int(knob.high), step=int(knob.step or 1),
-                                                  log=knob.log)
+            params[knob.name] = trial.suggest_int(
+                knob.name, int(knob.low), int(knob.high), step=int(knob.step or 1), log=knob.log
+            )
         else:
             params[knob.name] = trial.suggest_float(knob.name, knob.low, knob.high, log=knob.log, step=knob.step)
     if model_knob:
@@ -219,8 +249,13 @@ def score_trial(ctx: SearchContext, cfg: RunConfig, report=None, threads: int | 
             report(k, float(pd.concat(edges).mean()), so_far)
     day_edge = pd.concat(edges)
     test = inference.mean_test(day_edge.to_numpy(), max(cfg.horizons))
-    return TrialScore(float(day_edge.mean()), day_edge, pd.concat(strategy) if strategy else None, float(test.p_value),
-                      time.perf_counter() - t0)
+    return TrialScore(
+        float(day_edge.mean()),
+        day_edge,
+        pd.concat(strategy) if strategy else None,
+        float(test.p_value),
+        time.perf_counter() - t0,
+    )
 
 
 def sharpe(r: np.ndarray) -> float:
@@ -275,23 +310,35 @@ def open_study(storage: str, ctx: SearchContext, seed: int = 0):
         sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=8)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=PRUNE_STARTUP, n_warmup_steps=0)
     try:
-        study = optuna.create_study(study_name=STUDY_NAME, storage=storage, direction="maximize", sampler=sampler,
-                                    pruner=pruner, load_if_exists=True)
+        study = optuna.create_study(
+            study_name=STUDY_NAME,
+            storage=storage,
+            direction="maximize",
+            sampler=sampler,
+            pruner=pruner,
+            load_if_exists=True,
+        )
     except Exception as exc:  # an unreachable or malformed RDB URL
-        raise InputError(f"--storage {storage}: cannot open it ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+        raise InputError(
+            f"--storage {storage}: cannot open it ({type(exc).__name__}: {str(exc).splitlines()[0]})"
+        ) from None
     mine = ctx.fingerprint()
     theirs = study.user_attrs.get("fingerprint")
     if theirs is None:
         if study.trials:
-            raise InputError(f"--storage {storage}: it holds {len(study.trials)} trials without a featureproof "
-                             "fingerprint; use another --storage")
+            raise InputError(
+                f"--storage {storage}: it holds {len(study.trials)} trials without a featureproof "
+                "fingerprint; use another --storage"
+            )
         study.set_user_attr("fingerprint", mine)
         study.set_user_attr("days", [str(d.date()) for d in ctx.days])
     elif theirs != mine:
         diff = next(k for k in mine if mine[k] != theirs.get(k))
-        raise InputError(f"--storage {storage}: it holds a search on other {'data' if diff == 'data' else diff} "
-                         f"({theirs.get(diff)} there, {mine[diff]} here); the study refuses to mix them: use a new "
-                         "--storage or --out")
+        raise InputError(
+            f"--storage {storage}: it holds a search on other {'data' if diff == 'data' else diff} "
+            f"({theirs.get(diff)} there, {mine[diff]} here); the study refuses to mix them: use a new "
+            "--storage or --out"
+        )
     return study
 
 
@@ -304,7 +351,7 @@ class WorkerJob:
     seed: int
     threads: int = 1
     timeout: float | None = None
-    progress: bool = False      # Optuna's progress bar over the trials (one in-process worker on a terminal)
+    progress: bool = False  # Optuna's progress bar over the trials (one in-process worker on a terminal)
     tracker: Tracker | None = None  # MLflow: each finished trial is logged as a run nested under the search's
 
     def describe(self) -> str:
@@ -319,19 +366,31 @@ def run_worker(ctx: SearchContext, job: WorkerJob) -> int:
     torch.set_num_threads(max(1, job.threads))
     with warnings.catch_warnings():  # Optuna marks its progress bar "experimental"
         warnings.simplefilter("ignore")
-        study.optimize(_objective(ctx, job.threads), n_trials=job.n_trials, timeout=job.timeout, catch=(Exception,),
-                       gc_after_trial=False, show_progress_bar=job.progress,
-                       callbacks=[_trial_logger(job.tracker)] if job.tracker else None)
+        study.optimize(
+            _objective(ctx, job.threads),
+            n_trials=job.n_trials,
+            timeout=job.timeout,
+            catch=(Exception,),
+            gc_after_trial=False,
+            show_progress_bar=job.progress,
+            callbacks=[_trial_logger(job.tracker)] if job.tracker else None,
+        )
     return job.n_trials
 
 
 def _trial_logger(tracker: Tracker):
     """An Optuna callback logging each finished trial to MLflow from the worker that ran it; a failure is left
     to the driver, which logs every trial missing at the end (the study in the storage is the record)."""
+
     def log_trial(study, trial) -> None:
         try:
-            tracking.log_run_record(tracker, f"trial {trial.number}", "trial", *tracking.trial_record(trial, "worker"),
-                                    seconds=trial.duration.total_seconds() if trial.duration else 0.0)
+            tracking.log_run_record(
+                tracker,
+                f"trial {trial.number}",
+                "trial",
+                *tracking.trial_record(trial, "worker"),
+                seconds=trial.duration.total_seconds() if trial.duration else 0.0,
+            )
         except Exception:
             pass
 
@@ -359,17 +418,32 @@ def trials_frame(study) -> pd.DataFrame:
     """Every trial (complete, pruned, failed): number, state, edge, naive p-value, Sharpe, seconds, parameters."""
     rows = []
     for t in study.get_trials(deepcopy=False):
-        row = {"trial": t.number, "state": t.state.name.lower(), "edge": t.value if t.value is not None else math.nan,
-               "p_value_naive": t.user_attrs.get("p_value", math.nan), "sharpe": t.user_attrs.get("sharpe", math.nan),
-               "seconds": t.user_attrs.get("seconds", math.nan),
-               "pruned_after_fold": t.user_attrs.get("pruned_after_fold"), "error": t.user_attrs.get("error", "")}
+        row = {
+            "trial": t.number,
+            "state": t.state.name.lower(),
+            "edge": t.value if t.value is not None else math.nan,
+            "p_value_naive": t.user_attrs.get("p_value", math.nan),
+            "sharpe": t.user_attrs.get("sharpe", math.nan),
+            "seconds": t.user_attrs.get("seconds", math.nan),
+            "pruned_after_fold": t.user_attrs.get("pruned_after_fold"),
+            "error": t.user_attrs.get("error", ""),
+        }
         row.update({k: v for k, v in t.params.items()})
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def run_trials(ctx: SearchContext, storage: str, trials: int, workers: int = 1, executor: str = "local",
-               ray_address: str | None = None, timeout: float | None = None, log=say, tracker: Tracker | None = None):
+def run_trials(
+    ctx: SearchContext,
+    storage: str,
+    trials: int,
+    workers: int = 1,
+    executor: str = "local",
+    ray_address: str | None = None,
+    timeout: float | None = None,
+    log=say,
+    tracker: Tracker | None = None,
+):
     """Run the study in ``storage`` up to ``trials`` trials in all (the earlier ones counted; interrupted ones
     recorded as failed) with ``workers`` workers (local processes or Ray tasks) and return it, reloaded."""
     from pipeline.stages.executor import run_jobs
@@ -378,23 +452,29 @@ def run_trials(ctx: SearchContext, storage: str, trials: int, workers: int = 1, 
     stale = interrupted_to_failed(study)
     done = len(study.trials)
     todo = max(0, trials - done)
-    log(f"search: {done} trials in the storage ({stale} interrupted, recorded as failed), {todo} to run with "
+    log(
+        f"search: {done} trials in the storage ({stale} interrupted, recorded as failed), {todo} to run with "
         f"{workers} worker(s); held back from {ctx.holdout_start} ({ctx.n_holdout_days} days); scored on "
-        f"{len(ctx.days)} search days against the comparator ({'; '.join(f'h={h}: {c}' for h, c in ctx.comparator.items())})")
+        f"{len(ctx.days)} search days against the comparator ({'; '.join(f'h={h}: {c}' for h, c in ctx.comparator.items())})"
+    )
     if todo:
         pooled = workers > 1 or executor == "ray"
         bar = not pooled and ctx.base.progress and sys.stderr.isatty()
-        jobs = [WorkerJob(storage, n, ctx.base.seed + 1000 * k + done, 1 if pooled else 0, timeout, bar, tracker)
-                for k, n in enumerate(shares(todo, workers))]
+        jobs = [
+            WorkerJob(storage, n, ctx.base.seed + 1000 * k + done, 1 if pooled else 0, timeout, bar, tracker)
+            for k, n in enumerate(shares(todo, workers))
+        ]
         run_jobs(run_worker, jobs, executor, workers, ray_address, shared=ctx)
     study = open_study(storage, ctx, seed=ctx.base.seed)
     if not any(t.state.name == "COMPLETE" for t in study.trials):
         errors = sorted({t.user_attrs.get("error", "") for t in study.trials} - {""})
-        raise InputError(f"search: no trial completed ({len(study.trials)} tried; {errors[0] if errors else 'all pruned'})")
+        raise InputError(
+            f"search: no trial completed ({len(study.trials)} tried; {errors[0] if errors else 'all pruned'})"
+        )
     return study
 
 
-JUDGEMENTS = "holdout_judgements"   # the study's record of every judgement of its held-back days
+JUDGEMENTS = "holdout_judgements"  # the study's record of every judgement of its held-back days
 
 
 def previous_judgements(storage: str, ctx: SearchContext) -> list[dict]:
@@ -410,8 +490,13 @@ def record_judgement(study, trial: int) -> list[dict]:
 
     judged = list(study.user_attrs.get(JUDGEMENTS, []))
     k = len(judged) + 1
-    judged.append({"trial": int(trial), "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                   "folder": "run" if k == 1 else f"run-{k}"})
+    judged.append(
+        {
+            "trial": int(trial),
+            "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "folder": "run" if k == 1 else f"run-{k}",
+        }
+    )
     study.set_user_attr(JUDGEMENTS, judged)
     return judged
 
@@ -419,8 +504,9 @@ def record_judgement(study, trial: int) -> list[dict]:
 def chosen_config(ctx: SearchContext, study, holdout_folds: int = 1, **overrides) -> RunConfig:
     """The best trial's configuration for the final run: every sample before the held-back days for training,
     the held-back days (``holdout_folds`` test folds) for the one judgement."""
-    return trial_config(ctx, study.best_trial.params, test_start=ctx.holdout_start, folds=holdout_folds,
-                        sample_start=None, **overrides)
+    return trial_config(
+        ctx, study.best_trial.params, test_start=ctx.holdout_start, folds=holdout_folds, sample_start=None, **overrides
+    )
 
 
 def holdout_scores(ctx: SearchContext, study, holdout_folds: int, log=say, folder: str | None = None) -> dict:
@@ -438,21 +524,39 @@ def holdout_scores(ctx: SearchContext, study, holdout_folds: int, log=say, folde
     complete = [best] + [t for t in study.trials if t.state.name == "COMPLETE" and t.number != best.number]
     diffs, entries = {}, []
     for t in complete:
-        cfg = trial_config(ctx, t.params, test_start=ctx.holdout_start, folds=holdout_folds, sample_start=None,
-                           progress=False)
+        cfg = trial_config(
+            ctx, t.params, test_start=ctx.holdout_start, folds=holdout_folds, sample_start=None, progress=False
+        )
         prepared = prepare(cfg, dataset=ctx.dataset)
         fitted = fit(prepared, log=lambda *a, **k: None)
-        per_h = headline_differentials(prepared, fitted)            # per horizon: comparator's loss - the trial's
+        per_h = headline_differentials(prepared, fitted)  # per horizon: comparator's loss - the trial's
         diffs[t.number] = pd.concat(per_h, axis=1).mean(axis=1)
         if folder is not None and t.number != best.number:
-            entries += [make_entry("search trial", folder, f"trial {t.number}", prepared.dataset,
-                                   cfg.target, h, choose_comparator(prepared, fitted, j).name, d)
-                        for j, (h, d) in enumerate(zip(cfg.horizons, per_h))]
+            entries += [
+                make_entry(
+                    "search trial",
+                    folder,
+                    f"trial {t.number}",
+                    prepared.dataset,
+                    cfg.target,
+                    h,
+                    choose_comparator(prepared, fitted, j).name,
+                    d,
+                )
+                for j, (h, d) in enumerate(zip(cfg.horizons, per_h))
+            ]
         log(f"search: trial {t.number} scored on the held-back days")
     frame = pd.DataFrame(diffs)
     ok = frame.notna().all(axis=1)
     D = frame[ok].to_numpy()
     rc = reality_check(np.zeros(len(D)), -D, h=max(ctx.base.horizons), seed=ctx.base.seed)
-    return {"trials": list(frame.columns), "edge": [float(e) for e in D.mean(axis=0)], "spa_p": rc["spa_p"],
-            "stepm_superior": [int(frame.columns[i]) for i in rc["stepm_superior"]], "block": rc["block"],
-            "reps": rc["reps"], "n_days": int(ok.sum()), "entries": entries}
+    return {
+        "trials": list(frame.columns),
+        "edge": [float(e) for e in D.mean(axis=0)],
+        "spa_p": rc["spa_p"],
+        "stepm_superior": [int(frame.columns[i]) for i in rc["stepm_superior"]],
+        "block": rc["block"],
+        "reps": rc["reps"],
+        "n_days": int(ok.sum()),
+        "entries": entries,
+    }

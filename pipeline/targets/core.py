@@ -12,6 +12,7 @@ Krauss 2018) and ``xs_rank`` (its cross-sectional percentile rank, ``(rank - 0.5
 Their reference signals, known at t: short-term *reversal* (rank of minus the last day's return) and
 *momentum* (rank of the return from t-21 to t-1, skipping the last day).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -152,8 +153,10 @@ def xs_signals(closes: dict[str, pd.Series]) -> dict[str, dict[str, pd.Series]]:
     percentile ranks: ``reversal`` (rank of minus the last day's return) and ``momentum`` (rank of the
     return from t-21 to t-1). For ``xs_direction`` the ranks read as a probability of beating the median."""
     logc = {s: np.log(c) for s, c in closes.items()}
-    ranks = {"reversal": cross_sectional_rank(-_panel({s: l - l.shift(1) for s, l in logc.items()})),
-             "momentum": cross_sectional_rank(_panel({s: l.shift(1) - l.shift(21) for s, l in logc.items()}))}
+    ranks = {
+        "reversal": cross_sectional_rank(-_panel({s: l - l.shift(1) for s, l in logc.items()})),
+        "momentum": cross_sectional_rank(_panel({s: l.shift(1) - l.shift(21) for s, l in logc.items()})),
+    }
     index = {s: c.index for s, c in closes.items()}
     out: dict[str, dict[str, pd.Series]] = {s: {} for s in closes}
     for name, panel in ranks.items():
