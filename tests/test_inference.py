@@ -87,7 +87,7 @@ def test_reduced_calibration_study():
             # the selection cells need hundreds of draws to judge a 5% size: their own tests
             # (tests/test_search.py) and the 1,000-draw study in docs/calibration.md; the defaults
             # cells run the LSTM at window 60 (35 s a market): docs/calibration.md
-            parts=tuple(p for p in StudyConfig().parts if p not in ("selection", "defaults")),
+            parts=tuple(p for p in StudyConfig().parts if p not in ("selection", "defaults", "search_wide")),
         ),
         progress=False,
     )

@@ -65,7 +65,17 @@ class StudyConfig:
         None  # simulations of the cells at the user's defaults (LSTM, all features); default e2e_sims // 5
     )
     defaults_days: int = 2500  # days per simulated market of the defaults cells
-    parts: tuple[str, ...] = ("stages", "defaults", "compare", "search", "ledger", "correlated", "selection", "other")
+    parts: tuple[str, ...] = (
+        "stages",
+        "defaults",
+        "compare",
+        "search",
+        "search_wide",
+        "ledger",
+        "correlated",
+        "selection",
+        "other",
+    )
 
 
 MC_Z = 2.0  # a size cell passes at or below 5% + MC_Z Monte-Carlo standard errors (at 1,000 simulations: 6.4%)
@@ -792,12 +802,20 @@ def e2e_compare_claims(seed: int, n_days: int, planted: bool = False, strength: 
 
 
 SEARCH_TRIALS = 8  # trials per simulated search (real refits of the study's cheap model)
+SEARCH_WIDE_TRIALS, SEARCH_WIDE_HORIZONS = 30, (1, 5, 10)  # the search's defaults: 30 trials over h 1/5/10
 SEARCH_WINDOWS = (5, 10, 20, 30)  # the space's windows; the planted signal sits SEARCH_LAG days back
 SEARCH_LAG = 15
 SEARCH_GROUPS = ("extra:signal", *NOISE_GROUPS)
 
 
-def e2e_search_claims(seed: int, n_days: int, planted: bool = False, strength: float = 0.005) -> dict[str, float]:
+def e2e_search_claims(
+    seed: int,
+    n_days: int,
+    planted: bool = False,
+    strength: float = 0.005,
+    trials: int = SEARCH_TRIALS,
+    horizons: tuple[int, ...] = (1,),
+) -> dict[str, float]:
     """One simulated market through the search path of ``python -m pipeline search`` (:mod:`pipeline.stages.search`):
     :func:`make_context` (30% of the dates held back; the comparator of the search days) -> :func:`run_trials`
     (:data:`SEARCH_TRIALS` Optuna trials, each a real refit of the study's cheap model per fold, scored on the
@@ -806,7 +824,9 @@ def e2e_search_claims(seed: int, n_days: int, planted: bool = False, strength: f
     trial on the held-back days: SPA and StepM). The space: window in :data:`SEARCH_WINDOWS`, the learning
     rate, and the three user columns in or out. The market: a signal column and two noise columns; the next
     return follows the signal :data:`SEARCH_LAG` days back (planted: only a window of at least that many days
-    sees it) or nothing (null: the same columns, strength 0). h = 1."""
+    sees it) or nothing (null: the same columns, strength 0). h = 1, or with ``trials`` and ``horizons`` the
+    search's defaults (:data:`SEARCH_WIDE_TRIALS` trials over :data:`SEARCH_WIDE_HORIZONS`): the objective averages
+    the horizons, the held-back verdict is Holm over them, and the claims are family-wise over the horizons."""
     from pipeline.calibration.simulate import planted_signal_frame
     from pipeline.config.schema import RunConfig
     from pipeline.config.space import make_space
@@ -824,7 +844,7 @@ def e2e_search_claims(seed: int, n_days: int, planted: bool = False, strength: f
             data=str(path),
             source="csv",
             features="extra",
-            horizons=[1],
+            horizons=list(horizons),
             window=10,
             folds=2,
             seeds=1,
@@ -845,13 +865,38 @@ def e2e_search_claims(seed: int, n_days: int, planted: bool = False, strength: f
             }
         )
         ctx = make_context(cfg, space, holdout=0.3)
-        study = run_trials(ctx, f"sqlite:///{Path(folder) / 'search.db'}", SEARCH_TRIALS, log=quiet)
+        study = run_trials(ctx, f"sqlite:///{Path(folder) / 'search.db'}", trials, log=quiet)
         final = chosen_config(ctx, study)
         prepared = prepare(final)
         evaluation = evaluate(prepared, fit(prepared, quiet))
         reality = None if planted else holdout_scores(ctx, study, 1, quiet)
     skill = any(e["skill"] for e in evaluation.horizon_results)
     best = study.best_trial
+    if tuple(horizons) != (1,) or trials != SEARCH_TRIALS:
+        where = f"search (real path, {trials} trials, h {'/'.join(map(str, horizons))})"
+        if planted:
+            return {
+                f"{where}: the chosen configuration keeps the planted group (planted), h=all": float(
+                    "extra:signal" not in (final.exclude_groups or [])
+                ),
+                f"{where}: the chosen window reaches the planted lag of {SEARCH_LAG} days (planted), h=all": float(
+                    final.window >= SEARCH_LAG
+                ),
+                f"{where}: the chosen configuration beats its comparator on the held-back days at some horizon on a "
+                "planted signal (skill flag), h=all": float(skill),
+            }
+        return {
+            f"{where}: the chosen configuration beats its comparator on the held-back days at some horizon (skill "
+            "flag, Holm over the horizons) [family-wise], h=all": float(skill),
+            f"{where}: Hansen's SPA over every trial's held-back score rejects (--score-all-on-test) [family-wise], "
+            "h=all": float(reality["spa_p"] < ALPHA),
+            f"{where}: Romano-Wolf StepM calls some trial better than the comparator (--score-all-on-test) "
+            "[family-wise], h=all": float(bool(reality["stepm_superior"])),
+            f"legacy (not used): {where}, the best trial's own test on the search days, read as if it were the only "
+            "one, significant and positive, h=all": float(
+                best.user_attrs.get("p_value", 1.0) < ALPHA and best.value > 0
+            ),
+        }
     if planted:
         return {
             "search (real path): the chosen configuration keeps the planted group (planted), h=1": float(
@@ -1145,6 +1190,9 @@ def _e2e_job(job: tuple[str, int, int, bool]) -> dict[str, float]:
     fn = {
         "compare": e2e_compare_claims,
         "search": e2e_search_claims,
+        "search_wide": lambda seed, n, planted: e2e_search_claims(
+            seed, n, planted, trials=SEARCH_WIDE_TRIALS, horizons=SEARCH_WIDE_HORIZONS
+        ),
         "ledger": e2e_ledger_claims,
         "defaults": e2e_defaults_claims,
     }.get(kind, e2e_claims)
@@ -1174,6 +1222,12 @@ PATHS = (
     (
         "importance: the alignment",
         "LightGBM with shadows + the explain stage's alignment test (the gradient methods' rule)",
+    ),
+    (
+        "search (real path, ",
+        "real search path at the search's defaults: make_context -> run_trials (30 Optuna trials over h 1/5/10, "
+        "the cheap model refitted per fold) -> chosen_config judged on the held-back days (Holm over horizons); "
+        "holdout_scores (SPA, StepM)",
     ),
     (
         "search (real path)",
@@ -1318,6 +1372,7 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> pd.DataFrame:
         ("stages", e2e_sims, rng),
         ("compare", compare_sims, np.random.default_rng((cfg.seed, 2))),
         ("search", search_sims, np.random.default_rng((cfg.seed, 3))),
+        ("search_wide", search_sims, np.random.default_rng((cfg.seed, 8))),
         ("ledger", ledger_sims, np.random.default_rng((cfg.seed, 4))),
         ("defaults", defaults_sims, np.random.default_rng((cfg.seed, 6))),
     )

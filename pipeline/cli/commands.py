@@ -518,7 +518,8 @@ def register(sub: argparse._SubParsersAction, add_data_options: Callable[[argpar
         default=",".join(study.parts),
         help="which cells to run: stages (run's stages end to end), defaults (run's stages at the settings users "
         "run: all features, the LSTM, window 60, h 1/5/10, on a fat-tailed GARCH-like walk), compare (compare --models end to end), "
-        "search (whole searches), ledger (20 runs on one market counted by the ledger), correlated "
+        "search (whole searches of 8 trials, h 1), search_wide (whole searches at the search's defaults: 30 trials "
+        "over h 1/5/10), ledger (20 runs on one market counted by the ledger), correlated "
         "(correlated groups), selection (SPA, StepM and the deflated Sharpe ratio on simulated families and "
         "drifting markets), other (the inference functions on simulated predictors)",
     )
