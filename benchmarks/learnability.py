@@ -10,10 +10,12 @@ the only configuration) and reads ``metrics.json``: the family's accuracy, wheth
 comparator (Holm), and the baselines' accuracies on the same test days.
 
 ``tcn@1`` is the TCN as it was before its levels came from the window (``--layers 1
---partial-receptive-field``: a receptive field of 5 steps).
+--partial-receptive-field``: a receptive field of 5 steps). A ``+staged`` suffix (``lstm+staged``) trains the
+family with ``--skip-fit staged``: the linear skip path alone first, then the network.
 
     python benchmarks/learnability.py [--lags 1,4,12,30] [--strengths 0.55,0.3] [--train-days 1000,2500]
-                                      [--models lstm,gru,...,tcn@1] [--seeds 1] [--window 30] [--jobs 2]
+                                      [--models lstm,gru,...,tcn@1,lstm+staged] [--seeds 1] [--first-seed 1]
+                                      [--window 30] [--jobs 2]
 
 Prints a markdown table (one row per cell and data seed) and the share of runs with skill per family.
 """
@@ -51,11 +53,10 @@ def cell(job: tuple[str, int, float, int, int, int]) -> dict:
 
     model, lag, strength, train_days, window, seed = job
     n_days = int(np.ceil(train_days / ((1 - TEST_FRACTION) * (1 - VAL_FRACTION)))) + window + 30
-    family, flags = (
-        (model.split("@")[0], ["--layers", model.split("@")[1], "--partial-receptive-field"])
-        if "@" in model
-        else (model, [])
-    )
+    family, flags = model.removesuffix("+staged"), ["--skip-fit", "staged"] if model.endswith("+staged") else []
+    if "@" in family:
+        family, layers = family.split("@")
+        flags += ["--layers", layers, "--partial-receptive-field"]
     with tempfile.TemporaryDirectory() as tmp:
         csv = Path(tmp) / "planted.csv"
         planted_signal_frame(n_days, seed=seed, strength=strength / 100, noise=NOISE, lag=lag).to_csv(csv, index=False)
@@ -141,6 +142,7 @@ def main() -> None:
     ap.add_argument("--train-days", type=ints, default=[1000, 2500])
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--seeds", type=int, default=1, help="data seeds per cell")
+    ap.add_argument("--first-seed", type=int, default=1, help="the first data seed")
     ap.add_argument("--window", type=int, default=30)
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()
@@ -150,7 +152,7 @@ def main() -> None:
         for s in args.strengths
         for lag in args.lags
         for m in args.models.split(",")
-        for seed in range(1, args.seeds + 1)
+        for seed in range(args.first_seed, args.first_seed + args.seeds)
         if lag <= args.window
     ]
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:

@@ -499,8 +499,9 @@ def cross_lag_claims(rng: np.random.Generator, p: Panel, h: int, planted: bool =
         holm_by(items)
         return {i.group: bool(i.clears) for i in items}
 
-    def cond(fitted) -> dict[str, bool]:
-        return called(conditional_permutation(folds, gidx, [fitted], [h], loss, 5, seed), "conditional_permutation")
+    def cond(fitted, centre: bool = True) -> dict[str, bool]:
+        raw = conditional_permutation(folds, gidx, [fitted], [h], loss, 5, seed, centre=centre)
+        return called(raw, "conditional_permutation")
 
     whole = cond(conditional_fit(rows, np.zeros(len(rows), int), ends, T, gidx))
     if planted:
@@ -510,20 +511,26 @@ def cross_lag_claims(rng: np.random.Generator, p: Panel, h: int, planted: bool =
                 whole["m"]
             )
         }
-    # the map of the same day only (before 2026-12-03): each group's value on a row from the other's on that row
-    same_day = cond(
-        {
-            g: X[..., [1 - int(cols[0])]]
-            * float(np.polyfit(rows[ends, 1 - int(cols[0])], rows[ends, int(cols[0])], 1)[0])
-            for g, cols in gidx.items()
-        }
-    )
+    # the map of the same day only (before 2026-12-03): each group's value on a row from the other's on that row;
+    # with the loss increase as it was (uncentred), and with the centred statistic that conditional permutation
+    # records now (zero on average whenever the outcome is independent of the inputs, as it is here, whatever the map)
+    day_map = {
+        g: X[..., [1 - int(cols[0])]] * float(np.polyfit(rows[ends, 1 - int(cols[0])], rows[ends, int(cols[0])], 1)[0])
+        for g, cols in gidx.items()
+    }
+    same_day, same_day_centred = cond(day_map, centre=False), cond(day_map)
     plain = called(group_permutation(folds, gidx, [h], loss, 5, seed + 1), "permutation")
     return {
         f"importance: conditional permutation (the map from the other groups' past) calls a no-information group "
         f"important that is a 20-day mean of another group's past (cross-lag), h={h}": float(whole["a"] or whole["m"]),
-        f"legacy (not used): conditional permutation with the same-day map calls a no-information group important "
-        f"that is a 20-day mean of another group's past (cross-lag), h={h}": float(same_day["a"] or same_day["m"]),
+        f"legacy (not used): conditional permutation with the same-day map and the uncentred loss increase calls a "
+        f"no-information group important that is a 20-day mean of another group's past (cross-lag), h={h}": float(
+            same_day["a"] or same_day["m"]
+        ),
+        f"not a claim: the same-day map with the centred statistic (outcome independent of every input) calls a "
+        f"no-information group important that is a 20-day mean of another group's past (cross-lag), h={h}": float(
+            same_day_centred["a"] or same_day_centred["m"]
+        ),
         f"not a claim: plain permutation calls a no-information group important that is a 20-day mean of another "
         f"group's past (what the model relies on), h={h}": float(plain["a"] or plain["m"]),
     }

@@ -86,12 +86,24 @@ MODEL_SETTINGS = (
     "trend_kernel",
     "partial_receptive_field",
     "skip",
+    "skip_fit",
 )
 MODEL_FAMILIES = {
-    "lstm": {"hidden", "layers", "dropout", "norm", "bidirectional", "pool", "skip", "trend_kernel"},
-    "gru": {"hidden", "layers", "dropout", "norm", "bidirectional", "pool", "skip", "trend_kernel"},
-    "alstm": {"hidden", "layers", "dropout", "norm", "skip", "trend_kernel"},
-    "transformer": {"hidden", "layers", "dropout", "norm", "pool", "heads", "attention", "skip", "trend_kernel"},
+    "lstm": {"hidden", "layers", "dropout", "norm", "bidirectional", "pool", "skip", "skip_fit", "trend_kernel"},
+    "gru": {"hidden", "layers", "dropout", "norm", "bidirectional", "pool", "skip", "skip_fit", "trend_kernel"},
+    "alstm": {"hidden", "layers", "dropout", "norm", "skip", "skip_fit", "trend_kernel"},
+    "transformer": {
+        "hidden",
+        "layers",
+        "dropout",
+        "norm",
+        "pool",
+        "heads",
+        "attention",
+        "skip",
+        "skip_fit",
+        "trend_kernel",
+    },
     "tcn": {
         "hidden",
         "layers",
@@ -101,9 +113,10 @@ MODEL_FAMILIES = {
         "kernel_size",
         "partial_receptive_field",
         "skip",
+        "skip_fit",
         "trend_kernel",
     },
-    "mlp": {"hidden", "layers", "dropout", "norm", "skip", "trend_kernel"},
+    "mlp": {"hidden", "layers", "dropout", "norm", "skip", "skip_fit", "trend_kernel"},
     "linear": {"dropout", "trend_kernel"},
     "window_linear": {"dropout"},
 }
@@ -210,6 +223,14 @@ class RunConfig:
         "linear)",
         MODEL,
         choices=["none", "linear"],
+    )
+    skip_fit: str = opt(
+        "joint",
+        "how a network with the linear skip path is trained: joint (default: both from the start); staged: the "
+        "linear path alone first, from equal weights over the window, then the network joins, and its part is kept "
+        "only where it lowers the validation loss (docs/learnability.md)",
+        TRAINING,
+        choices=["joint", "staged"],
     )
     kernel_size: int = opt(3, "TCN convolution kernel (dilations 1, 2, 4, ... per layer)", MODEL)
     partial_receptive_field: bool = opt(

@@ -49,6 +49,8 @@ CHOICE_KNOBS = {
     "log_transform": [True, False],
     "bidirectional": [True, False],
     "attention": ["causal", "full"],
+    "skip": ["linear", "none"],
+    "skip_fit": ["joint", "staged"],
 }
 KNOBS = ("groups", *sorted(INT_KNOBS | FLOAT_KNOBS | set(CHOICE_KNOBS)))
 # the bounds each numeric knob must respect (the schema's own checks, so a trial is never refused)

@@ -60,6 +60,19 @@ class LinearSkip(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x) + self.linear(x)
 
+    def first_stage(self) -> list[nn.Parameter]:
+        """The first stage of ``--skip-fit staged`` (:func:`pipeline.models.trainer.fit`): the linear path restarted
+        from equal weights over the window and the network's output heads set to zero (the model is the linear path
+        alone until the second stage trains the network); returns the linear path's parameters."""
+        self.linear.reset_equal()
+        with torch.no_grad():
+            for m in self.net.heads.modules():
+                if isinstance(m, nn.Linear):
+                    m.weight.zero_()
+                    if m.bias is not None:
+                        m.bias.zero_()
+        return list(self.linear.parameters())
+
     @property
     def resumable(self) -> bool:
         """Whether :meth:`prefix` / :meth:`resume` apply: when they apply to the network."""

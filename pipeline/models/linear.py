@@ -48,6 +48,18 @@ class DLinearModel(nn.Module):
         self.heads = nn.Linear(2 * cfg.n_features, cfg.n_outputs)
         self.register_buffer("average", moving_average_matrix(window, self.kernel), persistent=False)
 
+    def reset_equal(self) -> None:
+        """Start from equal weights over the window for the trend and the remainder, no bias, and a zero head: the
+        output is 0 and every step's gradient is alike, so the fit does not depend on where a random start put the
+        shared map over time (a rank-one time-by-feature map is slow to leave a poor start)."""
+        with torch.no_grad():
+            T = self.trend.weight.shape[1]
+            self.trend.weight.fill_(1.0 / T)
+            self.remainder.weight.fill_(1.0 / T)
+            for layer in (self.trend, self.remainder, self.heads):
+                layer.bias.zero_()
+            self.heads.weight.zero_()
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, T, F) -> (N, H). The trend's and the remainder's maps over time are folded through the moving
         average into one weight per step each (the same linear function, without building the trend)."""

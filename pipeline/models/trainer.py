@@ -38,6 +38,7 @@ class TrainConfig:
     plateau_patience: int = 2  # ReduceLROnPlateau (not a setting of the schema)
     plateau_factor: float = 0.5
     clip_grad: float = DEFAULTS.clip_grad
+    staged: bool = False  # --skip-fit staged: a model's first-stage parameters alone first (see fit)
     classification: bool = True
     seed: int = DEFAULTS.seed
     progress: bool = DEFAULTS.progress
@@ -157,21 +158,68 @@ def fit(
 
     X_*: (N, T, F) float32, an array or lazy :class:`~pipeline.splits.windows.Windows` (gathered per batch, on the
     device); y_*: (N, H) float32 (0/1 for classification, scaled values for regression).
+
+    With ``cfg.staged`` and a model that has ``first_stage()`` (the network with a linear skip path: it resets its
+    linear path and silences the network, returning the linear path's parameters), training runs in two stages: the
+    first-stage parameters alone, then every parameter from there; the weights kept are the best validation epoch
+    of either stage, so the second stage's network stays only where it lowers the validation loss.
     """
+    gen = seed_everything(cfg.seed)
+    model.to(device)
+    data = (
+        on_device(X_train, device),
+        torch.as_tensor(y_train, dtype=torch.float32, device=device),
+        on_device(X_val, device),
+        torch.as_tensor(y_val, dtype=torch.float32, device=device),
+    )
+    result, best = TrainResult(), _Best()
+    if cfg.staged and hasattr(model, "first_stage"):
+        first = list(model.first_stage())
+        keep = {id(p) for p in first}
+        frozen = [p for p in model.parameters() if id(p) not in keep and p.requires_grad]
+        for p in frozen:
+            p.requires_grad_(False)
+        try:
+            _epochs(model, first, data, cfg, device, gen, result, best, f"{desc} (linear path)")
+        finally:
+            for p in frozen:
+                p.requires_grad_(True)
+        model.load_state_dict(best.state)  # the second stage starts from the first stage's best
+    _epochs(model, [p for p in model.parameters() if p.requires_grad], data, cfg, device, gen, result, best, desc)
+    if best.state is not None:
+        model.load_state_dict(best.state)
+    return result
+
+
+@dataclass
+class _Best:
+    """The best validation epoch so far (over every stage)."""
+
+    loss: float = math.inf
+    state: dict | None = None
+
+
+def _epochs(
+    model: nn.Module,
+    params: list,
+    data: tuple,
+    cfg: TrainConfig,
+    device: torch.device,
+    gen: torch.Generator,
+    result: TrainResult,
+    best: _Best,
+    desc: str,
+) -> None:
+    """One stage: AdamW on ``params`` with warm-up, plateau and early stopping; appends to ``result`` and updates
+    ``best`` (the best epoch of this stage counts only where it beats the earlier stages')."""
     import time
 
     from tqdm.auto import tqdm
 
     from pipeline.progress import detail
 
-    gen = seed_everything(cfg.seed)
-    model.to(device)
-    Xt = on_device(X_train, device)
-    yt = torch.as_tensor(y_train, dtype=torch.float32, device=device)
-    Xv = on_device(X_val, device)
-    yv = torch.as_tensor(y_val, dtype=torch.float32, device=device)
+    Xt, yt, Xv, yv = data
     lr = cfg.effective_lr()
-    params = [p for p in model.parameters() if p.requires_grad]
     # On CUDA the fused AdamW kernel updates every parameter in one launch (this small model is launch-bound).
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay, fused=device.type == "cuda")
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -180,8 +228,8 @@ def fit(
     loss_fn = _loss_fn(cfg.classification)
     steps_per_epoch = math.ceil(len(Xt) / cfg.batch_size)
     warmup_steps = int(cfg.warmup_epochs * steps_per_epoch)
-    result = TrainResult()
-    best_loss, best_state, since_best, step = math.inf, None, 0, 0
+    offset = len(result.val_loss)  # epochs of earlier stages
+    stage_best, since_best, step = math.inf, 0, 0
     seen, busy = 0, 0.0
     bar = tqdm(range(cfg.epochs), desc=desc, leave=False, disable=None if cfg.progress else True, unit="epoch")
     for epoch in bar:
@@ -220,9 +268,11 @@ def fit(
         result.lr.append(opt.param_groups[0]["lr"])
         if step >= warmup_steps:
             plateau.step(val_loss)
-        if val_loss < best_loss - 1e-6:
-            best_loss, since_best, result.best_epoch = val_loss, 0, epoch + 1
-            best_state = copy.deepcopy(model.state_dict())
+        if val_loss < stage_best - 1e-6:
+            stage_best, since_best = val_loss, 0
+            if val_loss < best.loss - 1e-6:
+                best.loss, result.best_epoch = val_loss, offset + epoch + 1
+                best.state = copy.deepcopy(model.state_dict())
         else:
             since_best += 1
         bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}", best=result.best_epoch)
@@ -233,7 +283,5 @@ def fit(
         if since_best >= cfg.patience:
             break
     bar.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    result.samples_per_s = seen / busy if busy > 0 else 0.0
-    return result
+    if busy > 0:  # the last stage's speed (the whole model's, where there are two)
+        result.samples_per_s = seen / busy

@@ -137,6 +137,7 @@ class Prepared:
             warmup_epochs=c.warmup_epochs,
             patience=c.patience,
             clip_grad=c.clip_grad,
+            staged=c.skip_fit == "staged",
             classification=self.classification,
             seed=seed,
             progress=c.progress if progress is None else progress,
