@@ -225,10 +225,10 @@ class RunConfig:
         choices=["none", "linear"],
     )
     skip_fit: str = opt(
-        "joint",
-        "how a network with the linear skip path is trained: joint (default: both from the start); staged: the "
-        "linear path alone first, from equal weights over the window, then the network joins, and its part is kept "
-        "only where it lowers the validation loss (docs/learnability.md)",
+        "staged",
+        "how a network with the linear skip path is trained: staged (default): the linear path alone first, from "
+        "equal weights over the window, then the network joins, and the weights kept are the best validation "
+        "epoch of either stage (docs/learnability.md); joint: both from the start (before 2026-12-03)",
         TRAINING,
         choices=["joint", "staged"],
     )
@@ -423,9 +423,9 @@ class RunConfig:
     @classmethod
     def from_dict(cls, values: dict) -> "RunConfig":
         """A saved configuration (``config.json``); one saved before a setting existed gets the value that setting's
-        behaviour had then (``skip``: none), so its saved model loads and reproduces."""
+        behaviour had then (``skip``: none; ``skip_fit``: joint), so its saved model loads and reproduces."""
         names = {f.name for f in fields(cls)}
-        values = {"skip": "none", **values} if "model" in values else values
+        values = {"skip": "none", "skip_fit": "joint", **values} if "model" in values else values
         return cls(**{k: v for k, v in values.items() if k in names})
 
 

@@ -60,10 +60,10 @@ class LinearSkip(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x) + self.linear(x)
 
-    def first_stage(self) -> list[nn.Parameter]:
+    def first_stage(self) -> nn.Module:
         """The first stage of ``--skip-fit staged`` (:func:`pipeline.models.trainer.fit`): the linear path restarted
-        from equal weights over the window and the network's output heads set to zero (the model is the linear path
-        alone until the second stage trains the network); returns the linear path's parameters."""
+        from equal weights over the window and the network's output heads set to zero (the model's output is the
+        linear path's alone until the second stage trains the network); returns the linear path."""
         self.linear.reset_equal()
         with torch.no_grad():
             for m in self.net.heads.modules():
@@ -71,7 +71,7 @@ class LinearSkip(nn.Module):
                     m.weight.zero_()
                     if m.bias is not None:
                         m.bias.zero_()
-        return list(self.linear.parameters())
+        return self.linear
 
     @property
     def resumable(self) -> bool:

@@ -38,7 +38,7 @@ class TrainConfig:
     plateau_patience: int = 2  # ReduceLROnPlateau (not a setting of the schema)
     plateau_factor: float = 0.5
     clip_grad: float = DEFAULTS.clip_grad
-    staged: bool = False  # --skip-fit staged: a model's first-stage parameters alone first (see fit)
+    staged: bool = DEFAULTS.skip_fit == "staged"  # a model's first-stage parameters alone first (see fit)
     classification: bool = True
     seed: int = DEFAULTS.seed
     progress: bool = DEFAULTS.progress
@@ -174,16 +174,10 @@ def fit(
     )
     result, best = TrainResult(), _Best()
     if cfg.staged and hasattr(model, "first_stage"):
-        first = list(model.first_stage())
-        keep = {id(p) for p in first}
-        frozen = [p for p in model.parameters() if id(p) not in keep and p.requires_grad]
-        for p in frozen:
-            p.requires_grad_(False)
-        try:
-            _epochs(model, first, data, cfg, device, gen, result, best, f"{desc} (linear path)")
-        finally:
-            for p in frozen:
-                p.requires_grad_(True)
+        # the first stage's module alone is trained and evaluated (the rest of the model outputs exactly 0 until the
+        # second stage), while the state kept is the whole model's
+        stage = model.first_stage()
+        _epochs(model, list(stage.parameters()), data, cfg, device, gen, result, best, f"{desc} (linear path)", stage)
         model.load_state_dict(best.state)  # the second stage starts from the first stage's best
     _epochs(model, [p for p in model.parameters() if p.requires_grad], data, cfg, device, gen, result, best, desc)
     if best.state is not None:
@@ -209,9 +203,12 @@ def _epochs(
     result: TrainResult,
     best: _Best,
     desc: str,
+    forward: nn.Module | None = None,
 ) -> None:
     """One stage: AdamW on ``params`` with warm-up, plateau and early stopping; appends to ``result`` and updates
-    ``best`` (the best epoch of this stage counts only where it beats the earlier stages')."""
+    ``best`` with ``model``'s state (the best epoch of this stage counts only where it beats the earlier stages').
+    ``forward``: the module that computes the output in this stage (default ``model``)."""
+    forward = model if forward is None else forward
     import time
 
     from tqdm.auto import tqdm
@@ -233,14 +230,14 @@ def _epochs(
     seen, busy = 0, 0.0
     bar = tqdm(range(cfg.epochs), desc=desc, leave=False, disable=None if cfg.progress else True, unit="epoch")
     for epoch in bar:
-        model.train()
+        forward.train()
         order = torch.randperm(len(Xt), generator=gen).to(device)
         total, t0 = torch.zeros((), device=device), time.perf_counter()
         for b in _batches(len(Xt), cfg.batch_size, order, min_last=2):
             if step < warmup_steps:
                 for g in opt.param_groups:
                     g["lr"] = lr * (step + 1) / warmup_steps
-            out = model(take(Xt, b))
+            out = forward(take(Xt, b))
             loss = loss_fn(out, yt[b])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -258,7 +255,7 @@ def _epochs(
         busy += time.perf_counter() - t0
         seen += len(Xt)
         train_loss = total / len(Xt)
-        val_loss = evaluate_loss(model, Xv, yv, cfg)
+        val_loss = evaluate_loss(forward, Xv, yv, cfg)
         if not math.isfinite(val_loss):
             raise TrainingError(
                 f"training diverged: the validation loss became {val_loss} at epoch {epoch + 1}; lower --lr"
