@@ -320,7 +320,8 @@ def test_quiet_prints_only_the_path_and_verbose_adds_epochs(tiny_csv, tmp_path, 
     assert out.strip() == str(tmp_path / "q" / "index.html") and err == ""  # one line for scripts, nothing else
     assert main(["run", "--data", str(tiny_csv), *plain, "-v", "--out", str(tmp_path / "v")]) == 0
     out, err = capfd.readouterr()
-    assert "epoch 1: train loss" in err and "epoch 2: train loss" in err and "trained 2 epochs" in err
+    assert "epoch 1: train loss" in err and "epoch 2: train loss" in err
+    assert "(linear path): epoch 1" in err and "2 epochs of the linear path + 2 of the whole model" in err
     assert "report: " in out and "h=1: LSTM+linear accuracy" in out
     # by default: the one-screen table, one row per horizon, and no sentence longer than a wide terminal
     assert main(["run", "--data", str(tiny_csv), *plain, "--out", str(tmp_path / "d")]) == 0

@@ -57,6 +57,7 @@ class TrainResult:
     lr: list[float] = field(default_factory=list)
     best_epoch: int = 0
     samples_per_s: float = 0.0
+    first_stage_epochs: int = 0  # staged fitting: the epochs of the first stage (the linear path), counted first
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -179,6 +180,7 @@ def fit(
         stage = model.first_stage()
         _epochs(model, list(stage.parameters()), data, cfg, device, gen, result, best, f"{desc} (linear path)", stage)
         model.load_state_dict(best.state)  # the second stage starts from the first stage's best
+        result.first_stage_epochs = len(result.val_loss)
     _epochs(model, [p for p in model.parameters() if p.requires_grad], data, cfg, device, gen, result, best, desc)
     if best.state is not None:
         model.load_state_dict(best.state)

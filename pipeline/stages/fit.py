@@ -214,8 +214,7 @@ def fit(prepared: Prepared, log=say) -> Fitted:
             unit = fit_unit(prepared, fd.fold.number, seed, device=device, progress=cfg.progress, desc=desc)
             stage(
                 cfg.progress,
-                f"{desc}: trained {len(unit.history.train_loss)} epochs in {unit.seconds:.1f} s "
-                f"(best {unit.history.best_epoch})",
+                f"{desc}: trained {_epochs_text(unit.history)} in {unit.seconds:.1f} s (best {unit.history.best_epoch})",
             )
             units.append(unit)
         t_base = time.perf_counter()
@@ -225,3 +224,12 @@ def fit(prepared: Prepared, log=say) -> Fitted:
             f"fold {fd.fold.number}/{len(prepared.folds)}: baselines in {time.perf_counter() - t_base:.1f} s",
         )
     return Fitted(tuple(units), tuple(base), tuple(prepared.seeds), device, time.perf_counter() - t0)
+
+
+def _epochs_text(history) -> str:
+    """``12 epochs``, or with staged fitting ``5 epochs of the linear path + 7 of the whole model``."""
+    first = getattr(history, "first_stage_epochs", 0)
+    total = len(history.train_loss)
+    if first:
+        return f"{first} epochs of the linear path + {total - first} of the whole model"
+    return f"{total} epochs"
