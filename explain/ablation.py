@@ -141,9 +141,8 @@ def partners(rng: np.random.Generator, n: int, day: np.ndarray | None = None, re
     ``day[j]`` falls in ``(day[i], day[i] + reach]`` it holds the returns that make ``i``'s target. A block taken
     from it carries that target into ``i``'s input (for a conditional permutation, with the sign reversed: the
     other sample's fitted part is subtracted), and a model that reads returns at all then gains or loses on
-    ``i``'s own outcome: a loss change that is not the group's information. At window 60 and h = 10 that is one
-    partner in ten, and on null markets it made conditional permutation name a no-information group at two to
-    three times its 5% (the calibration study's defaults cells). Such pairs are swapped away (with a random
+    ``i``'s own outcome: a loss change that is not the group's information. At window 60 and h = 10 that is about
+    one partner in ten. Such pairs are swapped away (with a random
     other sample whose new partner is allowed as well), so the result stays a permutation; where the test days
     are too few for that, the remaining pairs keep their partner."""
     perm = rng.permutation(n)
@@ -410,11 +409,10 @@ def conditional_permutation(
 
     ``centre`` (default): each sample's value is the part of its loss increase that depends on the outcome (see
     :func:`permutation_importance`). No fitted map reproduces the joint law of many overlapping indicators
-    across a long window exactly; the windows it builds sit a little off the data, and a network trained on
-    noise answers them with predictions further from its usual range, whose loss is higher against *any*
-    outcome. Uncentred, that made a true 5% test reject 10-20% of no-information groups at the default features
-    (the calibration study's defaults cells). Centred, the statistic is ``(y - ȳ)·(g(p) - g(p'))``: zero on average
-    whenever the outcome does not depend on the inputs, whatever the map; a group whose information the model
+    across a long window exactly; the windows it builds sit a little off the data, and a model answers them with
+    predictions further from its usual range, whose loss is higher against *any* outcome. Centred, the statistic
+    is ``(y - ȳ)·(g(p) - g(p'))``: zero on average whenever the outcome does not depend on the inputs, whatever
+    the map (the calibration study's same-day map: 100% uncentred, 3% centred); a group whose information the model
     uses still raises it, and a permutation that only pulls predictions towards the mean costs nothing."""
     return permutation_importance(
         folds,
