@@ -161,9 +161,10 @@ def fit(
     device); y_*: (N, H) float32 (0/1 for classification, scaled values for regression).
 
     With ``cfg.staged`` and a model that has ``first_stage()`` (the network with a linear skip path: it resets its
-    linear path and silences the network, returning the linear path's parameters), training runs in two stages: the
-    first-stage parameters alone, then every parameter from there; the weights kept are the best validation epoch
-    of either stage, so the second stage's network stays only where it lowers the validation loss.
+    linear path, silences the network and returns the linear path), training runs in two stages: the linear path
+    alone (trained and evaluated as its own module: the silenced network adds exactly 0), then every parameter from
+    there; the weights kept are the best validation epoch of either stage, so the network's part stays only where
+    it lowers the validation loss.
     """
     gen = seed_everything(cfg.seed)
     model.to(device)
