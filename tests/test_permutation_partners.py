@@ -7,7 +7,7 @@ import numpy as np
 
 from explain import ablation
 from explain.common import Importance
-from pipeline.stages.explain import relied_on
+from pipeline.evaluation.importance_tests import relied_on
 
 
 def test_partners_is_a_permutation_that_never_reaches_into_the_target_span():

@@ -83,24 +83,25 @@ def cmd_run(args: argparse.Namespace) -> int:
             say("  " + entry["verdict"])
             say("    " + entry["power"])
     else:
-        for line in screen(metrics, out_dir):
+        for line in screen(metrics):
             say(line)
     for xs in metrics.get("cross_section") or []:
         say("  cross-section " + xs["sentence"])
     for answer in metrics.get("ledger") or []:
         if answer["count"] > 1 or answer.get("fresh"):
             say("  ledger " + answer["sentence"])
-    shifts = metrics.get("covariate_shift", {}).get("warnings", [])
+    shift = metrics.get("covariate_shift", {})
+    shifts = shift.get("warnings", [])
     if full or len(shifts) <= 1:
         for warning in shifts:
             say("  warning: " + warning)
     else:
-        import re
+        from pipeline.stages.evaluate import SHIFT_WARN
 
-        groups = list(dict.fromkeys(m.group(1) for w in shifts for m in [re.search(r"'([^']+)' value", w)] if m))
+        groups = [g for g, share in (shift.get("worst") or {}).items() if share >= SHIFT_WARN]
         say(
-            f"  warning: covariate shift: {len(shifts)} (fold, group) pairs have test values outside the training range "
-            f"({', '.join(groups)}); everything extrapolates there (-v or the report lists them)"
+            f"  warning: covariate shift: {len(shifts)} (fold, group) pairs have test values outside the training "
+            f"range ({', '.join(groups)}); everything extrapolates there (-v or the report lists them)"
         )
     s = metrics.get("strategy")
     if s:

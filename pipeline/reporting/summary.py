@@ -5,8 +5,6 @@ and the command line prints them with ``-v``."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
 from pipeline.evaluation.verdicts import short_verdict, window_sentence
@@ -56,7 +54,7 @@ def _comparators(entries: list[dict]) -> tuple[dict[int, str], list[str]]:
     return names, notes
 
 
-def screen(metrics: dict, out_dir: Path) -> list[str]:
+def screen(metrics: dict) -> list[str]:
     """The default output of ``run`` after the report's path: a table of the verdicts, what it is measured in,
     then only what changes the reading (the window sentence, the ledger, covariate shift, the strategy, the
     importance findings where the model has skill)."""

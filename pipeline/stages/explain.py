@@ -54,6 +54,7 @@ from pipeline.stages.fit import fit_units
 from pipeline.config.schema import ExplainConfig
 from pipeline.stages.results import Evaluation, Explanation, Fitted, FoldData, Prepared, frozen_map
 from pipeline.evaluation.importance_tests import (
+    relied_on,
     alignment,
     fold_interval,
     holm_by,
@@ -127,25 +128,6 @@ def conditional_windows(exp: Prepared, fd: FoldData, gidx: dict[str, np.ndarray]
         gidx,
         seed=exp.cfg.seed,
     )
-
-
-def relied_on(conditional: list, plain: list) -> None:
-    """The conditional claim needs both tests (an intersection-union test): a group carries information the others
-    do not only where the model also relies on it (plain permutation clears) and what is shuffled conditionally
-    still costs (conditional permutation clears). Its p-value becomes the larger of the two Holm p-values.
-
-    Alone, conditional permutation named some no-information group at every default setting (all features,
-    window 60, h = 1, 5, 10) on 8-15% of null GARCH markets, where its test is valid against any outcome
-    independent of the market (2-4% on 300 independent targets for a fixed model): no linear map of 40 indicators
-    across 60 lags keeps their joint law exactly. Plain permutation's size on the same markets is 2.5-5%, and the
-    joint claim's is at most the smaller of the two (docs/calibration.md, the defaults cells)."""
-    by_key = {(i.horizon, i.group, i.block): i for i in plain}
-    for i in conditional:
-        other = by_key.get((i.horizon, i.group, i.block))
-        if other is None:
-            continue
-        i.p_value = float(max(i.p_value, other.p_value))
-        i.clears = bool(i.clears and other.clears)
 
 
 def sample_days(exp: Prepared) -> list[np.ndarray]:
