@@ -137,7 +137,7 @@ def main() -> None:
         "--strengths",
         type=lambda s: [float(x) for x in s.split(",")],
         default=[0.55, 0.3],
-        help="signal strength in % of price per unit of signal (noise 0.7%)",
+        help="signal strength in %% of price per unit of signal (noise 0.7%%)",
     )
     ap.add_argument("--train-days", type=ints, default=[1000, 2500])
     ap.add_argument("--models", default=",".join(MODELS))
@@ -145,6 +145,7 @@ def main() -> None:
     ap.add_argument("--first-seed", type=int, default=1, help="the first data seed")
     ap.add_argument("--window", type=int, default=30)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--csv", type=Path, help="also write every row to this CSV")
     args = ap.parse_args()
     jobs = [
         (m, lag, s, d, args.window, seed)
@@ -158,6 +159,8 @@ def main() -> None:
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
         rows = list(pool.map(cell, jobs))
     table = pd.DataFrame(rows)
+    if args.csv:
+        table.to_csv(args.csv, index=False)
     cols = ["train_days", "strength", "lag", "model", "seed", "ceiling", "accuracy", "skill", *BASELINES]
     print(f"learnability: window {args.window}, h = 1, ohlcv+extra, one fold; accuracy against the ceiling\n")
     print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))

@@ -84,6 +84,17 @@ class RunResult:
     def skill(self) -> dict[int, bool]:
         return dict(zip(self.verdicts.horizon, self.verdicts.skill))
 
+    @property
+    def scores(self) -> pd.DataFrame:
+        """The model and every baseline on the same test days: one row per horizon and predictor (``model``,
+        ``majority``, ``logistic``, ... and ``per_fold``, the comparator chosen per fold), one column per metric."""
+        rows = []
+        for e in self.metrics.get("horizon_results") or []:
+            named = {"model": e.get("model") or {}, **(e.get("baselines") or {})}
+            for name, values in named.items():
+                rows.append({"horizon": e["horizon"], "predictor": name, **values})
+        return pd.DataFrame(rows)
+
     @classmethod
     def load(cls, folder: str | Path) -> "RunResult":
         """A run folder written by ``run`` (this API or the CLI) as a result."""
