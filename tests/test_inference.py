@@ -4,6 +4,7 @@ calibration study that asserts every claim keeps its error rate on null data and
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from pipeline.evaluation import inference
@@ -264,3 +265,27 @@ def test_hand_written_statistics_equal_the_libraries_that_own_them():
             assert (
                 abs(inference.mcnemar_binomial(right_m, right_b)["p_value"] - mcnemar(table, exact=True).pvalue) < 1e-12
             )
+
+
+def test_study_reads_typed_claims_not_their_wording(monkeypatch):
+    """A cell's kind and horizon are declared where it is made (study.Claim), so rewording a sentence changes no
+    cell's kind: the selection cells reworded to say "covers" and "planted" everywhere keep their kinds."""
+    from pipeline.calibration import study as st
+
+    cfg = StudyConfig(sims=1, selection_sims=2, symbols=(1,), n_days=300, parts=("selection",), seed=1)
+    before = run_study(cfg, progress=False).set_index(["claim", "horizon"]).kind
+    assert set(before) == {"size", "power", "descriptive"}
+
+    def reworded(fn):
+        def wrapped(*args, **kwargs):
+            return {st.Claim(f"planted and covers: {c}", c.kind, c.horizon): v for c, v in fn(*args, **kwargs).items()}
+
+        return wrapped
+
+    monkeypatch.setattr(st, "spa_claims", reworded(st.spa_claims))
+    monkeypatch.setattr(st, "dsr_claims", reworded(st.dsr_claims))
+    after = run_study(cfg, progress=False)
+    after["claim"] = after.claim.str.removeprefix("planted and covers: ")
+    pd.testing.assert_series_equal(after.set_index(["claim", "horizon"]).kind.sort_index(), before.sort_index())
+    with pytest.raises(TypeError, match="plain string"):
+        st.claim_kind("run: a sentence without a declared kind")

@@ -34,6 +34,44 @@ from pipeline.labels import label
 from pipeline.stages.compare import pair_tests
 
 HORIZONS = (1, 5, 10)
+KINDS = ("size", "coverage", "power", "descriptive")
+
+
+class Claim(str):
+    """A calibrated claim: its sentence (the string itself, what the table prints) with its kind and horizon
+    declared where the cell is made, never recovered from the wording: ``size`` (a false claim's rate, nominal
+    5%), ``coverage`` (an interval's, nominal 95%), ``power`` (a planted signal found: no nominal rate, stated) or
+    ``descriptive`` (a legacy rule or what is not a claim, shown to explain a choice; never counted). ``horizon``:
+    an int, ``"all"`` (a claim over the run's horizons) or ``None`` (the caller's horizon)."""
+
+    kind: str
+    horizon: int | str | None
+
+    def __new__(cls, text: str, kind: str, h: int | str | None = None) -> "Claim":
+        if kind not in KINDS:
+            raise ValueError(f"claim kind {kind!r}: one of {', '.join(KINDS)}")
+        self = super().__new__(cls, text)
+        self.kind, self.horizon = kind, h
+        return self
+
+    def __reduce__(self):  # the study's workers send claims back across processes
+        return (Claim, (str(self), self.kind, self.horizon))
+
+
+def size(text: str, h: int | str | None = None) -> Claim:
+    return Claim(text, "size", h)
+
+
+def coverage(text: str, h: int | str | None = None) -> Claim:
+    return Claim(text, "coverage", h)
+
+
+def power(text: str, h: int | str | None = None) -> Claim:
+    return Claim(text, "power", h)
+
+
+def descriptive(text: str, h: int | str | None = None) -> Claim:
+    return Claim(text, "descriptive", h)
 
 
 @dataclass
@@ -172,31 +210,33 @@ def run_claims(p: Panel, h: int, n_symbols: int, n_boot: int, boot: bool, rng_se
     }
     for name, (a, b) in pairs.items():
         t = inference.paired_loss_test(_wrong(p.pred[a], y), _wrong(p.pred[b], y), d, h)
-        out[f"run: accuracy difference (DM, HAR), {name}"] = float(t.p_value < ALPHA)
-        out[f"run: 95% interval of the accuracy difference covers 0, {name}"] = float(t.ci_low <= 0 <= t.ci_high)
+        out[size(f"run: accuracy difference (DM, HAR), {name}")] = float(t.p_value < ALPHA)
+        out[coverage(f"run: 95% interval of the accuracy difference covers 0, {name}")] = float(
+            t.ci_low <= 0 <= t.ci_high
+        )
     # regression: two forecasts with equal expected loss (momentum and its mirror image)
     m = p.pred[f"momentum_return@{h}"]
     fy = p.fwd[h]
     t = inference.paired_loss_test((m - fy) ** 2, (-m - fy) ** 2, d, h)
-    out["run: squared-error difference (DM, HAR), momentum vs mirrored momentum"] = float(t.p_value < ALPHA)
+    out[size("run: squared-error difference (DM, HAR), momentum vs mirrored momentum")] = float(t.p_value < ALPHA)
     if inference.iid_tests_valid(h, n_symbols):
-        out["run: Pesaran-Timmermann, momentum"] = float(
+        out[size("run: Pesaran-Timmermann, momentum")] = float(
             inference.pesaran_timmermann(p.pred["momentum"] > 0.5, y > 0.5)["p_value"] < ALPHA
         )
         right_m, right_b = p.pred["momentum"] == y, p.pred["always_up"] == y
-        out["run: McNemar, momentum vs always up"] = float(
+        out[size("run: McNemar, momentum vs always up")] = float(
             inference.mcnemar_binomial(right_m, right_b)["p_value"] < ALPHA
         )
     # intervals of the model's metrics through metric_table, the function run and compare build every interval
     # with: accuracy (a mean over days) from the HAR interval, AUC (not a mean) from the block bootstrap; truth 0.5
     _, ci = metric_table(True, y, p.pred["momentum"], np.zeros_like(y), d, h, 0, rng_seed, None)
-    out["run: 95% interval of the model's accuracy covers 0.5 (HAR)"] = float(
+    out[coverage("run: 95% interval of the model's accuracy covers 0.5 (HAR)")] = float(
         ci["accuracy"][0] <= 0.5 <= ci["accuracy"][1]
     )
     if boot:
         score = 1 / (1 + np.exp(-p.noise_x))
         _, ci = metric_table(True, y, score, np.zeros_like(y), d, h, n_boot, rng_seed, None)
-        out["run: 95% interval of the model's AUC covers 0.5 (block bootstrap)"] = float(
+        out[coverage("run: 95% interval of the model's AUC covers 0.5 (block bootstrap)")] = float(
             ci["auc"][0] <= 0.5 <= ci["auc"][1]
         )
     return out
@@ -239,18 +279,20 @@ def compare_claims(rng: np.random.Generator, p: Panel, horizons, seeds: int, pla
     out = {}
     if planted:  # power: C (reads the signal) beats A at h = 1 after Holm
         k = next(i for i, (h, a, b, _) in enumerate(keys) if h == min(horizons) and (a, b) == ("A", "C"))
-        out["compare: set with the planted signal beats a no-skill set (DM, Holm), h=1"] = float(
+        out[power("compare: set with the planted signal beats a no-skill set (DM, Holm), h=1", h=1)] = float(
             adj[k] < ALPHA and keys[k][3] > 0
         )
         return out
     out[
-        "compare: any pair or set-vs-comparator x horizon significant (compare's family: DM, HAR, Holm) [family-wise]"
+        size(
+            "compare: any pair or set-vs-comparator x horizon significant (compare's family: DM, HAR, Holm) [family-wise]"
+        )
     ] = float((adj < ALPHA).any())
     for h in horizons:
         sel = [i for i, k in enumerate(keys) if k[0] == h and not k[1].startswith("baseline:")]
-        out[f"compare: pair significant (DM, HAR, Holm), h={h}"] = float(np.mean(adj[sel] < ALPHA))
+        out[size(f"compare: pair significant (DM, HAR, Holm), h={h}", h=h)] = float(np.mean(adj[sel] < ALPHA))
         sel = [i for i, k in enumerate(keys) if k[0] == h and k[1].startswith("baseline:")]
-        out[f"compare: set against the comparator significant (DM, HAR, Holm), h={h}"] = float(
+        out[size(f"compare: set against the comparator significant (DM, HAR, Holm), h={h}", h=h)] = float(
             np.mean(adj[sel] < ALPHA)
         )
     # legacy: units = 3 folds x seeds sharing the same test days
@@ -263,7 +305,7 @@ def compare_claims(rng: np.random.Generator, p: Panel, horizons, seeds: int, pla
             pb = 1 / (1 + np.exp(-(feats[1][f] + rng.normal(scale=0.5, size=len(f)))))
             ua.append(1 - _wrong(pa, y[f]).mean())
             ub.append(1 - _wrong(pb, y[f]).mean())
-    out["legacy (not used): Wilcoxon over seeds x folds, h=1"] = float(
+    out[descriptive("legacy (not used): Wilcoxon over seeds x folds, h=1", h=1)] = float(
         stats.wilcoxon(ua, ub, zero_method="zsplit", method="approx").pvalue < ALPHA
     )
     return out
@@ -296,8 +338,8 @@ def importance_claims(rng: np.random.Generator, p: Panel, h: int, planted: bool 
     holm_by(items)
     called = next(i for i in items if i.group == "x").clears
     if planted:
-        return {f"importance: permutation calls the planted group important, h={h}": float(called)}
-    return {f"importance: permutation calls a no-skill group important, h={h}": float(called)}
+        return {power(f"importance: permutation calls the planted group important, h={h}", h=h): float(called)}
+    return {size(f"importance: permutation calls a no-skill group important, h={h}", h=h): float(called)}
 
 
 def lightgbm_claims(
@@ -349,26 +391,41 @@ def lightgbm_claims(
             above = [i.value > i.floor for i in rows if i.group != "signal"]
             if not planted:
                 out[
-                    "legacy (not used): a no-skill group's LightGBM gain above the largest shadow (Boruta floor alone), h=1"
+                    descriptive(
+                        "legacy (not used): a no-skill group's LightGBM gain above the largest shadow (Boruta floor alone), h=1",
+                        h=1,
+                    )
                 ] = float(np.mean(above))
             continue
         if planted:
             out[
-                f"importance: {method} calls the planted group important (above shadows, aligned out of sample), h={h}"
+                power(
+                    f"importance: {method} calls the planted group important (above shadows, aligned out of sample), h={h}",
+                    h=h,
+                )
             ] = float(next(i for i in rows if i.group == "signal").clears)
         else:
             out[
-                f"importance: {method} calls a no-skill group important (above shadows, aligned out of sample), h={h}"
+                size(
+                    f"importance: {method} calls a no-skill group important (above shadows, aligned out of sample), h={h}",
+                    h=h,
+                )
             ] = float(np.mean([i.clears for i in rows]))
     # the alignment test alone (no floor): how lstm_shap and integrated_gradients are judged without --shap-floor
     rows = [i for i in items if i.method == "tree_shap"]
     if planted:
         out[
-            f"importance: the alignment test alone (gradient methods' rule) calls the planted group important, h={h}"
+            power(
+                f"importance: the alignment test alone (gradient methods' rule) calls the planted group important, h={h}",
+                h=h,
+            )
         ] = float(next(i for i in rows if i.group == "signal").p_value < ALPHA)
     else:
         out[
-            f"importance: the alignment test alone (gradient methods' rule) calls a no-skill group important, h={h}"
+            size(
+                f"importance: the alignment test alone (gradient methods' rule) calls a no-skill group important, h={h}",
+                h=h,
+            )
         ] = float(np.mean([i.p_value < ALPHA for i in rows]))
     return out
 
@@ -377,7 +434,9 @@ def planted_run_claims(p: Panel, h: int) -> dict[str, float]:
     y = p.up[h]
     model = (p.signal > 0).astype(float)
     t = inference.paired_loss_test(_wrong(model, y), _wrong(p.pred["always_up"], y), p.dates, h)
-    return {f"run: planted signal beats always up (DM, HAR), h={h}": float(t.p_value < ALPHA and t.mean < 0)}
+    return {
+        power(f"run: planted signal beats always up (DM, HAR), h={h}", h=h): float(t.p_value < ALPHA and t.mean < 0)
+    }
 
 
 def cross_section_claims(p: Panel, h: int, n_symbols: int, planted: bool = False) -> dict[str, float]:
@@ -392,14 +451,14 @@ def cross_section_claims(p: Panel, h: int, n_symbols: int, planted: bool = False
     res = evaluate_score(p.dates, symbols, score, p.fwd[h], nxt, h, quantiles=min(5, n_symbols), cost_bps=0.0)
     if planted:
         return {
-            f"cross-section: planted signal, Rank IC > 0 (HAR), h={h}": float(
+            power(f"cross-section: planted signal, Rank IC > 0 (HAR), h={h}", h=h): float(
                 res["rank_ic"]["p_value"] < ALPHA and res["rank_ic"]["mean"] > 0
             )
         }
     return {
-        "cross-section: Rank IC, HAR over dates": float(res["rank_ic"]["p_value"] < ALPHA),
-        "cross-section: IC, HAR over dates": float(res["ic"]["p_value"] < ALPHA),
-        "cross-section: top-minus-bottom spread, HAR over dates": float(res["spread"]["p_value"] < ALPHA),
+        size("cross-section: Rank IC, HAR over dates"): float(res["rank_ic"]["p_value"] < ALPHA),
+        size("cross-section: IC, HAR over dates"): float(res["ic"]["p_value"] < ALPHA),
+        size("cross-section: top-minus-bottom spread, HAR over dates"): float(res["spread"]["p_value"] < ALPHA),
     }
 
 
@@ -446,20 +505,38 @@ def correlated_claims(rng: np.random.Generator, p: Panel, h: int, planted: bool 
     plain = called(group_permutation(folds, gidx, [h], loss, 5, seed + 2), "permutation")
     if planted:
         return {
-            f"importance: conditional permutation calls a redundant group important (correlated 0.5 with an "
-            f"informative group, nothing of its own), h={h}": float(cond["x"]),
-            f"importance: conditional permutation calls the planted group beside a correlated redundant one "
-            f"important, h={h}": float(cond["z"]),
-            f"importance: joint permutation of a correlated pair holding a planted signal (its cluster) calls it "
-            f"important, h={h}": float(joint["x+z"]),
+            size(
+                f"importance: conditional permutation calls a redundant group important (correlated 0.5 with an "
+                f"informative group, nothing of its own), h={h}",
+                h=h,
+            ): float(cond["x"]),
+            power(
+                f"importance: conditional permutation calls the planted group beside a correlated redundant one "
+                f"important, h={h}",
+                h=h,
+            ): float(cond["z"]),
+            power(
+                f"importance: joint permutation of a correlated pair holding a planted signal (its cluster) calls it "
+                f"important, h={h}",
+                h=h,
+            ): float(joint["x+z"]),
         }
     return {
-        f"importance: conditional permutation calls one of two correlated (0.9) no-information groups important "
-        f"(model with offsetting weights), h={h}": float(cond["x"] or cond["z"]),
-        f"importance: joint permutation of two correlated no-information groups (their cluster) calls them "
-        f"important, h={h}": float(joint["x+z"]),
-        f"not a claim: plain permutation calls one of two correlated no-information groups important (what the "
-        f"model relies on), h={h}": float(plain["x"] or plain["z"]),
+        size(
+            f"importance: conditional permutation calls one of two correlated (0.9) no-information groups important "
+            f"(model with offsetting weights), h={h}",
+            h=h,
+        ): float(cond["x"] or cond["z"]),
+        size(
+            f"importance: joint permutation of two correlated no-information groups (their cluster) calls them "
+            f"important, h={h}",
+            h=h,
+        ): float(joint["x+z"]),
+        descriptive(
+            f"not a claim: plain permutation calls one of two correlated no-information groups important (what the "
+            f"model relies on), h={h}",
+            h=h,
+        ): float(plain["x"] or plain["z"]),
     }
 
 
@@ -506,10 +583,11 @@ def cross_lag_claims(rng: np.random.Generator, p: Panel, h: int, planted: bool =
     whole = cond(conditional_fit(rows, np.zeros(len(rows), int), ends, T, gidx))
     if planted:
         return {
-            f"importance: conditional permutation (the map from the other groups' past) calls a group important "
-            f"whose own part beyond a 20-day mean of another group is the planted signal (cross-lag), h={h}": float(
-                whole["m"]
-            )
+            power(
+                f"importance: conditional permutation (the map from the other groups' past) calls a group important "
+                f"whose own part beyond a 20-day mean of another group is the planted signal (cross-lag), h={h}",
+                h=h,
+            ): float(whole["m"])
         }
     # the map of the same day only (before 2026-12-03): each group's value on a row from the other's on that row;
     # with the loss increase as it was (uncentred), and with the centred statistic that conditional permutation
@@ -521,18 +599,26 @@ def cross_lag_claims(rng: np.random.Generator, p: Panel, h: int, planted: bool =
     same_day, same_day_centred = cond(day_map, centre=False), cond(day_map)
     plain = called(group_permutation(folds, gidx, [h], loss, 5, seed + 1), "permutation")
     return {
-        f"importance: conditional permutation (the map from the other groups' past) calls a no-information group "
-        f"important that is a 20-day mean of another group's past (cross-lag), h={h}": float(whole["a"] or whole["m"]),
-        f"legacy (not used): conditional permutation with the same-day map and the uncentred loss increase calls a "
-        f"no-information group important that is a 20-day mean of another group's past (cross-lag), h={h}": float(
-            same_day["a"] or same_day["m"]
-        ),
-        f"not a claim: the same-day map with the centred statistic (outcome independent of every input) calls a "
-        f"no-information group important that is a 20-day mean of another group's past (cross-lag), h={h}": float(
-            same_day_centred["a"] or same_day_centred["m"]
-        ),
-        f"not a claim: plain permutation calls a no-information group important that is a 20-day mean of another "
-        f"group's past (what the model relies on), h={h}": float(plain["a"] or plain["m"]),
+        size(
+            f"importance: conditional permutation (the map from the other groups' past) calls a no-information group "
+            f"important that is a 20-day mean of another group's past (cross-lag), h={h}",
+            h=h,
+        ): float(whole["a"] or whole["m"]),
+        descriptive(
+            f"legacy (not used): conditional permutation with the same-day map and the uncentred loss increase calls a "
+            f"no-information group important that is a 20-day mean of another group's past (cross-lag), h={h}",
+            h=h,
+        ): float(same_day["a"] or same_day["m"]),
+        descriptive(
+            f"not a claim: the same-day map with the centred statistic (outcome independent of every input) calls a "
+            f"no-information group important that is a 20-day mean of another group's past (cross-lag), h={h}",
+            h=h,
+        ): float(same_day_centred["a"] or same_day_centred["m"]),
+        descriptive(
+            f"not a claim: plain permutation calls a no-information group important that is a 20-day mean of another "
+            f"group's past (what the model relies on), h={h}",
+            h=h,
+        ): float(plain["a"] or plain["m"]),
     }
 
 
@@ -569,24 +655,39 @@ def cross_section_reference_claims(p: Panel, horizons, planted: bool = False) ->
         book = m["book"]["daily"]
         if planted:
             out[
-                f"cross-section: planted signal, Rank IC above every reference (LSTM - reference, Holm over references x "
-                f"horizons), h={h}"
+                power(
+                    f"cross-section: planted signal, Rank IC above every reference (LSTM - reference, Holm over references x "
+                    f"horizons), h={h}",
+                    h=h,
+                )
             ] = float(all(a["p_holm"] < ALPHA and a["mean"] > 0 for a in against))
             out[
-                f"cross-section: planted signal, the long-short book's mean return > 0 (HAR, Holm over horizons), h={h}"
+                power(
+                    f"cross-section: planted signal, the long-short book's mean return > 0 (HAR, Holm over horizons), h={h}",
+                    h=h,
+                )
             ] = float(book["p_holm"] < ALPHA and book["mean"] > 0)
         else:
             out[
-                f"cross-section: Rank IC differs from some reference (LSTM - reference, Holm over references x horizons), "
-                f"h={h}"
+                size(
+                    f"cross-section: Rank IC differs from some reference (LSTM - reference, Holm over references x horizons), "
+                    f"h={h}",
+                    h=h,
+                )
             ] = float(any(a["p_holm"] < ALPHA for a in against))
-            out[f"cross-section: the long-short book's mean return differs from 0 (HAR, Holm over horizons), h={h}"] = (
-                float(book["p_holm"] < ALPHA)
-            )
+            out[
+                size(
+                    f"cross-section: the long-short book's mean return differs from 0 (HAR, Holm over horizons), h={h}",
+                    h=h,
+                )
+            ] = float(book["p_holm"] < ALPHA)
     if not planted:
         out[
-            "cross-section: the model's Rank IC significant at some horizon (Holm over the run's horizons) [family-wise], "
-            "h=all"
+            size(
+                "cross-section: the model's Rank IC significant at some horizon (Holm over the run's horizons) [family-wise], "
+                "h=all",
+                h="all",
+            )
         ] = float(any(xs["scores"]["LSTM"]["rank_ic"]["p_holm"] < ALPHA for xs in per_h))
     return out
 
@@ -672,45 +773,68 @@ def e2e_claims(seed: int, n_days: int, planted: bool = False, strength: float = 
     results = evaluation.horizon_results
     if not planted:
         out[
-            "stages: the model beats its comparator at some horizon (skill flag, Holm over the run's horizons) "
-            "[family-wise], h=all"
+            size(
+                "stages: the model beats its comparator at some horizon (skill flag, Holm over the run's horizons) "
+                "[family-wise], h=all",
+                h="all",
+            )
         ] = float(any(e["skill"] for e in results))
         out[
-            "legacy (not used): some horizon's unadjusted headline test significant (one gate per horizon) "
-            "[family-wise], h=all"
+            descriptive(
+                "legacy (not used): some horizon's unadjusted headline test significant (one gate per horizon) "
+                "[family-wise], h=all",
+                h="all",
+            )
         ] = float(any(e["edge"]["p_value"] < ALPHA for e in results))
-        out["stages: the model differs from some baseline (Holm over baselines x horizons) [family-wise], h=all"] = (
-            float(any(v["p_holm"] < ALPHA for e in results for v in e["against_baselines"].values()))
-        )
+        out[
+            size(
+                "stages: the model differs from some baseline (Holm over baselines x horizons) [family-wise], h=all",
+                h="all",
+            )
+        ] = float(any(v["p_holm"] < ALPHA for e in results for v in e["against_baselines"].values()))
     for e in results:
         h = e["horizon"]
         if planted:
-            out[f"stages: the model beats its comparator on a planted signal (skill flag), h={h}"] = float(e["skill"])
-        else:
-            out[f"stages: the model beats its comparator (skill flag, Holm over the run's horizons), h={h}"] = float(
+            out[power(f"stages: the model beats its comparator on a planted signal (skill flag), h={h}", h=h)] = float(
                 e["skill"]
             )
+        else:
             out[
-                f"stages: the verdict calls the model significantly better or worse than its comparator (Holm over the "
-                f"run's horizons), h={h}"
+                size(f"stages: the model beats its comparator (skill flag, Holm over the run's horizons), h={h}", h=h)
+            ] = float(e["skill"])
+            out[
+                size(
+                    f"stages: the verdict calls the model significantly better or worse than its comparator (Holm over the "
+                    f"run's horizons), h={h}",
+                    h=h,
+                )
             ] = float(e["edge"]["p_holm"] < ALPHA)
             out[
-                f"stages: the verdict says the window holds information the network did not learn (ridge on the "
-                f"window better than the network and than the majority class), h={h}"
+                size(
+                    f"stages: the verdict says the window holds information the network did not learn (ridge on the "
+                    f"window better than the network and than the majority class), h={h}",
+                    h=h,
+                )
             ] = float("the window holds information" in e["verdict"])
         for method in E2E_METHODS:
             items = [i for i in explanation.items if i.method == method and i.horizon == h]
             name = label(method)
             if planted:
-                out[f"stages: {name} calls the planted group important (explain stage), h={h}"] = float(
+                out[power(f"stages: {name} calls the planted group important (explain stage), h={h}", h=h)] = float(
                     any(i.clears and i.group == "extra:signal" for i in items)
                 )
                 out[
-                    f"stages: {name} calls a pure-noise group important beside a planted signal (explain stage), h={h}"
+                    size(
+                        f"stages: {name} calls a pure-noise group important beside a planted signal (explain stage), h={h}",
+                        h=h,
+                    )
                 ] = float(any(i.clears and i.group in NOISE_GROUPS for i in items))
             else:
                 out[
-                    f"stages: {name} calls some no-information group important (explain stage, Holm over groups), h={h}"
+                    size(
+                        f"stages: {name} calls some no-information group important (explain stage, Holm over groups), h={h}",
+                        h=h,
+                    )
                 ] = float(any(i.clears for i in items))
         lags = [i for i in explanation.lag_items if i.horizon == h]
         for method in ("permutation", "lstm_shap"):
@@ -723,22 +847,31 @@ def e2e_claims(seed: int, n_days: int, planted: bool = False, strength: float = 
                     if "extra_signal" in {prepared.ws.columns[k] for k in cols}
                 }
                 out[
-                    f"stages: {name} per correlation cluster calls the cluster holding the planted signal important, "
-                    f"h={h}"
+                    power(
+                        f"stages: {name} per correlation cluster calls the cluster holding the planted signal important, "
+                        f"h={h}",
+                        h=h,
+                    )
                 ] = float(any(i.clears and i.group in holding for i in clusters))
             else:
                 out[
-                    f"stages: {name} per correlation cluster calls some no-information cluster important (Holm over "
-                    f"clusters), h={h}"
+                    size(
+                        f"stages: {name} per correlation cluster calls some no-information cluster important (Holm over "
+                        f"clusters), h={h}",
+                        h=h,
+                    )
                 ] = float(any(i.clears for i in clusters))
         if planted:
-            out[f"stages: lag-block permutation calls a lag block of the planted group important, h={h}"] = float(
-                any(i.clears and i.group == "extra:signal" for i in lags)
-            )
+            out[
+                power(f"stages: lag-block permutation calls a lag block of the planted group important, h={h}", h=h)
+            ] = float(any(i.clears and i.group == "extra:signal" for i in lags))
         else:
-            out[f"stages: lag-block permutation calls some group x lag block important (Holm over cells), h={h}"] = (
-                float(any(i.clears for i in lags))
-            )
+            out[
+                size(
+                    f"stages: lag-block permutation calls some group x lag block important (Holm over cells), h={h}",
+                    h=h,
+                )
+            ] = float(any(i.clears for i in lags))
     return out
 
 
@@ -789,21 +922,29 @@ def e2e_compare_claims(seed: int, n_days: int, planted: bool = False, strength: 
     for h in E2E_HORIZONS:
         rows = tests[(tests.horizon == h) & against]
         if planted:
-            out[f"compare (real stages): a model family beats its comparator on a planted signal (DM, Holm), h={h}"] = (
-                float(np.mean((rows.p_holm < ALPHA) & (rows["diff"] > 0)))
-            )
+            out[
+                power(
+                    f"compare (real stages): a model family beats its comparator on a planted signal (DM, Holm), h={h}",
+                    h=h,
+                )
+            ] = float(np.mean((rows.p_holm < ALPHA) & (rows["diff"] > 0)))
             continue
-        out[f"compare (real stages): a model family against its comparator significant (DM, HAR, Holm), h={h}"] = float(
-            np.mean(rows.p_holm < ALPHA)
-        )
+        out[
+            size(
+                f"compare (real stages): a model family against its comparator significant (DM, HAR, Holm), h={h}", h=h
+            )
+        ] = float(np.mean(rows.p_holm < ALPHA))
         pair = tests[(tests.horizon == h) & ~against]
-        out[f"compare (real stages): two model families differ (DM, HAR, Holm), h={h}"] = float(
+        out[size(f"compare (real stages): two model families differ (DM, HAR, Holm), h={h}", h=h)] = float(
             np.mean(pair.p_holm < ALPHA)
         )
     if not planted:
         out[
-            "compare (real stages): any pair of families or family against its comparator x horizon significant "
-            "(compare's family) [family-wise], h=all"
+            size(
+                "compare (real stages): any pair of families or family against its comparator x horizon significant "
+                "(compare's family) [family-wise], h=all",
+                h="all",
+            )
         ] = float((tests.p_holm < ALPHA).any())
     return out
 
@@ -883,47 +1024,75 @@ def e2e_search_claims(
         where = f"search (real path, {trials} trials, h {'/'.join(map(str, horizons))})"
         if planted:
             return {
-                f"{where}: the chosen configuration keeps the planted group (planted), h=all": float(
+                power(f"{where}: the chosen configuration keeps the planted group (planted), h=all", h="all"): float(
                     "extra:signal" not in (final.exclude_groups or [])
                 ),
-                f"{where}: the chosen window reaches the planted lag of {SEARCH_LAG} days (planted), h=all": float(
-                    final.window >= SEARCH_LAG
-                ),
-                f"{where}: the chosen configuration beats its comparator on the held-back days at some horizon on a "
-                "planted signal (skill flag), h=all": float(skill),
+                power(
+                    f"{where}: the chosen window reaches the planted lag of {SEARCH_LAG} days (planted), h=all", h="all"
+                ): float(final.window >= SEARCH_LAG),
+                power(
+                    f"{where}: the chosen configuration beats its comparator on the held-back days at some horizon on a "
+                    "planted signal (skill flag), h=all",
+                    h="all",
+                ): float(skill),
             }
         return {
-            f"{where}: the chosen configuration beats its comparator on the held-back days at some horizon (skill "
-            "flag, Holm over the horizons) [family-wise], h=all": float(skill),
-            f"{where}: Hansen's SPA over every trial's held-back score rejects (--score-all-on-test) [family-wise], "
-            "h=all": float(reality["spa_p"] < ALPHA),
-            f"{where}: Romano-Wolf StepM calls some trial better than the comparator (--score-all-on-test) "
-            "[family-wise], h=all": float(bool(reality["stepm_superior"])),
-            f"legacy (not used): {where}, the best trial's own test on the search days, read as if it were the only "
-            "one, significant and positive, h=all": float(
-                best.user_attrs.get("p_value", 1.0) < ALPHA and best.value > 0
-            ),
+            size(
+                f"{where}: the chosen configuration beats its comparator on the held-back days at some horizon (skill "
+                "flag, Holm over the horizons) [family-wise], h=all",
+                h="all",
+            ): float(skill),
+            size(
+                f"{where}: Hansen's SPA over every trial's held-back score rejects (--score-all-on-test) [family-wise], "
+                "h=all",
+                h="all",
+            ): float(reality["spa_p"] < ALPHA),
+            size(
+                f"{where}: Romano-Wolf StepM calls some trial better than the comparator (--score-all-on-test) "
+                "[family-wise], h=all",
+                h="all",
+            ): float(bool(reality["stepm_superior"])),
+            descriptive(
+                f"legacy (not used): {where}, the best trial's own test on the search days, read as if it were the only "
+                "one, significant and positive, h=all",
+                h="all",
+            ): float(best.user_attrs.get("p_value", 1.0) < ALPHA and best.value > 0),
         }
     if planted:
         return {
-            "search (real path): the chosen configuration keeps the planted group (planted), h=1": float(
+            power("search (real path): the chosen configuration keeps the planted group (planted), h=1", h=1): float(
                 "extra:signal" not in (final.exclude_groups or [])
             ),
-            f"search (real path): the chosen window reaches the planted lag of {SEARCH_LAG} days (planted), h=1": float(
-                final.window >= SEARCH_LAG
-            ),
-            "search (real path): the chosen configuration beats its comparator on the held-back days on a planted "
-            "signal (skill flag), h=1": float(skill),
+            power(
+                f"search (real path): the chosen window reaches the planted lag of {SEARCH_LAG} days (planted), h=1",
+                h=1,
+            ): float(final.window >= SEARCH_LAG),
+            power(
+                "search (real path): the chosen configuration beats its comparator on the held-back days on a planted "
+                "signal (skill flag), h=1",
+                h=1,
+            ): float(skill),
         }
     return {
-        "search (real path): the chosen configuration beats its comparator on the held-back days (skill flag), "
-        "h=1": float(skill),
-        "search (real path): Hansen's SPA over every trial's held-back score rejects (--score-all-on-test) "
-        "[family-wise], h=1": float(reality["spa_p"] < ALPHA),
-        "search (real path): Romano-Wolf StepM calls some trial better than the comparator (--score-all-on-test) "
-        "[family-wise], h=1": float(bool(reality["stepm_superior"])),
-        "legacy (not used): the best trial's own test on the search days, read as if it were the only one, "
-        "significant and positive, h=1": float(best.user_attrs.get("p_value", 1.0) < ALPHA and best.value > 0),
+        size(
+            "search (real path): the chosen configuration beats its comparator on the held-back days (skill flag), h=1",
+            h=1,
+        ): float(skill),
+        size(
+            "search (real path): Hansen's SPA over every trial's held-back score rejects (--score-all-on-test) "
+            "[family-wise], h=1",
+            h=1,
+        ): float(reality["spa_p"] < ALPHA),
+        size(
+            "search (real path): Romano-Wolf StepM calls some trial better than the comparator (--score-all-on-test) "
+            "[family-wise], h=1",
+            h=1,
+        ): float(bool(reality["stepm_superior"])),
+        descriptive(
+            "legacy (not used): the best trial's own test on the search days, read as if it were the only one, "
+            "significant and positive, h=1",
+            h=1,
+        ): float(best.user_attrs.get("p_value", 1.0) < ALPHA and best.value > 0),
     }
 
 
@@ -966,39 +1135,57 @@ def e2e_defaults_claims(
     where = "defaults (real stages)"
     if not planted:
         out[
-            f"{where}: the LSTM beats its comparator at some horizon (skill flag, Holm over the run's horizons) "
-            "[family-wise], h=all"
+            size(
+                f"{where}: the LSTM beats its comparator at some horizon (skill flag, Holm over the run's horizons) "
+                "[family-wise], h=all",
+                h="all",
+            )
         ] = float(any(o.skill))
-        out[f"{where}: the LSTM differs from some baseline (Holm over baselines x horizons) [family-wise], h=all"] = (
-            float(any(o.baselines_differ))
-        )
+        out[
+            size(
+                f"{where}: the LSTM differs from some baseline (Holm over baselines x horizons) [family-wise], h=all",
+                h="all",
+            )
+        ] = float(any(o.baselines_differ))
     for j, h in enumerate(horizons):
         if planted:
-            out[f"{where}: the LSTM beats its comparator on a planted signal (skill flag), h={h}"] = float(o.skill[j])
-            out[f"{where}: ridge on the whole window beats the majority class on a planted signal, h={h}"] = float(
-                o.window[j]
-            )
-        else:
-            out[f"{where}: the LSTM beats its comparator (skill flag), h={h}"] = float(o.skill[j])
-            out[f"{where}: the verdict calls the LSTM significantly better or worse than its comparator, h={h}"] = (
-                float(o.differs[j])
+            out[power(f"{where}: the LSTM beats its comparator on a planted signal (skill flag), h={h}", h=h)] = float(
+                o.skill[j]
             )
             out[
-                f"{where}: ridge on the whole window beats the majority class (the window sentence's first condition), "
-                f"h={h}"
+                power(f"{where}: ridge on the whole window beats the majority class on a planted signal, h={h}", h=h)
+            ] = float(o.window[j])
+        else:
+            out[size(f"{where}: the LSTM beats its comparator (skill flag), h={h}", h=h)] = float(o.skill[j])
+            out[
+                size(
+                    f"{where}: the verdict calls the LSTM significantly better or worse than its comparator, h={h}", h=h
+                )
+            ] = float(o.differs[j])
+            out[
+                size(
+                    f"{where}: ridge on the whole window beats the majority class (the window sentence's first condition), "
+                    f"h={h}",
+                    h=h,
+                )
             ] = float(o.window[j])
         for (m, hh, hit), (_, _, other) in zip(o.named, o.named_other):
             if hh != h or m not in E2E_METHODS:  # LightGBM's gain and split counts make no claim
                 continue
             if planted:
-                out[f"{where}: {label(m)} calls the planted group important, h={h}"] = float(hit)
-                out[f"{where}: {label(m)} calls a no-information group important beside a planted signal, h={h}"] = (
-                    float(other)
-                )
+                out[power(f"{where}: {label(m)} calls the planted group important, h={h}", h=h)] = float(hit)
+                out[
+                    size(
+                        f"{where}: {label(m)} calls a no-information group important beside a planted signal, h={h}",
+                        h=h,
+                    )
+                ] = float(other)
             else:
-                out[f"{where}: {label(m)} calls some no-information group important (Holm over groups), h={h}"] = float(
-                    hit or other
-                )
+                out[
+                    size(
+                        f"{where}: {label(m)} calls some no-information group important (Holm over groups), h={h}", h=h
+                    )
+                ] = float(hit or other)
     return out
 
 
@@ -1039,19 +1226,30 @@ def spa_claims(rng: np.random.Generator, planted: bool = False) -> dict[str, flo
         rc = reality_check(np.zeros(SPA_DAYS), -d, h=h, seed=int(rng.integers(1 << 30)))
         if planted:
             out[
-                f"selection: planted steady edge (t about 3.4) beside {k - 1} no-edge configurations with ten times its "
-                f"spread, studentised SPA finds it, h={h}"
+                power(
+                    f"selection: planted steady edge (t about 3.4) beside {k - 1} no-edge configurations with ten times its "
+                    f"spread, studentised SPA finds it, h={h}",
+                    h=h,
+                )
             ] = float(rc["spa_p"] < ALPHA)
-            out[f"selection: planted steady edge beside {k - 1} noisy ones, studentised StepM names it, h={h}"] = float(
-                0 in rc["stepm_superior"]
-            )
+            out[
+                power(
+                    f"selection: planted steady edge beside {k - 1} noisy ones, studentised StepM names it, h={h}", h=h
+                )
+            ] = float(0 in rc["stepm_superior"])
         else:
             out[
-                f"selection: studentised SPA calls the best of {k} no-edge configurations (unequal spreads) better "
-                f"than its comparator [family-wise], h={h}"
+                size(
+                    f"selection: studentised SPA calls the best of {k} no-edge configurations (unequal spreads) better "
+                    f"than its comparator [family-wise], h={h}",
+                    h=h,
+                )
             ] = float(rc["spa_p"] < ALPHA)
             out[
-                f"selection: studentised StepM calls some of {k} no-edge configurations better [family-wise], h={h}"
+                size(
+                    f"selection: studentised StepM calls some of {k} no-edge configurations better [family-wise], h={h}",
+                    h=h,
+                )
             ] = float(bool(rc["stepm_superior"]))
     return out
 
@@ -1086,16 +1284,25 @@ def dsr_claims(rng: np.random.Generator, planted: bool = False) -> dict[str, flo
     dsr = deflated_sharpe(excess[:, best], ex_sr)["dsr"]
     if planted:
         return {
-            f"selection: planted timing skill in one of {DSR_TRIALS} long/flat trials on a drifting market, the "
-            "deflated Sharpe ratio of the excess over random timing is at or above 0.95, h=1": float(dsr >= 0.95)
+            power(
+                f"selection: planted timing skill in one of {DSR_TRIALS} long/flat trials on a drifting market, the "
+                "deflated Sharpe ratio of the excess over random timing is at or above 0.95, h=1",
+                h=1,
+            ): float(dsr >= 0.95)
         }
     raw_best = int(np.argmax(raw_sr))
     raw = deflated_sharpe(strat[:, raw_best], raw_sr)["dsr"]
     return {
-        f"selection: the deflated Sharpe ratio of the best of {DSR_TRIALS} no-skill long/flat trials on a drifting "
-        "market (excess over random timing with the same exposure) is at or above 0.95, h=1": float(dsr >= 0.95),
-        f"legacy (not used): the deflated Sharpe ratio of the raw returns of the best of {DSR_TRIALS} no-skill "
-        "trials on a drifting market is at or above 0.95, h=1": float(raw >= 0.95),
+        size(
+            f"selection: the deflated Sharpe ratio of the best of {DSR_TRIALS} no-skill long/flat trials on a drifting "
+            "market (excess over random timing with the same exposure) is at or above 0.95, h=1",
+            h=1,
+        ): float(dsr >= 0.95),
+        descriptive(
+            f"legacy (not used): the deflated Sharpe ratio of the raw returns of the best of {DSR_TRIALS} no-skill "
+            "trials on a drifting market is at or above 0.95, h=1",
+            h=1,
+        ): float(raw >= 0.95),
     }
 
 
@@ -1166,25 +1373,40 @@ def e2e_ledger_claims(seed: int, n_days: int, planted: bool = False, strength: f
             if planted:
                 if k == LEDGER_RUNS:
                     out[
-                        f"ledger (real stages): after {k} runs on a planted signal (half of them read it), SPA over all "
-                        "of them calls the best edge significant (planted), h=1"
+                        power(
+                            f"ledger (real stages): after {k} runs on a planted signal (half of them read it), SPA over all "
+                            "of them calls the best edge significant (planted), h=1",
+                            h=1,
+                        )
                     ] = float(answer["significant"])
                     out[
-                        f"ledger (real stages): StepM calls a run that does not read the planted column better than its "
-                        f"comparator, after {k} runs beside a planted signal [family-wise], h=1"
+                        size(
+                            f"ledger (real stages): StepM calls a run that does not read the planted column better than its "
+                            f"comparator, after {k} runs beside a planted signal [family-wise], h=1",
+                            h=1,
+                        )
                     ] = float(any(not reads[i] for i in answer["stepm_superior"]))
                 continue
             out[
-                f"ledger (real stages): after {k} no-skill runs on one market, SPA over all of them calls the best edge "
-                "significant [family-wise], h=1"
+                size(
+                    f"ledger (real stages): after {k} no-skill runs on one market, SPA over all of them calls the best edge "
+                    "significant [family-wise], h=1",
+                    h=1,
+                )
             ] = float(answer.get("significant", False))
             out[
-                f"ledger (real stages): after {k} no-skill runs on one market, StepM calls some run better than its "
-                "comparator [family-wise], h=1"
+                size(
+                    f"ledger (real stages): after {k} no-skill runs on one market, StepM calls some run better than its "
+                    "comparator [family-wise], h=1",
+                    h=1,
+                )
             ] = float(bool(answer.get("stepm_superior")))
             out[
-                f"legacy (not used): the best of {k} no-skill runs by its own test read alone (the naive best of "
-                f"{k}), significant and positive, h=1"
+                descriptive(
+                    f"legacy (not used): the best of {k} no-skill runs by its own test read alone (the naive best of "
+                    f"{k}), significant and positive, h=1",
+                    h=1,
+                )
             ] = float(any(naive))
     return out
 
@@ -1312,16 +1534,12 @@ def claim_path(claim: str) -> str:
 
 # --------------------------------------------------------------------------- the study
 def claim_kind(claim: str) -> str:
-    """``size`` (a false claim's rate, nominal 5%), ``coverage`` (an interval's, nominal 95%), ``power`` (a
-    planted signal found: no nominal rate, stated) or ``descriptive`` (legacy rules and what is not a claim,
-    shown to explain a choice; never counted)."""
-    if claim.startswith(("legacy", "not a claim")):
-        return "descriptive"
-    if "covers" in claim:
-        return "coverage"
-    if "planted" in claim and "beside a planted" not in claim:
-        return "power"
-    return "size"
+    """The kind a cell declared (:class:`Claim`); a plain string is not a claim the study can count."""
+    if not isinstance(claim, Claim):
+        raise TypeError(
+            f"calibration cell {claim[:60]!r}... is a plain string: make it with size(), coverage(), power() or descriptive()"
+        )
+    return claim.kind
 
 
 def mc_bound(kind: str, n: int, z: float = MC_Z) -> float:
@@ -1399,7 +1617,7 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> pd.DataFrame:
     lag_rng = np.random.default_rng((cfg.seed, 7))  # the cross-lag cells' own stream: the other cells' draws stay
     for out in _map(_e2e_job, jobs, cfg.jobs, bar):  # the real stages on simulated markets
         for claim, v in out.items():
-            add(claim.rsplit("h=", 1)[1], 1, {claim: v})
+            add(claim.horizon, 1, {claim: v})
     for s in cfg.symbols:
         if not other and s != 1:  # the correlated cells run on one symbol
             continue
@@ -1420,7 +1638,7 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> pd.DataFrame:
                 continue
             if s >= 3:
                 for claim, v in cross_section_reference_claims(p, cfg.horizons).items():
-                    add(claim.rsplit("h=", 1)[1], s, {claim: v})
+                    add(claim.horizon, s, {claim: v})
             if s == 1 and i < cfg.lgbm_sims:
                 add(1, s, lightgbm_claims(rng, cfg.lgbm_days))
             cmp = compare_claims(rng, p, cfg.horizons, cfg.seeds)
@@ -1445,7 +1663,7 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> pd.DataFrame:
                 continue
             if s >= 3:
                 for claim, v in cross_section_reference_claims(p, cfg.horizons, planted=True).items():
-                    add(claim.rsplit("h=", 1)[1], s, {claim: v})
+                    add(claim.horizon, s, {claim: v})
             add(min(cfg.horizons), s, compare_claims(rng, p, cfg.horizons, cfg.seeds, planted=True))
             if s == 1 and i < cfg.lgbm_sims:
                 add(1, s, lightgbm_claims(rng, cfg.lgbm_days, planted=cfg.lgbm_beta))
@@ -1455,7 +1673,7 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> pd.DataFrame:
         for _ in range(cfg.sims if cfg.selection_sims is None else cfg.selection_sims):
             for planted in (False, True):
                 for claim, v in {**spa_claims(sel_rng, planted), **dsr_claims(sel_rng, planted)}.items():
-                    add(claim.rsplit("h=", 1)[1], 1, {claim: v})
+                    add(claim.horizon, 1, {claim: v})
     bar.close()
     rows = []
     for (claim, h, s), values in acc.items():
