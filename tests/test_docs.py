@@ -22,3 +22,19 @@ def test_the_docs_site_builds_strictly_with_the_api_reference(tmp_path):
     api = (tmp_path / "site" / "api" / "index.html").read_text()
     for name in ("pipeline.api.run", "pipeline.api.power", "RunResult"):
         assert name in api, name
+    # the CLI reference is generated from the parsers: every flag of every command is on the page
+    import argparse
+    import html
+
+    from pipeline.cli.main import build_parser
+
+    cli = html.unescape((tmp_path / "site" / "cli" / "index.html").read_text())
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert len(sub.choices) >= 9
+    for name, command in sub.choices.items():
+        section = cli.split(f'id="{name}"', 1)[1].split("<h3", 1)[0]
+        for action in command._actions:
+            if isinstance(action, argparse._HelpAction) or action.help == argparse.SUPPRESS:
+                continue  # --help: every command's, said once above the tables
+            for flag in action.option_strings:
+                assert flag in section, f"{name} {flag}"
