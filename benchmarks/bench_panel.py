@@ -58,6 +58,12 @@ def main() -> None:
         help="also the default explain stage (permutation, lag blocks, "
         "clusters, LightGBM with shadows, expected and integrated gradients), timed per method",
     )
+    parser.add_argument(
+        "--perm-windows",
+        type=int,
+        default=ExplainConfig().perm_windows,
+        help="test windows per fold scored by the permutation methods and TreeSHAP (0: all)",
+    )
     args = parser.parse_args()
 
     universe = synthetic_universe(args.symbols)
@@ -108,7 +114,9 @@ def main() -> None:
     explanation = None
     if args.explain:
         t0 = time.perf_counter()
-        explanation = explain(prepared, fitted, evaluation, ExplainConfig(), log=lambda *a: None)
+        explanation = explain(
+            prepared, fitted, evaluation, ExplainConfig(perm_windows=args.perm_windows), log=lambda *a: None
+        )
         times["explain stage"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -125,6 +133,10 @@ def main() -> None:
     )
     if explanation is not None:
         print("  explain stage by method: " + ", ".join(f"{k} {v:.1f} s" for k, v in explanation.seconds.items()))
+        for line in explanation.findings:  # the conclusions, to compare settings (e.g. --perm-windows 0)
+            print("  " + line)
+        called = sorted({(i.method, i.horizon, i.group) for i in explanation.items if i.clears})
+        print("  groups clearing their floor (method, h): " + "; ".join(f"{m} h={h} {g}" for m, h, g in called))
     for xs in evaluation.cross_section or []:
         print("  " + xs["sentence"])
 

@@ -86,3 +86,22 @@ def test_conditional_claim_needs_the_plain_test_as_well():
     ]
     relied_on(cond, plain)
     assert [(i.group, i.clears, i.p_value) for i in cond] == [("a", True, 0.02), ("b", False, 0.40), ("c", False, 0.30)]
+
+
+def test_scored_samples_keep_every_day_and_a_share_of_each_days_symbols():
+    """--perm-windows: a fold with at most the cap is scored whole (a single symbol's run is unchanged); a panel's
+    fold keeps every test day with about cap / n of its samples, seeded, sorted."""
+    from pipeline.stages.explain import scored_samples
+
+    day = np.repeat(np.arange(300), 64)  # 300 days x 64 symbols
+    np.testing.assert_array_equal(scored_samples(day, 0, 1), np.arange(len(day)))
+    np.testing.assert_array_equal(scored_samples(day, len(day), 1), np.arange(len(day)))
+    keep = scored_samples(day, 4800, 1)
+    assert abs(len(keep) - 4800) <= 300 and (np.diff(keep) > 0).all()
+    per_day = np.bincount(day[keep], minlength=300)
+    assert per_day.min() >= 1 and set(per_day) == {16}  # 64 x 4800 / 19200
+    np.testing.assert_array_equal(keep, scored_samples(day, 4800, 1))
+    assert not np.array_equal(keep, scored_samples(day, 4800, 2))
+    ragged = np.sort(np.random.default_rng(0).integers(0, 50, 2000))  # symbols entering and leaving
+    kept = scored_samples(ragged, 500, 3)
+    assert set(ragged[kept]) == set(ragged)

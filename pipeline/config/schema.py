@@ -455,6 +455,13 @@ class ExplainConfig:
         metavar="N",
     )
     lag_repeats: int = opt(2, "repeats per group x lag block and per correlation cluster for permutation", EXPLAIN)
+    perm_windows: int = opt(
+        20000,
+        "test windows per fold scored by the permutation methods and TreeSHAP (0: all); a larger fold (a panel) "
+        "keeps every test day and a seeded share of each day's symbols",
+        EXPLAIN,
+        metavar="N",
+    )
     lgbm_lags: int = opt(0)  # LightGBM's lags in the explain stage (0: the run's --lgbm-lags)
     shap_windows: int = opt(500, "test windows explained by expected gradients", EXPLAIN)
     shap_background: int = opt(100)  # training windows in the background
@@ -488,6 +495,7 @@ class ExplainConfig:
             (self.shap_windows >= 1, "--shap-windows must be at least 1"),
             (self.ig_windows >= 1, "--ig-windows must be at least 1"),
             (self.lag_repeats >= 1, "--lag-repeats must be at least 1"),
+            (self.perm_windows >= 0, "--perm-windows must be 0 (every test window) or more"),
             (self.lgbm_lags >= 0, "--lgbm-lags must be at least 1"),
         ]
         for ok, message in checks:

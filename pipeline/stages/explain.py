@@ -116,10 +116,10 @@ def segment_starts(row_symbols: np.ndarray) -> np.ndarray:
     return change[np.searchsorted(change, np.arange(len(sym)), side="right") - 1]
 
 
-def conditional_windows(exp: Prepared, fd: FoldData, gidx: dict[str, np.ndarray]) -> dict:
-    """Per group, the part of its window that the other groups' windows predict on the fold's test windows
-    (:func:`explain.ablation.conditional_fit`, fitted on those windows' scaled inputs), indexable like windows."""
-    X = fd.X_test
+def conditional_windows(exp: Prepared, X, gidx: dict[str, np.ndarray]) -> dict:
+    """Per group, the part of its window that the other groups' windows predict on a fold's (scored) test windows
+    ``X`` (:func:`explain.ablation.conditional_fit`, fitted on those windows' scaled inputs), indexable like
+    windows."""
     return ablation.conditional_fit(
         X.rows.cpu().numpy(),
         segment_starts(exp.ws.row_symbols),
@@ -128,6 +128,26 @@ def conditional_windows(exp: Prepared, fd: FoldData, gidx: dict[str, np.ndarray]
         gidx,
         seed=exp.cfg.seed,
     )
+
+
+def scored_samples(day: np.ndarray, cap: int, seed: int) -> np.ndarray:
+    """The test samples of one fold that the permutation methods and TreeSHAP score, sorted: all of them when there
+    are at most ``cap`` (``0``: no cap); else every test day with a seeded share ``cap / n`` of that day's samples
+    (at least one), so that a panel's permutations cost O(days x cap / n) forward passes instead of O(days x
+    symbols). The per-day statistic is then the mean over a random subset of the day's symbols: unbiased for the
+    mean over all of them, and the inference over days is unchanged. ``day`` ``(n,)``: each sample's day."""
+    day = np.asarray(day)
+    n = len(day)
+    if cap <= 0 or n <= cap:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    order = np.lexsort((rng.random(n), day))  # by day, random within a day
+    sorted_day = day[order]
+    first = np.r_[0, np.flatnonzero(sorted_day[1:] != sorted_day[:-1]) + 1]
+    counts = np.diff(np.r_[first, n])
+    rank = np.arange(n) - np.repeat(first, counts)  # position within its day
+    quota = np.maximum(1, np.round(counts * cap / n)).astype(np.int64)
+    return np.sort(order[rank < np.repeat(quota, counts)])
 
 
 def sample_days(exp: Prepared) -> list[np.ndarray]:
@@ -224,7 +244,11 @@ def explain(
     res.periods = list(labels.values())
     periods = np.array([labels.get(int(f), "") for f in exp.test_fold])  # (rerun: only the saved fold has data)
     folds_order = [fd.fold.number for fd in exp.fold_data]
-    order = np.concatenate([positions[f] for f in folds_order])
+    # the samples the permutation methods and TreeSHAP score per fold (all of them up to --perm-windows)
+    days = sample_days(exp)
+    keep = [scored_samples(d, ecfg.perm_windows, exp.cfg.seed + 7 * f) for d, f in zip(days, folds_order)]
+    scored = {f: positions[f][k] for f, k in zip(folds_order, keep)}
+    order = np.concatenate([scored[f] for f in folds_order])
 
     def judged(raw: dict, method: str, name=lambda key: (key, "")) -> list[Importance]:
         """``(h, key) -> [per-fold per-sample arrays]`` -> Importance judged over test days (floor 0)."""
@@ -253,9 +277,12 @@ def explain(
 
     if ecfg.ablation in ("permute", "both"):
         t0 = time.perf_counter()
-        folds = [(EnsemblePredict(exp, fitted, fd, device), fd.X_test, exp.ws.y[fd.fold.test]) for fd in exp.fold_data]
+        folds = [
+            (EnsemblePredict(exp, fitted, fd, device), _take(fd.X_test, k), exp.ws.y[fd.fold.test][k])
+            for fd, k in zip(exp.fold_data, keep)
+        ]
         # no sample reads a block from a window that holds its own target's days (explain.ablation.partners)
-        apart = dict(days=sample_days(exp), reach=exp.cfg.window - 1 + max(horizons))
+        apart = dict(days=[d[k] for d, k in zip(days, keep)], reach=exp.cfg.window - 1 + max(horizons))
         raw = ablation.group_permutation(
             tqdm(folds, desc="permutation", unit="fold", leave=False, disable=show),
             gidx,
@@ -273,7 +300,7 @@ def explain(
         t0 = time.perf_counter()  # what each group holds that the others do not: the permutation claims
         # the map from the other groups to each group, on the test rows' inputs (no outcome): the joint
         # distribution the permutation must keep is the test days' own
-        coefs = [conditional_windows(exp, fd, gidx) for fd in exp.fold_data]
+        coefs = [conditional_windows(exp, X, gidx) for _, X, _ in folds]
         craw = ablation.conditional_permutation(
             tqdm(folds, desc="conditional permutation", unit="fold", leave=False, disable=show),
             gidx,
@@ -335,7 +362,7 @@ def explain(
     if ecfg.explain:
         t0 = time.perf_counter()
         res.lgbm_lags = min(ecfg.lgbm_lags or exp.cfg.lgbm_lags, exp.cfg.window)  # 0: the run's --lgbm-lags
-        res.items += _lightgbm(exp, res, gidx, positions, test_dates)
+        res.items += _lightgbm(exp, res, gidx, scored, test_dates, keep)
         res.seconds["lightgbm"] = time.perf_counter() - t0
 
         grads = gradient_attributions(exp, fitted, ecfg, gidx, positions, test_dates, periods, show)
@@ -401,10 +428,18 @@ def _retrain(
     return items
 
 
-def _lightgbm(exp: Prepared, res: _Draft, gidx, positions, test_dates) -> list[Importance]:
-    """Gain, split and TreeSHAP of LightGBM trained alongside a shadow of every group, per fold and horizon."""
+def _take(X, idx: np.ndarray):
+    """The samples ``idx`` of windows ``X`` (lazy windows stay lazy); ``X`` itself when ``idx`` is every sample."""
+    if len(idx) == len(X):
+        return X
+    return X.take(idx) if hasattr(X, "take") else X[idx]
+
+
+def _lightgbm(exp: Prepared, res: _Draft, gidx, scored, test_dates, keep) -> list[Importance]:
+    """Gain, split and TreeSHAP of LightGBM trained alongside a shadow of every group, per fold and horizon;
+    TreeSHAP on each fold's scored test samples (``keep``, at test positions ``scored``)."""
     y = exp.ws.y
-    for fd in exp.fold_data:
+    for fd, k in zip(exp.fold_data, keep):
         y_tr = y[fd.fold.train] if exp.classification else fd.y_train
         y_va = y[fd.fold.val] if exp.classification else fd.y_val
         fits = lgbm_explain.fit_with_shadows(
@@ -413,7 +448,7 @@ def _lightgbm(exp: Prepared, res: _Draft, gidx, positions, test_dates) -> list[I
             y_tr,
             fd.X_val,
             y_va,
-            fd.X_test,
+            _take(fd.X_test, k),
             exp.classification,
             res.lgbm_lags,
             gidx,
@@ -423,7 +458,7 @@ def _lightgbm(exp: Prepared, res: _Draft, gidx, positions, test_dates) -> list[I
         for j, f in enumerate(fits):
             res.lgbm_results.append(
                 lgbm_explain.LgbmFoldResult(
-                    fd.fold.number, exp.cfg.horizons[j], f.gain, f.split, f.contrib, f.X_flat, positions[fd.fold.number]
+                    fd.fold.number, exp.cfg.horizons[j], f.gain, f.split, f.contrib, f.X_flat, scored[fd.fold.number]
                 )
             )
     return judge_lightgbm(
