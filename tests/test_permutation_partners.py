@@ -88,10 +88,17 @@ def test_conditional_claim_needs_the_plain_test_as_well():
     assert [(i.group, i.clears, i.p_value) for i in cond] == [("a", True, 0.02), ("b", False, 0.40), ("c", False, 0.30)]
 
 
-def test_scored_samples_keep_every_day_and_a_share_of_each_days_symbols():
-    """--perm-windows: a fold with at most the cap is scored whole (a single symbol's run is unchanged); a panel's
-    fold keeps every test day with about cap / n of its samples, seeded, sorted."""
-    from pipeline.stages.explain import scored_samples
+def test_perm_windows_gives_a_panel_fewer_repeats_and_treeshap_a_share_of_each_days_symbols():
+    """--perm-windows: a fold with at most that many test windows keeps the repeats asked (a single symbol's run is
+    unchanged); a panel's fold gets proportionally fewer (at least 1). TreeSHAP's subset keeps every test day with
+    about cap / n of its samples, seeded, sorted."""
+    from pipeline.config.schema import ExplainConfig
+    from pipeline.stages.explain import permutation_repeats, scored_samples
+
+    assert permutation_repeats(ExplainConfig(), 5000) == (5, 2)
+    assert permutation_repeats(ExplainConfig(), 95000) == (1, 1)
+    assert permutation_repeats(ExplainConfig(perm_windows=50000), 100000) == (2, 1)  # round(2.5) -> 2, banker's
+    assert permutation_repeats(ExplainConfig(perm_windows=0), 10**6) == (5, 2)
 
     day = np.repeat(np.arange(300), 64)  # 300 days x 64 symbols
     np.testing.assert_array_equal(scored_samples(day, 0, 1), np.arange(len(day)))

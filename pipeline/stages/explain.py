@@ -130,12 +130,21 @@ def conditional_windows(exp: Prepared, X, gidx: dict[str, np.ndarray]) -> dict:
     )
 
 
+def permutation_repeats(ecfg: ExplainConfig, n_largest: int) -> tuple[int, int]:
+    """The repeats of each permutation (groups and conditional; lag blocks and clusters) for folds of at most
+    ``n_largest`` test windows: the ones asked for, or, beyond ``--perm-windows`` windows (a panel), proportionally
+    fewer (at least 1), so that windows x repeats stays within ``perm_windows x`` the repeats asked. Every window is
+    kept: the per-day statistic averages the day's symbols, so one repeat over 64 symbols is steadier than five
+    over a fifth of them (on a 64-stock panel the subset lost groups at h=5 that every window found)."""
+    shrink = min(1.0, ecfg.perm_windows / n_largest) if ecfg.perm_windows > 0 and n_largest > 0 else 1.0
+    return max(1, round(ecfg.n_repeats * shrink)), max(1, round(ecfg.lag_repeats * shrink))
+
+
 def scored_samples(day: np.ndarray, cap: int, seed: int) -> np.ndarray:
-    """The test samples of one fold that the permutation methods and TreeSHAP score, sorted: all of them when there
-    are at most ``cap`` (``0``: no cap); else every test day with a seeded share ``cap / n`` of that day's samples
-    (at least one), so that a panel's permutations cost O(days x cap / n) forward passes instead of O(days x
-    symbols). The per-day statistic is then the mean over a random subset of the day's symbols: unbiased for the
-    mean over all of them, and the inference over days is unchanged. ``day`` ``(n,)``: each sample's day."""
+    """The test samples of one fold that TreeSHAP explains, sorted: all of them when there are at most ``cap``
+    (``0``: no cap); else every test day with a seeded share ``cap / n`` of that day's samples (at least one). The
+    per-day statistic is then the mean over a random subset of the day's symbols: unbiased for the mean over all of
+    them, and the inference over days is unchanged. ``day`` ``(n,)``: each sample's day."""
     day = np.asarray(day)
     n = len(day)
     if cap <= 0 or n <= cap:
@@ -232,7 +241,9 @@ def explain(
         skill = evaluation.skill() if evaluation is not None else {}
     if ecfg.explain and ecfg.sanity_windows > 0:
         _prefetch("captum.metrics")  # ~1 s of imports, done in the background while the permutations run
-    res = _Draft(n_repeats=ecfg.n_repeats, lag_repeats=ecfg.lag_repeats, skill=dict(skill))
+    days = sample_days(exp)
+    n_repeats, lag_repeats = permutation_repeats(ecfg, max((len(d) for d in days), default=0))
+    res = _Draft(n_repeats=n_repeats, lag_repeats=lag_repeats, skill=dict(skill))
     horizons, groups = exp.cfg.horizons, exp.dataset.groups
     gidx = group_indices(exp.ws.columns, groups)
     loss = sample_loss(exp.classification)
@@ -244,11 +255,10 @@ def explain(
     res.periods = list(labels.values())
     periods = np.array([labels.get(int(f), "") for f in exp.test_fold])  # (rerun: only the saved fold has data)
     folds_order = [fd.fold.number for fd in exp.fold_data]
-    # the samples the permutation methods and TreeSHAP score per fold (all of them up to --perm-windows)
-    days = sample_days(exp)
+    order = np.concatenate([positions[f] for f in folds_order])
+    # the samples TreeSHAP explains per fold (all of them up to --perm-windows)
     keep = [scored_samples(d, ecfg.perm_windows, exp.cfg.seed + 7 * f) for d, f in zip(days, folds_order)]
     scored = {f: positions[f][k] for f, k in zip(folds_order, keep)}
-    order = np.concatenate([scored[f] for f in folds_order])
 
     def judged(raw: dict, method: str, name=lambda key: (key, "")) -> list[Importance]:
         """``(h, key) -> [per-fold per-sample arrays]`` -> Importance judged over test days (floor 0)."""
@@ -277,18 +287,15 @@ def explain(
 
     if ecfg.ablation in ("permute", "both"):
         t0 = time.perf_counter()
-        folds = [
-            (EnsemblePredict(exp, fitted, fd, device), _take(fd.X_test, k), exp.ws.y[fd.fold.test][k])
-            for fd, k in zip(exp.fold_data, keep)
-        ]
+        folds = [(EnsemblePredict(exp, fitted, fd, device), fd.X_test, exp.ws.y[fd.fold.test]) for fd in exp.fold_data]
         # no sample reads a block from a window that holds its own target's days (explain.ablation.partners)
-        apart = dict(days=[d[k] for d, k in zip(days, keep)], reach=exp.cfg.window - 1 + max(horizons))
+        apart = dict(days=days, reach=exp.cfg.window - 1 + max(horizons))
         raw = ablation.group_permutation(
             tqdm(folds, desc="permutation", unit="fold", leave=False, disable=show),
             gidx,
             horizons,
             loss,
-            ecfg.n_repeats,
+            n_repeats,
             exp.cfg.seed,
             **apart,
         )
@@ -300,14 +307,14 @@ def explain(
         t0 = time.perf_counter()  # what each group holds that the others do not: the permutation claims
         # the map from the other groups to each group, on the test rows' inputs (no outcome): the joint
         # distribution the permutation must keep is the test days' own
-        coefs = [conditional_windows(exp, X, gidx) for _, X, _ in folds]
+        coefs = [conditional_windows(exp, fd.X_test, gidx) for fd in exp.fold_data]
         craw = ablation.conditional_permutation(
             tqdm(folds, desc="conditional permutation", unit="fold", leave=False, disable=show),
             gidx,
             coefs,
             horizons,
             loss,
-            ecfg.n_repeats,
+            n_repeats,
             exp.cfg.seed + 3,
             **apart,
         )
@@ -325,7 +332,7 @@ def explain(
             targets,
             horizons,
             loss,
-            ecfg.lag_repeats,
+            lag_repeats,
             exp.cfg.seed + 1,
             **apart,
         )
@@ -342,9 +349,7 @@ def explain(
             }
             todo = {c: (idx, None) for c, idx in res.clusters.members.items() if c not in same}
             craw = (
-                ablation.permutation_importance(
-                    folds, todo, horizons, loss, ecfg.lag_repeats, exp.cfg.seed + 2, **apart
-                )
+                ablation.permutation_importance(folds, todo, horizons, loss, lag_repeats, exp.cfg.seed + 2, **apart)
                 if todo
                 else {}
             )
