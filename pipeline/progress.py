@@ -12,6 +12,9 @@
 from __future__ import annotations
 
 import sys
+import time
+from contextlib import contextmanager
+from typing import Iterator
 
 QUIET, NORMAL, VERBOSE = 0, 1, 2
 _level = NORMAL
@@ -61,3 +64,13 @@ def detail(message: str) -> None:
 def result(name: str, path) -> None:
     """The path of what a command wrote: ``name: path`` after a blank line, or the bare path with ``--quiet``."""
     print(str(path) if _level == QUIET else f"\n{name}: {path}", flush=True)
+
+
+@contextmanager
+def timed(seconds: dict[str, float], name: str) -> Iterator[None]:
+    """Add the wall time of the ``with`` block to ``seconds[name]`` (a stage's per-phase timings)."""
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - t0

@@ -64,7 +64,7 @@ from pipeline.evaluation.importance_tests import (
 )
 from pipeline.stages.explain_gradients import gradient_attributions
 from pipeline.stages.explain_summary import conclusions, findings
-from pipeline.progress import say, stage
+from pipeline.progress import say, stage, timed
 from pipeline.models.trainer import predict
 
 
@@ -281,94 +281,91 @@ def explain(
         return out
 
     if ecfg.clusters:
-        t0 = time.perf_counter()
-        res.clusters = _clusters(exp)
-        res.seconds["clusters"] = time.perf_counter() - t0
+        with timed(res.seconds, "clusters"):
+            res.clusters = _clusters(exp)
 
     if ecfg.ablation in ("permute", "both"):
-        t0 = time.perf_counter()
-        folds = [(EnsemblePredict(exp, fitted, fd, device), fd.X_test, exp.ws.y[fd.fold.test]) for fd in exp.fold_data]
-        # no sample reads a block from a window that holds its own target's days (explain.ablation.partners)
-        apart = dict(days=days, reach=exp.cfg.window - 1 + max(horizons))
-        raw = ablation.group_permutation(
-            tqdm(folds, desc="permutation", unit="fold", leave=False, disable=show),
-            gidx,
-            horizons,
-            loss,
-            n_repeats,
-            exp.cfg.seed,
-            **apart,
-        )
-        items = judged(raw, "permutation")
-        holm_by(items)
-        res.items += items
-        res.seconds["permutation"] = time.perf_counter() - t0
+        with timed(res.seconds, "permutation"):
+            folds = [
+                (EnsemblePredict(exp, fitted, fd, device), fd.X_test, exp.ws.y[fd.fold.test]) for fd in exp.fold_data
+            ]
+            # no sample reads a block from a window that holds its own target's days (explain.ablation.partners)
+            apart = dict(days=days, reach=exp.cfg.window - 1 + max(horizons))
+            raw = ablation.group_permutation(
+                tqdm(folds, desc="permutation", unit="fold", leave=False, disable=show),
+                gidx,
+                horizons,
+                loss,
+                n_repeats,
+                exp.cfg.seed,
+                **apart,
+            )
+            items = judged(raw, "permutation")
+            holm_by(items)
+            res.items += items
 
-        t0 = time.perf_counter()  # what each group holds that the others do not: the permutation claims
-        # the map from the other groups to each group, on the test rows' inputs (no outcome): the joint
-        # distribution the permutation must keep is the test days' own
-        coefs = [conditional_windows(exp, fd.X_test, gidx) for fd in exp.fold_data]
-        craw = ablation.conditional_permutation(
-            tqdm(folds, desc="conditional permutation", unit="fold", leave=False, disable=show),
-            gidx,
-            coefs,
-            horizons,
-            loss,
-            n_repeats,
-            exp.cfg.seed + 3,
-            **apart,
-        )
-        items = judged(craw, "conditional_permutation")
-        holm_by(items)
-        relied_on(items, [i for i in res.items if i.method == "permutation"])
-        res.items += items
-        res.seconds["conditional_permutation"] = time.perf_counter() - t0
+        with timed(
+            res.seconds, "conditional_permutation"
+        ):  # what each group holds that the others do not: the permutation claims
+            # the map from the other groups to each group, on the test rows' inputs (no outcome): the joint
+            # distribution the permutation must keep is the test days' own
+            coefs = [conditional_windows(exp, fd.X_test, gidx) for fd in exp.fold_data]
+            craw = ablation.conditional_permutation(
+                tqdm(folds, desc="conditional permutation", unit="fold", leave=False, disable=show),
+                gidx,
+                coefs,
+                horizons,
+                loss,
+                n_repeats,
+                exp.cfg.seed + 3,
+                **apart,
+            )
+            items = judged(craw, "conditional_permutation")
+            holm_by(items)
+            relied_on(items, [i for i in res.items if i.method == "permutation"])
+            res.items += items
 
-        t0 = time.perf_counter()
-        res.blocks = temporal.lag_blocks(exp.cfg.window)
-        targets = {(g, b.label): (cols, b.steps(exp.cfg.window)) for g, cols in gidx.items() for b in res.blocks}
-        lag_raw = ablation.permutation_importance(
-            tqdm(folds, desc="lag blocks", unit="fold", leave=False, disable=show),
-            targets,
-            horizons,
-            loss,
-            lag_repeats,
-            exp.cfg.seed + 1,
-            **apart,
-        )
-        res.lag_items = judged(lag_raw, "lag_permutation", name=lambda key: key)
-        holm_by(res.lag_items)
-        res.seconds["lag_blocks"] = time.perf_counter() - t0
+        with timed(res.seconds, "lag_blocks"):
+            res.blocks = temporal.lag_blocks(exp.cfg.window)
+            targets = {(g, b.label): (cols, b.steps(exp.cfg.window)) for g, cols in gidx.items() for b in res.blocks}
+            lag_raw = ablation.permutation_importance(
+                tqdm(folds, desc="lag blocks", unit="fold", leave=False, disable=show),
+                targets,
+                horizons,
+                loss,
+                lag_repeats,
+                exp.cfg.seed + 1,
+                **apart,
+            )
+            res.lag_items = judged(lag_raw, "lag_permutation", name=lambda key: key)
+            holm_by(res.lag_items)
 
         if res.clusters is not None:
-            t0 = time.perf_counter()
-            same = {
-                c: g
-                for c, g in res.clusters.groups.items()
-                if len(g) == 1 and c == g[0] and set(res.clusters.members[c]) == set(gidx.get(c, []))
-            }
-            todo = {c: (idx, None) for c, idx in res.clusters.members.items() if c not in same}
-            craw = (
-                ablation.permutation_importance(folds, todo, horizons, loss, lag_repeats, exp.cfg.seed + 2, **apart)
-                if todo
-                else {}
-            )
-            craw.update({(h, c): raw[(h, c)] for c in same for h in horizons})
-            citems = judged(craw, "permutation")
-            holm_by(citems)
-            res.cluster_items += citems
-            res.seconds["cluster_permutation"] = time.perf_counter() - t0
+            with timed(res.seconds, "cluster_permutation"):
+                same = {
+                    c: g
+                    for c, g in res.clusters.groups.items()
+                    if len(g) == 1 and c == g[0] and set(res.clusters.members[c]) == set(gidx.get(c, []))
+                }
+                todo = {c: (idx, None) for c, idx in res.clusters.members.items() if c not in same}
+                craw = (
+                    ablation.permutation_importance(folds, todo, horizons, loss, lag_repeats, exp.cfg.seed + 2, **apart)
+                    if todo
+                    else {}
+                )
+                craw.update({(h, c): raw[(h, c)] for c in same for h in horizons})
+                citems = judged(craw, "permutation")
+                holm_by(citems)
+                res.cluster_items += citems
 
     if ecfg.ablation in ("retrain", "both"):
-        t0 = time.perf_counter()
-        res.items += _retrain(exp, fitted, ecfg, gidx, loss, positions, test_dates, show)
-        res.seconds["ablation_retrain"] = time.perf_counter() - t0
+        with timed(res.seconds, "ablation_retrain"):
+            res.items += _retrain(exp, fitted, ecfg, gidx, loss, positions, test_dates, show)
 
     if ecfg.explain:
-        t0 = time.perf_counter()
-        res.lgbm_lags = min(ecfg.lgbm_lags or exp.cfg.lgbm_lags, exp.cfg.window)  # 0: the run's --lgbm-lags
-        res.items += _lightgbm(exp, res, gidx, scored, test_dates, keep)
-        res.seconds["lightgbm"] = time.perf_counter() - t0
+        with timed(res.seconds, "lightgbm"):
+            res.lgbm_lags = min(ecfg.lgbm_lags or exp.cfg.lgbm_lags, exp.cfg.window)  # 0: the run's --lgbm-lags
+            res.items += _lightgbm(exp, res, gidx, scored, test_dates, keep)
 
         grads = gradient_attributions(exp, fitted, ecfg, gidx, positions, test_dates, periods, show)
         res.shap_results, res.ig_results, res.sanity = grads.eg, grads.ig, grads.sanity

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,6 +24,7 @@ from explain import gradients, shap_lstm
 from explain import lgbm as lgbm_explain
 from explain.common import Importance
 from pipeline.evaluation.importance_tests import alignment, per_day_item, set_clears
+from pipeline.progress import timed
 from pipeline.stages.fit import fit_unit, unit_windows
 from pipeline.stages.results import Fitted, Prepared
 
@@ -62,7 +62,6 @@ def gradient_attributions(
     per_unit = max(20, ecfg.shap_windows // n_units)
     per_unit_ig = max(10, ecfg.ig_windows // n_units)
     rng = np.random.default_rng(exp.cfg.seed)
-    t_eg = t_ig = 0.0
     last = None
     bar = tqdm(total=n_units, desc="gradient attributions", unit="model", leave=False, disable=show)
     for fd in exp.fold_data:
@@ -76,26 +75,23 @@ def gradient_attributions(
                 ],
                 dtype=np.float32,
             )
-            t0 = time.perf_counter()
-            phi = gradients.expected_gradients(model, bg, X, device, ecfg.shap_nsamples, exp.cfg.seed)
-            t_eg += time.perf_counter() - t0
+            with timed(out.seconds, "expected_gradients"):
+                phi = gradients.expected_gradients(model, bg, X, device, ecfg.shap_nsamples, exp.cfg.seed)
             out.eg.append(shap_lstm.LstmShapResult(fd.fold.number, seed, phi, X, positions[fd.fold.number][take]))
             sub = _explained(len(take), per_unit_ig)
-            t0 = time.perf_counter()
-            ig = gradients.integrated_gradients(model, bg.mean(axis=0), X[sub], device, ecfg.ig_steps)
-            t_ig += time.perf_counter() - t0
+            with timed(out.seconds, "integrated_gradients"):
+                ig = gradients.integrated_gradients(model, bg.mean(axis=0), X[sub], device, ecfg.ig_steps)
             out.ig.append(
                 shap_lstm.LstmShapResult(fd.fold.number, seed, ig, X[sub], positions[fd.fold.number][take[sub]])
             )
             last = (model, bg, X)
             bar.update(1)
     bar.close()
-    out.seconds.update({"expected_gradients": t_eg, "integrated_gradients": t_ig})
+    out.seconds = {"expected_gradients": 0.0, "integrated_gradients": 0.0, **out.seconds}  # present when none ran
     twins = []
     if ecfg.shap_floor:
-        t0 = time.perf_counter()
-        twins = shadow_twins(exp, fitted, ecfg, positions, rng, show)
-        out.seconds["shap_floor_twins"] = time.perf_counter() - t0
+        with timed(out.seconds, "shap_floor_twins"):
+            twins = shadow_twins(exp, fitted, ecfg, positions, rng, show)
     test_y = exp.ws.y[exp.test_idx]
     for method, results in (("lstm_shap", out.eg), ("integrated_gradients", out.ig)):
         for j, h in enumerate(exp.cfg.horizons):
@@ -105,9 +101,8 @@ def gradient_attributions(
             set_clears(items)
             out.items += items
     if last is not None and ecfg.sanity_windows > 0:
-        t0 = time.perf_counter()
-        out.sanity = sanity_checks(*last, device, ecfg, exp.cfg.seed)
-        out.seconds["sanity_checks"] = time.perf_counter() - t0
+        with timed(out.seconds, "sanity_checks"):
+            out.sanity = sanity_checks(*last, device, ecfg, exp.cfg.seed)
     return out
 
 
