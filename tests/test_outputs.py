@@ -279,3 +279,21 @@ def test_headings_name_a_few_symbols_and_seeds_read_in_words():
     assert symbols_text([f"S{i}" for i in range(5)]) == "S0, S1, S2, S3, S4"
     assert symbols_text([f"S{i}" for i in range(64)]) == "S0, S1, S2, S3 and 60 more"
     assert seeds_text([0]) == "1 seed (0)" and seeds_text([3, 4]) == "2 seeds (3, 4)"
+
+
+def test_metrics_json_follows_its_published_schema(tmp_path, tiny_csv):
+    """metrics.json carries its schema_version and validates against docs/schemas/metrics.schema.json, the
+    contract a notebook, MLflow or another tool reads it by."""
+    jsonschema = pytest.importorskip("jsonschema")
+    from pathlib import Path
+
+    from pipeline.reporting.run_folder import METRICS_SCHEMA_VERSION
+
+    schema = json.loads((Path(__file__).resolve().parents[1] / "docs" / "schemas" / "metrics.schema.json").read_text())
+    assert _run(tiny_csv, tmp_path / "run", "--horizons", "1,5") == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["schema_version"] == METRICS_SCHEMA_VERSION == schema["properties"]["schema_version"]["const"]
+    jsonschema.validate(metrics, schema)
+    broken = {**metrics, "horizon_results": [{k: v for k, v in metrics["horizon_results"][0].items() if k != "edge"}]}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)

@@ -87,6 +87,9 @@ def _jsonable(obj):
     return obj
 
 
+METRICS_SCHEMA_VERSION = 1  # metrics.json's layout (docs/schemas/metrics.schema.json); raised when a key changes
+
+
 def write_run(
     exp: Prepared,
     fitted: Fitted,
@@ -108,6 +111,7 @@ def write_run(
     train_idx = np.concatenate([f.train for f in exp.folds])
     metrics = {**evaluation.to_dict(), **(explanation.summary() if explanation is not None else {})}
     summary = {
+        "schema_version": METRICS_SCHEMA_VERSION,  # docs/schemas/metrics.schema.json
         "run_id": run_id,
         "created": created,
         "target": cfg.target,
