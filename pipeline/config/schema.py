@@ -457,8 +457,9 @@ class ExplainConfig:
     lag_repeats: int = opt(2, "repeats per group x lag block and per correlation cluster for permutation", EXPLAIN)
     perm_windows: int = opt(
         20000,
-        "test windows per fold scored by the permutation methods and TreeSHAP (0: all); a larger fold (a panel) "
-        "keeps every test day and a seeded share of each day's symbols",
+        "a fold with more test windows (a panel) runs each permutation with proportionally fewer repeats (at "
+        "least 1; every window kept), and TreeSHAP explains this many of its windows (every test day, a seeded "
+        "share of its symbols); 0: no limit",
         EXPLAIN,
         metavar="N",
     )
