@@ -105,19 +105,22 @@ def browser():
         b.close()
 
 
-def _open(browser, path, width: int):
+def _open(browser, path, width: int, unfold: bool = False):
+    """The page loaded at ``width`` px; ``unfold``: every folded section opened (what a reader sees after clicking)."""
     page = browser.new_page(viewport={"width": width, "height": 900})
     problems: list[str] = []
     page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
     page.goto(path.as_uri(), wait_until="load")
+    if unfold:
+        page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
     return page, problems
 
 
 @pytest.mark.parametrize("width", [1280, 390])
 def test_every_page_loads_cleanly_and_fits(reports, browser, width):
     for name in PAGES:
-        page, problems = _open(browser, reports / name, width)
+        page, problems = _open(browser, reports / name, width, unfold=True)
         images = page.evaluate("Array.from(document.images).map(i => [i.alt, i.complete && i.naturalWidth > 0])")
         assert name == "index.html" or images, f"{name}: no figure"
         assert all(ok for _, ok in images), f"{name}: images that did not load: {[a for a, ok in images if not ok]}"
@@ -127,7 +130,7 @@ def test_every_page_loads_cleanly_and_fits(reports, browser, width):
 
 
 def test_pages_link_to_each_other_and_label_raw_keys(reports, browser):
-    page, _ = _open(browser, reports / "r1/index.html", 1280)
+    page, _ = _open(browser, reports / "r1/index.html", 1280, unfold=True)
     links = page.evaluate("Array.from(document.querySelectorAll('nav.top a')).map(a => a.getAttribute('href'))")
     assert links == ["../index.html", "importance.html"]
     # the answer comes first: one sentence per horizon, then the forest plot
@@ -137,13 +140,13 @@ def test_pages_link_to_each_other_and_label_raw_keys(reports, browser):
     assert page.locator('span.key[title="balanced_accuracy"]').first.inner_text() == "balanced accuracy"
     assert page.locator('span.key[title="direction_h5"]').first.inner_text() == "5-day direction"
     page.close()
-    page, _ = _open(browser, reports / "r1/importance.html", 1280)
+    page, _ = _open(browser, reports / "r1/importance.html", 1280, unfold=True)
     assert page.evaluate("Array.from(document.querySelectorAll('nav.top a')).map(a => a.getAttribute('href'))") == [
         "../index.html",
         "index.html",
     ]
     page.close()
-    page, _ = _open(browser, reports / "c1/index.html", 1280)
+    page, _ = _open(browser, reports / "c1/index.html", 1280, unfold=True)
     assert page.locator("table.matrix tr").count() == 3  # header, ohlcv+technical, the comparator baseline
     page.close()
 
@@ -169,3 +172,20 @@ def test_reports_index_sorts_by_date_and_number_and_filters(reports, browser):
     page.fill("#filter", "")
     assert page.evaluate(f"{rows}.filter(r => r.style.display !== 'none').length") == 4
     page.close()
+
+
+def test_report_pages_open_with_their_answer_within_three_screens(reports, browser):
+    """The run report and the importance page open with the answer; their detail sections are folded (one click
+    away), so each page ends within three screens of 900 px at 1280 px wide unless the reader unfolds more."""
+    for name in ("r1/index.html", "r1/importance.html"):
+        page, problems = _open(browser, reports / name, 1280)
+        folded = page.evaluate("document.documentElement.scrollHeight")
+        sections = page.locator("details.section").count()
+        opened = page.evaluate(
+            "(() => { document.querySelectorAll('details').forEach(d => d.open = true); "
+            "return document.documentElement.scrollHeight })()"
+        )
+        assert folded <= 3 * 900, f"{name}: {folded} px folded"
+        assert sections >= 3 and opened > folded + 900, f"{name}: {sections} folded sections, {opened} px open"
+        assert problems == [], f"{name}: {problems}"
+        page.close()
