@@ -73,3 +73,42 @@ def test_features_command_writes_sample_nyse_and_yahoo(tmp_path, nyse_csv, yahoo
     assert "warm-up rows dropped" in out and "bollinger" in out
     n = pd.read_csv(tmp_path / "n.csv", index_col="date", parse_dates=True)
     assert n.index.min() >= pd.Timestamp("2012-01-01") and n.notna().all().all()
+
+
+@pytest.mark.parametrize("suffix", [".csv.gz", ".csv.bz2", ".csv.xz", ".zip"])
+def test_compressed_csvs_load_like_the_plain_file(tmp_path, sp500, suffix):
+    frame = yahoo_layout(sp500.loc["2014":"2015"])
+    frame["Date"] = pd.to_datetime(frame["Date"]).dt.strftime("%Y-%m-%d 00:00:00")  # NYSE prices.csv's stamps
+    plain, packed = tmp_path / "spx.csv", tmp_path / f"spx{suffix}"
+    frame.to_csv(plain, index=False)
+    frame.to_csv(
+        packed,
+        index=False,
+        **({"compression": {"method": "zip", "archive_name": "spx.csv"}} if suffix == ".zip" else {}),
+    )
+    a, b = read_price_csv(plain)["SPX"], read_price_csv(packed)["SPX"]
+    pd.testing.assert_frame_equal(a, b)
+    assert a.index[0] == pd.Timestamp("2014-01-02") and (a.index == a.index.normalize()).all()
+
+
+def test_a_damaged_archive_is_one_line_and_exit_2(tmp_path, capsys):
+    bad = tmp_path / "prices.csv.gz"
+    bad.write_bytes(b"\x1f\x8b\x08" + b"not really gzip" * 20)
+    assert main(["run", "--source", "csv", "--data", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "prices.csv.gz: cannot be decompressed as .gz" in err[0]
+
+
+def test_a_wide_table_of_closes_is_a_panel(tmp_path, sp500):
+    """A date column and one close column per symbol (skfolio's datasets, most notebooks): each column a symbol,
+    its missing days left out (a symbol that starts later)."""
+    closes = sp500.loc["2014":"2015", "close"]
+    wide = pd.DataFrame({"Date": closes.index.strftime("%Y-%m-%d"), "AAA": closes.values, "BBB": closes.values * 2})
+    wide["CCC"] = closes.values[::-1]
+    wide.loc[:9, "CCC"] = None
+    wide.to_csv(tmp_path / "closes.csv", index=False)
+    got = read_price_csv(tmp_path / "closes.csv")
+    assert sorted(got) == ["AAA", "BBB", "CCC"]
+    assert len(got["AAA"]) == len(closes) and len(got["CCC"]) == len(closes) - 10
+    assert got["BBB"]["close"].iloc[0] == pytest.approx(2 * closes.iloc[0])
+    assert got["AAA"][["open", "high", "low", "volume"]].isna().all().all()  # close-only, as the SP20 panel

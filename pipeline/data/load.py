@@ -100,10 +100,28 @@ def _normalise(name: str) -> str:
     return re.sub(r"[\s_\-.]+", "", str(name).strip().lower())
 
 
+COMPRESSED = (".gz", ".zip", ".bz2", ".xz", ".zst")  # read as CSVs by pandas (compression inferred from the suffix)
+
+
 def _looks_binary(path: Path) -> bool:
+    if path.suffix.lower() in COMPRESSED:
+        return False
     with path.open("rb") as fh:
         head = fh.read(8192)
     return b"\x00" in head
+
+
+def _wide_closes(raw: pd.DataFrame) -> pd.DataFrame | None:
+    """A wide table of closes (a date column and one numeric column per symbol, the layout of skfolio's datasets
+    and most notebooks) as the long layout ``date, symbol, close``; ``None`` when ``raw`` is not one."""
+    others = [c for c in raw.columns if c != "date"]
+    if {"symbol", "open", "high", "low", "adj_close", "volume"} & set(raw.columns) or len(others) < 2:
+        return None  # a price file that lacks its close: the error says so
+    numeric = raw[others].apply(pd.to_numeric, errors="coerce")
+    if (numeric.notna().mean() < 0.5).any():  # a text column: not a table of closes
+        return None
+    long = raw[["date"]].join(numeric).melt(id_vars="date", var_name="symbol", value_name="close")
+    return long.dropna(subset=["close"]).astype({"close": str}).reset_index(drop=True)
 
 
 def read_price_csv(path: str | Path, symbols: list[str] | None = None) -> dict[str, pd.DataFrame]:
@@ -130,6 +148,13 @@ def read_price_csv(path: str | Path, symbols: list[str] | None = None) -> dict[s
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         first = str(exc).strip().splitlines()[0]
         raise InputError(f"{name}: cannot be parsed as CSV ({first}); check the delimiter and quoting") from None
+    except (OSError, EOFError, ValueError) as exc:  # a damaged archive (gzip, zip, bz2, xz)
+        if path.suffix.lower() not in COMPRESSED:
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InputError(
+            f"{name}: cannot be decompressed as {path.suffix} ({first}); check the file or decompress it first"
+        ) from None
     rename: dict[str, str] = {}
     for column in raw.columns:
         target = COLUMN_ALIASES.get(_normalise(column))
@@ -142,6 +167,8 @@ def read_price_csv(path: str | Path, symbols: list[str] | None = None) -> dict[s
         raise InputError(
             f"{name}: no date column; expected a column named Date (columns: {', '.join(map(str, raw.columns))})"
         )
+    if "close" not in raw.columns and (wide := _wide_closes(raw)) is not None:
+        raw = wide  # one column per symbol: the long layout, every symbol a panel member
     if "close" not in raw.columns:
         raise InputError(
             f"{name}: missing column close; expected date, close and, where you have them, open, high, low, volume "
