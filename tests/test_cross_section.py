@@ -131,6 +131,8 @@ def test_planted_panel_end_to_end_close_only(tmp_path, capsys):
     html = (out / "index.html").read_text()
     assert "Cross-section" in html and "Rank IC" in html and "long-short" in html
     assert set(metrics["horizon_results"][0]["baselines"]) >= {"reversal", "momentum", "lightgbm"}
+    # every simulated symbol trades to the end: the survivorship warning, on the command line and in the report
+    assert "survivorship:" in captured.err and "survivorship:" in html
 
 
 def test_random_walk_panel_end_to_end_finds_nothing(tmp_path):

@@ -112,3 +112,18 @@ def test_a_wide_table_of_closes_is_a_panel(tmp_path, sp500):
     assert len(got["AAA"]) == len(closes) and len(got["CCC"]) == len(closes) - 10
     assert got["BBB"]["close"].iloc[0] == pytest.approx(2 * closes.iloc[0])
     assert got["AAA"][["open", "high", "low", "volume"]].isna().all().all()  # close-only, as the SP20 panel
+
+
+def test_a_panel_of_survivors_is_warned_about(tmp_path, capsys):
+    """Every symbol trading on the panel's last date (the SP20 sample: today's S&P 500 members) gets the
+    survivorship warning on the command line; a panel where a symbol stops earlier (delisted) does not."""
+    from pipeline.data.dataset import survivorship_warning
+
+    out = tmp_path / "f.csv"
+    assert main(["features", "--source", "sample", "--symbols", "AAPL,MSFT,XOM", "--out", str(out)]) == 0
+    assert "survivorship: all 3 symbols trade on the panel's last date" in capsys.readouterr().err
+    days = pd.bdate_range("2020-01-01", periods=50)
+    frame = pd.DataFrame({"close": 1.0}, index=days)
+    assert survivorship_warning({"A": frame, "B": frame}) is not None
+    assert survivorship_warning({"A": frame, "B": frame.iloc[:40]}) is None
+    assert survivorship_warning({"A": frame}) is None

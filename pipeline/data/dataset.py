@@ -27,6 +27,11 @@ class Dataset:
         return next(iter(self.tables.values())).groups
 
     @property
+    def survivorship(self) -> str | None:
+        """A warning when a panel looks like today's survivors (see :func:`survivorship_warning`)."""
+        return survivorship_warning(self.prices)
+
+    @property
     def columns(self) -> list[str]:
         return next(iter(self.tables.values())).columns
 
@@ -200,7 +205,26 @@ def dataset_from_prices(
             f"the data have no {', '.join(lacking)}: left out the features that need them "
             f"({', '.join(sorted(left_out))}); everything else runs as usual"
         )
-    return Dataset(prices, tables, spec)
+    dataset = Dataset(prices, tables, spec)
+    if dataset.survivorship:
+        warn(dataset.survivorship)
+    return dataset
+
+
+def survivorship_warning(prices: dict[str, pd.DataFrame]) -> str | None:
+    """One sentence when a panel of several symbols has every symbol trading on its last date: a universe chosen
+    today (every member survived to the end) overstates what a strategy could have held then; ``None`` otherwise
+    (a single symbol, or a panel where some symbol stops earlier, as delisted ones do)."""
+    if len(prices) < 2:
+        return None
+    last = {s: f.index.max() for s, f in prices.items()}
+    if len(set(last.values())) > 1:
+        return None
+    return (
+        f"survivorship: all {len(prices)} symbols trade on the panel's last date ({max(last.values()).date()}), so the "
+        "universe may be today's survivors; a panel that leaves out the symbols that were delisted or dropped "
+        "overstates what a strategy could have held at the time"
+    )
 
 
 def _build_one(item: tuple[str, FeatureInput, str]) -> tuple[str, FeatureTable | str]:

@@ -317,6 +317,7 @@ def render_run_report(
         setup=setup,
         model=who,
         shift_warnings=shift.get("warnings", []),
+        survivorship=exp.dataset.survivorship,
         shift_rows=[(g, f"{100 * v:.0f}%") for g, v in sorted(shift.get("worst", {}).items(), key=lambda kv: -kv[1])],
         metric_names=list(names),
         horizons=horizons,
