@@ -131,6 +131,10 @@ def test_planted_panel_end_to_end_close_only(tmp_path, capsys):
     html = (out / "index.html").read_text()
     assert "Cross-section" in html and "Rank IC" in html and "long-short" in html
     assert set(metrics["horizon_results"][0]["baselines"]) >= {"reversal", "momentum", "lightgbm"}
+    # alphalens' and Qlib's descriptive views: the IC's distribution, by month, the score's turnover, alpha and beta
+    assert {"skew", "kurtosis", "t"} <= set(lstm["rank_ic"]) and lstm["rank_ic_by_month"]
+    assert {"rank_autocorrelation", "top_quantile_turnover"} <= set(lstm["stability"])
+    assert {"alpha", "beta"} <= set(lstm["book"]) and "rank autocorrelation" in html
     # every simulated symbol trades to the end: the survivorship warning, on the command line and in the report
     assert "survivorship:" in captured.err and "survivorship:" in html
 
@@ -192,3 +196,23 @@ def test_sp20_sample_is_offline_and_close_only():
     assert aapl.index[0] == pd.Timestamp("1990-01-02") and aapl.index[-1] == pd.Timestamp("2022-12-28")
     assert aapl["close"].notna().all() and aapl["open"].isna().all() and aapl.attrs["absent_columns"]
     assert list(load_sample_prices(["msft"])) == ["MSFT"]
+
+
+def test_score_stability_turnover_and_the_books_beta():
+    """A persistent score keeps its ranks (autocorrelation near 1, little quantile turnover); a fresh random score
+    every day has none (turnover near 1 - 1/quantiles), and its long-short book little beta to the universe."""
+    from pipeline.evaluation.cross_section import evaluate_score
+
+    rng = np.random.default_rng(0)
+    n_days, n_sym = 400, 30
+    dates = np.datetime64("2020-01-01") + np.repeat(np.arange(n_days), n_sym).astype("timedelta64[D]")
+    syms = np.tile(np.arange(n_sym), n_days).astype(str)
+    ret = rng.normal(size=(n_days, n_sym)) * 0.01
+    slow = np.cumsum(rng.normal(size=(n_days, n_sym)) * 0.1, axis=0) + rng.normal(size=n_sym)
+    persistent = evaluate_score(dates, syms, slow.ravel(), ret.ravel(), ret.ravel(), 1)
+    fresh = evaluate_score(dates, syms, rng.normal(size=n_days * n_sym), ret.ravel(), ret.ravel(), 1)
+    assert persistent["stability"]["rank_autocorrelation"] > 0.9 > 0.1 > abs(fresh["stability"]["rank_autocorrelation"])
+    assert persistent["stability"]["top_quantile_turnover"] < 0.1
+    assert abs(fresh["stability"]["top_quantile_turnover"] - 0.8) < 0.05
+    assert len(persistent["rank_ic_by_month"]) == 14 and np.isfinite(persistent["rank_ic"]["kurtosis"])
+    assert abs(fresh["book"]["beta"]) < 0.5

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from pipeline.evaluation import inference
 from pipeline.targets.core import MIN_CROSS_SECTION
@@ -92,6 +93,27 @@ def book_weights(score: pd.DataFrame, k: int) -> pd.DataFrame:
     return w.where(n >= max(2 * k, MIN_CROSS_SECTION), 0.0).fillna(0.0)
 
 
+def _stability(S: pd.DataFrame, quantiles: int) -> dict:
+    """How much the score moves from one date to the next (descriptive, as alphalens' turnover tear sheet): the mean
+    rank autocorrelation of the score across symbols between consecutive dates, and the mean share of the top and
+    of the bottom quantile's symbols that were not in it the date before."""
+    ranks = _ranks(S)
+    auto = _row_corr(ranks.to_numpy(float)[1:], ranks.to_numpy(float)[:-1]) if len(S) > 1 else np.array([])
+    pct = ranks.to_numpy(float)
+    top, bottom = pct >= (quantiles - 1) / quantiles, pct < 1 / quantiles
+    turn = {}
+    for name, member in (("top", top), ("bottom", bottom)):
+        now, before = member[1:], member[:-1]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = (now & ~before).sum(axis=1) / now.sum(axis=1)
+        turn[name] = float(np.nanmean(share)) if np.isfinite(share).any() else float("nan")
+    return {
+        "rank_autocorrelation": float(np.nanmean(auto)) if np.isfinite(auto).any() else float("nan"),
+        "top_quantile_turnover": turn["top"],
+        "bottom_quantile_turnover": turn["bottom"],
+    }
+
+
 def evaluate_score(
     dates: np.ndarray,
     symbols: np.ndarray,
@@ -114,6 +136,15 @@ def evaluate_score(
         x = series[np.isfinite(series)]
         out[name]["ir"] = float(x.mean() / x.std(ddof=1)) if len(x) > 1 and x.std(ddof=1) > 0 else float("nan")
         out[name]["positive_share"] = float((x > 0).mean()) if len(x) else float("nan")
+        # the daily IC's distribution, as alphalens' IC tear sheet: skew and excess kurtosis (the t is _test's)
+        out[name]["skew"] = float(stats.skew(x)) if len(x) > 2 else float("nan")
+        out[name]["kurtosis"] = float(stats.kurtosis(x)) if len(x) > 3 else float("nan")
+    # Rank IC by calendar month (the year x month heatmap of alphalens and Qlib's analysis)
+    months = pd.Series(ric, index=pd.DatetimeIndex(S.index)).dropna()
+    out["rank_ic_by_month"] = {
+        str(k): float(v) for k, v in months.groupby(months.index.strftime("%Y-%m")).mean().items()
+    }
+    out["stability"] = _stability(S, quantiles)
     # quantile portfolios: equal-weight mean forward h-day return of each score quantile, per date
     valid = S.notna() & F.notna()
     pct = _ranks(S.where(valid))
@@ -141,6 +172,11 @@ def evaluate_score(
     has_next = R.notna().any(axis=1).to_numpy()
     net, gross, turnover = net[has_next], gross[has_next], turnover[has_next]
     sd = net.std(ddof=1) if len(net) > 1 else float("nan")
+    universe = R.mean(axis=1).to_numpy()[has_next]  # the equal-weighted universe's next-day return
+    ok_u = np.isfinite(universe)
+    var_u = float(np.var(universe[ok_u], ddof=1)) if ok_u.sum() > 2 else 0.0
+    beta = float(np.cov(net[ok_u], universe[ok_u])[0, 1] / var_u) if var_u > 0 else float("nan")
+    alpha = float((net[ok_u].mean() - beta * universe[ok_u].mean()) * ANNUAL) if var_u > 0 else float("nan")
     out["book"] = {
         "k": int(k),
         "cost_bps": cost_bps,
@@ -152,6 +188,8 @@ def evaluate_score(
         "annual_return": float(net.mean() * ANNUAL),
         "cumulative_return": float(np.prod(1.0 + net) - 1.0),
         "turnover": float(turnover.mean()),
+        "beta": beta,  # against the equal-weighted universe (daily, net of costs)
+        "alpha": alpha,  # annualised, net of costs
         "curve_dates": [str(d)[:10] for d in np.asarray(S.index)[has_next]],
         "curve": np.cumsum(net).tolist(),
     }

@@ -254,6 +254,14 @@ def render_run_report(
                     "sharpe": _fmt(r["book"]["sharpe"], 3),
                     "cum": _pct(r["book"]["cumulative_return"]),
                     "turnover": _fmt(r["book"]["turnover"], 3),
+                    "ic_t": _fmt(r["rank_ic"].get("t", float("nan")), 3),
+                    "ic_skew": _fmt(r["rank_ic"].get("skew", float("nan")), 3),
+                    "ic_kurt": _fmt(r["rank_ic"].get("kurtosis", float("nan")), 3),
+                    "autocorr": _fmt((r.get("stability") or {}).get("rank_autocorrelation", float("nan")), 3),
+                    "top_turn": _pct((r.get("stability") or {}).get("top_quantile_turnover", float("nan"))),
+                    "bottom_turn": _pct((r.get("stability") or {}).get("bottom_quantile_turnover", float("nan"))),
+                    "alpha": _pct(r["book"].get("alpha", float("nan"))),
+                    "beta": _fmt(r["book"].get("beta", float("nan")), 3),
                     "vs": ""
                     if a is None
                     else f"{a['mean']:+.4f} [{a['ci_low']:+.4f}, {a['ci_high']:+.4f}], p_holm={a['p_holm']:.3g}",
