@@ -304,9 +304,8 @@ def explain(
             holm_by(items)
             res.items += items
 
-        with timed(
-            res.seconds, "conditional_permutation"
-        ):  # what each group holds that the others do not: the permutation claims
+        # what each group holds that the others do not: the permutation claims
+        with timed(res.seconds, "conditional_permutation"):
             # the map from the other groups to each group, on the test rows' inputs (no outcome): the joint
             # distribution the permutation must keep is the test days' own
             coefs = [conditional_windows(exp, fd.X_test, gidx) for fd in exp.fold_data]
